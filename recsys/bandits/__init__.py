@@ -1,0 +1,13 @@
+"""Contextual bandits over the sparse cluster–item candidate graph (Diag-LinUCB and baselines).
+
+Modules:
+    records     typed ``ImpressionRecord`` / ``FeedbackEvent`` and their Parquet schemas.
+    edge_index  (cluster, item) → edge row lookups, vectorised.
+    params      the versioned parameter store ``PARAMS_DIR/v=<n>/`` + ``CURRENT``.
+    base        the ``BanditPolicy`` contract; diag_linucb, linucb, egreedy, random_policy implement it.
+    simulate    offline replay simulator on LightGCN test splits.
+"""
+from recsys.bandits.params import BanditParams, Watermark, load_params, publish_params
+from recsys.bandits.records import FeedbackEvent, ImpressionRecord
+
+__all__ = ["BanditParams", "Watermark", "load_params", "publish_params", "FeedbackEvent", "ImpressionRecord"]

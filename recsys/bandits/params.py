@@ -1,0 +1,422 @@
+"""Versioned Diag-LinUCB parameters on disk: ``PARAMS_DIR/v=<n>/`` and ``PARAMS_DIR/CURRENT``.
+
+Layout of one version (architecture.md, "Bandit parameters"):
+
+* ``edges``          ``(cluster int32, item int64, d float64, b float64)`` — per edge
+  ``d = λ + Σ w_uc²`` and ``b = Σ w_uc · r`` (Yi et al., RecSys 2023, arXiv 2307.15893).
+* ``user_clusters``  ``(user int64, cluster int32, weight float32)`` — each user's top-K context.
+* ``centroids``      ``(cluster int32, vector array<float32>)`` — the k-means centroids (kept to
+  warm-start and match the next rebuild, see :mod:`recsys.candidates`).
+* ``merged_events``  ``(event_id string, ts timestamp)`` — ids of every feedback event whose terms
+  are inside ``d``/``b`` (the batch job's dedup set; an event is merged at most once).
+* ``manifest.json``  version, lambda, alpha, K, W, the event watermark, created_at, counts.
+* ``_meta.json``     producer and parameters (as every output folder).
+
+``CURRENT`` holds one line ``v=<n>``. A new version is written to a hidden temporary folder,
+renamed to ``v=<n+1>`` and only then ``CURRENT`` is replaced atomically (``os.replace``), under an
+exclusive ``flock`` on ``PARAMS_DIR/.publish.lock`` — a reader never sees a half-written version.
+
+For the scoring service (``recsys/serving``): ``p = load_params(dir)`` gives a frozen
+:class:`BanditParams`; ``p.context(users)`` → the users' clusters and weights, ``p.candidates(
+clusters)`` → the union of those clusters' items, ``p.edge_index(cluster, item)`` → row numbers
+into ``p.d``/``p.b`` (-1: no edge yet, use the prior ``d = λ, b = 0``). The watermark
+(:class:`Watermark`) says which events the version contains: events whose id is in
+``merged_events`` — :func:`load_merged_event_ids` — and, when the log has sequence numbers, all
+events with ``seq ≤ watermark.seq``; on reload re-apply only the acknowledged events not covered.
+
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp())
+>>> p = BanditParams.build(lam=1.0, alpha=0.5, k=1, w=2,
+...     edge_cluster=[0, 0], edge_item=[10, 11], user=[7], user_cluster=[0], user_weight=[1.0],
+...     centroids=np.zeros((1, 4), np.float32))
+>>> publish_params(root, p).version
+1
+>>> q = load_params(root)
+>>> q.version, q.d.tolist(), q.candidates([0]).tolist()
+(1, [1.0, 1.0], [10, 11])
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys.bandits.edge_index import edge_keys, lookup
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BanditParams", "Watermark", "load_params", "publish_params", "new_version_dir", "current_version",
+    "list_versions", "load_merged_event_ids", "read_manifest", "EDGE_SCHEMA", "USER_CLUSTER_SCHEMA",
+    "CENTROID_SCHEMA", "MERGED_EVENTS_SCHEMA",
+]
+
+EDGE_SCHEMA = pa.schema([("cluster", pa.int32()), ("item", pa.int64()), ("d", pa.float64()), ("b", pa.float64())])
+USER_CLUSTER_SCHEMA = pa.schema([("user", pa.int64()), ("cluster", pa.int32()), ("weight", pa.float32())])
+CENTROID_SCHEMA = pa.schema([("cluster", pa.int32()), ("vector", pa.list_(pa.float32()))])
+MERGED_EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
+_VERSION_RE = re.compile(r"^v=(\d+)$")
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Which feedback events a version includes.
+
+    Attributes:
+        events: number of events merged into the statistics so far (all versions).
+        ts: largest event time merged (seconds since the epoch, UTC), None if none.
+        seq: largest service-log sequence number merged, when the exported events carry ``seq``.
+    """
+
+    events: int = 0
+    ts: float | None = None
+    seq: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.events < 0:
+            raise ValueError(f"Watermark.events must be >= 0, got {self.events}")
+        if self.ts is not None and not math.isfinite(self.ts):
+            raise ValueError(f"Watermark.ts must be finite, got {self.ts}")
+
+    def to_json(self) -> dict[str, Any]:
+        iso = None if self.ts is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts)) + f".{int(round(self.ts % 1 * 1e6)) % 1000000:06d}Z"
+        return {"events": int(self.events), "ts": self.ts, "ts_iso": iso, "seq": self.seq}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "Watermark":
+        return cls(events=int(obj.get("events", 0)), ts=obj.get("ts"), seq=obj.get("seq"))
+
+
+def _arr(x: Any, dtype: Any, name: str) -> np.ndarray:
+    a = np.ascontiguousarray(np.asarray(x, dtype=dtype))
+    if a.ndim != 1:
+        raise ValueError(f"BanditParams.{name} must be 1-D, got shape {a.shape}")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class BanditParams:
+    """One immutable parameter version (arrays are not copied; treat them as read-only).
+
+    Edges are sorted by (cluster, item); ``user_clusters`` rows by (user, weight desc).
+    """
+
+    version: int
+    lam: float
+    alpha: float
+    k: int
+    w: int
+    edge_cluster: np.ndarray
+    edge_item: np.ndarray
+    d: np.ndarray
+    b: np.ndarray
+    user: np.ndarray
+    user_cluster: np.ndarray
+    user_weight: np.ndarray
+    centroid_ids: np.ndarray
+    centroids: np.ndarray
+    watermark: Watermark = Watermark()
+    created_at: str = ""
+    extra: dict = field(default_factory=dict)
+    keys: np.ndarray = field(init=False, repr=False)
+    _cluster_ptr: np.ndarray = field(init=False, repr=False)
+    _users: np.ndarray = field(init=False, repr=False)
+    _user_ptr: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        if not (self.lam > 0 and math.isfinite(self.lam)):
+            raise ValueError(f"BanditParams.lam must be > 0, got {self.lam}")
+        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
+            raise ValueError(f"BanditParams.alpha must be >= 0, got {self.alpha}")
+        if self.k < 1 or self.w < 1:
+            raise ValueError(f"BanditParams.k and w must be >= 1, got k={self.k} w={self.w}")
+        for name, dt in (("edge_cluster", np.int32), ("edge_item", np.int64), ("d", np.float64), ("b", np.float64),
+                         ("user", np.int64), ("user_cluster", np.int32), ("user_weight", np.float32),
+                         ("centroid_ids", np.int32)):
+            s(self, name, _arr(getattr(self, name), dt, name))
+        s(self, "centroids", np.ascontiguousarray(np.asarray(self.centroids, dtype=np.float32)))
+        n = self.edge_cluster.size
+        if not (self.edge_item.size == self.d.size == self.b.size == n):
+            raise ValueError("BanditParams edges: cluster, item, d, b differ in length")
+        if not (self.user_cluster.size == self.user_weight.size == self.user.size):
+            raise ValueError("BanditParams user_clusters: user, cluster, weight differ in length")
+        if self.centroids.ndim != 2 or self.centroids.shape[0] != self.centroid_ids.size:
+            raise ValueError(f"BanditParams.centroids must be (C, dim) matching centroid_ids, got {self.centroids.shape}")
+        if n and not (np.isfinite(self.d).all() and np.isfinite(self.b).all()):
+            raise ValueError("BanditParams edges: d and b must be finite")
+        if n and self.d.min() < self.lam * (1 - 1e-12):
+            raise ValueError(f"BanditParams edges: d must be >= lambda={self.lam}, got min {self.d.min()}")
+        if self.user_weight.size and not (np.isfinite(self.user_weight).all() and self.user_weight.min() >= 0):
+            raise ValueError("BanditParams user_clusters: weights must be finite and >= 0")
+        keys = edge_keys(self.edge_cluster, self.edge_item)
+        if n > 1 and not (np.diff(keys) > 0).all():
+            raise ValueError("BanditParams edges must be sorted by (cluster, item) without duplicates; use BanditParams.build")
+        s(self, "keys", keys)
+        ncl = int(max(self.edge_cluster.max(initial=-1), self.centroid_ids.max(initial=-1))) + 1
+        s(self, "_cluster_ptr", np.searchsorted(self.edge_cluster, np.arange(ncl + 1, dtype=np.int32)))
+        if self.user.size > 1 and not (np.diff(self.user) >= 0).all():
+            raise ValueError("BanditParams user_clusters must be sorted by user; use BanditParams.build")
+        users, start = np.unique(self.user, return_index=True)
+        s(self, "_users", users)
+        s(self, "_user_ptr", np.append(start, self.user.size).astype(np.int64))
+
+    @classmethod
+    def build(cls, *, lam: float, alpha: float, k: int, w: int, edge_cluster: Sequence[int], edge_item: Sequence[int],
+              user: Sequence[int], user_cluster: Sequence[int], user_weight: Sequence[float], centroids: np.ndarray,
+              centroid_ids: Sequence[int] | None = None, d: Sequence[float] | None = None,
+              b: Sequence[float] | None = None, version: int = 0, watermark: Watermark = Watermark(),
+              extra: dict | None = None) -> "BanditParams":
+        """Sort and deduplicate the inputs (d defaults to λ, b to 0) and build a version."""
+        ec, ei = np.asarray(edge_cluster, np.int32), np.asarray(edge_item, np.int64)
+        dd = np.full(ec.size, lam) if d is None else np.asarray(d, np.float64)
+        bb = np.zeros(ec.size) if b is None else np.asarray(b, np.float64)
+        keys = edge_keys(ec, ei)
+        uk, first = np.unique(keys, return_index=True)
+        if uk.size != keys.size:
+            raise ValueError(f"BanditParams.build: {keys.size - uk.size} duplicate (cluster, item) edges")
+        u, uc, uw = np.asarray(user, np.int64), np.asarray(user_cluster, np.int32), np.asarray(user_weight, np.float32)
+        uo = np.lexsort((-uw, u))
+        cen = np.asarray(centroids, np.float32)
+        cid = np.arange(cen.shape[0], dtype=np.int32) if centroid_ids is None else np.asarray(centroid_ids, np.int32)
+        return cls(version=version, lam=float(lam), alpha=float(alpha), k=int(k), w=int(w),
+                   edge_cluster=ec[first], edge_item=ei[first], d=dd[first], b=bb[first],
+                   user=u[uo], user_cluster=uc[uo], user_weight=uw[uo], centroid_ids=cid, centroids=cen,
+                   watermark=watermark, extra=dict(extra or {}))
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.keys.size)
+
+    @property
+    def num_clusters(self) -> int:
+        return int(self._cluster_ptr.size - 1)
+
+    def edge_index(self, cluster: np.ndarray, item: np.ndarray) -> np.ndarray:
+        """Row numbers of (cluster, item) edges (broadcast shapes); -1 where absent."""
+        return lookup(self.keys, cluster, item)
+
+    def cluster_items(self, cluster: int) -> np.ndarray:
+        """The candidate items of one cluster (sorted)."""
+        if not 0 <= cluster < self.num_clusters:
+            return np.zeros(0, np.int64)
+        return self.edge_item[self._cluster_ptr[cluster]:self._cluster_ptr[cluster + 1]]
+
+    def candidates(self, clusters: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Union of the candidate items of ``clusters`` (sorted, unique); ids < 0 are ignored."""
+        parts = [self.cluster_items(int(c)) for c in np.asarray(clusters).ravel() if c >= 0]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+    def has_user(self, user: int) -> bool:
+        i = np.searchsorted(self._users, user)
+        return bool(i < self._users.size and self._users[i] == user)
+
+    def context(self, users: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top-K context of each user: ``clusters (n, K) int32`` (-1 padded), ``weights (n, K) float32``.
+
+        Unknown users get an all-padding row (clusters -1, weights 0); use :meth:`has_user` to reject them.
+        """
+        u = np.asarray(users, dtype=np.int64).ravel()
+        pos = np.searchsorted(self._users, u)
+        posc = np.minimum(pos, max(self._users.size - 1, 0))
+        known = (pos < self._users.size) & (self._users[posc] == u) if self._users.size else np.zeros(u.size, bool)
+        start = np.where(known, self._user_ptr[posc], 0)
+        cnt = np.where(known, self._user_ptr[posc + 1] - start, 0) if self._users.size else np.zeros(u.size, np.int64)
+        cols = np.arange(self.k)
+        ok = cols[None, :] < np.minimum(cnt, self.k)[:, None]
+        idx = np.where(ok, start[:, None] + cols[None, :], 0)
+        cl = np.where(ok, self.user_cluster[idx] if self.user.size else -1, -1).astype(np.int32)
+        wt = np.where(ok, self.user_weight[idx] if self.user.size else 0, 0).astype(np.float32)
+        return cl, wt
+
+    def replace(self, **changes: Any) -> "BanditParams":
+        """A copy with fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+# ----------------------------------------------------------------------------------------------- I/O
+
+def list_versions(params_dir: str | os.PathLike) -> list[int]:
+    """Published version numbers, ascending."""
+    root = Path(params_dir)
+    if not root.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _VERSION_RE.match(p.name)) and p.is_dir())
+
+
+def current_version(params_dir: str | os.PathLike) -> int | None:
+    """The version named by ``CURRENT``, or None when nothing was published."""
+    cur = Path(params_dir) / "CURRENT"
+    if not cur.exists():
+        return None
+    text = cur.read_text().strip()
+    m = _VERSION_RE.match(text)
+    if not m:
+        raise ValueError(f"{cur}: expected 'v=<n>', got {text!r}")
+    return int(m.group(1))
+
+
+def read_manifest(params_dir: str | os.PathLike, version: int | None = None) -> dict[str, Any]:
+    v = current_version(params_dir) if version is None else version
+    if v is None:
+        raise FileNotFoundError(f"{params_dir}: no CURRENT file (nothing published)")
+    path = Path(params_dir) / f"v={v}" / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing manifest of version {v}")
+    return json.loads(path.read_text())
+
+
+def _read(path: Path, schema: pa.Schema) -> pa.Table:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing table")
+    t = pq.read_table(path)
+    missing = [f.name for f in schema if f.name not in t.column_names]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    try:
+        return t.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise ValueError(f"{path}: columns do not match {schema}: {e}") from e
+
+
+def load_params(params_dir: str | os.PathLike, version: int | None = None) -> BanditParams:
+    """Load ``version`` (default: the one named by ``CURRENT``)."""
+    man = read_manifest(params_dir, version)
+    vdir = Path(params_dir) / f"v={man['version']}"
+    e = _read(vdir / "edges", EDGE_SCHEMA)
+    uc = _read(vdir / "user_clusters", USER_CLUSTER_SCHEMA)
+    ce = _read(vdir / "centroids", CENTROID_SCHEMA).sort_by("cluster")
+    cen_ids = ce.column("cluster").to_numpy()
+    vecs = ce.column("vector").combine_chunks()
+    dim = int(man.get("dim", 0)) or (len(vecs[0]) if len(vecs) else 0)
+    flat = vecs.values.to_numpy(zero_copy_only=False) if len(vecs) else np.zeros(0, np.float32)
+    if flat.size != cen_ids.size * dim:
+        raise ValueError(f"{vdir / 'centroids'}: vectors are not all of dimension {dim}")
+    p = BanditParams.build(
+        lam=man["lambda"], alpha=man["alpha"], k=man["K"], w=man["W"],
+        edge_cluster=e.column("cluster").to_numpy(), edge_item=e.column("item").to_numpy(),
+        d=e.column("d").to_numpy(), b=e.column("b").to_numpy(),
+        user=uc.column("user").to_numpy(), user_cluster=uc.column("cluster").to_numpy(),
+        user_weight=uc.column("weight").to_numpy(), centroid_ids=cen_ids,
+        centroids=flat.reshape(cen_ids.size, dim), version=int(man["version"]),
+        watermark=Watermark.from_json(man.get("watermark", {})), extra=man.get("extra", {}))
+    object.__setattr__(p, "created_at", man.get("created_at", ""))
+    return p
+
+
+def load_merged_event_ids(params_dir: str | os.PathLike, version: int | None = None) -> pa.Table:
+    """The ``merged_events`` table ``(event_id, ts)`` of a version (empty when absent)."""
+    v = current_version(params_dir) if version is None else version
+    path = Path(params_dir) / f"v={v}" / "merged_events"
+    if v is None or not path.exists():
+        return MERGED_EVENTS_SCHEMA.empty_table()
+    return _read(path, MERGED_EVENTS_SCHEMA)
+
+
+@contextmanager
+def new_version_dir(params_dir: str | os.PathLike) -> Iterator[tuple[Path, int]]:
+    """Yield ``(tmp_dir, n)`` for the next version; on success publish it as ``v=<n>`` and move CURRENT.
+
+    Held under an exclusive lock, so concurrent publishers serialise. The block must write the
+    tables and ``manifest.json`` into ``tmp_dir``; on an exception nothing is published.
+    """
+    root = Path(params_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".publish.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            n = max(list_versions(root) + [current_version(root) or 0]) + 1
+            tmp = root / f".v={n}.tmp-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                yield tmp, n
+                if not (tmp / "manifest.json").exists():
+                    raise RuntimeError(f"version {n}: manifest.json was not written")
+                _fsync_tree(tmp)
+                os.rename(tmp, root / f"v={n}")
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            cur_tmp = root / f".CURRENT.tmp-{uuid.uuid4().hex[:8]}"
+            with open(cur_tmp, "w") as f:
+                f.write(f"v={n}\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(cur_tmp, root / "CURRENT")
+            log.info("published %s/v=%d", root, n)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in path.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def manifest_dict(p: BanditParams, version: int, created_at: str, **extra_fields: Any) -> dict[str, Any]:
+    """The ``manifest.json`` content of ``p`` published as ``version``."""
+    return {
+        "version": version, "lambda": p.lam, "alpha": p.alpha, "K": p.k, "W": p.w,
+        "watermark": p.watermark.to_json(), "created_at": created_at, "num_edges": p.num_edges,
+        "num_clusters": int(p.centroid_ids.size), "num_users": int(p._users.size),
+        "dim": int(p.centroids.shape[1]), "extra": p.extra, **extra_fields,
+    }
+
+
+def write_tables(p: BanditParams, out: Path, merged_events: pa.Table | None = None) -> None:
+    """Write the Parquet tables of ``p`` into ``out`` (one part file per table)."""
+    tables = {
+        "edges": pa.table([pa.array(p.edge_cluster), pa.array(p.edge_item), pa.array(p.d), pa.array(p.b)], schema=EDGE_SCHEMA),
+        "user_clusters": pa.table([pa.array(p.user), pa.array(p.user_cluster), pa.array(p.user_weight)], schema=USER_CLUSTER_SCHEMA),
+        "centroids": pa.table([pa.array(p.centroid_ids),
+                               pa.FixedSizeListArray.from_arrays(pa.array(p.centroids.ravel()), p.centroids.shape[1]).cast(pa.list_(pa.float32()))],
+                              schema=CENTROID_SCHEMA),
+        "merged_events": (MERGED_EVENTS_SCHEMA.empty_table() if merged_events is None
+                          else merged_events.select(MERGED_EVENTS_SCHEMA.names).cast(MERGED_EVENTS_SCHEMA)),
+    }
+    for name, t in tables.items():
+        (out / name).mkdir()
+        pq.write_table(t, out / name / "part-00000.parquet")
+
+
+def publish_params(params_dir: str | os.PathLike, params: BanditParams, merged_events: pa.Table | None = None,
+                   producer: str = "recsys.bandits.params", meta: dict | None = None) -> BanditParams:
+    """Publish ``params`` as the next version (its ``version`` field is ignored) and return it as published.
+
+    Args:
+        params_dir: the ``PARAMS_DIR`` root.
+        params: the statistics, contexts and centroids.
+        merged_events: the ``(event_id, ts)`` ids contained in the statistics (carry the previous
+            version's table forward when rebuilding). None: an empty set.
+        producer: recorded in ``_meta.json``.
+        meta: extra ``_meta.json`` fields (parameters, timings).
+    """
+    from graphs.atomic import write_json, write_meta
+
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with new_version_dir(params_dir) as (tmp, n):
+        write_tables(params, tmp, merged_events)
+        write_meta(tmp, producer, meta or {}, version=n, rows={"edges": params.num_edges, "user_clusters": int(params.user.size),
+                                                              "merged_events": 0 if merged_events is None else merged_events.num_rows})
+        write_json(tmp / "manifest.json", manifest_dict(params, n, created))
+    return params.replace(version=n, created_at=created)
