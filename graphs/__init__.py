@@ -1,0 +1,1 @@
+"""Graph tables, readers, generators, degree matrices and samplers (pure numpy/scipy/pyarrow)."""

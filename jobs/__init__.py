@@ -1,0 +1,1 @@
+"""spark-submit entry points: parse config -> session -> read -> core -> write (atomically)."""
