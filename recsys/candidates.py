@@ -1,0 +1,321 @@
+"""The sparse cluster–item candidate graph behind Diag-LinUCB (Yi et al., RecSys 2023, arXiv 2307.15893).
+
+Build (or rebuild) one parameter version from user and item vectors:
+
+1. **Clusters.** faiss k-means over the user vectors → C centroids, warm-started from the previous
+   version's centroids when there is one.
+2. **Stable ids.** New centroids are matched to the previous ones by the Hungarian algorithm on
+   squared L2 distance (``scipy.optimize.linear_sum_assignment``); a matched centroid keeps its
+   old id, unmatched ones get fresh ids above the previous maximum.
+3. **Moved clusters** (the rule). Let ``s`` be the median distance from each previous centroid to
+   its nearest other previous centroid (the typical cluster spacing) and
+   ``shift_c = ‖μ'_c − μ_c‖ / s``. Statistics of a matched cluster are *kept* when
+   ``shift ≤ keep_shift`` (0.25), *reset* (``d = λ, b = 0``) when ``shift ≥ reset_shift`` (1.0), and
+   in between *decayed* by ``γ = (reset_shift − shift)/(reset_shift − keep_shift)``:
+   ``d ← λ + γ(d − λ)``, ``b ← γ b`` (old evidence counted with weight γ). Edges that leave a
+   cluster's top-W list are dropped with their statistics.
+4. **Context.** Each user's K nearest centroids (L2, the k-means geometry) with *normalised inverse
+   distance* weights ``w_uc = (1/(δ_uc + ε)) / Σ_c' 1/(δ_uc' + ε)`` (``weighting="inverse_distance"``,
+   the default: scale-free, Σ w = 1), or ``softmax(⟨u, μ_c⟩ / τ)`` over the K best inner products
+   (``weighting="softmax"``). K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
+5. **Edges.** Each cluster is linked to its top-W items by inner product ⟨μ_c, v_j⟩ (exact faiss
+   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``.
+6. **Fresh items** (:func:`add_fresh_items`) join without a rebuild: with a vector, an item links to
+   its ``fresh_clusters`` best clusters by inner product; without one (e.g. a trending catalogue
+   id) it links to every cluster. They start at ``d = λ, b = 0``; existing edges are untouched.
+
+CLI: ``python -m recsys.candidates --user-vectors DIR --item-vectors DIR [--fresh-items DIR]
+--params PARAMS_DIR --clusters C --k K --w W`` publishes ``v=<n+1>`` (statistics, merged event ids and
+watermark carried over from the current version).
+
+>>> rng = np.random.default_rng(0)
+>>> old = rng.normal(size=(4, 2)).astype(np.float32)
+>>> ids = match_clusters(old, np.array([10, 11, 12, 13]), old[[2, 0, 3, 1]] + 0.01)
+>>> ids.tolist()
+[12, 10, 13, 11]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+from scipy.optimize import linear_sum_assignment
+
+from recsys.bandits.params import (BanditParams, Watermark, current_version, load_merged_event_ids, load_params,
+                                   publish_params)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CandidateConfig", "kmeans", "match_clusters", "centroid_shift", "decay_factor", "user_context", "top_items",
+           "build_params", "add_fresh_items", "read_vectors", "main"]
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """Parameters of the candidate graph (see the module docstring for the rules)."""
+
+    n_clusters: int = 64
+    k: int = 3
+    w: int = 100
+    lam: float = 1.0
+    alpha: float = 1.0
+    weighting: str = "inverse_distance"
+    temperature: float = 1.0
+    niter: int = 20
+    seed: int = 0
+    keep_shift: float = 0.25
+    reset_shift: float = 1.0
+    fresh_clusters: int = 8
+
+    def __post_init__(self) -> None:
+        if self.n_clusters < 1 or self.k < 1 or self.w < 1:
+            raise ValueError(f"CandidateConfig: clusters, k, w must be >= 1, got {self.n_clusters}, {self.k}, {self.w}")
+        if self.k > self.n_clusters:
+            raise ValueError(f"CandidateConfig.k={self.k} exceeds n_clusters={self.n_clusters}")
+        if self.weighting not in ("inverse_distance", "softmax"):
+            raise ValueError(f"CandidateConfig.weighting must be inverse_distance or softmax, got {self.weighting!r}")
+        if not (self.lam > 0 and self.alpha >= 0 and self.temperature > 0):
+            raise ValueError("CandidateConfig: need lam > 0, alpha >= 0, temperature > 0")
+        if not 0 <= self.keep_shift < self.reset_shift:
+            raise ValueError("CandidateConfig: need 0 <= keep_shift < reset_shift")
+
+
+def kmeans(x: np.ndarray, n_clusters: int, init: np.ndarray | None = None, niter: int = 20, seed: int = 0) -> np.ndarray:
+    """faiss k-means centroids ``(C, dim)``; ``init`` warm-starts (rows beyond it are sampled users)."""
+    import faiss
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if n_clusters > x.shape[0]:
+        raise ValueError(f"kmeans: {n_clusters} clusters for only {x.shape[0]} users")
+    km = faiss.Kmeans(x.shape[1], n_clusters, niter=niter, seed=seed, verbose=False, max_points_per_centroid=1 << 20)
+    if init is None or len(init) == 0:
+        km.train(x)
+    else:
+        start = np.asarray(init, dtype=np.float32)[:n_clusters]
+        if start.shape[0] < n_clusters:
+            extra = np.random.default_rng(seed).choice(x.shape[0], n_clusters - start.shape[0], replace=False)
+            start = np.vstack([start, x[extra]])
+        km.train(x, init_centroids=np.ascontiguousarray(start))
+    return np.asarray(km.centroids, dtype=np.float32).reshape(n_clusters, x.shape[1])
+
+
+def match_clusters(old: np.ndarray, old_ids: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Ids for ``new`` centroids: Hungarian matching to ``old`` on squared L2; unmatched get fresh ids."""
+    old, new = np.asarray(old, np.float64), np.asarray(new, np.float64)
+    ids = np.full(new.shape[0], -1, dtype=np.int64)
+    if old.shape[0]:
+        cost = ((new[:, None, :] - old[None, :, :]) ** 2).sum(axis=2)
+        rows, cols = linear_sum_assignment(cost)
+        ids[rows] = np.asarray(old_ids)[cols]
+    free = ids < 0
+    nxt = int(np.max(old_ids, initial=-1)) + 1
+    ids[free] = np.arange(nxt, nxt + free.sum())
+    return ids.astype(np.int32)
+
+
+def centroid_shift(old: np.ndarray, old_ids: np.ndarray, new: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
+    """``‖μ'_c − μ_c‖ / s`` per new cluster (``inf`` for clusters without a previous centroid)."""
+    old, new = np.asarray(old, np.float64), np.asarray(new, np.float64)
+    shift = np.full(new.shape[0], np.inf)
+    if old.shape[0] == 0:
+        return shift
+    if old.shape[0] > 1:
+        dd = np.sqrt(((old[:, None, :] - old[None, :, :]) ** 2).sum(axis=2))
+        np.fill_diagonal(dd, np.inf)
+        spacing = float(np.median(dd.min(axis=1)))
+    else:
+        spacing = float(np.linalg.norm(old[0])) or 1.0
+    spacing = spacing if spacing > 0 else 1.0
+    order = np.argsort(old_ids)
+    pos = np.searchsorted(np.asarray(old_ids)[order], new_ids)
+    pos_c = np.minimum(pos, old.shape[0] - 1)
+    found = np.asarray(old_ids)[order][pos_c] == new_ids
+    prev = old[order][pos_c]
+    shift[found] = np.linalg.norm(new[found] - prev[found], axis=1) / spacing
+    return shift
+
+
+def decay_factor(shift: np.ndarray, keep_shift: float = 0.25, reset_shift: float = 1.0) -> np.ndarray:
+    """γ per cluster: 1 (keep) for shift ≤ keep_shift, 0 (reset) for shift ≥ reset_shift, linear between."""
+    s = np.asarray(shift, dtype=np.float64)
+    return np.clip((reset_shift - s) / (reset_shift - keep_shift), 0.0, 1.0)
+
+
+def user_context(users: np.ndarray, centroids: np.ndarray, k: int, weighting: str = "inverse_distance",
+                 temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Top-K cluster rows ``(n, K)`` and weights ``(n, K)`` (each row sums to 1) for user vectors."""
+    import faiss
+
+    u = np.ascontiguousarray(users, dtype=np.float32)
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    if weighting == "inverse_distance":
+        index = faiss.IndexFlatL2(c.shape[1])
+        index.add(c)
+        dist2, rows = index.search(u, k)
+        inv = 1.0 / (np.sqrt(np.maximum(dist2, 0.0)) + 1e-6)
+        w = inv / inv.sum(axis=1, keepdims=True)
+    elif weighting == "softmax":
+        index = faiss.IndexFlatIP(c.shape[1])
+        index.add(c)
+        ip, rows = index.search(u, k)
+        z = (ip - ip[:, :1]) / temperature
+        w = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    else:
+        raise ValueError(f"unknown weighting {weighting!r}")
+    return rows.astype(np.int64), w.astype(np.float32)
+
+
+def top_items(centroids: np.ndarray, item_vectors: np.ndarray, w: int) -> np.ndarray:
+    """Rows ``(C, W)`` of the top-W items per centroid by inner product (exact)."""
+    import faiss
+
+    v = np.ascontiguousarray(item_vectors, dtype=np.float32)
+    index = faiss.IndexFlatIP(v.shape[1])
+    index.add(v)
+    _, rows = index.search(np.ascontiguousarray(centroids, dtype=np.float32), min(w, v.shape[0]))
+    return rows
+
+
+def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarray, item_vecs: np.ndarray,
+                 cfg: CandidateConfig, prev: BanditParams | None = None) -> tuple[BanditParams, dict]:
+    """A new version's parameters (version 0 until published) and a report of the matching."""
+    t0 = time.perf_counter()
+    init = None
+    if prev is not None and prev.centroids.shape[1] == user_vecs.shape[1]:
+        init = prev.centroids[np.argsort(prev.centroid_ids)]
+    cen = kmeans(user_vecs, cfg.n_clusters, init=init, niter=cfg.niter, seed=cfg.seed)
+    if init is not None:
+        ids = match_clusters(prev.centroids, prev.centroid_ids, cen)
+        shift = centroid_shift(prev.centroids, prev.centroid_ids, cen, ids)
+    else:
+        ids = np.arange(cfg.n_clusters, dtype=np.int32)
+        shift = np.full(cfg.n_clusters, np.inf)
+    rows, weights = user_context(user_vecs, cen, cfg.k, cfg.weighting, cfg.temperature)
+    item_rows = top_items(cen, item_vecs, cfg.w)
+    ec = np.repeat(ids, item_rows.shape[1])
+    ei = np.asarray(item_ids, np.int64)[item_rows.ravel()]
+    d = np.full(ec.size, cfg.lam)
+    b = np.zeros(ec.size)
+    gamma = decay_factor(shift, cfg.keep_shift, cfg.reset_shift)
+    if prev is not None and prev.num_edges:
+        g_edge = np.repeat(gamma, item_rows.shape[1])
+        idx = prev.edge_index(ec, ei)
+        has = (idx >= 0) & (g_edge > 0)
+        d[has] = cfg.lam + g_edge[has] * (prev.d[idx[has]] - prev.lam)
+        b[has] = g_edge[has] * prev.b[idx[has]]
+    params = BanditParams.build(
+        lam=cfg.lam, alpha=cfg.alpha, k=cfg.k, w=cfg.w, edge_cluster=ec, edge_item=ei, d=d, b=b,
+        user=np.repeat(np.asarray(user_ids, np.int64), cfg.k), user_cluster=ids[rows].ravel(),
+        user_weight=weights.ravel(), centroids=cen, centroid_ids=ids,
+        watermark=prev.watermark if prev is not None else Watermark(),
+        extra={"weighting": cfg.weighting, "temperature": cfg.temperature})
+    report = {
+        "clusters": int(ids.size), "edges": params.num_edges, "users": int(len(user_ids)),
+        "kept": int((gamma >= 1).sum()), "decayed": int(((gamma > 0) & (gamma < 1)).sum()),
+        "reset": int((gamma <= 0).sum()), "new_ids": int((ids > int(np.max(prev.centroid_ids, initial=-1))).sum()) if prev is not None else int(ids.size),
+        "max_shift": float(np.max(shift[np.isfinite(shift)], initial=0.0)), "seconds": time.perf_counter() - t0,
+    }
+    return params, report
+
+
+def add_fresh_items(params: BanditParams, items: Sequence[int], vectors: np.ndarray | None = None,
+                    fresh_clusters: int = 8) -> BanditParams:
+    """Link fresh items to clusters (d = λ, b = 0) without a rebuild; existing edges keep their statistics."""
+    items = np.asarray(items, np.int64)
+    cids = np.sort(params.centroid_ids)
+    if vectors is None:
+        ec, ei = np.repeat(cids, items.size), np.tile(items, cids.size)
+    else:
+        cen = params.centroids[np.argsort(params.centroid_ids)]
+        top = top_items(np.asarray(vectors, np.float32), cen, min(fresh_clusters, cids.size))  # item → clusters
+        ec, ei = cids[top].ravel(), np.repeat(items, top.shape[1])
+    keep = params.edge_index(ec, ei) < 0
+    ec, ei = ec[keep], ei[keep]
+    return BanditParams.build(
+        lam=params.lam, alpha=params.alpha, k=params.k, w=params.w,
+        edge_cluster=np.concatenate([params.edge_cluster, ec]), edge_item=np.concatenate([params.edge_item, ei]),
+        d=np.concatenate([params.d, np.full(ec.size, params.lam)]), b=np.concatenate([params.b, np.zeros(ec.size)]),
+        user=params.user, user_cluster=params.user_cluster, user_weight=params.user_weight,
+        centroids=params.centroids, centroid_ids=params.centroid_ids, watermark=params.watermark,
+        extra={**params.extra, "fresh_items_added": int(np.unique(ei).size)})
+
+
+def read_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids int64, vectors float32 (n, dim))`` from ``DIR/vectors``, ``DIR/{user,item}_vectors`` or a table DIR."""
+    p = Path(path)
+    cand = [p / "vectors", p] if (p / "vectors").exists() else [p]
+    t = pq.read_table(cand[0])
+    if "id" not in t.column_names or "vector" not in t.column_names:
+        raise ValueError(f"{cand[0]}: expected columns (id, vector), got {t.column_names}")
+    ids = t.column("id").to_numpy().astype(np.int64)
+    vec = t.column("vector").combine_chunks()
+    flat = vec.values.to_numpy(zero_copy_only=False).astype(np.float32)
+    if ids.size == 0 or flat.size % ids.size:
+        raise ValueError(f"{cand[0]}: vectors are empty or of unequal length")
+    mat = flat.reshape(ids.size, flat.size // ids.size)
+    if not np.isfinite(mat).all():
+        raise ValueError(f"{cand[0]}: vector contains NaN/inf")
+    return ids, mat
+
+
+def read_fresh_items(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fresh item ids (column ``item`` or ``id``) and their ``vector`` column if present."""
+    t = pq.read_table(path)
+    col = "item" if "item" in t.column_names else "id" if "id" in t.column_names else None
+    if col is None:
+        raise ValueError(f"{path}: expected an 'item' or 'id' column, got {t.column_names}")
+    ids = t.column(col).to_numpy().astype(np.int64)
+    if "vector" in t.column_names and ids.size:
+        flat = t.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.float32)
+        return ids, flat.reshape(ids.size, -1)
+    return ids, None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m recsys.candidates", description=__doc__.split("\n")[0])
+    ap.add_argument("--user-vectors", help="DIR with (id, vector) Parquet (DIR/vectors or the table itself)")
+    ap.add_argument("--item-vectors", help="DIR with (id, vector) Parquet")
+    ap.add_argument("--fresh-items", help="Parquet DIR with item (or id) [+ vector] of items to add")
+    ap.add_argument("--params", required=True, help="PARAMS_DIR (v=<n>/ and CURRENT)")
+    ap.add_argument("--clusters", type=int, default=64)
+    ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--w", type=int, default=100)
+    ap.add_argument("--lam", type=float, default=1.0)
+    ap.add_argument("--alpha", type=float, default=1.0)
+    ap.add_argument("--weighting", default="inverse_distance", choices=["inverse_distance", "softmax"])
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = CandidateConfig(n_clusters=a.clusters, k=a.k, w=a.w, lam=a.lam, alpha=a.alpha, weighting=a.weighting,
+                          temperature=a.temperature, seed=a.seed)
+    has_prev = current_version(a.params) is not None
+    prev = load_params(a.params) if has_prev else None
+    report: dict = {}
+    if a.user_vectors and a.item_vectors:
+        uid, uvec = read_vectors(a.user_vectors)
+        iid, ivec = read_vectors(a.item_vectors)
+        params, report = build_params(uid, uvec, iid, ivec, cfg, prev)
+    elif prev is not None and a.fresh_items:
+        params = prev
+    else:
+        ap.error("--user-vectors and --item-vectors are required (or --fresh-items with an existing version)")
+    if a.fresh_items:
+        fid, fvec = read_fresh_items(a.fresh_items)
+        params = add_fresh_items(params, fid, fvec, cfg.fresh_clusters)
+        report["fresh_items"] = int(fid.size)
+    merged = load_merged_event_ids(a.params) if has_prev else None
+    out = publish_params(a.params, params, merged_events=merged, producer="recsys.candidates",
+                         meta={"config": asdict(cfg), "report": report, "previous_version": prev.version if prev else None})
+    log.info("published version %d: %s", out.version, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
