@@ -1,0 +1,124 @@
+"""``graphrec-serve`` / ``python -m recsys.serving.cli``: run the bandit scoring service with uvicorn.
+
+    graphrec-serve --params PARAMS_DIR --store sqlite:///PATH|redis://127.0.0.1:PORT \\
+                   --host 127.0.0.1 --port N
+
+The bearer token for writes comes from ``--token-file`` or the ``GRAPHREC_SERVE_TOKEN``
+environment variable; without one the service refuses to start unless
+``--allow-unauthenticated`` is given.  ``sqlite:///rel/path.db`` is relative to the working
+directory, ``sqlite:////abs/path.db`` absolute (SQLAlchemy's convention).  ``--port 0`` binds an
+ephemeral port; ``--port-file`` receives the bound port.  uvloop, httptools and orjson are used
+when installed.
+
+>>> cfg = parse_args(["--params", "p", "--store", "sqlite:///log.db", "--allow-unauthenticated"])
+>>> cfg.port, cfg.store
+(8000, 'sqlite:///log.db')
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from recsys.serving.service import ServiceConfig
+from recsys.serving.store_base import EventStore
+
+TOKEN_ENV = "GRAPHREC_SERVE_TOKEN"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Command-line configuration of the service process."""
+
+    params: str
+    store: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token_file: str | None = None
+    allow_unauthenticated: bool = False
+    max_body_bytes: int = 1 << 20
+    max_events: int = 1000
+    snapshot_every: int = 200_000
+    port_file: str | None = None
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not (self.store.startswith("sqlite:///") or self.store.startswith(("redis://", "rediss://"))):
+            raise ValueError(f"--store must be sqlite:///PATH or redis://HOST:PORT, got {self.store!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"--port must be in [0, 65535], got {self.port}")
+
+
+def parse_args(argv: list[str] | None = None) -> ServeConfig:
+    ap = argparse.ArgumentParser(prog="graphrec-serve", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--params", required=True, help="PARAMS_DIR with v=<n>/ and CURRENT")
+    ap.add_argument("--store", required=True, help="sqlite:///PATH or redis://HOST:PORT[/DB]")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000, help="0: an ephemeral port (see --port-file)")
+    ap.add_argument("--token-file", help=f"file holding the bearer token (default: ${TOKEN_ENV})")
+    ap.add_argument("--allow-unauthenticated", action="store_true", help="accept writes without a token")
+    ap.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    ap.add_argument("--max-events", type=int, default=1000, help="most events per feedback batch")
+    ap.add_argument("--snapshot-every", type=int, default=200_000, help="events between snapshots (sqlite; 0: off)")
+    ap.add_argument("--port-file", help="write the bound port here once listening")
+    ap.add_argument("--log-level", default="info")
+    return ServeConfig(**vars(ap.parse_args(argv)))
+
+
+def open_store(url: str) -> EventStore:
+    """A store from its URL (``sqlite:///PATH`` or ``redis://HOST:PORT``)."""
+    if url.startswith("sqlite:///"):
+        from recsys.serving.store_sqlite import SqliteStore
+
+        return SqliteStore(url[len("sqlite:///"):])
+    from recsys.serving.store_redis import RedisStore
+
+    return RedisStore(url)
+
+
+def _token(cfg: ServeConfig) -> str | None:
+    if cfg.token_file:
+        tok = Path(cfg.token_file).read_text().strip()
+    else:
+        tok = os.environ.get(TOKEN_ENV, "").strip()
+    if not tok and not cfg.allow_unauthenticated:
+        raise SystemExit(f"graphrec-serve: no bearer token (set ${TOKEN_ENV} or --token-file), "
+                         "or pass --allow-unauthenticated")
+    return tok or None
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_args(argv)
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
+    from recsys.serving.app import create_app
+
+    app = create_app(cfg.params, open_store(cfg.store),
+                     ServiceConfig(token=_token(cfg), max_body_bytes=cfg.max_body_bytes, max_events=cfg.max_events,
+                                   snapshot_every=cfg.snapshot_every))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((cfg.host, cfg.port))
+    port = sock.getsockname()[1]
+    if cfg.port_file:
+        tmp = Path(cfg.port_file).with_suffix(".tmp")
+        tmp.write_text(str(port))
+        os.replace(tmp, cfg.port_file)
+    has = lambda m: importlib.util.find_spec(m) is not None  # noqa: E731
+    server = uvicorn.Server(uvicorn.Config(
+        app, loop="uvloop" if has("uvloop") else "asyncio", http="httptools" if has("httptools") else "h11",
+        log_level=cfg.log_level.lower(), access_log=False, lifespan="on", timeout_graceful_shutdown=10))
+    logging.getLogger(__name__).info("listening on %s:%d", cfg.host, port)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

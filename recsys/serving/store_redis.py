@@ -1,0 +1,247 @@
+"""Shared event store for several service replicas: Redis, with dedup and increments in one Lua script.
+
+Keys (one hash tag, so the whole store maps to one slot):
+
+* ``{p}:seq`` — the log sequence counter (``INCR``).
+* ``{p}:ids`` — hash ``event_id → seq`` (dedup across replicas and retries).
+* ``{p}:log`` — stream, entry id ``<seq>-0``, field ``p`` = the packed event with its context.
+* ``{p}:agg:d`` / ``{p}:agg:b`` — hashes ``"cluster:item" → Σ w²`` / ``Σ w·r`` over every
+  acknowledged event (the live aggregate; equals a replay of the log).
+* ``{p}:imp:<score_id>`` — packed impression (expires after ``impression_ttl_s``).
+
+``append`` runs one script per batch: for each event not in ``ids`` it takes the next ``seq``,
+records the id, appends to the log and applies the ``HINCRBYFLOAT`` increments — atomically, so two
+replicas racing on one ``event_id`` count it once.  Each replica serves from memory and tails the
+log in ``seq`` order (its own writes are read back before they are acknowledged, other replicas'
+within ``poll_s``).  Run Redis with ``--appendonly yes --appendfsync always`` for "persisted before
+acknowledged" (the reply to the script is sent after the AOF fsync).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Iterator
+from urllib.parse import urlparse
+
+import numpy as np
+
+from recsys.serving.log_records import Impression, LoggedEvents
+from recsys.serving.store_base import EventStore, OnEvents
+
+log = logging.getLogger(__name__)
+
+_EV = struct.Struct("<qddHHH")   # item, reward, ts, len(event_id), len(score_id), n_terms
+
+_APPEND = """
+local n = tonumber(ARGV[1])
+local i = 2
+local out = {}
+for e = 1, n do
+  local eid = ARGV[i]
+  local nt = tonumber(ARGV[i + 2])
+  if redis.call('HEXISTS', KEYS[2], eid) == 0 then
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('HSET', KEYS[2], eid, seq)
+    redis.call('XADD', KEYS[3], tostring(seq) .. '-0', 'p', ARGV[i + 1])
+    for t = 0, nt - 1 do
+      local o = i + 3 + 3 * t
+      redis.call('HINCRBYFLOAT', KEYS[4], ARGV[o], ARGV[o + 1])
+      redis.call('HINCRBYFLOAT', KEYS[5], ARGV[o], ARGV[o + 2])
+    end
+    out[e] = seq
+  else
+    out[e] = 0
+  end
+  i = i + 3 + 3 * nt
+end
+return out
+"""
+
+
+def pack_event(ev: LoggedEvents, i: int) -> bytes:
+    """One event with its context terms as bytes (the log entry payload)."""
+    a, b = int(ev.term_ptr[i]), int(ev.term_ptr[i + 1])
+    e, s = ev.event_id[i].encode(), ev.score_id[i].encode()
+    return (_EV.pack(int(ev.item[i]), float(ev.reward[i]), float(ev.ts[i]), len(e), len(s), b - a) + e + s
+            + ev.term_cluster[a:b].astype(np.int32).tobytes() + ev.term_weight[a:b].astype(np.float64).tobytes())
+
+
+def unpack_entries(entries: list) -> LoggedEvents:
+    """Stream entries ``(b"<seq>-0", {b"p": payload})`` → a :class:`LoggedEvents` batch."""
+    n = len(entries)
+    seq = np.empty(n, np.int64)
+    item = np.empty(n, np.int64)
+    reward = np.empty(n)
+    ts = np.empty(n)
+    counts = np.empty(n, np.int64)
+    eids, sids, cls, ws = [], [], [], []
+    for j, (eid_b, fields) in enumerate(entries):
+        p = fields[b"p"]
+        seq[j] = int(eid_b.split(b"-", 1)[0])
+        item[j], reward[j], ts[j], le, ls, nt = _EV.unpack_from(p)
+        o = _EV.size
+        eids.append(p[o:o + le].decode())
+        sids.append(p[o + le:o + le + ls].decode())
+        o += le + ls
+        cls.append(p[o:o + 4 * nt])
+        ws.append(p[o + 4 * nt:o + 12 * nt])
+        counts[j] = nt
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return LoggedEvents(seq, eids, sids, item, reward, ts, ptr, np.frombuffer(b"".join(cls), np.int32).copy(),
+                        np.frombuffer(b"".join(ws), np.float64).copy())
+
+
+class RedisStore(EventStore):
+    """Redis-backed store for one or more replicas; see the module docstring."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, prefix: str = "{graphrec}", impression_ttl_s: int = 7 * 86400,
+                 poll_s: float = 0.02, impression_cache: int = 200_000) -> None:
+        import redis
+        import redis.asyncio as aredis
+
+        u = urlparse(url)
+        if u.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a redis URL: {url!r}")
+        self.url, self.prefix = url, prefix
+        self._safe_url = f"{u.scheme}://{u.hostname}:{u.port}"
+        self._r = aredis.from_url(url)
+        self._sync_client = lambda: redis.from_url(url)
+        self.k_seq, self.k_ids, self.k_log = f"{prefix}:seq", f"{prefix}:ids", f"{prefix}:log"
+        self.k_aggd, self.k_aggb = f"{prefix}:agg:d", f"{prefix}:agg:b"
+        self._ttl, self._poll = int(impression_ttl_s), float(poll_s)
+        self._cache: dict[str, Impression] = {}
+        self._cache_cap = int(impression_cache)
+        self._lock = asyncio.Lock()
+        self._delivered = 0
+        self._on_events: OnEvents | None = None
+        self._task: asyncio.Task | None = None
+        self._script = self._r.register_script(_APPEND)
+
+    def imp_key(self, score_id: str) -> str:
+        return f"{self.prefix}:imp:{score_id}"
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "url": self._safe_url, "delivered_seq": self._delivered}
+
+    def last_seq_sync(self) -> int:
+        """Current end of the shared log (blocking)."""
+        r = self._sync_client()
+        try:
+            return int(r.get(self.k_seq) or 0)
+        finally:
+            r.close()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self, on_events: OnEvents, after_seq: int) -> None:
+        await self._r.ping()
+        self._on_events = on_events
+        self._delivered = int(after_seq)
+        await self.sync()
+        self._task = asyncio.create_task(self._tail(), name="redis-tail")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._r.aclose()
+
+    async def _tail(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll)
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away: keep serving from memory, retry
+                log.warning("redis tail failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+
+    async def sync(self, upto: int | None = None) -> None:
+        """Deliver every logged event after the last delivered one (at least up to ``upto``)."""
+        async with self._lock:
+            while upto is None or self._delivered < upto:
+                entries = await self._r.xrange(self.k_log, min=f"{self._delivered + 1}-0", max="+", count=10_000)
+                if not entries:
+                    if upto is not None:
+                        raise RuntimeError(f"log ends before seq {upto}")
+                    return
+                ev = unpack_entries(entries)
+                self._on_events(ev)
+                self._delivered = int(ev.seq[-1])
+
+    # -- writes -----------------------------------------------------------------------------
+    async def record_impression(self, imp: Impression) -> None:
+        self._cache[imp.score_id] = imp
+        if len(self._cache) > self._cache_cap:
+            self._cache.pop(next(iter(self._cache)))
+        await self._r.set(self.imp_key(imp.score_id), imp.pack(), ex=self._ttl)
+
+    async def append(self, events: LoggedEvents) -> np.ndarray:
+        args: list = [len(events)]
+        cl, it, w, r = events.terms()
+        keys = [f"{c}:{i}" for c, i in zip(cl.tolist(), it.tolist())]
+        w2 = (w * w).tolist()
+        wr = (w * r).tolist()
+        p = events.term_ptr.tolist()
+        for i in range(len(events)):
+            args += [events.event_id[i], pack_event(events, i), p[i + 1] - p[i]]
+            for t in range(p[i], p[i + 1]):
+                args += [keys[t], repr(w2[t]), repr(wr[t])]
+        res = await self._script(keys=[self.k_seq, self.k_ids, self.k_log, self.k_aggd, self.k_aggb], args=args)
+        seqs = np.asarray(res, np.int64)
+        if seqs.size and seqs.max() > 0:
+            await self.sync(upto=int(seqs.max()))
+        return seqs
+
+    # -- reads ------------------------------------------------------------------------------
+    async def get_impressions(self, score_ids: list[str]) -> dict[str, Impression]:
+        out, miss = {}, []
+        for s in score_ids:
+            im = self._cache.get(s)
+            if im is None:
+                miss.append(s)
+            else:
+                out[s] = im
+        if miss:
+            miss = list(dict.fromkeys(miss))
+            vals = await self._r.mget([self.imp_key(s) for s in miss])
+            out.update({s: Impression.unpack(s, v) for s, v in zip(miss, vals) if v is not None})
+        return out
+
+    def read_events(self, after_seq: int, upto_seq: int | None = None, chunk: int = 50_000) -> Iterator[LoggedEvents]:
+        r = self._sync_client()
+        try:
+            cur = after_seq
+            hi = "+" if upto_seq is None else f"{upto_seq}-0"
+            while True:
+                entries = r.xrange(self.k_log, min=f"{cur + 1}-0", max=hi, count=chunk)
+                if not entries:
+                    return
+                ev = unpack_entries(entries)
+                yield ev
+                cur = int(ev.seq[-1])
+        finally:
+            r.close()
+
+    async def export(self, since: int, limit: int) -> tuple[LoggedEvents, list[Impression]]:
+        entries = await self._r.xrange(self.k_log, min=f"{since + 1}-0", max="+", count=limit)
+        ev = unpack_entries(entries) if entries else LoggedEvents.empty()
+        imps = await self.get_impressions(ev.score_id)
+        return ev, list(imps.values())
+
+    async def aggregates(self) -> dict[tuple[int, int], tuple[float, float]]:
+        """The live ``(Σw², Σw·r)`` per ``(cluster, item)`` kept by the script (for checks and monitoring)."""
+        d = await self._r.hgetall(self.k_aggd)
+        b = await self._r.hgetall(self.k_aggb)
+        out = {}
+        for k, v in d.items():
+            c, i = k.decode().split(":")
+            out[(int(c), int(i))] = (float(v), float(b.get(k, 0.0)))
+        return out
