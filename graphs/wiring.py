@@ -1,0 +1,315 @@
+"""Wire a simple digraph that realises a DCM/JDM pair exactly, class by class (vectorised, seeded).
+
+Given a realisable pair (see :func:`graphs.rescale.check_realisable`): ``B[i, j]`` nodes get
+out-degree ``i`` and in-degree ``j`` (node ids are allocated DCM cell by cell), and exactly
+``A[i, j]`` edges go from out-class ``i`` (``p_i`` nodes) to in-class ``j`` (``q_j`` nodes).
+
+Construction (a circulant version of the D2K stub assignment of Tillman et al., KDD 2017):
+
+* Out-class ``i`` lays its ``i * p_i`` out-stubs in a row, stub ``s`` belonging to class member
+  ``s mod p_i``; its JDM cells take consecutive ranges in a random order, so every member gets
+  ``floor`` or ``ceil`` of ``A[i, j] / p_i`` stubs in cell ``(i, j)`` and exactly ``i`` in total.
+  In-classes do the same with their in-stubs.
+* Inside a cell with ``a`` edges the sources are grouped (each group of size ``<= ceil(a/p) <= q``)
+  and edge ``t`` of the grouped order goes to in-stub ``(r + t) mod q``: a group's targets are
+  distinct, and different cells never share a (source, target) pair, so there are no duplicate
+  edges at all. Class members are permuted by seeded affine maps ``u -> (alpha u + beta) mod p``.
+* Self-loops (a node in both classes of a cell) are removed by *target swaps*
+  ``(w, w), (u, x) -> (w, x), (u, w)`` with a partner edge in the same cell, else the same
+  in-class column or out-class row: every degree and every JDM cell is unchanged.
+
+Every step is numpy over all cells at once; a cell depends only on small per-class metadata, so
+:mod:`graphs.spark_sampling` generates disjoint sets of cells on different executors.
+
+>>> import numpy as np
+>>> from graphs.degree import degree_matrices
+>>> m = degree_matrices(np.array([0, 0, 1, 2, 3, 3]), np.array([1, 2, 2, 0, 0, 1]))
+>>> w = wire(m.dcm, m.jdm, seed=1)
+>>> bool((w.src != w.dst).all()), len(set(zip(w.src.tolist(), w.dst.tolist())))
+(True, 6)
+>>> m2 = degree_matrices(w.src, w.dst, w.n_nodes)
+>>> (m2.jdm != m.jdm).nnz, (m2.dcm != m.dcm).nnz
+(0, 0)
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+
+def _coprime_multipliers(sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random ``alpha`` in ``[1, size)`` with ``gcd(alpha, size) = 1`` per size (1 for size <= 2)."""
+    alpha = np.ones(sizes.size, dtype=np.int64)
+    todo = np.flatnonzero(sizes > 2)
+    while todo.size:
+        cand = rng.integers(1, sizes[todo])
+        ok = np.gcd(cand, sizes[todo]) == 1
+        alpha[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    return alpha
+
+
+@dataclass(frozen=True)
+class WiringPlan:
+    """Small per-class and per-cell metadata from which any subset of JDM cells can be wired.
+
+    Arrays indexed by out-class (row ``i``): ``p``, ``out_start`` (first node id of the class),
+    ``alpha_o``, ``beta_o``; by in-class (column ``j``): ``q``, ``col_start`` (offset of the class
+    in the column-major DCM order), ``alpha_i``, ``beta_i``; DCM cells in column-major order:
+    ``cm_cum`` (cumulative class position) and ``cm_node`` (first node id); JDM cells: ``ci``,
+    ``cj``, ``ca`` (edge count), ``cc``/``cr`` (stub offsets in the row/column), ``cd`` (rotation),
+    ``cell_start`` (first edge index).
+    """
+
+    n_nodes: int
+    n_edges: int
+    out_deg: np.ndarray
+    in_deg: np.ndarray
+    p: np.ndarray
+    out_start: np.ndarray
+    alpha_o: np.ndarray
+    beta_o: np.ndarray
+    q: np.ndarray
+    col_start: np.ndarray
+    alpha_i: np.ndarray
+    beta_i: np.ndarray
+    cm_cum: np.ndarray
+    cm_node: np.ndarray
+    ci: np.ndarray
+    cj: np.ndarray
+    ca: np.ndarray
+    cc: np.ndarray
+    cr: np.ndarray
+    cd: np.ndarray
+    cell_start: np.ndarray
+
+    @staticmethod
+    def build(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> "WiringPlan":
+        """Lay out node ids, class permutations and stub ranges for a realisable ``(dcm, jdm)``."""
+        rng = np.random.default_rng(seed)
+        b = sp.coo_array(dcm)
+        order = np.lexsort((b.col, b.row))  # row-major: out-classes are contiguous id ranges
+        bi, bj, bv = b.row[order].astype(np.int64), b.col[order].astype(np.int64), b.data[order].astype(np.int64)
+        node_start = np.concatenate([[0], np.cumsum(bv)[:-1]]).astype(np.int64)
+        n_nodes = int(bv.sum())
+        out_deg = np.repeat(bi, bv)
+        in_deg = np.repeat(bj, bv)
+        R, C = dcm.shape
+        p = np.bincount(bi, bv, minlength=R).astype(np.int64)
+        q = np.bincount(bj, bv, minlength=C).astype(np.int64)
+        out_start = np.zeros(R, dtype=np.int64)
+        first = np.unique(bi, return_index=True)
+        out_start[first[0]] = node_start[first[1]]
+        cm = np.lexsort((bi, bj))  # column-major: in-class members as a concatenation of blocks
+        cm_cum = np.concatenate([[0], np.cumsum(bv[cm])[:-1]]).astype(np.int64)
+        cm_node = node_start[cm]
+        col_start = np.concatenate([[0], np.cumsum(q)[:-1]]).astype(np.int64)
+        a = sp.coo_array(jdm)
+        keep = a.data > 0
+        ci, cj, ca = a.row[keep].astype(np.int64), a.col[keep].astype(np.int64), a.data[keep].astype(np.int64)
+        # random order of cells inside each row and each column -> stub offsets
+        key = rng.random(ci.size)
+        o = np.lexsort((key, ci))
+        cc = np.empty_like(ca)
+        cum = np.cumsum(ca[o]) - ca[o]
+        row_first = np.searchsorted(ci[o], ci[o], side="left")
+        cc[o] = cum - cum[row_first]
+        key = rng.random(ci.size)
+        o = np.lexsort((key, cj))
+        cr = np.empty_like(ca)
+        cum = np.cumsum(ca[o]) - ca[o]
+        col_first = np.searchsorted(cj[o], cj[o], side="left")
+        cr[o] = cum - cum[col_first]
+        cd = (rng.random(ci.size) * p[ci]).astype(np.int64)
+        cell_start = np.concatenate([[0], np.cumsum(ca)[:-1]]).astype(np.int64)
+        return WiringPlan(
+            n_nodes=n_nodes, n_edges=int(ca.sum()), out_deg=out_deg, in_deg=in_deg,
+            p=p, out_start=out_start, alpha_o=_coprime_multipliers(p, rng),
+            beta_o=(rng.random(R) * np.maximum(p, 1)).astype(np.int64),
+            q=q, col_start=col_start, alpha_i=_coprime_multipliers(q, rng),
+            beta_i=(rng.random(C) * np.maximum(q, 1)).astype(np.int64),
+            cm_cum=cm_cum, cm_node=cm_node, ci=ci, cj=cj, ca=ca, cc=cc, cr=cr, cd=cd, cell_start=cell_start,
+        )
+
+    def generate(self, cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges of the given JDM cells (all by default) before loop repair: ``(src, dst, cell)``."""
+        cells = np.arange(self.ci.size) if cells is None else np.asarray(cells, dtype=np.int64)
+        a = self.ca[cells]
+        cell = np.repeat(cells, a)
+        first = np.cumsum(a) - a
+        t = np.arange(int(a.sum()), dtype=np.int64) - np.repeat(first, a)
+        i, j = self.ci[cell], self.cj[cell]
+        p, q = self.p[i], self.q[j]
+        aa = self.ca[cell]
+        m, rho = aa // p, aa % p
+        d0 = self.cd[cell]
+        pd0 = d0 * m + np.minimum(d0, rho)
+        tt = (t + pd0) % aa
+        big = rho * (m + 1)
+        d = np.where(tt < big, tt // (m + 1), rho + (tt - big) // np.maximum(m, 1))
+        u = (self.cc[cell] + d) % p
+        src = self.out_start[i] + (self.alpha_o[i] * u + self.beta_o[i]) % p
+        v = (self.cr[cell] + t) % q
+        g = self.col_start[j] + (self.alpha_i[j] * v + self.beta_i[j]) % q
+        k = np.searchsorted(self.cm_cum, g, side="right") - 1
+        dst = self.cm_node[k] + (g - self.cm_cum[k])
+        return src, dst, cell
+
+    def rerandomised(self, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> "WiringPlan":
+        """A copy with fresh cell orders, permutations and rotations for out-classes ``rows`` / in-classes ``cols``."""
+        cc, cr, cd = self.cc.copy(), self.cr.copy(), self.cd.copy()
+        ao, bo, ai, bi = self.alpha_o.copy(), self.beta_o.copy(), self.alpha_i.copy(), self.beta_i.copy()
+        for sel, grp, off in ((rows, self.ci, cc), (cols, self.cj, cr)):
+            idx = np.flatnonzero(np.isin(grp, sel))
+            o = idx[np.lexsort((rng.random(idx.size), grp[idx]))]
+            cum = np.cumsum(self.ca[o]) - self.ca[o]
+            off[o] = cum - cum[np.searchsorted(grp[o], grp[o], side="left")]
+        ao[rows] = _coprime_multipliers(self.p[rows], rng)
+        bo[rows] = (rng.random(rows.size) * np.maximum(self.p[rows], 1)).astype(np.int64)
+        ai[cols] = _coprime_multipliers(self.q[cols], rng)
+        bi[cols] = (rng.random(cols.size) * np.maximum(self.q[cols], 1)).astype(np.int64)
+        touched = np.flatnonzero(np.isin(self.ci, rows))
+        cd[touched] = (rng.random(touched.size) * self.p[self.ci[touched]]).astype(np.int64)
+        return dataclasses.replace(self, cc=cc, cr=cr, cd=cd, alpha_o=ao, beta_o=bo, alpha_i=ai, beta_i=bi)
+
+
+class _KeySet:
+    """Sorted ``src * n + dst`` keys with O(E) insert/delete of small batches."""
+
+    def __init__(self, keys: np.ndarray):
+        self.k = np.sort(keys)
+
+    def contains(self, x: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.k, x)
+        return (pos < self.k.size) & (self.k[np.minimum(pos, self.k.size - 1)] == x)
+
+    def replace(self, old: np.ndarray, new: np.ndarray) -> None:
+        self.k = np.delete(self.k, np.searchsorted(self.k, old))
+        new = np.sort(new)
+        self.k = np.insert(self.k, np.searchsorted(self.k, new), new)
+
+
+def _swap_round(src, dst, loops, partner, keys: _KeySet, n: int) -> np.ndarray:
+    """Try ``(w, w), (u, x) -> (w, x), (u, w)`` for each loop; returns the loops still open."""
+    w, u, x = src[loops], src[partner], dst[partner]
+    ok = (u != w) & (x != w) & (src[partner] != dst[partner])
+    k1, k2 = w * n + x, u * n + w
+    ok &= ~keys.contains(k1) & ~keys.contains(k2)
+    idx = np.flatnonzero(ok)
+    # no edge may take part in two swaps and no new key may be created twice in one round
+    _, first = np.unique(partner[idx], return_index=True)
+    idx = idx[np.sort(first)]
+    newk = np.concatenate([k1[idx], k2[idx]])
+    uniq, cnt = np.unique(newk, return_counts=True)
+    dup = uniq[cnt > 1]
+    idx = idx[~(np.isin(k1[idx], dup) | np.isin(k2[idx], dup))]
+    if idx.size:
+        old = np.concatenate([w[idx] * n + w[idx], u[idx] * n + x[idx]])
+        keys.replace(old, np.concatenate([k1[idx], k2[idx]]))
+        dst[loops[idx]] = x[idx]
+        dst[partner[idx]] = w[idx]
+    done = np.zeros(loops.size, dtype=bool)
+    done[idx] = True
+    return loops[~done]
+
+
+def _group_partners(group: np.ndarray, loops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random edge with the same ``group`` value as each loop edge."""
+    order = np.argsort(group, kind="stable")
+    sg = group[order]
+    lo = np.searchsorted(sg, group[loops], side="left")
+    hi = np.searchsorted(sg, group[loops], side="right")
+    return order[lo + (rng.random(loops.size) * (hi - lo)).astype(np.int64)]
+
+
+def repair_loops(src: np.ndarray, dst: np.ndarray, cell: np.ndarray, plan: WiringPlan, rng: np.random.Generator,
+                 cell_rounds: int = 20, wide_rounds: int = 16, wide: bool = True) -> np.ndarray:
+    """Remove self-loops in place by degree- and JDM-preserving target swaps; returns loops left.
+
+    ``cell`` holds each edge's JDM cell; edges of one cell must be contiguous (as generated).
+    Partners come from the loop's cell first, then (``wide``) from its in-class column or out-class row.
+    """
+    n = plan.n_nodes
+    loops = np.flatnonzero(src == dst)
+    if loops.size == 0:
+        return loops
+    keys = _KeySet(src * n + dst)
+    first = np.searchsorted(cell, cell[loops], side="left")
+    last = np.searchsorted(cell, cell[loops], side="right")
+    for _ in range(cell_rounds):
+        if loops.size == 0:
+            return loops
+        first = np.searchsorted(cell, cell[loops], side="left")
+        last = np.searchsorted(cell, cell[loops], side="right")
+        partner = first + (rng.random(loops.size) * (last - first)).astype(np.int64)
+        loops = _swap_round(src, dst, loops, partner, keys, n)
+    for r in range(wide_rounds if wide else 0):
+        if loops.size == 0:
+            break
+        group = plan.in_deg[dst] if r % 2 == 0 else plan.out_deg[src]
+        loops = _swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n)
+    return loops
+
+
+def fix_cells(plan: WiringPlan, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator,
+              attempts: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-wire every cell of out-classes ``rows`` and in-classes ``cols`` until it has no self-loop.
+
+    Used when swaps alone fail (a nearly saturated cell of two tiny classes whose shared node got
+    the wrong stub counts). The cells of whole rows/columns form a closed set: re-randomising those
+    rows' and columns' stub layouts and permutations changes no other cell, and every swap keeps
+    each edge in its cell, so the rest of the graph needs no change. Returns ``(src, dst, cell)``.
+    """
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    cells = np.flatnonzero(np.isin(plan.ci, rows) | np.isin(plan.cj, cols))
+    bad_r, bad_c = rows, cols
+    for _ in range(attempts):
+        plan = plan.rerandomised(bad_r, bad_c, rng)
+        src, dst, cell = plan.generate(cells)
+        left = repair_loops(src, dst, cell, plan, rng)
+        if left.size == 0:
+            return src, dst, cell
+        bad_r = np.intersect1d(rows, plan.ci[cell[left]])
+        bad_c = np.intersect1d(cols, plan.cj[cell[left]])
+        if bad_r.size == 0 and bad_c.size == 0:
+            bad_r, bad_c = rows, cols
+    raise RuntimeError(f"self-loops left in out-classes {rows.tolist()} / in-classes {cols.tolist()}")
+
+
+def loop_classes(plan: WiringPlan, cell: np.ndarray, loops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The out-classes (rows) and in-classes (columns) of the cells that still hold a self-loop."""
+    return np.unique(plan.ci[cell[loops]]), np.unique(plan.cj[cell[loops]])
+
+
+@dataclass(frozen=True)
+class Wired:
+    """The wired sample: edges ``src -> dst`` over node ids ``0..n_nodes-1`` and each node's degrees."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    n_nodes: int
+    out_deg: np.ndarray
+    in_deg: np.ndarray
+
+
+def wire(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> Wired:
+    """Build a simple digraph realising ``(dcm, jdm)`` exactly (raises if loops cannot be removed)."""
+    plan = WiringPlan.build(dcm, jdm, seed)
+    rng = np.random.default_rng([seed, 1])
+    src, dst, cell = plan.generate()
+    left = repair_loops(src, dst, cell, plan, rng)
+    if left.size:
+        rows, cols = loop_classes(plan, cell, left)
+        redo = np.isin(plan.ci[cell], rows) | np.isin(plan.cj[cell], cols)
+        log.info("%d self-loops left after swaps; re-wiring %d edges of %d rows / %d columns",
+                 left.size, int(redo.sum()), rows.size, cols.size)
+        s2, d2, _ = fix_cells(plan, rows, cols, rng)
+        src = np.concatenate([src[~redo], s2])
+        dst = np.concatenate([dst[~redo], d2])
+    return Wired(src, dst, plan.n_nodes, plan.out_deg, plan.in_deg)
