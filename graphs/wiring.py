@@ -195,8 +195,13 @@ class _KeySet:
         self.k = np.insert(self.k, np.searchsorted(self.k, new), new)
 
 
-def _swap_round(src, dst, loops, partner, keys: _KeySet, n: int) -> np.ndarray:
-    """Try ``(w, w), (u, x) -> (w, x), (u, w)`` for each loop; returns the loops still open."""
+def _swap_round(src, dst, loops, partner, keys: _KeySet, n: int, by_source: bool = False) -> np.ndarray:
+    """Try ``(w, w), (u, x) -> (w, x), (u, w)`` for each loop; returns the loops still open.
+
+    The partner shares the loop's in-class (``by_source=False``: targets are exchanged, each edge
+    slot keeps its JDM cell) or its out-class (``by_source=True``: sources are exchanged instead, so
+    again each slot keeps its cell and the per-edge ``cell`` labels stay valid).
+    """
     w, u, x = src[loops], src[partner], dst[partner]
     ok = (u != w) & (x != w) & (src[partner] != dst[partner])
     k1, k2 = w * n + x, u * n + w
@@ -212,8 +217,12 @@ def _swap_round(src, dst, loops, partner, keys: _KeySet, n: int) -> np.ndarray:
     if idx.size:
         old = np.concatenate([w[idx] * n + w[idx], u[idx] * n + x[idx]])
         keys.replace(old, np.concatenate([k1[idx], k2[idx]]))
-        dst[loops[idx]] = x[idx]
-        dst[partner[idx]] = w[idx]
+        if by_source:
+            src[loops[idx]] = u[idx]
+            src[partner[idx]] = w[idx]
+        else:
+            dst[loops[idx]] = x[idx]
+            dst[partner[idx]] = w[idx]
     done = np.zeros(loops.size, dtype=bool)
     done[idx] = True
     return loops[~done]
@@ -252,34 +261,63 @@ def repair_loops(src: np.ndarray, dst: np.ndarray, cell: np.ndarray, plan: Wirin
     for r in range(wide_rounds if wide else 0):
         if loops.size == 0:
             break
-        group = plan.in_deg[dst] if r % 2 == 0 else plan.out_deg[src]
-        loops = _swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n)
+        by_source = r % 2 == 1
+        group = plan.out_deg[src] if by_source else plan.in_deg[dst]
+        loops = _swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n, by_source)
     return loops
 
 
 def fix_cells(plan: WiringPlan, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator,
-              attempts: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Re-wire every cell of out-classes ``rows`` and in-classes ``cols`` until it has no self-loop.
+              attempts: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Re-wire every cell of out-classes ``rows`` and in-classes ``cols`` until none has a self-loop.
 
-    Used when swaps alone fail (a nearly saturated cell of two tiny classes whose shared node got
-    the wrong stub counts). The cells of whole rows/columns form a closed set: re-randomising those
-    rows' and columns' stub layouts and permutations changes no other cell, and every swap keeps
-    each edge in its cell, so the rest of the graph needs no change. Returns ``(src, dst, cell)``.
+    The cells of whole rows and columns form a closed set: regenerating them (first with the
+    original layout, then with re-randomised stub layouts and permutations of the rows/columns that
+    still hold loops) changes no other cell, provided the other cells only saw within-cell swaps.
+    When a loop is left in a cell whose row or column is outside the set, the set grows by it.
+    Returns ``(src, dst, cell, cells)``: the new edges of ``cells``.
     """
-    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
-    cells = np.flatnonzero(np.isin(plan.ci, rows) | np.isin(plan.cj, cols))
-    bad_r, bad_c = rows, cols
+    rows, cols = np.unique(rows).astype(np.int64), np.unique(cols).astype(np.int64)
+    bad_r, bad_c = rows[:0], cols[:0]
     for _ in range(attempts):
+        cells = np.flatnonzero(np.isin(plan.ci, rows) | np.isin(plan.cj, cols))
         plan = plan.rerandomised(bad_r, bad_c, rng)
         src, dst, cell = plan.generate(cells)
         left = repair_loops(src, dst, cell, plan, rng)
         if left.size == 0:
-            return src, dst, cell
-        bad_r = np.intersect1d(rows, plan.ci[cell[left]])
-        bad_c = np.intersect1d(cols, plan.cj[cell[left]])
-        if bad_r.size == 0 and bad_c.size == 0:
-            bad_r, bad_c = rows, cols
+            return src, dst, cell, cells
+        bad_r, bad_c = loop_classes(plan, cell, left)
+        rows, cols = np.union1d(rows, bad_r), np.union1d(cols, bad_c)
     raise RuntimeError(f"self-loops left in out-classes {rows.tolist()} / in-classes {cols.tolist()}")
+
+
+def neighbour_cells(plan: WiringPlan, cells: np.ndarray, rng: np.random.Generator, per_class: int = 32) -> np.ndarray:
+    """``cells`` plus up to ``per_class`` random cells of each one's row and of its column."""
+    out = [np.asarray(cells, dtype=np.int64)]
+    for c in np.asarray(cells).tolist():
+        for same in (np.flatnonzero(plan.ci == plan.ci[c]), np.flatnonzero(plan.cj == plan.cj[c])):
+            out.append(rng.permutation(same)[:per_class])
+    return np.unique(np.concatenate(out))
+
+
+def resolve_loops(plan: WiringPlan, loop_cells: np.ndarray, fetch, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Second stage after within-cell repair: clear the loops left in ``loop_cells``.
+
+    ``fetch(cells)`` returns the current ``(src, dst, cell)`` of those cells (cell-contiguous). First
+    the loop cells and a sample of their row/column neighbours are swapped together; if loops are
+    still left, every cell of their rows and columns is re-wired (:func:`fix_cells`). Returns
+    ``(src, dst, cell, cells)``: replacement edges for ``cells``.
+    """
+    cells = neighbour_cells(plan, loop_cells, rng)
+    src, dst, cell = fetch(cells)
+    left = repair_loops(src, dst, cell, plan, rng, wide_rounds=32)
+    if left.size == 0:
+        return src, dst, cell, cells
+    rows, cols = loop_classes(plan, cell, left)
+    rows = np.union1d(rows, plan.ci[loop_cells])
+    cols = np.union1d(cols, plan.cj[loop_cells])
+    return fix_cells(plan, rows, cols, rng)
 
 
 def loop_classes(plan: WiringPlan, cell: np.ndarray, loops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,13 +341,16 @@ def wire(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> Wired:
     plan = WiringPlan.build(dcm, jdm, seed)
     rng = np.random.default_rng([seed, 1])
     src, dst, cell = plan.generate()
-    left = repair_loops(src, dst, cell, plan, rng)
+    left = repair_loops(src, dst, cell, plan, rng, wide=False)
     if left.size:
-        rows, cols = loop_classes(plan, cell, left)
-        redo = np.isin(plan.ci[cell], rows) | np.isin(plan.cj[cell], cols)
-        log.info("%d self-loops left after swaps; re-wiring %d edges of %d rows / %d columns",
-                 left.size, int(redo.sum()), rows.size, cols.size)
-        s2, d2, _ = fix_cells(plan, rows, cols, rng)
+        def fetch(cells):
+            idx = np.concatenate([np.arange(plan.cell_start[c], plan.cell_start[c] + plan.ca[c]) for c in cells])
+            return src[idx].copy(), dst[idx].copy(), cell[idx]
+
+        s2, d2, _, cells = resolve_loops(plan, np.unique(cell[left]), fetch, rng)
+        redo = np.isin(cell, cells)
+        log.info("%d self-loops left after within-cell swaps; re-wired %d edges of %d cells",
+                 left.size, s2.size, cells.size)
         src = np.concatenate([src[~redo], s2])
         dst = np.concatenate([dst[~redo], d2])
     return Wired(src, dst, plan.n_nodes, plan.out_deg, plan.in_deg)
