@@ -1,0 +1,231 @@
+"""graphrec_daily — one day of the graphrec loop (configuration only).
+
+    ingest_graph ─┬─ sample_graph
+                  └─ embed_graph ── friend_knn
+    ingest_interactions ── train_recommender ── build_candidates ── export_events
+        ── bandit_update ── publish
+
+Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/``. Spark jobs go through
+``SparkSubmitOperator`` (connection ``spark_default``: ``local[2]``, ``spark://host:7077``, ``yarn``,
+``k8s://…``); training and the candidate graph run the project's Python. Which ``spark-submit`` and
+which Python are configuration, resolved when a task runs (never when this file is parsed):
+
+* Airflow Variables (or ``AIRFLOW_VAR_<NAME>`` environment variables) ``graphrec_root`` (project
+  checkout; default: the folder above this file), ``graphrec_python`` (default
+  ``<root>/.venv/bin/python``), ``graphrec_spark_submit`` (default ``<root>/.venv/bin/spark-submit``;
+  the Spark provider runs ``spark-submit`` from ``PATH``, so its folder is put first on ``PATH``),
+  ``graphrec_py_files`` (default ``<root>/dist/graphrec.zip``), ``graphrec_serving_url``,
+  ``graphrec_serving_token``.
+* DAG Params (per run, ``--conf``/``-c`` JSON): paths, the sampling ratio, the embedding dimension,
+  the recommender's density, epochs and so on (see ``params`` below).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, Param
+
+# ---- run-time configuration (Jinja, rendered when the task runs) ---------------------------------
+ROOT = "var.value.get('graphrec_root', dag.fileloc.rsplit('/', 2)[0])"
+PYTHON = "{{ var.value.get('graphrec_python', " + ROOT + " ~ '/.venv/bin/python') }}"
+SUBMIT = "var.value.get('graphrec_spark_submit', " + ROOT + " ~ '/.venv/bin/spark-submit')"
+WORK = "(params.work_dir or " + ROOT + " ~ '/runs/pipeline')"
+DS = "ds={{ ds }}"
+
+
+def dated(table: str) -> str:
+    """``<work_dir>/<table>/ds=<ds>`` as a template."""
+    return "{{ " + WORK + " }}/" + table + "/" + DS
+
+
+def job(name: str) -> str:
+    return "{{ " + ROOT + " ~ '/jobs/" + name + ".py' }}"
+
+
+SPARK_ENV = {
+    "PATH": "{{ (" + SUBMIT + ").rsplit('/', 1)[0] }}:{{ var.value.get('graphrec_path', '/usr/local/bin:/usr/bin:/bin') }}",
+    "PYSPARK_PYTHON": PYTHON,
+    "PYSPARK_DRIVER_PYTHON": PYTHON,
+    "SPARK_LOCAL_IP": "{{ var.value.get('graphrec_spark_local_ip', '127.0.0.1') }}",
+}
+SPARK = {
+    "conn_id": "spark_default",
+    "py_files": "{{ var.value.get('graphrec_py_files', " + ROOT + " ~ '/dist/graphrec.zip') }}",
+    "env_vars": SPARK_ENV,
+    "conf": {
+        "spark.ui.enabled": "false",
+        "spark.driver.memory": "{{ params.driver_memory }}",
+        "spark.sql.shuffle.partitions": "{{ params.shuffle_partitions }}",
+    },
+}
+PY = {
+    "cwd": "{{ " + ROOT + " }}",
+    "env": {
+        "PYTHONPATH": "{{ " + ROOT + " }}",
+        "GRAPHREC_SERVE_TOKEN": "{{ var.value.get('graphrec_serving_token', '') }}",
+    },
+    "append_env": True,
+}
+SERVING_URL = "{{ var.value.get('graphrec_serving_url', 'http://127.0.0.1:8000') }}"
+PARAMS_DIR = "{{ " + WORK + " }}/bandit/params"
+
+
+def reload_command(out: str) -> str:
+    """Ask the scoring service to serve ``CURRENT`` (waits while it starts); keep its answer in ``out``."""
+    return (
+        "mkdir -p " + out + " && curl -fsS --retry 90 --retry-delay 2 --retry-connrefused -X POST"
+        " -H \"Authorization: Bearer $GRAPHREC_SERVE_TOKEN\" -H 'Content-Type: application/json' -d '{}' "
+        + SERVING_URL + "/v1/params/reload -o " + out + "/.reload.json && mv " + out + "/.reload.json "
+        + out + "/reload.json && cat " + out + "/reload.json"
+    )
+
+with DAG(
+    dag_id="graphrec_daily",
+    description="ingest → sample / embed → kNN; train DSL recommender → candidate graph → bandit update → publish",
+    schedule="@daily",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["graphrec"],
+    default_args={
+        "owner": "graphrec",
+        "retries": 2,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "execution_timeout": dt.timedelta(hours=2),
+    },
+    params={
+        "work_dir": Param("", type="string", description="root of all dated outputs; empty: <root>/runs/pipeline"),
+        "graph_input": Param("", type="string", description="raw graph; empty: <work_dir>/raw/ds=<ds>/graph/edges"),
+        "graph_format": Param("parquet", enum=["parquet", "snap", "konect", "adjlist"]),
+        "interactions_input": Param("", type="string",
+                                    description="raw interactions; empty: <work_dir>/raw/ds=<ds>/interactions/interactions"),
+        "interactions_format": Param("parquet", enum=["parquet", "lightgcn"]),
+        "ratio": Param(0.1, type="number", exclusiveMinimum=0, maximum=1, description="sample size ratio r"),
+        "sample_method": Param("rescaled", enum=["rescaled", "random-node", "random-edge", "random-walk", "forest-fire"]),
+        "dim": Param(64, type="integer", minimum=2, description="embedding dimension"),
+        "knn_k": Param(20, type="integer", minimum=1, description="friend recommendations per user"),
+        "model": Param("mf", enum=["mf", "lightgcn"]),
+        "density": Param(0.2, type="number", exclusiveMinimum=0, maximum=1, description="DSL parameter density"),
+        "epochs": Param(10, type="integer", minimum=1),
+        "clusters": Param(64, type="integer", minimum=1, description="user clusters C of the candidate graph"),
+        "bandit_k": Param(3, type="integer", minimum=1, description="clusters per user context K"),
+        "bandit_w": Param(100, type="integer", minimum=1, description="items per cluster W"),
+        "alpha": Param(1.0, type="number", minimum=0, description="Diag-LinUCB exploration weight"),
+        "simulate_traffic": Param(False, type="boolean", description="demo: simulated users score and give feedback"),
+        "traffic_requests": Param(2000, type="integer", minimum=1),
+        "seed": Param(0, type="integer"),
+        "shuffle_partitions": Param(8, type="integer", minimum=1),
+        "driver_memory": Param("2g", type="string"),
+    },
+) as dag:
+    ingest_graph = SparkSubmitOperator(
+        task_id="ingest_graph",
+        name="graphrec-ingest-graph",
+        application=job("ingest_graph"),
+        application_args=[
+            "--input", "{{ params.graph_input or (" + WORK + " ~ '/raw/ds=' ~ ds ~ '/graph/edges') }}",
+            "--format", "{{ params.graph_format }}",
+            "--output", dated("graph"),
+        ],
+        **SPARK,
+    )
+    ingest_interactions = SparkSubmitOperator(
+        task_id="ingest_interactions",
+        name="graphrec-ingest-interactions",
+        application=job("ingest_interactions"),
+        application_args=[
+            "--input",
+            "{{ params.interactions_input or (" + WORK + " ~ '/raw/ds=' ~ ds ~ '/interactions/interactions') }}",
+            "--format", "{{ params.interactions_format }}",
+            "--output", dated("interactions"),
+        ],
+        **SPARK,
+    )
+
+    sample_graph = SparkSubmitOperator(
+        task_id="sample_graph",
+        name="graphrec-sample-graph",
+        application=job("sample_graph"),
+        application_args=[
+            "--edges", dated("graph"), "--ratio", "{{ params.ratio }}", "--method", "{{ params.sample_method }}",
+            "--seed", "{{ params.seed }}", "--output", dated("sample"),
+        ],
+        **SPARK,
+    )
+    embed_graph = SparkSubmitOperator(
+        task_id="embed_graph",
+        name="graphrec-embed-graph",
+        application=job("embed_graph"),
+        application_args=[
+            "--edges", dated("graph"), "--dim", "{{ params.dim }}", "--seed", "{{ params.seed }}",
+            "--output", dated("embedding"),
+        ],
+        **SPARK,
+    )
+    friend_knn = SparkSubmitOperator(
+        task_id="friend_knn",
+        name="graphrec-friend-knn",
+        application=job("knn"),
+        application_args=[
+            "--vectors", dated("embedding"), "--k", "{{ params.knn_k }}", "--exclude-edges", dated("graph"),
+            "--output", dated("friends"),
+        ],
+        **SPARK,
+    )
+    train_recommender = BashOperator(
+        task_id="train_recommender",
+        bash_command=PYTHON + " -m recsys.train --data " + dated("interactions") + " --model {{ params.model }}"
+        " --density {{ params.density }} --epochs {{ params.epochs }} --device auto --seed {{ params.seed }}"
+        " --output " + dated("recommender"),
+        **PY,
+    )
+    build_candidates = BashOperator(
+        task_id="build_candidates",
+        bash_command=PYTHON + " -m recsys.candidates --user-vectors " + dated("recommender") + "/user_vectors"
+        " --item-vectors " + dated("recommender") + "/item_vectors --params " + PARAMS_DIR +
+        " --clusters {{ params.clusters }} --k {{ params.bandit_k }} --w {{ params.bandit_w }}"
+        " --alpha {{ params.alpha }} --seed {{ params.seed }}",
+        **PY,
+    )
+    serve_candidates = BashOperator(
+        task_id="serve_candidates",
+        bash_command=reload_command(dated("published") + "/candidates"),
+        **PY,
+    )
+    simulate_traffic = BashOperator(
+        task_id="simulate_traffic",
+        bash_command="{% if params.simulate_traffic %}" + PYTHON + " -m jobs.simulate_traffic --url " + SERVING_URL +
+        " --interactions " + dated("interactions") + " --requests {{ params.traffic_requests }}"
+        " --seed {{ params.seed }} --output " + dated("traffic") +
+        "{% else %}echo 'simulate_traffic is off: live traffic feeds the service'{% endif %}",
+        **PY,
+    )
+    export_events = BashOperator(
+        task_id="export_events",
+        bash_command=PYTHON + " -m jobs.export_events --url " + SERVING_URL + " --output " + dated("events") +
+        " --since-from {{ " + WORK + " }}/events/ds={{ macros.ds_add(ds, -1) }}",
+        **PY,
+    )
+    bandit_update = SparkSubmitOperator(
+        task_id="bandit_update",
+        name="graphrec-bandit-update",
+        application=job("bandit_update"),
+        application_args=[
+            "--events", dated("events") + "/events", "--impressions", dated("events") + "/impressions",
+            "--params", PARAMS_DIR, "--output", PARAMS_DIR,
+        ],
+        **SPARK,
+    )
+    publish = BashOperator(
+        task_id="publish",
+        bash_command=reload_command(dated("published") + "/bandit"),
+        **PY,
+    )
+
+    ingest_graph >> [sample_graph, embed_graph]
+    embed_graph >> friend_knn
+    ingest_interactions >> train_recommender >> build_candidates >> serve_candidates >> simulate_traffic
+    simulate_traffic >> export_events >> bandit_update >> publish
