@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(cfg.params, open_store(cfg.store),
                      ServiceConfig(token=_token(cfg), max_body_bytes=cfg.max_body_bytes, max_events=cfg.max_events,
                                    snapshot_every=cfg.snapshot_every))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((cfg.host, cfg.port))
     port = sock.getsockname()[1]
