@@ -93,6 +93,12 @@ class Watermark:
         if self.ts is not None and not math.isfinite(self.ts):
             raise ValueError(f"Watermark.ts must be finite, got {self.ts}")
 
+    def advanced(self, events: int, ts: float | None, seq: int | None = None) -> "Watermark":
+        """The watermark after merging ``events`` more events with max time ``ts`` and max ``seq``."""
+        ts_all = [t for t in (self.ts, ts) if t is not None]
+        seq_all = [s for s in (self.seq, seq) if s is not None]
+        return Watermark(self.events + int(events), max(ts_all) if ts_all else None, max(seq_all) if seq_all else None)
+
     def to_json(self) -> dict[str, Any]:
         iso = None if self.ts is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts)) + f".{int(round(self.ts % 1 * 1e6)) % 1000000:06d}Z"
         return {"events": int(self.events), "ts": self.ts, "ts_iso": iso, "seq": self.seq}
