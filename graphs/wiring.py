@@ -62,15 +62,17 @@ class WiringPlan:
     Arrays indexed by out-class (row ``i``): ``p``, ``out_start`` (first node id of the class),
     ``alpha_o``, ``beta_o``; by in-class (column ``j``): ``q``, ``col_start`` (offset of the class
     in the column-major DCM order), ``alpha_i``, ``beta_i``; DCM cells in column-major order:
-    ``cm_cum`` (cumulative class position) and ``cm_node`` (first node id); JDM cells: ``ci``,
+    ``cm_cum`` (cumulative class position) and ``cm_node`` (first node id); DCM cells in row-major
+    order (= node id order): ``node_start``, ``node_i``, ``node_j``; JDM cells: ``ci``,
     ``cj``, ``ca`` (edge count), ``cc``/``cr`` (stub offsets in the row/column), ``cd`` (rotation),
     ``cell_start`` (first edge index).
     """
 
     n_nodes: int
     n_edges: int
-    out_deg: np.ndarray
-    in_deg: np.ndarray
+    node_start: np.ndarray
+    node_i: np.ndarray
+    node_j: np.ndarray
     p: np.ndarray
     out_start: np.ndarray
     alpha_o: np.ndarray
@@ -98,8 +100,6 @@ class WiringPlan:
         bi, bj, bv = b.row[order].astype(np.int64), b.col[order].astype(np.int64), b.data[order].astype(np.int64)
         node_start = np.concatenate([[0], np.cumsum(bv)[:-1]]).astype(np.int64)
         n_nodes = int(bv.sum())
-        out_deg = np.repeat(bi, bv)
-        in_deg = np.repeat(bj, bv)
         R, C = dcm.shape
         p = np.bincount(bi, bv, minlength=R).astype(np.int64)
         q = np.bincount(bj, bv, minlength=C).astype(np.int64)
@@ -129,13 +129,23 @@ class WiringPlan:
         cd = (rng.random(ci.size) * p[ci]).astype(np.int64)
         cell_start = np.concatenate([[0], np.cumsum(ca)[:-1]]).astype(np.int64)
         return WiringPlan(
-            n_nodes=n_nodes, n_edges=int(ca.sum()), out_deg=out_deg, in_deg=in_deg,
+            n_nodes=n_nodes, n_edges=int(ca.sum()), node_start=node_start, node_i=bi, node_j=bj,
             p=p, out_start=out_start, alpha_o=_coprime_multipliers(p, rng),
             beta_o=(rng.random(R) * np.maximum(p, 1)).astype(np.int64),
             q=q, col_start=col_start, alpha_i=_coprime_multipliers(q, rng),
             beta_i=(rng.random(C) * np.maximum(q, 1)).astype(np.int64),
             cm_cum=cm_cum, cm_node=cm_node, ci=ci, cj=cj, ca=ca, cc=cc, cr=cr, cd=cd, cell_start=cell_start,
         )
+
+    def degrees(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(out-degree, in-degree)`` of node ids (from the DCM block each id falls in)."""
+        k = np.searchsorted(self.node_start, nodes, side="right") - 1
+        return self.node_i[k], self.node_j[k]
+
+    def node_degrees(self) -> tuple[np.ndarray, np.ndarray]:
+        """Out- and in-degree of every node ``0..n_nodes-1``."""
+        cnt = np.diff(np.append(self.node_start, self.n_nodes))
+        return np.repeat(self.node_i, cnt), np.repeat(self.node_j, cnt)
 
     def generate(self, cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges of the given JDM cells (all by default) before loop repair: ``(src, dst, cell)``."""
@@ -262,7 +272,7 @@ def repair_loops(src: np.ndarray, dst: np.ndarray, cell: np.ndarray, plan: Wirin
         if loops.size == 0:
             break
         by_source = r % 2 == 1
-        group = plan.out_deg[src] if by_source else plan.in_deg[dst]
+        group = plan.degrees(src)[0] if by_source else plan.degrees(dst)[1]
         loops = _swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n, by_source)
     return loops
 
@@ -353,4 +363,4 @@ def wire(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> Wired:
                  left.size, s2.size, cells.size)
         src = np.concatenate([src[~redo], s2])
         dst = np.concatenate([dst[~redo], d2])
-    return Wired(src, dst, plan.n_nodes, plan.out_deg, plan.in_deg)
+    return Wired(src, dst, plan.n_nodes, *plan.node_degrees())

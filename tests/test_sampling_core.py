@@ -185,7 +185,8 @@ def test_matches_networkx_reference_on_the_same_matrices():
     for i, j, v in zip(a.row.tolist(), a.col.tolist(), a.data.tolist()):
         nkk.setdefault(i, {})[j] = v
     plan = WiringPlan.build(res.dcm, res.jdm)
-    G = nx.directed_joint_degree_graph(plan.in_deg.tolist(), plan.out_deg.tolist(), nkk, seed=1)
+    out_deg, in_deg = plan.node_degrees()
+    G = nx.directed_joint_degree_graph(in_deg.tolist(), out_deg.tolist(), nkk, seed=1)
     e = np.asarray(G.edges(), dtype=np.int64)
     ref = degree_matrices(e[:, 0], e[:, 1], G.number_of_nodes())
     ours = degree_matrices(w.src, w.dst, w.n_nodes)

@@ -1,0 +1,114 @@
+"""jobs/sample_graph.py end to end on a local SparkSession (issue 4)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graphs.degree import degree_matrices
+from tests.test_sampling_core import assert_same, assert_simple, small_rmat
+
+pytestmark = pytest.mark.spark
+
+
+def write_graph_dir(root, src, dst, n, directed=True):
+    """An ingest output in the contract: edges (src, dst, weight), vertices (id, orig_id), stats.json."""
+    root.mkdir(parents=True)
+    pd.DataFrame({"src": src.astype(np.int64), "dst": dst.astype(np.int64),
+                  "weight": np.ones(len(src), dtype=np.float32)}).to_parquet(root / "edges.parquet")
+    (root / "edges").mkdir()
+    (root / "edges.parquet").rename(root / "edges" / "part-0.parquet")
+    (root / "vertices").mkdir()
+    pd.DataFrame({"id": np.arange(n, dtype=np.int64), "orig_id": np.arange(n, dtype=np.int64)}).to_parquet(
+        root / "vertices" / "part-0.parquet")
+    (root / "stats.json").write_text(json.dumps({"directed": directed, "nodes": int(n), "edges": int(len(src))}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    src, dst, n = small_rmat(10, 5000, 42, recip=0.3)
+    # a few self-loops and duplicates in the input: the job must drop and count them
+    src_in = np.concatenate([src, [0, 1, 2], src[:5]])
+    dst_in = np.concatenate([dst, [0, 1, 2], dst[:5]])
+    root = write_graph_dir(tmp_path_factory.mktemp("g") / "graph", src_in, dst_in, n)
+    return root, src, dst, n
+
+
+def read_out(out):
+    e = pd.read_parquet(out / "edges")
+    v = pd.read_parquet(out / "vertices")
+    return e, v, json.loads((out / "report.json").read_text())
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.3])
+def test_rescaled_job_realises_the_matrices(spark, graph, tmp_path, ratio):
+    from jobs.sample_graph import run, SampleConfig
+
+    root, src, dst, n = graph
+    out = tmp_path / "out"
+    run(spark, SampleConfig(edges=str(root), ratio=ratio, output=str(out), seed=3, chunks=3))
+    e, v, rep = read_out(out)
+    assert {p.name for p in out.iterdir()} >= {"edges", "vertices", "matrices", "report.json",
+                                                "degree_distributions.png", "_meta.json"}
+    assert rep["self_loops_removed"] == 3 and rep["duplicates_removed"] == 5
+    assert rep["exact_realisation"] is True
+    s, d = e["src"].to_numpy(), e["dst"].to_numpy()
+    assert_simple(s, d, len(v))
+    assert sorted(v["id"]) == list(range(len(v))) and abs(len(v) - ratio * n) <= 1
+    got = degree_matrices(s, d, len(v))
+    tgt = pd.read_parquet(out / "matrices" / "target_jdm.parquet")
+    assert int(tgt["count"].sum()) == len(e)
+    if ratio == 1.0:
+        m = degree_matrices(src, dst, n)
+        assert_same(got.jdm, m.jdm)
+        assert_same(got.dcm, m.dcm)
+        assert rep["in_l1"] == rep["out_l1"] == rep["jdm_l1"] == 0.0
+    else:
+        assert rep["in_l1"] <= 1.5 * rep["floor_in"] + 0.002
+        assert rep["out_l1"] <= 1.5 * rep["floor_out"] + 0.002
+
+
+@pytest.mark.parametrize("method", ["random-node", "random-edge", "random-walk", "forest-fire"])
+def test_baseline_methods(spark, graph, tmp_path, method):
+    from jobs.sample_graph import main
+
+    root, src, dst, n = graph
+    out = tmp_path / method
+    main(["--edges", str(root), "--ratio", "0.25", "--method", method, "--output", str(out), "--seed", "1"])
+    e, v, rep = read_out(out)
+    assert rep["method"] == method
+    k = round(0.25 * n)
+    assert k <= len(v) <= k + 1
+    orig = set(zip(src.tolist(), dst.tolist()))
+    o = dict(zip(v["id"], v["orig_id"]))
+    assert {(o[a], o[b]) for a, b in zip(e["src"], e["dst"])} <= orig
+
+
+def test_job_rejects_bad_input(spark, graph, tmp_path):
+    from jobs.sample_graph import SampleConfig, parse_args, run
+
+    root, src, dst, n = graph
+    for r in ("0", "1.5", "-0.2"):
+        with pytest.raises(ValueError, match="ratio"):
+            parse_args(["--edges", str(root), "--ratio", r, "--output", str(tmp_path / "x")])
+    und = write_graph_dir(tmp_path / "und", src, dst, n, directed=False)
+    with pytest.raises(ValueError, match="undirected"):
+        run(spark, SampleConfig(edges=str(und), ratio=0.5, output=str(tmp_path / "o1")))
+    empty = write_graph_dir(tmp_path / "empty", np.array([], dtype=np.int64), np.array([], dtype=np.int64), 4)
+    with pytest.raises(ValueError, match="no edges"):
+        run(spark, SampleConfig(edges=str(empty), ratio=0.5, output=str(tmp_path / "o2")))
+    loops_only = write_graph_dir(tmp_path / "loops", np.array([0, 1]), np.array([0, 1]), 2)
+    with pytest.raises(ValueError, match="no edges"):
+        run(spark, SampleConfig(edges=str(loops_only), ratio=0.5, output=str(tmp_path / "o3")))
+    assert not any(p.name.startswith(("o1", "o2", "o3")) for p in tmp_path.iterdir())
+
+
+def test_help_works(capsys):
+    from jobs.sample_graph import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--help"])
+    assert exc.value.code == 0 and "--ratio" in capsys.readouterr().out
