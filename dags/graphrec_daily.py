@@ -56,6 +56,7 @@ SPARK = {
     "env_vars": SPARK_ENV,
     "conf": {
         "spark.ui.enabled": "false",
+        "spark.log.level": "WARN",
         "spark.driver.memory": "{{ params.driver_memory }}",
         "spark.sql.shuffle.partitions": "{{ params.shuffle_partitions }}",
     },
@@ -108,6 +109,7 @@ with DAG(
         "dim": Param(64, type="integer", minimum=2, description="embedding dimension"),
         "knn_k": Param(20, type="integer", minimum=1, description="friend recommendations per user"),
         "model": Param("mf", enum=["mf", "lightgcn"]),
+        "rec_dim": Param(64, type="integer", minimum=2, description="recommender embedding dimension"),
         "density": Param(0.2, type="number", exclusiveMinimum=0, maximum=1, description="DSL parameter density"),
         "epochs": Param(10, type="integer", minimum=1),
         "clusters": Param(64, type="integer", minimum=1, description="user clusters C of the candidate graph"),
@@ -128,6 +130,7 @@ with DAG(
         application_args=[
             "--input", "{{ params.graph_input or (" + WORK + " ~ '/raw/ds=' ~ ds ~ '/graph/edges') }}",
             "--format", "{{ params.graph_format }}",
+            "--drop-self-loops",
             "--output", dated("graph"),
         ],
         **SPARK,
@@ -178,7 +181,8 @@ with DAG(
     train_recommender = BashOperator(
         task_id="train_recommender",
         bash_command=PYTHON + " -m recsys.train --data " + dated("interactions") + " --model {{ params.model }}"
-        " --density {{ params.density }} --epochs {{ params.epochs }} --device auto --seed {{ params.seed }}"
+        " --density {{ params.density }} --epochs {{ params.epochs }} --dim {{ params.rec_dim }} --device auto"
+        " --seed {{ params.seed }} --no-progress"
         " --output " + dated("recommender"),
         **PY,
     )

@@ -78,6 +78,7 @@ with DAG(
         },
         conf={
             "spark.ui.enabled": "false",
+            "spark.log.level": "WARN",
             "spark.driver.memory": "{{ params.driver_memory }}",
             "spark.sql.shuffle.partitions": "{{ params.shuffle_partitions }}",
         },

@@ -60,6 +60,7 @@ class RunConfig:
     airflow_venv: str = str(ROOT / ".venv-airflow")
     airflow_home: str | None = None
     extra_conf: str = "{}"
+    mark_success: str | None = None
 
     def __post_init__(self):
         dt.date.fromisoformat(self.ds)
@@ -96,8 +97,9 @@ def airflow_env(cfg: RunConfig, home: Path, serving_url: str, token: str) -> dic
 class Service:
     """The scoring service, started once ``params/CURRENT`` exists, stopped by process group."""
 
-    def __init__(self, params: Path, store: Path, port: int, token: str, log_path: Path):
+    def __init__(self, params: Path, store: Path, port: int, token: str, log_path: Path, python: str | None = None):
         self.params, self.store, self.port, self.token, self.log_path = params, store, port, token, log_path
+        self.python = python or sys.executable  # the project's interpreter (.venv)
         self.proc: subprocess.Popen | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._start_when_ready, daemon=True)
@@ -109,7 +111,7 @@ class Service:
         while not self._stop.is_set():
             if (self.params / "CURRENT").exists():
                 self.store.parent.mkdir(parents=True, exist_ok=True)
-                cmd = [sys.executable, "-m", "recsys.serving.cli", "--params", str(self.params),
+                cmd = [self.python, "-m", "recsys.serving.cli", "--params", str(self.params),
                        "--store", f"sqlite:///{self.store}", "--host", "127.0.0.1", "--port", str(self.port),
                        "--log-level", "warning"]
                 env = {**os.environ, "GRAPHREC_SERVE_TOKEN": self.token, "PYTHONPATH": str(ROOT)}
@@ -173,7 +175,10 @@ def run(cfg: RunConfig) -> int:
     log.info("airflow dags test %s %s (log: %s)", DAG_ID, cfg.ds, logs / "airflow.log")
     try:
         with (logs / "airflow.log").open("wb") as out:
-            rc = subprocess.run([airflow, "dags", "test", DAG_ID, cfg.ds, "-c", json.dumps(conf)], env=env,
+            cmd = [airflow, "dags", "test", DAG_ID, cfg.ds, "-c", json.dumps(conf)]
+            if cfg.mark_success:
+                cmd += ["--mark-success-pattern", cfg.mark_success]
+            rc = subprocess.run(cmd, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
     finally:
         service.stop()
@@ -200,9 +205,11 @@ def parse_args(argv=None) -> RunConfig:
     p.add_argument("--airflow-venv", default=str(ROOT / ".venv-airflow"))
     p.add_argument("--airflow-home", help="default: a new temporary folder")
     p.add_argument("--conf", default="{}", help="extra DAG Params as JSON")
+    p.add_argument("--mark-success", help="debugging: regex of task ids to mark successful instead of running")
     a = p.parse_args(argv)
     return RunConfig(work=a.work, ds=a.ds, nodes=a.nodes, items=a.items, requests=a.requests, epochs=a.epochs,
-                     dim=a.dim, airflow_venv=a.airflow_venv, airflow_home=a.airflow_home, extra_conf=a.conf)
+                     dim=a.dim, airflow_venv=a.airflow_venv, airflow_home=a.airflow_home, extra_conf=a.conf,
+                     mark_success=a.mark_success)
 
 
 def main(argv=None) -> int:

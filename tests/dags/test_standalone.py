@@ -32,15 +32,31 @@ def _query(db, sql: str) -> list[tuple]:
         return []
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
+def _group_alive(pgid: int) -> bool:
     try:
-        proc.wait(timeout=45)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=15)
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 60) -> None:
+    """SIGTERM the whole process group (standalone and the scheduler, dag-processor, api-server and
+    triggerer it spawned), wait until every member is gone, SIGKILL what is left after ``grace_s``."""
+    pgid = proc.pid
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGTERM)
+    t0 = time.monotonic()
+    while _group_alive(pgid) and time.monotonic() - t0 < grace_s:
+        proc.poll()
+        time.sleep(0.5)
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+    proc.wait(timeout=15)
+    t0 = time.monotonic()
+    while _group_alive(pgid) and time.monotonic() - t0 < 15:
+        time.sleep(0.2)
+    assert not _group_alive(pgid), "processes of airflow standalone survived SIGKILL"
 
 
 def test_standalone_picks_up_both_dags(tmp_path):
