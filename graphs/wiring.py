@@ -205,37 +205,39 @@ class _KeySet:
         self.k = np.insert(self.k, np.searchsorted(self.k, new), new)
 
 
-def _swap_round(src, dst, loops, partner, keys: _KeySet, n: int, by_source: bool = False) -> np.ndarray:
-    """Try ``(w, w), (u, x) -> (w, x), (u, w)`` for each loop; returns the loops still open.
+def _swap_round(src, dst, e, f, keys: _KeySet, n: int, by_source: bool = False) -> np.ndarray:
+    """Try ``(w, v), (u, x) -> (w, x), (u, v)`` for edge pairs ``(e, f)``; returns which ones were done.
 
-    The partner shares the loop's in-class (``by_source=False``: targets are exchanged, each edge
-    slot keeps its JDM cell) or its out-class (``by_source=True``: sources are exchanged instead, so
-    again each slot keeps its cell and the per-edge ``cell`` labels stay valid).
+    ``f`` shares ``e``'s in-class (``by_source=False``: targets are exchanged, each edge slot keeps
+    its JDM cell) or its out-class (``by_source=True``: sources are exchanged instead, so again each
+    slot keeps its cell and the per-edge ``cell`` labels stay valid). A swap is done only if it
+    creates neither a self-loop nor a duplicate, so it never adds loops and removes those of ``e``/``f``.
     """
-    w, u, x = src[loops], src[partner], dst[partner]
-    ok = (u != w) & (x != w) & (src[partner] != dst[partner])
-    k1, k2 = w * n + x, u * n + w
+    w, v, u, x = src[e], dst[e], src[f], dst[f]
+    k1, k2 = w * n + x, u * n + v
+    ok = (w != x) & (u != v) & (w != u) & (v != x) & (e != f)
     ok &= ~keys.contains(k1) & ~keys.contains(k2)
     idx = np.flatnonzero(ok)
     # no edge may take part in two swaps and no new key may be created twice in one round
-    _, first = np.unique(partner[idx], return_index=True)
-    idx = idx[np.sort(first)]
+    slots = np.concatenate([e[idx], f[idx]])
+    uniq, cnt = np.unique(slots, return_counts=True)
+    busy = uniq[cnt > 1]
+    idx = idx[~(np.isin(e[idx], busy) | np.isin(f[idx], busy))]
     newk = np.concatenate([k1[idx], k2[idx]])
     uniq, cnt = np.unique(newk, return_counts=True)
     dup = uniq[cnt > 1]
     idx = idx[~(np.isin(k1[idx], dup) | np.isin(k2[idx], dup))]
     if idx.size:
-        old = np.concatenate([w[idx] * n + w[idx], u[idx] * n + x[idx]])
-        keys.replace(old, np.concatenate([k1[idx], k2[idx]]))
+        keys.replace(np.concatenate([w[idx] * n + v[idx], u[idx] * n + x[idx]]), np.concatenate([k1[idx], k2[idx]]))
         if by_source:
-            src[loops[idx]] = u[idx]
-            src[partner[idx]] = w[idx]
+            src[e[idx]] = u[idx]
+            src[f[idx]] = w[idx]
         else:
-            dst[loops[idx]] = x[idx]
-            dst[partner[idx]] = w[idx]
-    done = np.zeros(loops.size, dtype=bool)
+            dst[e[idx]] = x[idx]
+            dst[f[idx]] = v[idx]
+    done = np.zeros(e.size, dtype=bool)
     done[idx] = True
-    return loops[~done]
+    return done
 
 
 def _group_partners(group: np.ndarray, loops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -267,23 +269,39 @@ def repair_loops(src: np.ndarray, dst: np.ndarray, cell: np.ndarray, plan: Wirin
         first = np.searchsorted(cell, cell[loops], side="left")
         last = np.searchsorted(cell, cell[loops], side="right")
         partner = first + (rng.random(loops.size) * (last - first)).astype(np.int64)
-        loops = _swap_round(src, dst, loops, partner, keys, n)
+        loops = loops[~_swap_round(src, dst, loops, partner, keys, n)]
     for r in range(wide_rounds if wide else 0):
         if loops.size == 0:
             break
         by_source = r % 2 == 1
         group = plan.degrees(src)[0] if by_source else plan.degrees(dst)[1]
-        loops = _swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n, by_source)
+        loops = loops[~_swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n, by_source)]
     return loops
 
 
+def mix(src: np.ndarray, dst: np.ndarray, plan: WiringPlan, rng: np.random.Generator, rounds: int = 8) -> None:
+    """Random JDM-preserving swaps of all edges (alternately by in-class and by out-class), in place.
+
+    Swaps never create loops or duplicates; they move the graph to another realisation of the same
+    matrices, from which remaining loops can often be swapped away (dense, tiny classes).
+    """
+    n = plan.n_nodes
+    keys = _KeySet(src * n + dst)
+    e = np.arange(src.size)
+    for r in range(rounds):
+        by_source = r % 2 == 1
+        group = plan.degrees(src)[0] if by_source else plan.degrees(dst)[1]
+        _swap_round(src, dst, e, _group_partners(group, e, rng), keys, n, by_source)
+
+
 def fix_cells(plan: WiringPlan, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator,
-              attempts: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+              attempts: int = 100, mix_rounds: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Re-wire every cell of out-classes ``rows`` and in-classes ``cols`` until none has a self-loop.
 
     The cells of whole rows and columns form a closed set: regenerating them (first with the
     original layout, then with re-randomised stub layouts and permutations of the rows/columns that
-    still hold loops) changes no other cell, provided the other cells only saw within-cell swaps.
+    still hold loops; between swap passes the set is shuffled by :func:`mix`) changes no other cell,
+    provided the other cells only saw within-cell swaps.
     When a loop is left in a cell whose row or column is outside the set, the set grows by it.
     Returns ``(src, dst, cell, cells)``: the new edges of ``cells``.
     """
@@ -294,6 +312,11 @@ def fix_cells(plan: WiringPlan, rows: np.ndarray, cols: np.ndarray, rng: np.rand
         plan = plan.rerandomised(bad_r, bad_c, rng)
         src, dst, cell = plan.generate(cells)
         left = repair_loops(src, dst, cell, plan, rng)
+        for _ in range(mix_rounds if left.size else 0):
+            mix(src, dst, plan, rng)
+            left = repair_loops(src, dst, cell, plan, rng, cell_rounds=4)
+            if left.size == 0:
+                break
         if left.size == 0:
             return src, dst, cell, cells
         bad_r, bad_c = loop_classes(plan, cell, left)
