@@ -1,0 +1,179 @@
+"""DistNE-style recursive-partition embedding (Lin, KDD 2021, arXiv 2106.10620) — the shared steps and a
+single-process reference of the pipeline that :mod:`embeddings.spark` runs on Spark.
+
+Levels (our design, measured in benchmarks/README.md ``## embedding``; see docs/algorithms.md §1):
+
+* **Coarsening** — size-capped label propagation (:func:`embeddings.partition.label_propagation`),
+  repeated on the quotient graph until at most ``B = M − max_part_nodes`` clusters remain.
+* **Top level** — ProNE on the quotient graph ``Q`` (≤ B nodes) gives the global frame ``Z``; the
+  clusters are split into parts of ≤ ``max_part_nodes`` nodes by recursive bisection of ``Z``.
+* **Part level** — ProNE on every ``H_i`` (the part at full resolution + the rest of the graph
+  contracted into its clusters, ≤ M nodes), mapped into ``Z``'s frame on the shared super-nodes.
+* **Fusion by propagation** — ProNE's spectral filter over the whole graph
+  (:mod:`embeddings.fusion`), ``2(order−1)+1`` neighbour exchanges; ``order = 0`` skips it.
+
+Invariant: every embedded subgraph has at most ``M`` nodes; the edges embedded over all subgraphs
+and levels are reported as a multiple of ``|E|``.
+
+>>> from embeddings.partition import label_propagation
+>>> import scipy.sparse as sp
+>>> g = sp.random(200, 200, density=0.05, random_state=1); g = ((g + g.T) > 0).astype(np.float32).tocsr()
+>>> model = DistNE(DistNEConfig(dim=16, max_subgraph_nodes=160, seed=0)).fit(g)
+>>> model.transform().shape, model.stats_["parts"] >= 2, model.stats_["largest_subgraph_nodes"] <= 160
+((200, 16), True, True)
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from embeddings import fusion, partition
+from embeddings.prone import Embedder, ProNE, blas_threads, check_adjacency
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistNEConfig:
+    """Parameters; ``max_subgraph_nodes`` (M) bounds every embedded subgraph.
+
+    ``part_fraction`` of M goes to a part's own nodes, the rest to the contracted outside clusters.
+    ``max_subgraph_nodes=None`` derives M from ``memory_mb`` (≈ 2 KiB per node and d = 128 covers
+    ProNE's ``n × (d+10)`` float32 blocks, the sparse matrices of an average degree ≤ 50, and slack).
+    """
+
+    dim: int = 128
+    max_subgraph_nodes: int | None = None
+    memory_mb: int = 2048
+    part_fraction: float = 0.5
+    lpa_rounds: int = 4
+    refine_order: int = 2
+    align: str = "lstsq"
+    order: int = 10
+    mu: float = 0.2
+    theta: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dim < 1:
+            raise ValueError(f"dim must be >= 1, got {self.dim}")
+        if self.max_subgraph_nodes is not None and self.max_subgraph_nodes < 4:
+            raise ValueError(f"max_subgraph_nodes must be >= 4, got {self.max_subgraph_nodes}")
+        if not 0.1 <= self.part_fraction <= 0.9:
+            raise ValueError(f"part_fraction must be in [0.1, 0.9], got {self.part_fraction}")
+        if self.refine_order == 1 or self.refine_order < 0:
+            raise ValueError(f"refine_order must be 0 (off) or >= 2, got {self.refine_order}")
+        if self.align not in ("lstsq", "orthogonal"):
+            raise ValueError(f"align must be 'lstsq' or 'orthogonal', got {self.align!r}")
+        if self.lpa_rounds < 0:
+            raise ValueError(f"lpa_rounds must be >= 0, got {self.lpa_rounds}")
+
+    def resolved_m(self) -> int:
+        """M: the flag, or the memory budget divided by the per-node footprint."""
+        if self.max_subgraph_nodes is not None:
+            return self.max_subgraph_nodes
+        per_node = 2048 * max(self.dim, 16) / 128
+        return max(1000, int(self.memory_mb * 2**20 / per_node))
+
+    def sizes(self, n: int) -> tuple[int, int]:
+        """``(max_part_nodes, coarse_budget)`` for a graph of ``n`` nodes."""
+        m = self.resolved_m()
+        part = max(1, int(self.part_fraction * m))
+        return part, m - part
+
+    def lpa_cap(self, n: int, budget: int) -> int:
+        """Label-propagation cluster cap aiming at ≤ ``budget`` clusters (average size ≈ 0.55·cap, measured)."""
+        return max(2, math.ceil(2.0 * n / max(budget, 1)))
+
+    def prone(self) -> ProNE:
+        return ProNE(self.dim, order=self.order, mu=self.mu, theta=self.theta, seed=self.seed)
+
+
+def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int) -> tuple[np.ndarray, list[int]]:
+    """Repeat capped label propagation on the quotient until ≤ ``budget`` clusters; return node→cluster."""
+    labels = np.arange(adj.shape[0], dtype=np.int64)
+    q = adj
+    counts: list[int] = []
+    while q.shape[0] > budget:
+        lab = partition.label_propagation(q, cap=cap_of(q.shape[0], budget), rounds=rounds)
+        if lab.max() + 1 >= q.shape[0]:  # no progress (e.g. no edges): merge by id blocks
+            lab = np.arange(q.shape[0]) // cap_of(q.shape[0], budget)
+        labels = lab[labels]
+        q, _ = partition.quotient_graph(q, lab)
+        counts.append(int(q.shape[0]))
+    return labels, counts
+
+
+def top_level(q: sp.csr_matrix, sizes: np.ndarray, cfg: DistNEConfig, max_part_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """ProNE of the quotient graph (the global frame ``Z``) and the part of every cluster."""
+    z = cfg.prone().fit_transform(q)
+    return z, partition.bisect_parts(z, sizes, max_part_nodes)
+
+
+def embed_part(sub: partition.PartSubgraph, z_proxies: np.ndarray, cfg: DistNEConfig) -> np.ndarray:
+    """ProNE of ``H_i`` mapped into the global frame on its super-nodes; rows follow ``sub.nodes``."""
+    e = cfg.prone().fit_transform(sub.adjacency)
+    k = len(sub.nodes)
+    if len(sub.proxies) == 0:
+        return e[:k]
+    r = fusion.align_map(e[k:], z_proxies, cfg.align)
+    return (e[:k] @ r).astype(np.float32)
+
+
+class DistNE(Embedder):
+    """Single-process run of the DistNE pipeline (the Spark job runs the same steps distributed)."""
+
+    def __init__(self, config: DistNEConfig | None = None) -> None:
+        self.config = config or DistNEConfig()
+        self.dim = self.config.dim
+        self.embedding_: np.ndarray | None = None
+        self.stats_: dict = {}
+
+    def fit(self, adjacency: sp.spmatrix) -> "DistNE":
+        with blas_threads(1):
+            return self._fit(adjacency)
+
+    def _fit(self, adjacency: sp.spmatrix) -> "DistNE":
+        cfg, t0 = self.config, time.perf_counter()
+        a = check_adjacency(adjacency)
+        a = sp.csr_matrix(a.maximum(a.T))
+        n = a.shape[0]
+        active = np.flatnonzero(np.diff(a.indptr) > 0)
+        g = a[active][:, active]
+        max_part, budget = cfg.sizes(len(active))
+        timings = {}
+        labels, counts = coarsen(g, budget, cfg.lpa_cap, cfg.lpa_rounds)
+        q, sizes = partition.quotient_graph(g, labels)
+        timings["partition_s"] = time.perf_counter() - t0
+        z, cpart = top_level(q, sizes, cfg, max_part)
+        subs = partition.part_subgraphs(g, labels, cpart)
+        timings["top_s"] = time.perf_counter() - t0 - timings["partition_s"]
+        x = np.zeros((len(active), cfg.dim), np.float32)
+        for s in subs:
+            x[s.nodes] = embed_part(s, z[s.proxies], cfg)
+        timings["parts_s"] = time.perf_counter() - t0 - sum(timings.values())
+        if cfg.refine_order >= 2:
+            x = fusion.propagate(g, x, order=cfg.refine_order, mu=cfg.mu, theta=cfg.theta)
+        timings["fusion_s"] = time.perf_counter() - t0 - sum(timings.values())
+        out = np.zeros((n, cfg.dim), np.float32)
+        out[active] = x
+        self.embedding_ = out
+        st = partition.partition_stats(g, labels, cpart, subs)
+        e = max(sp.triu(g, k=1).nnz, 1)
+        embedded = st["subgraph_edges"] + sp.triu(q, k=1).nnz
+        self.stats_ = {**st, "levels": len(counts) + 1, "coarsening_clusters": counts,
+                       "quotient_nodes": int(q.shape[0]), "quotient_edges": int(sp.triu(q, k=1).nnz),
+                       "embedded_edges_multiple": embedded / e, "max_subgraph_nodes": cfg.resolved_m(),
+                       "config": asdict(cfg), "timings": timings}
+        log.info("DistNE: %s", {k: v for k, v in self.stats_.items() if k != "config"})
+        return self
+
+    def transform(self) -> np.ndarray:
+        if self.embedding_ is None:
+            raise RuntimeError("call fit() before transform()")
+        return self.embedding_

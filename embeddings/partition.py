@@ -1,0 +1,192 @@
+"""Size-bounded graph partitioning for DistNE: capped label propagation, quotient graph, balanced parts.
+
+Design (docs/algorithms.md §1, measured — see benchmarks/README.md ``## embedding``): a literal
+"border subgraph" of a social graph is nearly the whole graph, so every part's external structure is
+represented by **proxy nodes**: the neighbouring *clusters* of other parts, contracted into
+super-nodes. The pipeline (``embeddings.spark`` runs the same steps on DataFrames):
+
+1. **Clusters** — size-capped label propagation: every node starts in its own label; in round ``r``
+   the nodes with ``v ≡ r (mod 2)`` adopt the label of largest total edge weight among their
+   neighbours (ties → smallest label), only if it beats their own label's weight and the label had
+   fewer than ``cap`` members at the start of the round. Labels larger than ``cap`` are then split
+   by rank of node id. ``O(|E|)`` per round.
+2. **Quotient graph** ``Q``: one node per cluster, edge weights = summed weights between clusters.
+3. **Parts** — recursive bisection of ``Q`` at the size-weighted median of its first principal
+   coordinate (of a given cluster embedding), until every part has at most ``max_part_nodes`` nodes.
+4. **Part subgraph** ``H_i`` = the part at full resolution + the rest of the graph contracted: the
+   part's nodes and internal edges, one proxy super-node per cluster *outside* the part, a cut edge
+   ``(v, u)`` as ``(v, cluster(u))``, and the quotient edges among the outside clusters (weights
+   summed). ``|V(H_i)| = |P_i| + #outside clusters ≤ M`` and
+   ``Σ_i |E(H_i)| ≤ |E_internal| + |E_cut| + k·|E(Q)|``. Every pair of parts shares the super-nodes
+   of the clusters outside both, which anchor the alignment in :mod:`embeddings.fusion`.
+
+>>> import scipy.sparse as sp
+>>> blocks = sp.block_diag([np.ones((5, 5))] * 4).tocsr(); blocks.setdiag(0); blocks.eliminate_zeros()
+>>> labels = label_propagation(blocks, cap=5, rounds=4)
+>>> len(np.unique(labels))
+4
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def label_propagation(adj: sp.spmatrix, cap: int, rounds: int = 4) -> np.ndarray:
+    """Size-capped label propagation (see module docstring); returns dense cluster ids ``0..n_c-1``."""
+    if cap < 1:
+        raise ValueError(f"cap must be >= 1, got {cap}")
+    a = sp.coo_matrix(adj)
+    n = a.shape[0]
+    labels = np.arange(n, dtype=np.int64)
+    for r in range(rounds):
+        sizes = np.bincount(labels, minlength=n)
+        lab_u = labels[a.col]
+        # total weight per (v, label)
+        key = a.row.astype(np.int64) * n + lab_u
+        uk, inv = np.unique(key, return_inverse=True)
+        score = np.bincount(inv, weights=a.data, minlength=len(uk))
+        v, lab = uk // n, uk % n
+        own = lab == labels[v]
+        own_score = np.zeros(n)
+        own_score[v[own]] = score[own]
+        ok = (~own) & (sizes[lab] < cap) & (v % 2 == r % 2)
+        v, lab, score = v[ok], lab[ok], score[ok]
+        if len(v) == 0:
+            continue
+        # best label per node: max score, ties -> smallest label
+        order = np.lexsort((lab, -score, v))
+        v, lab, score = v[order], lab[order], score[order]
+        first = np.r_[True, v[1:] != v[:-1]]
+        v, lab, score = v[first], lab[first], score[first]
+        move = score > own_score[v]
+        labels[v[move]] = lab[move]
+    return split_oversized(labels, cap)
+
+
+def split_oversized(labels: np.ndarray, cap: int) -> np.ndarray:
+    """Split every label with more than ``cap`` members by the rank of node id; renumber densely."""
+    n = len(labels)
+    order = np.lexsort((np.arange(n), labels))
+    sl = labels[order]
+    start = np.r_[0, np.flatnonzero(sl[1:] != sl[:-1]) + 1]
+    rank = np.arange(n) - np.repeat(start, np.diff(np.r_[start, n]))
+    sub = np.empty(n, np.int64)
+    sub[order] = rank // cap
+    _, dense = np.unique(labels * (n // max(cap, 1) + 1) + sub, return_inverse=True)
+    return dense.astype(np.int64)
+
+
+def quotient_graph(adj: sp.spmatrix, labels: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``(Q, sizes)``: cluster adjacency with summed weights (no self-loops) and cluster sizes."""
+    nc = int(labels.max()) + 1
+    a = sp.coo_matrix(adj)
+    q = sp.coo_matrix((a.data, (labels[a.row], labels[a.col])), shape=(nc, nc)).tocsr()
+    q.setdiag(0)
+    q.eliminate_zeros()
+    return q.astype(np.float32), np.bincount(labels, minlength=nc)
+
+
+def bisect_parts(coords: np.ndarray, sizes: np.ndarray, max_part_nodes: int) -> np.ndarray:
+    """Recursive bisection of clusters at the size-weighted median of the top principal coordinate.
+
+    Returns the part of each cluster (dense ``0..k-1``); every part's total size ≤ ``max_part_nodes``
+    unless a single cluster is larger.
+    """
+    if max_part_nodes < int(sizes.max(initial=0)):
+        raise ValueError(f"max_part_nodes={max_part_nodes} is smaller than the largest cluster ({sizes.max()})")
+    part = np.zeros(len(sizes), np.int64)
+    stack = [np.arange(len(sizes))]
+    out = []
+    while stack:
+        idx = stack.pop()
+        if sizes[idx].sum() <= max_part_nodes or len(idx) == 1:
+            out.append(idx)
+            continue
+        c = coords[idx] - coords[idx].mean(axis=0)
+        _, _, vt = np.linalg.svd(c, full_matrices=False)
+        proj = c @ vt[0]
+        order = idx[np.lexsort((idx, proj))]
+        cum = np.cumsum(sizes[order])
+        cut = int(np.searchsorted(cum, cum[-1] / 2.0))
+        cut = min(max(cut, 1), len(order) - 1)
+        stack += [order[cut:], order[:cut]]
+    for p, idx in enumerate(sorted(out, key=lambda i: int(i.min()))):
+        part[idx] = p
+    return part
+
+
+@dataclass(frozen=True)
+class PartSubgraph:
+    """One part's embedded subgraph ``H_i``: local rows ``[nodes..., proxies...]`` and its adjacency."""
+
+    part: int
+    nodes: np.ndarray     # global node ids of the part (sorted)
+    proxies: np.ndarray   # ids of all clusters outside the part (sorted): the contracted rest
+    adjacency: sp.csr_matrix
+
+    def __post_init__(self) -> None:
+        k = len(self.nodes) + len(self.proxies)
+        if self.adjacency.shape != (k, k):
+            raise ValueError(f"part {self.part}: adjacency {self.adjacency.shape} != ({k}, {k})")
+
+
+def build_part_subgraph(part: int, nodes: np.ndarray, proxies: np.ndarray, internal: tuple, cut: tuple,
+                        coarse: tuple) -> PartSubgraph:
+    """Assemble ``H_i`` from edge lists given as ``(a, b, w)`` triples of arrays (each undirected edge once):
+
+    * ``internal``: node–node edges inside the part;
+    * ``cut``: ``(node, cluster, w)`` — a cut edge ``(v, u)`` contracted to ``u``'s cluster;
+    * ``coarse``: ``(cluster, cluster, w)`` — quotient edges between clusters outside the part.
+
+    Duplicate pairs are summed. Used identically by the numpy reference and inside Spark tasks.
+    """
+    nodes, proxies = np.asarray(nodes, np.int64), np.asarray(proxies, np.int64)
+    k0 = len(nodes)
+    r = np.r_[np.searchsorted(nodes, internal[0]), np.searchsorted(nodes, cut[0]),
+              k0 + np.searchsorted(proxies, coarse[0])]
+    c = np.r_[np.searchsorted(nodes, internal[1]), k0 + np.searchsorted(proxies, cut[1]),
+              k0 + np.searchsorted(proxies, coarse[1])]
+    w = np.r_[internal[2], cut[2], coarse[2]].astype(np.float32)
+    k = k0 + len(proxies)
+    keep = r != c
+    r, c, w = r[keep], c[keep], w[keep]
+    adj = sp.coo_matrix((np.r_[w, w], (np.r_[r, c], np.r_[c, r])), shape=(k, k)).tocsr()
+    return PartSubgraph(part, nodes, proxies, adj)
+
+
+def part_subgraphs(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarray) -> list[PartSubgraph]:
+    """All ``H_i`` of a partition (numpy reference of the Spark construction)."""
+    a = sp.triu(sp.coo_matrix(adj), k=1).tocoo()
+    q = sp.triu(quotient_graph(adj, labels)[0], k=1).tocoo()
+    node_part = cluster_part[labels]
+    ps, pd = node_part[a.row], node_part[a.col]
+    out = []
+    for p in range(int(cluster_part.max()) + 1):
+        nodes = np.flatnonzero(node_part == p)
+        proxies = np.flatnonzero(cluster_part != p)
+        m_in = (ps == p) & (pd == p)
+        m1, m2 = (ps == p) & (pd != p), (ps != p) & (pd == p)
+        cut = (np.r_[a.row[m1], a.col[m2]], np.r_[labels[a.col[m1]], labels[a.row[m2]]], np.r_[a.data[m1], a.data[m2]])
+        mq = (cluster_part[q.row] != p) & (cluster_part[q.col] != p)
+        out.append(build_part_subgraph(p, nodes, proxies, (a.row[m_in], a.col[m_in], a.data[m_in]), cut,
+                                       (q.row[mq], q.col[mq], q.data[mq])))
+    return out
+
+
+def partition_stats(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarray,
+                    subgraphs: list[PartSubgraph] | None = None) -> dict:
+    """Edge-cut fraction, balance and the embedded-size invariants of a partition."""
+    a = sp.triu(sp.coo_matrix(adj), k=1).tocoo()
+    node_part = cluster_part[labels]
+    cut = float((node_part[a.row] != node_part[a.col]).sum())
+    sizes = np.bincount(node_part)
+    out = {"parts": int(len(sizes)), "clusters": int(labels.max() + 1),
+           "edge_cut_fraction": cut / max(a.nnz, 1),
+           "balance": float(sizes.max() / sizes.mean()), "largest_part": int(sizes.max())}
+    if subgraphs is not None:
+        out["largest_subgraph_nodes"] = int(max(len(s.nodes) + len(s.proxies) for s in subgraphs))
+        out["subgraph_edges"] = int(sum(sp.triu(s.adjacency, k=1).nnz for s in subgraphs))
+    return out
