@@ -70,7 +70,8 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
         merged = spark.read.parquet(str(vdir / "merged_events"))
     else:
         merged = spark.createDataFrame([], "event_id string, ts timestamp")
-    plan = plan_update(edges, merged, events, imps)
+    off_graph = (man.get("extra") or {}).get("off_graph", "prior")
+    plan = plan_update(edges, merged, events, imps, float(man["lambda"]), off_graph)
     new = plan.new_events.cache()
     agg = new.agg(F.count("*").alias("n"), F.max(F.unix_micros("ts")).alias("ts"),
                   *([F.max("seq").alias("seq")] if "seq" in new.columns else [])).collect()[0]
@@ -83,7 +84,9 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
         return report
     d = plan.deltas.groupBy("on_graph").agg(F.count("*").alias("pairs")).collect()
     report["edges_updated"] = int(sum(r["pairs"] for r in d if r["on_graph"]))
-    report["off_graph_pairs_skipped"] = int(sum(r["pairs"] for r in d if not r["on_graph"]))
+    off = int(sum(r["pairs"] for r in d if not r["on_graph"]))
+    report["off_graph"] = off_graph
+    report["edges_created" if off_graph == "prior" else "off_graph_pairs_skipped"] = off
     wm = Watermark.from_json(man.get("watermark", {}))
     ts_new = agg["ts"] / 1e6 if agg["ts"] is not None else None
     seq_new = agg["seq"] if "seq" in new.columns else None
@@ -95,7 +98,7 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
          .coalesce(4).write.parquet(str(tmp / "merged_events")))
         for name in ("user_clusters", "centroids"):
             shutil.copytree(vdir / name, tmp / name)
-        manifest = {**man, "version": n, "watermark": new_wm.to_json(), "created_at": created, "previous_version": version}
+        manifest = {**man, "num_edges": man.get("num_edges", 0) + report.get("edges_created", 0), "version": n, "watermark": new_wm.to_json(), "created_at": created, "previous_version": version}
         write_json(tmp / "manifest.json", manifest)
         report.update(published=n, seconds=time.perf_counter() - t0)
         write_meta(tmp, "jobs.bandit_update", asdict(cfg), **report)

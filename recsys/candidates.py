@@ -19,7 +19,8 @@ Build (or rebuild) one parameter version from user and item vectors:
    the default: scale-free, Σ w = 1), or ``softmax(⟨u, μ_c⟩ / τ)`` over the K best inner products
    (``weighting="softmax"``). K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
 5. **Edges.** Each cluster is linked to its top-W items by inner product ⟨μ_c, v_j⟩ (exact faiss
-   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``.
+   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``extra.off_graph``
+   (``prior``/``skip``) tells the service and the batch job how to treat pairs off the graph.
 6. **Fresh items** (:func:`add_fresh_items`) join without a rebuild: with a vector, an item links to
    its ``fresh_clusters`` best clusters by inner product; without one (e.g. a trending catalogue
    id) it links to every cluster. They start at ``d = λ, b = 0``; existing edges are untouched.
@@ -72,8 +73,11 @@ class CandidateConfig:
     keep_shift: float = 0.25
     reset_shift: float = 1.0
     fresh_clusters: int = 8
+    off_graph: str = "prior"
 
     def __post_init__(self) -> None:
+        if self.off_graph not in ("prior", "skip"):
+            raise ValueError(f"CandidateConfig.off_graph must be 'prior' or 'skip', got {self.off_graph!r}")
         if self.n_clusters < 1 or self.k < 1 or self.w < 1:
             raise ValueError(f"CandidateConfig: clusters, k, w must be >= 1, got {self.n_clusters}, {self.k}, {self.w}")
         if self.k > self.n_clusters:
@@ -214,7 +218,7 @@ def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarr
         user=np.repeat(np.asarray(user_ids, np.int64), cfg.k), user_cluster=ids[rows].ravel(),
         user_weight=weights.ravel(), centroids=cen, centroid_ids=ids,
         watermark=prev.watermark if prev is not None else Watermark(),
-        extra={"weighting": cfg.weighting, "temperature": cfg.temperature})
+        extra={"weighting": cfg.weighting, "temperature": cfg.temperature, "off_graph": cfg.off_graph})
     report = {
         "clusters": int(ids.size), "edges": params.num_edges, "users": int(len(user_ids)),
         "kept": int((gamma >= 1).sum()), "decayed": int(((gamma > 0) & (gamma < 1)).sum()),
@@ -291,10 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--weighting", default="inverse_distance", choices=["inverse_distance", "softmax"])
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--off-graph", default="prior", choices=["prior", "skip"],
+                    help="pairs off the graph: score with the prior and learn (prior) or ignore (skip)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = CandidateConfig(n_clusters=a.clusters, k=a.k, w=a.w, lam=a.lam, alpha=a.alpha, weighting=a.weighting,
-                          temperature=a.temperature, seed=a.seed)
+                          temperature=a.temperature, seed=a.seed, off_graph=a.off_graph)
     has_prev = current_version(a.params) is not None
     prev = load_params(a.params) if has_prev else None
     report: dict = {}

@@ -122,8 +122,26 @@ def test_diag_linucb_matches_direct_formula():
         assert pol.d[i] == pytest.approx(v, rel=1e-12) and pol.b[i] == pytest.approx(b[(c, j)], rel=1e-12, abs=1e-12)
 
 
-def test_diag_ignores_off_graph_pairs_and_adds_fresh_edges():
-    pol = DiagLinUCB.from_edges([0, 1], [5, 5], lam=1.0, alpha=1.0)
+def test_diag_prior_mode_on_sparse_graph_matches_direct():
+    rng = np.random.default_rng(7)
+    cl_all, it_all = _graph()
+    keep = rng.random(cl_all.size) < 0.4  # a sparse candidate graph
+    pol = DiagLinUCB.from_edges(cl_all[keep], it_all[keep], lam=0.5, alpha=0.7, off_graph="prior")
+    cl, w = _contexts(rng, 150)
+    items = rng.integers(100, 100 + ITEMS, 150)
+    r = rng.random(150)
+    n_before = pol.keys.size
+    pol.update(cl, w, items, r)
+    assert pol.keys.size > n_before  # events on pairs off the graph created edges
+    qc, qw = _contexts(rng, 4)
+    cand = np.arange(ITEMS) + 100
+    _, _, ref = _direct_diag(list(zip(cl.tolist(), w.tolist(), items.tolist(), r.tolist())), 0.5, 0.7,
+                             (qc.tolist(), qw.tolist()), cand.tolist())
+    np.testing.assert_allclose(pol.score(qc, qw, cand).score, ref, rtol=1e-12)
+
+
+def test_diag_skip_mode_ignores_off_graph_pairs_and_adds_fresh_edges():
+    pol = DiagLinUCB.from_edges([0, 1], [5, 5], lam=1.0, alpha=1.0, off_graph="skip")
     applied = pol.update(np.array([[0, 2]]), np.array([[0.5, 0.5]]), np.array([5]), np.array([1.0]))
     assert applied == 1  # (2, 5) is not an edge
     s = pol.score(np.array([[2, -1]]), np.array([[1.0, 0.0]]), np.array([5, 9]))

@@ -15,7 +15,7 @@ from recsys.bandits.records import FeedbackEvent, ImpressionRecord, events_table
 pytestmark = pytest.mark.spark
 
 
-def _world(tmp_path):
+def _world(tmp_path, off_graph="prior"):
     rng = np.random.default_rng(0)
     C, K = 5, 3
     ec = np.repeat(np.arange(C), 8)
@@ -24,7 +24,8 @@ def _world(tmp_path):
     uc = np.concatenate([rng.choice(C, K, replace=False) for _ in users])
     uw = rng.random(users.size * K).astype(np.float32) + 0.1
     p = BanditParams.build(lam=1.0, alpha=0.5, k=K, w=8, edge_cluster=ec, edge_item=ei, user=np.repeat(users, K),
-                           user_cluster=uc, user_weight=uw, centroids=rng.normal(size=(C, 4)).astype(np.float32))
+                           user_cluster=uc, user_weight=uw, centroids=rng.normal(size=(C, 4)).astype(np.float32),
+                           extra={"off_graph": off_graph})
     publish_params(tmp_path / "params", p)
     p = load_params(tmp_path / "params")
     imps, events = [], []
@@ -80,6 +81,7 @@ def test_update_matches_direct_and_is_idempotent(spark, tmp_path):
     assert current_version(tmp_path / "params") == 2
     q = load_params(tmp_path / "params")
     pol, seen = _expected(p, imps, day1)
+    assert q.num_edges == pol.keys.size > p.num_edges  # events on pairs off the graph created edges
     np.testing.assert_allclose(q.d, pol.d, rtol=1e-12)
     np.testing.assert_allclose(q.b, pol.b, rtol=1e-12, atol=1e-12)
     assert q.watermark.events == len(seen)
@@ -99,6 +101,18 @@ def test_update_matches_direct_and_is_idempotent(spark, tmp_path):
     np.testing.assert_allclose(r.b, pol_all.b, rtol=1e-12, atol=1e-12)
     assert r.watermark.events == len(seen_all) and "orphan" not in seen_all
     assert _run(tmp_path, "day2") == 0 and current_version(tmp_path / "params") == 3
+
+
+def test_update_skip_mode_only_graph_edges_learn(spark, tmp_path):
+    p, imps, events = _world(tmp_path, off_graph="skip")
+    _write(tmp_path / "imps", impressions_table(imps))
+    _write(tmp_path / "day1", events_table(events))
+    assert _run(tmp_path, "day1") == 0
+    q = load_params(tmp_path / "params")
+    pol, _ = _expected(p, imps, events)
+    assert q.num_edges == p.num_edges == pol.keys.size
+    np.testing.assert_allclose(q.d, pol.d, rtol=1e-12)
+    np.testing.assert_allclose(q.b, pol.b, rtol=1e-12, atol=1e-12)
 
 
 def test_bad_events_rejected_nothing_written(spark, tmp_path):

@@ -5,8 +5,11 @@ Per edge (cluster c, item j) two sums over the events that showed j to a user u 
     d_jc = λ + Σ w_uc²,    b_jc = Σ w_uc · r_uj,    θ_jc = b_jc / d_jc
     score(u, j) = Σ_c w_uc · θ_jc + α · sqrt(Σ_c w_uc² / d_jc)
 
-the sums running over the user's clusters c that have an edge to j (the candidate graph is the
-support of the parameters; an event on a pair that is not an edge is not applied). It is LinUCB
+the sums running over the user's clusters c that have an edge to j (``off_graph="skip"``: the
+candidate graph is the support of the parameters; an event on a pair that is not an edge is not
+applied), or over all the user's clusters with the prior ``d = λ, b = 0`` for a pair that is not an
+edge yet (``off_graph="prior"``: an event on it creates the edge — the diagonal of LinUCB over the
+whole C-dimensional context; this is what the scoring service and the batch job do). It is LinUCB
 with the per-item design matrix ``A_j = λI + Σ x xᵀ`` replaced by its diagonal, so every update
 touches one edge per context cluster: statistics are plain sums, and partial sums
 (:class:`EdgeDelta`) from any number of workers merge in any order (:func:`merge_deltas`).
@@ -84,13 +87,19 @@ class DiagLinUCB(BanditPolicy):
         b: ``Σ w·r`` per edge (copied).
         lam: prior precision λ > 0 (new edges start at ``d = λ, b = 0``).
         alpha: exploration weight α ≥ 0.
+        off_graph: ``"skip"`` (pairs that are not edges neither score nor learn) or ``"prior"``
+            (they score with ``d = λ, b = 0`` and an event on one creates the edge).
     """
 
     name = "diag_linucb"
 
-    def __init__(self, keys: np.ndarray, d: np.ndarray, b: np.ndarray, lam: float = 1.0, alpha: float = 1.0):
+    def __init__(self, keys: np.ndarray, d: np.ndarray, b: np.ndarray, lam: float = 1.0, alpha: float = 1.0,
+                 off_graph: str = "prior"):
         if lam <= 0 or alpha < 0:
             raise ValueError(f"DiagLinUCB: need lam > 0 and alpha >= 0, got lam={lam} alpha={alpha}")
+        if off_graph not in ("skip", "prior"):
+            raise ValueError(f"DiagLinUCB.off_graph must be 'skip' or 'prior', got {off_graph!r}")
+        self.off_graph = off_graph
         self.keys = np.asarray(keys, dtype=np.int64)
         self.d = np.array(d, dtype=np.float64)
         self.b = np.array(b, dtype=np.float64)
@@ -101,23 +110,25 @@ class DiagLinUCB(BanditPolicy):
         self.lam, self.alpha = float(lam), float(alpha)
 
     @classmethod
-    def from_edges(cls, cluster, item, lam: float = 1.0, alpha: float = 1.0) -> "DiagLinUCB":
+    def from_edges(cls, cluster, item, lam: float = 1.0, alpha: float = 1.0, off_graph: str = "prior") -> "DiagLinUCB":
         """Fresh statistics (d = λ, b = 0) on the given edges."""
         keys = np.unique(edge_keys(np.asarray(cluster), np.asarray(item)))
-        return cls(keys, np.full(keys.size, lam), np.zeros(keys.size), lam, alpha)
+        return cls(keys, np.full(keys.size, lam), np.zeros(keys.size), lam, alpha, off_graph)
 
     @classmethod
-    def from_params(cls, params, alpha: float | None = None) -> "DiagLinUCB":
-        """Statistics of a :class:`recsys.bandits.params.BanditParams` version."""
-        return cls(params.keys, params.d, params.b, params.lam, params.alpha if alpha is None else alpha)
+    def from_params(cls, params, alpha: float | None = None, off_graph: str | None = None) -> "DiagLinUCB":
+        """Statistics of a :class:`recsys.bandits.params.BanditParams` version (``off_graph`` from its manifest)."""
+        mode = off_graph or (params.extra or {}).get("off_graph", "prior")
+        return cls(params.keys, params.d, params.b, params.lam, params.alpha if alpha is None else alpha, mode)
 
     def score(self, clusters: np.ndarray, weights: np.ndarray, items: np.ndarray) -> Scores:
         c, w = as_context(clusters, weights)
         it = as_candidates(items, c.shape[0])
         idx = lookup(self.keys, c[:, None, :], it[:, :, None])  # (n, M, K)
         on = idx >= 0
-        ww = np.where(on, w[:, None, :], 0.0)
-        d = np.where(on, self.d[idx], 1.0)
+        use = on if self.off_graph == "skip" else np.broadcast_to(c[:, None, :] >= 0, idx.shape)
+        ww = np.where(use, w[:, None, :], 0.0)
+        d = np.where(on, self.d[idx], self.lam)
         b = np.where(on, self.b[idx], 0.0)
         mean = (ww * b / d).sum(axis=2)
         bonus = self.alpha * np.sqrt((ww * ww / d).sum(axis=2))
@@ -128,8 +139,14 @@ class DiagLinUCB(BanditPolicy):
         return self.apply(aggregate_events(clusters, weights, items, rewards))
 
     def apply(self, delta: EdgeDelta) -> int:
-        """Add partial sums; keys that are not edges are ignored. Returns the number of edges touched."""
+        """Add partial sums; keys that are not edges are skipped or create the edge (``off_graph``).
+
+        Returns the number of edges touched.
+        """
         idx = lookup(self.keys, *split_keys(delta.keys))
+        if self.off_graph == "prior" and (idx < 0).any():
+            self.add_edges(*split_keys(delta.keys[idx < 0]))
+            idx = lookup(self.keys, *split_keys(delta.keys))
         on = idx >= 0
         self.d[idx[on]] += delta.w2[on]
         self.b[idx[on]] += delta.wr[on]

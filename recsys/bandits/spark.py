@@ -8,8 +8,10 @@ The same sums as :func:`recsys.bandits.diag_linucb.aggregate_events`, over DataF
    weight ``w_uc`` — events without an impression are left for a later run (not marked merged);
 3. per edge ``Δd = Σ w²``, ``Δb = Σ w·r`` (weights taken as float32, as recorded, then squared in
    float64) — sums, so Spark may add them in any order;
-4. left-joined onto the current edges (pairs that are not edges of the candidate graph are
-   counted and skipped, as online).
+4. joined onto the current edges following the version's ``off_graph`` rule (manifest
+   ``extra.off_graph``, see :class:`recsys.bandits.diag_linucb.DiagLinUCB`): ``"prior"`` (default,
+   what the scoring service does online) full-outer-joins, so a pair that is not an edge yet
+   becomes one with ``d = λ + Δd, b = Δb``; ``"skip"`` left-joins, so only graph edges learn.
 """
 from __future__ import annotations
 
@@ -68,10 +70,11 @@ class UpdatePlan:
     edges: DataFrame          # (cluster int, item bigint, d double, b double)
     merged_events: DataFrame  # (event_id string, ts timestamp): previous ∪ newly merged
     new_events: DataFrame     # the newly merged events (event_id, ts[, seq])
-    deltas: DataFrame         # (cluster, item, w2, wr, on_graph)
+    deltas: DataFrame         # (cluster, item, w2, wr, on_graph): on_graph False = a new edge
 
 
-def plan_update(edges: DataFrame, merged: DataFrame, events: DataFrame, impressions: DataFrame) -> UpdatePlan:
+def plan_update(edges: DataFrame, merged: DataFrame, events: DataFrame, impressions: DataFrame, lam: float,
+                off_graph: str = "prior") -> UpdatePlan:
     """Build the update (nothing is computed until an action)."""
     order = [F.col("ts"), F.col("score_id"), F.col("item"), F.col("reward")]
     first = Window.partitionBy("event_id").orderBy(*order)
@@ -85,11 +88,13 @@ def plan_update(edges: DataFrame, merged: DataFrame, events: DataFrame, impressi
     deltas = (rows.where(w != 0)
               .groupBy("cluster", "item")
               .agg(F.sum(w * w).alias("w2"), F.sum(w * F.col("reward").cast("double")).alias("wr")))
-    joined = edges.join(deltas, ["cluster", "item"], "left")
+    if off_graph not in ("prior", "skip"):
+        raise ValueError(f"off_graph must be 'prior' or 'skip', got {off_graph!r}")
+    joined = edges.join(deltas, ["cluster", "item"], "full_outer" if off_graph == "prior" else "left")
     new_edges = joined.select(
         F.col("cluster").cast("int"), F.col("item").cast("bigint"),
-        (F.col("d") + F.coalesce(F.col("w2"), F.lit(0.0))).alias("d"),
-        (F.col("b") + F.coalesce(F.col("wr"), F.lit(0.0))).alias("b"))
+        (F.coalesce(F.col("d"), F.lit(float(lam))) + F.coalesce(F.col("w2"), F.lit(0.0))).alias("d"),
+        (F.coalesce(F.col("b"), F.lit(0.0)) + F.coalesce(F.col("wr"), F.lit(0.0))).alias("b"))
     keys = edges.select("cluster", "item").withColumn("on_graph", F.lit(True))
     flagged = deltas.join(keys, ["cluster", "item"], "left").fillna({"on_graph": False})
     new_cols = ["event_id", "ts"] + (["seq"] if "seq" in events.columns else [])
