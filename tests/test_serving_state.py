@@ -167,3 +167,26 @@ def test_redis_payload_roundtrip_and_impression_rows():
     t = impressions_to_arrow(imps)
     assert t.num_rows == sum(im.clusters.size * im.items.size for im in imps)
     assert t.column_names == ["score_id", "user", "cluster", "weight", "item", "version", "ts"]
+
+
+@pytest.mark.parametrize("mode", ["prior", "skip"])
+def test_matches_the_bandits_core_policy(params, mode):
+    """Same events, same scores as recsys.bandits.diag_linucb.DiagLinUCB (both off_graph rules)."""
+    from recsys.bandits.diag_linucb import DiagLinUCB
+
+    p = params.replace(extra={"off_graph": mode})
+    st = ServingStats(p)
+    pol = DiagLinUCB.from_params(p)
+    events = _random_events(p, np.random.default_rng(5), 250)
+    _apply(st, p, events)
+    ctx = [st.context(u) for u, _, _ in events]
+    pol.update(np.array([c for c, _ in ctx]), np.array([w for _, w in ctx]), np.array([e[1] for e in events]),
+               np.array([e[2] for e in events]))
+    for user in (2, 11, 23):
+        c, w = st.context(user)
+        cand = np.concatenate([st.candidates(c), [85, 1000]])
+        ours = st.score(c, w, cand, k=cand.size)
+        theirs = pol.score(c[None, :], w[None, :], cand[None, :])
+        order = np.argsort(cand)
+        pos = np.searchsorted(cand[order], ours.items)
+        np.testing.assert_allclose(ours.mean, np.asarray(theirs.mean)[0][order][pos], rtol=1e-9, atol=1e-12)

@@ -94,6 +94,7 @@ def _token(cfg: ServeConfig) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
+    sys.setswitchinterval(0.001)  # the SQLite writer thread must not hold the event loop up for 5 ms
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 

@@ -105,13 +105,14 @@ async def feedback(body: bytes, authorization: str | None, svc: BanditService) -
                        {"score_ids": unknown[:100]})
     joined = [imps[s] for s in sids]
     items = np.fromiter((e.item for e in evs), np.int64, len(evs))
-    shown = np.fromiter((bool((im.items == it).any()) for im, it in zip(joined, items.tolist())), bool, len(evs))
+    shown = np.fromiter((it in im.item_set for im, it in zip(joined, items.tolist())), bool, len(evs))
     if not shown.all():
         bad = [f"{evs[i].event_id} (item {evs[i].item} under {evs[i].score_id})" for i in np.flatnonzero(~shown)[:5]]
         raise ApiError(422, "item_not_shown", f"item not shown under its score id: {', '.join(bad)}")
     now = time.time()
     ev = LoggedEvents.from_impressions(
-        [e.event_id for e in evs], sids, items, np.fromiter((e.reward for e in evs), np.float64, len(evs)),
+        # rewards are float32 in the event contract: apply exactly what the batch job will read back
+        [e.event_id for e in evs], sids, items, np.fromiter((e.reward for e in evs), np.float64, len(evs)).astype(np.float32).astype(np.float64),
         np.fromiter((now if e.ts is None else e.ts for e in evs), np.float64, len(evs)), joined)
     seqs = await svc.store.append(ev)
     dup = int((seqs == 0).sum())

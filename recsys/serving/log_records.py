@@ -18,6 +18,7 @@ impression (Diag-LinUCB, Yi et al., RecSys 2023).  Export tables follow
 """
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Sequence
@@ -42,6 +43,11 @@ class Impression:
     clusters: np.ndarray
     weights: np.ndarray
     items: np.ndarray
+
+    @functools.cached_property
+    def item_set(self) -> frozenset[int]:
+        """The items shown, as a set (for validating feedback)."""
+        return frozenset(self.items.tolist())
 
     def pack(self) -> bytes:
         """Compact binary form (header + int32 clusters + float64 weights + int64 items)."""

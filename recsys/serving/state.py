@@ -7,7 +7,9 @@ candidate graph, ``d_jc = λ + Σ w_uc²`` and ``b_jc = Σ w_uc · r_uj`` and sc
     score(u, j) = Σ_c w_uc · b_jc / d_jc  +  α · sqrt(Σ_c w_uc² / d_jc)
 
 over the user's clusters ``c`` (weights ``w_uc``).  A pair that is not an edge scores with the prior
-``d = λ, b = 0``.  Statistics are plain sums, so an update is ``np.add.at`` over the
+``d = λ, b = 0`` (manifest ``extra.off_graph = "prior"``, the default; with ``"skip"`` only the
+clusters that have an edge to the item count, and events on non-edges are not applied — the same
+rule as :class:`recsys.bandits.diag_linucb.DiagLinUCB` and the batch job).  Statistics are plain sums, so an update is ``np.add.at`` over the
 touched edges and the serving state is exactly *parameter version + Σ events after its watermark*.
 
 >>> from recsys.bandits.params import BanditParams
@@ -69,6 +71,9 @@ class ServingStats:
         self._ucl = np.asarray(pv.user_cluster, np.int64)[order]
         self._uw = np.asarray(pv.user_weight, np.float64)[order]
         self._k = int(pv.k)
+        self.off_graph = str((pv.extra or {}).get("off_graph", "prior"))
+        if self.off_graph not in ("prior", "skip"):
+            raise ValueError(f"manifest extra.off_graph must be 'prior' or 'skip', got {self.off_graph!r}")
         self.events_applied = 0
         self.applied_seq = 0   # highest log sequence number applied (set by the service)
 
@@ -91,8 +96,8 @@ class ServingStats:
         parts = [self.index.cluster_items(int(c)) for c in clusters]
         return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
 
-    def edge_stats(self, clusters: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(d, b)`` with shape ``(len(clusters), len(items))``; non-edges give ``(λ, 0)``."""
+    def edge_stats(self, clusters: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(d, b, is_edge)`` with shape ``(len(clusters), len(items))``; non-edges give ``(λ, 0)``."""
         clusters = np.asarray(clusters, np.int64)
         items = np.asarray(items, np.int64)
         idx = self.index.item_index(items)
@@ -102,7 +107,7 @@ class ServingStats:
         safe = np.where(hit, eids, 0)
         d = np.where(hit, self._d[safe], self.lam)
         b = np.where(hit, self._b[safe], 0.0)
-        return d, b
+        return d, b, hit
 
     def score(self, clusters: np.ndarray, weights: np.ndarray, candidates: np.ndarray | None, k: int) -> Ranked:
         """Top-``k`` candidates by the Diag-LinUCB upper confidence bound."""
@@ -110,10 +115,15 @@ class ServingStats:
         if cand.size == 0:
             e = np.empty(0)
             return Ranked(np.empty(0, np.int64), e, e, e)
-        d, b = self.edge_stats(clusters, cand)
+        d, b, hit = self.edge_stats(clusters, cand)
         w = np.asarray(weights, np.float64)
-        mean = w @ (b / d)
-        unc = np.sqrt((w * w) @ (1.0 / d))
+        if self.off_graph == "skip":        # only the clusters that have an edge to the item count
+            ww = np.where(hit, w[:, None], 0.0)
+            mean = (ww * (b / d)).sum(axis=0)
+            unc = np.sqrt((ww * ww / d).sum(axis=0))
+        else:
+            mean = w @ (b / d)
+            unc = np.sqrt((w * w) @ (1.0 / d))
         score = mean + self.alpha * unc
         k = min(int(k), cand.size)
         top = np.argpartition(-score, k - 1)[:k] if k < cand.size else np.arange(cand.size)
@@ -133,15 +143,25 @@ class ServingStats:
 
     # -- writes -----------------------------------------------------------------------------
     def apply(self, clusters: np.ndarray, items: np.ndarray, w: np.ndarray, r: np.ndarray, n_events: int | None = None) -> None:
-        """Add per-term increments ``d += w²``, ``b += w·r`` (one term per event and cluster)."""
+        """Add per-term increments ``d += w²``, ``b += w·r`` (one term per event and cluster).
+
+        A term on a pair that is not an edge creates the edge (``off_graph="prior"``, from ``d = λ,
+        b = 0``) or is dropped (``off_graph="skip"``), as the version's manifest says.
+        """
         clusters = np.asarray(clusters, np.int64)
         if clusters.size == 0:
             return
-        eids = self.index.add(clusters, np.asarray(items, np.int64))
-        self._grow(self.index.n_edges)
         w = np.asarray(w, np.float64)
+        r = np.asarray(r, np.float64)
+        if self.off_graph == "skip":
+            eids = self.index.lookup(clusters, np.asarray(items, np.int64))
+            on = eids >= 0
+            eids, w, r = eids[on], w[on], r[on]
+        else:
+            eids = self.index.add(clusters, np.asarray(items, np.int64))
+            self._grow(self.index.n_edges)
         np.add.at(self._d, eids, w * w)
-        np.add.at(self._b, eids, w * np.asarray(r, np.float64))
+        np.add.at(self._b, eids, w * r)
         self.events_applied += int(n_events if n_events is not None else clusters.size)
 
     def _grow(self, n: int) -> None:

@@ -7,7 +7,13 @@ Keys (one hash tag, so the whole store maps to one slot):
 * ``{p}:log`` — stream, entry id ``<seq>-0``, field ``p`` = the packed event with its context.
 * ``{p}:agg:d`` / ``{p}:agg:b`` — hashes ``"cluster:item" → Σ w²`` / ``Σ w·r`` over every
   acknowledged event (the live aggregate; equals a replay of the log).
-* ``{p}:imp:<score_id>`` — packed impression (expires after ``impression_ttl_s``).
+* ``{p}:imp:<score_id>`` — packed impression (expires after ``impression_ttl_s``), written by a
+  background pipelined flusher so scoring does not wait for Redis; a feedback batch waits for the
+  replica's pending impressions, and a score id missing in Redis is looked up once more after
+  50 ms (another replica may still be writing it).
+
+URL options: ``redis://HOST:PORT/DB?prefix=NAME&aggregates=0`` (``aggregates=0`` skips the
+``agg`` hashes: the log stays the source of truth, the script does a third of the work).
 
 ``append`` runs one script per batch: for each event not in ``ids`` it takes the next ``seq``,
 records the id, appends to the log and applies the ``HINCRBYFLOAT`` increments — atomically, so two
@@ -22,7 +28,7 @@ import asyncio
 import logging
 import struct
 from typing import Iterator
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import numpy as np
 
@@ -99,16 +105,22 @@ class RedisStore(EventStore):
     kind = "redis"
 
     def __init__(self, url: str, prefix: str = "{graphrec}", impression_ttl_s: int = 7 * 86400,
-                 poll_s: float = 0.02, impression_cache: int = 200_000) -> None:
+                 poll_s: float = 0.02, impression_cache: int = 200_000, aggregates: bool = True,
+                 max_connections: int = 64) -> None:
         import redis
         import redis.asyncio as aredis
 
         u = urlparse(url)
         if u.scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"not a redis URL: {url!r}")
-        self.url, self.prefix = url, prefix
-        self._safe_url = f"{u.scheme}://{u.hostname}:{u.port}"
-        self._r = aredis.from_url(url)
+        q = parse_qs(u.query)
+        prefix = q.pop("prefix", [prefix])[0]
+        aggregates = q.pop("aggregates", ["1" if aggregates else "0"])[0] not in ("0", "false", "no")
+        url = urlunparse(u._replace(query=urlencode({k: v[0] for k, v in q.items()})))
+        self.url, self.prefix, self.aggregates = url, prefix, aggregates
+        self._safe_url = f"{u.scheme}://{u.hostname}:{u.port}{u.path}"
+        self._r = aredis.Redis(connection_pool=aredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=30))
         self._sync_client = lambda: redis.from_url(url)
         self.k_seq, self.k_ids, self.k_log = f"{prefix}:seq", f"{prefix}:ids", f"{prefix}:log"
         self.k_aggd, self.k_aggb = f"{prefix}:agg:d", f"{prefix}:agg:b"
@@ -120,6 +132,8 @@ class RedisStore(EventStore):
         self._on_events: OnEvents | None = None
         self._task: asyncio.Task | None = None
         self._script = self._r.register_script(_APPEND)
+        self._imp_q: list[tuple[str, bytes]] = []
+        self._flusher: asyncio.Task | None = None
 
     def imp_key(self, score_id: str) -> str:
         return f"{self.prefix}:imp:{score_id}"
@@ -144,6 +158,8 @@ class RedisStore(EventStore):
         self._task = asyncio.create_task(self._tail(), name="redis-tail")
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -181,16 +197,35 @@ class RedisStore(EventStore):
         self._cache[imp.score_id] = imp
         if len(self._cache) > self._cache_cap:
             self._cache.pop(next(iter(self._cache)))
-        await self._r.set(self.imp_key(imp.score_id), imp.pack(), ex=self._ttl)
+        self._imp_q.append((self.imp_key(imp.score_id), imp.pack()))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_impressions())
+
+    async def _flush_impressions(self) -> None:
+        """Write queued impressions in pipelined rounds (one writer, so in order)."""
+        while self._imp_q:
+            batch, self._imp_q = self._imp_q, []
+            pipe = self._r.pipeline(transaction=False)
+            for k, v in batch:
+                pipe.set(k, v, ex=self._ttl)
+            try:
+                await pipe.execute()
+            except Exception:  # Redis away: these impressions are lost; feedback on them gets 404
+                log.warning("could not record %d impressions", len(batch), exc_info=True)
 
     async def append(self, events: LoggedEvents) -> np.ndarray:
         args: list = [len(events)]
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)      # impressions this replica showed are written first
         cl, it, w, r = events.terms()
         keys = [f"{c}:{i}" for c, i in zip(cl.tolist(), it.tolist())]
         w2 = (w * w).tolist()
         wr = (w * r).tolist()
         p = events.term_ptr.tolist()
         for i in range(len(events)):
+            if not self.aggregates:
+                args += [events.event_id[i], pack_event(events, i), 0]
+                continue
             args += [events.event_id[i], pack_event(events, i), p[i + 1] - p[i]]
             for t in range(p[i], p[i + 1]):
                 args += [keys[t], repr(w2[t]), repr(wr[t])]
@@ -209,10 +244,15 @@ class RedisStore(EventStore):
                 miss.append(s)
             else:
                 out[s] = im
-        if miss:
+        for attempt in range(2):       # another replica may still be writing a fresh impression
+            if not miss:
+                break
+            if attempt:
+                await asyncio.sleep(0.05)
             miss = list(dict.fromkeys(miss))
             vals = await self._r.mget([self.imp_key(s) for s in miss])
             out.update({s: Impression.unpack(s, v) for s, v in zip(miss, vals) if v is not None})
+            miss = [s for s in miss if s not in out]
         return out
 
     def read_events(self, after_seq: int, upto_seq: int | None = None, chunk: int = 50_000) -> Iterator[LoggedEvents]:

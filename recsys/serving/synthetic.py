@@ -23,11 +23,17 @@ def synthetic_params(n_clusters: int, n_items: int, n_users: int, w: int, k: int
     rng = np.random.default_rng(seed)
     pop = 1.0 / np.arange(1, n_items + 1) ** 0.6
     pop /= pop.sum()
-    # w distinct items per cluster: Gumbel top-w over log-popularity (vectorised sampling without replacement)
-    keys = np.log(pop)[None, :] + rng.gumbel(size=(n_clusters, n_items))
-    items = np.argpartition(-keys, w - 1, axis=1)[:, :w]
+    # w distinct items per cluster: Gumbel top-w over log-popularity (sampling without replacement),
+    # a block of clusters at a time to bound memory
+    logp = np.log(pop)[None, :]
+    step = max(1, 4_000_000 // n_items)
+    items = np.concatenate([np.argpartition(-(logp + rng.gumbel(size=(min(step, n_clusters - s), n_items))), w - 1, axis=1)[:, :w]
+                            for s in range(0, n_clusters, step)])
     edge_cluster = np.repeat(np.arange(n_clusters, dtype=np.int32), w)
-    ucl = np.argpartition(rng.random((n_users, n_clusters)), k - 1, axis=1)[:, :k]
+    # k distinct clusters per user: base + j·stride (mod C) with 1 <= stride <= C/k
+    base = rng.integers(0, n_clusters, n_users)
+    stride = rng.integers(1, max(1, n_clusters // k) + 1, n_users)
+    ucl = (base[:, None] + np.arange(k)[None, :] * stride[:, None]) % n_clusters
     sims = np.sort(rng.normal(size=(n_users, k)), axis=1)[:, ::-1] * 2.0
     wts = np.exp(sims - sims[:, :1])
     wts /= wts.sum(axis=1, keepdims=True)
