@@ -156,14 +156,12 @@ def test_redis_kill9_and_two_replicas(params_dir, tmp_path, redis_server):
             assert sum(r.json()["accepted"] for r in rs) == len(race)
             load.batches.append(race)
             load.acked.append(len(load.batches) - 1)
-        for svc in (a, b):
+        for svc in (a, b):      # each replica tails the shared log: both converge to the same statistics
             with svc.client() as c:
-                last = c.get("/v1/events/export", params={"since": 0, "limit": 1}, headers=AUTH)
+                n_logged = len(export_all(c)[0])
                 deadline = time.monotonic() + 10
-                logged, _ = export_all(c)
-                while c.get("/healthz").json()["applied_seq"] < len(logged) and time.monotonic() < deadline:
+                while c.get("/healthz").json()["applied_seq"] < n_logged and time.monotonic() < deadline:
                     time.sleep(0.02)
-                assert last.status_code == 200
                 logged = _check_after_restart(c, p, load)
         # Redis's own atomic aggregates equal the replay too (base version: d = λ, b = 0)
         import redis as redis_lib
