@@ -181,3 +181,20 @@ def test_real_uvicorn_error_contract_and_survives_garbage(params_dir, tmp_path):
         assert svc.proc.poll() is None
     finally:
         svc.stop()
+
+
+def test_store_failure_is_503_and_nothing_is_acknowledged(client, monkeypatch):
+    import sqlite3
+
+    svc = client.app.state.service
+    s = _score(client, user=6, k=2)
+    ev = {"event_id": "f1", "score_id": s["score_id"], "item": s["items"][0]["item"], "reward": 1.0}
+
+    async def broken(events):
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(svc.store, "append", broken)
+    _err(client.post("/v1/feedback", json={"events": [ev]}, headers=AUTH), 503, "store_unavailable")
+    assert client.get("/healthz").json()["applied_seq"] == 0
+    monkeypatch.undo()
+    r = client.post("/v1/feedback", json={"events": [ev]}, headers=AUTH)      # the client's retry
+    assert r.status_code == 200 and r.json()["accepted"] == 1

@@ -7,7 +7,8 @@ results and errors to responses, so the whole contract is testable without HTTP.
 
 Error contract: 400 malformed JSON, 401 missing/wrong bearer token, 404 unknown user or score id,
 413 body too large or too many events per batch, 422 schema violations (NaN/inf/out-of-range
-reward, ``k`` out of range, duplicate candidates, an item not shown under the score id, ...).
+reward, ``k`` out of range, duplicate candidates, an item not shown under the score id, ...),
+503 when the event store cannot persist a batch (nothing of it is acknowledged).
 
 >>> check_auth("Bearer s3cret-token", "s3cret-token")
 >>> check_auth(None, "s3cret-token")
@@ -18,6 +19,7 @@ recsys.serving.handlers.ApiError: 401 unauthorized: missing bearer token
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 import uuid
 from typing import Any
@@ -30,6 +32,8 @@ from recsys.serving.log_records import Impression, LoggedEvents, impressions_to_
 from recsys.serving.schemas import FeedbackRequest, ReloadRequest, ScoreRequest
 from recsys.serving.service import BanditService
 from recsys.serving.state import UnknownUser
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -114,7 +118,12 @@ async def feedback(body: bytes, authorization: str | None, svc: BanditService) -
         # rewards are float32 in the event contract: apply exactly what the batch job will read back
         [e.event_id for e in evs], sids, items, np.fromiter((e.reward for e in evs), np.float64, len(evs)).astype(np.float32).astype(np.float64),
         np.fromiter((now if e.ts is None else e.ts for e in evs), np.float64, len(evs)), joined)
-    seqs = await svc.store.append(ev)
+    try:
+        seqs = await svc.store.append(ev)
+    except Exception:
+        log.exception("event store failed to persist a feedback batch")
+        raise ApiError(503, "store_unavailable", "the event log could not persist the batch; nothing of it was "
+                       "acknowledged, retry (events are deduplicated by event_id)") from None
     dup = int((seqs == 0).sum())
     svc.metrics.events_duplicate.inc(dup)
     return {"accepted": len(evs) - dup, "duplicates": dup, "last_seq": int(seqs.max()), "version": svc.stats.version}
