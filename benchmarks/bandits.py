@@ -92,6 +92,30 @@ def _vectors(name, split, dim, user_vectors, item_vectors):
     return np.arange(u.shape[0]), u, np.arange(v.shape[0]), v, f"svd{dim}"
 
 
+def _report(rows, a, curves_png, obd, final=False) -> None:
+    """Ratios, the table and the JSON (rewritten after every configuration, so partial runs keep results)."""
+    by = {(r["dataset"], r["C"], r["policy"]): r for r in rows}
+    for r in rows:
+        lin = by.get((r["dataset"], r["C"], "linucb"), {}).get("reward")
+        rnd = by.get((r["dataset"], r["C"], "random"), {}).get("reward")
+        r["vs_linucb"] = r["reward"] / lin if lin else float("nan")
+        r["vs_random"] = r["reward"] / rnd if rnd else float("nan")
+    hdr = "| dataset | C | policy | best param | cum. reward | vs LinUCB | vs random | stats MB | peak RSS MB | policy s |"
+    lines = [hdr, "|" + "---|" * 10]
+    for r in rows:
+        par = "—" if r["tuned"] is None else f"{r['tuned']}={r['best_param']}"
+        lines.append(f"| {r['dataset']} | {r['C']} | {r['policy']} | {par} | {r['reward']:.0f} | {r['vs_linucb']:.3f} | "
+                     f"{r['vs_random']:.2f} | {r['stats_bytes'] / 2**20:.2f} | {r['peak_rss_mb']:.0f} | {r['policy_seconds']:.1f} |")
+    if final:
+        print("\n".join(lines))
+        print("\nOpen Bandit random/all replay (smoke only):", json.dumps(obd))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps({"config": vars(a), "complete": final, "rows": rows, "table": lines,
+                                       "open_bandit_smoke": obd, "curves": curves_png,
+                                       "machine": {"cpus": psutil.cpu_count(), "mem_gb": psutil.virtual_memory().total / 2**30}},
+                                      indent=2, default=float))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["gowalla", "yelp2018"])
@@ -146,26 +170,9 @@ def main(argv=None) -> int:
                 png = RESULTS / f"bandits_{ds}.png"
                 plot_curves(res, png, f"{ds}: C={C}, K={a.k}, W={a.w}, {a.steps}x{a.batch} users, slate {a.slate}")
                 curves_png[ds] = str(png.relative_to(ROOT))
-    by = {(r["dataset"], r["C"], r["policy"]): r for r in rows}
-    for r in rows:
-        lin = by[(r["dataset"], r["C"], "linucb")]["reward"]
-        rnd = by[(r["dataset"], r["C"], "random")]["reward"]
-        r["vs_linucb"] = r["reward"] / lin if lin else float("nan")
-        r["vs_random"] = r["reward"] / rnd if rnd else float("nan")
+            _report(rows, a, curves_png, None)
     obd = open_bandit_replay(DATA / "open_bandit_sample" / "random_all.csv.gz")
-
-    hdr = "| dataset | C | policy | best param | cum. reward | vs LinUCB | vs random | stats MB | peak RSS MB | policy s |"
-    lines = [hdr, "|" + "---|" * 10]
-    for r in rows:
-        par = "—" if r["tuned"] is None else f"{r['tuned']}={r['best_param']}"
-        lines.append(f"| {r['dataset']} | {r['C']} | {r['policy']} | {par} | {r['reward']:.0f} | {r['vs_linucb']:.3f} | "
-                     f"{r['vs_random']:.2f} | {r['stats_bytes'] / 2**20:.2f} | {r['peak_rss_mb']:.0f} | {r['policy_seconds']:.1f} |")
-    print("\n".join(lines))
-    print("\nOpen Bandit random/all replay (smoke only):", json.dumps(obd))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"config": vars(a), "rows": rows, "open_bandit_smoke": obd, "curves": curves_png,
-                                       "machine": {"cpus": psutil.cpu_count(), "mem_gb": psutil.virtual_memory().total / 2**30}},
-                                      indent=2, default=float))
+    _report(rows, a, curves_png, obd, final=True)
     return 0
 
 

@@ -125,3 +125,14 @@ def test_impression_rows_and_validation():
     with pytest.raises(ValueError, match="items"):
         ImpressionRecord("s", 5, (1,), (1.0,), (), 3, 100.0)
     assert events_table([]).schema == EVENT_SCHEMA and isinstance(t, pa.Table)
+
+
+def test_candidate_matrix_rows_equal_candidates():
+    p = _params(np.random.default_rng(8), n_clusters=6, items_per=7, users=10)
+    cl, _ = p.context(np.arange(10) * 3 + 1)
+    cl[0, 1] = -1  # padded context slot
+    m = p.candidate_matrix(cl)
+    for row, c in zip(m, cl):
+        got = row[row >= 0]
+        np.testing.assert_array_equal(got, p.candidates(c))
+        assert (row[got.size:] == -1).all()

@@ -228,6 +228,28 @@ class BanditParams:
         parts = [self.cluster_items(int(c)) for c in np.asarray(clusters).ravel() if c >= 0]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
+    def candidate_matrix(self, clusters: np.ndarray) -> np.ndarray:
+        """Per row of ``clusters (n, K)`` the union of those clusters' items: ``(n, M)`` int64, sorted, -1 padded."""
+        cl = np.atleast_2d(np.asarray(clusters, dtype=np.int64))
+        ptr = self._cluster_ptr
+        ok_c = (cl >= 0) & (cl < self.num_clusters)
+        safe = np.where(ok_c, cl, 0)
+        lens = np.where(ok_c, ptr[safe + 1] - ptr[safe], 0)
+        out = np.full((cl.shape[0], max(int(lens.sum(axis=1).max(initial=0)), 1)), -1, dtype=np.int64)
+        for k in range(cl.shape[1]):  # K columns; vectorised over rows
+            off = lens[:, :k].sum(axis=1)
+            j = np.arange(int(lens[:, k].max(initial=0)))
+            rows, cols = np.nonzero(j[None, :] < lens[:, k][:, None])
+            out[rows, off[rows] + cols] = self.edge_item[ptr[safe[rows, k]] + cols]
+        out = np.where(out < 0, np.iinfo(np.int64).max, out)
+        out.sort(axis=1)
+        dup = np.zeros(out.shape, dtype=bool)
+        dup[:, 1:] = out[:, 1:] == out[:, :-1]
+        out[dup] = np.iinfo(np.int64).max
+        out.sort(axis=1)
+        out[out == np.iinfo(np.int64).max] = -1
+        return out
+
     def has_user(self, user: int) -> bool:
         i = np.searchsorted(self._users, user)
         return bool(i < self._users.size and self._users[i] == user)

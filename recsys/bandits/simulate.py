@@ -159,26 +159,12 @@ def _member(keys: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _candidates(params: BanditParams, split: Split, users: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """(n, M) candidates per user (its clusters' items minus its train items), -1 padded."""
-    ptr = params._cluster_ptr
-    lens = np.where(clusters >= 0, ptr[np.maximum(clusters, 0) + 1] - ptr[np.maximum(clusters, 0)], 0)
-    m = int(lens.sum(axis=1).max(initial=1))
-    out = np.full((users.size, max(m, 1)), -1, dtype=np.int64)
-    for k in range(clusters.shape[1]):  # K columns (≤ a handful): vectorised over users inside
-        off = lens[:, :k].sum(axis=1)
-        width = int(lens[:, k].max(initial=0))
-        j = np.arange(width)
-        ok = j[None, :] < lens[:, k][:, None]
-        src = ptr[np.maximum(clusters[:, k], 0)][:, None] + np.where(ok, j[None, :], 0)
-        rows, cols = np.nonzero(ok)
-        out[rows, off[rows] + cols] = params.edge_item[src[rows, cols]]
-    out.sort(axis=1)
-    dup = np.zeros_like(out, dtype=bool)
-    dup[:, 1:] = out[:, 1:] == out[:, :-1]
+    out = params.candidate_matrix(clusters)
     n_items = split.n_items
     seen = split.train[users]
     tr = np.sort(np.repeat(users, np.diff(seen.indptr)) * n_items + seen.indices)
-    in_train = _member(tr, users[:, None] * n_items + np.maximum(out, 0)) if tr.size else np.zeros_like(dup)
-    return np.where(dup | in_train | (out < 0), -1, out)
+    in_train = _member(tr, users[:, None] * n_items + np.maximum(out, 0)) if tr.size else np.zeros(out.shape, bool)
+    return np.where(in_train | (out < 0), -1, out)
 
 
 def replay(params: BanditParams, split: Split, policies: dict[str, BanditPolicy], cfg: SimConfig) -> SimResult:
