@@ -225,7 +225,14 @@ def rescale(m: DegreeMatrices, ratio: float, max_attempts: int = 30) -> Rescaled
     up_in = np.where(np.arange(shape[1]) <= n - 1, n, 0)
     b0, a0 = m.dcm.tocoo(), m.jdm.tocoo()
     for attempt in range(max_attempts):
-        mg = balanced_marginals(n_out, n_in, n, E, up_out, up_in)
+        for _ in range(20):  # a node of out-degree i needs i distinct targets among the nodes with in-degree > 0
+            mg = balanced_marginals(n_out, n_in, n, E, up_out, up_in)
+            n_dst, n_src = n - int(mg.y_in[0]), n - int(mg.y_out[0])
+            too_out = (np.arange(shape[0]) > n_dst - 1) & (up_out > 0)
+            too_in = (np.arange(shape[1]) > n_src - 1) & (up_in > 0)
+            if not (too_out.any() or too_in.any()):
+                break
+            up_out[too_out], up_in[too_in] = 0, 0
         yo, yi = mg.y_out, mg.y_in
         # DCM: fit r*B to the class sizes (no cap beyond the margins)
         keep = (yo[b0.row] > 0) & (yi[b0.col] > 0)

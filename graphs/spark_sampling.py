@@ -55,13 +55,14 @@ def read_directed_graph(spark: SparkSession, graph_dir: str) -> tuple[DataFrame,
     return edges, vertices, stats
 
 
-def simplify(edges: DataFrame) -> tuple[DataFrame, int, int]:
-    """Drop self-loops and duplicate pairs; returns ``(edges, self_loops, duplicates)``."""
-    loops = edges.filter(F.col("src") == F.col("dst")).count()
-    no_loops = edges.filter(F.col("src") != F.col("dst"))
-    total = no_loops.count()
-    simple = no_loops.dropDuplicates(["src", "dst"])
-    return simple, int(loops), int(total - simple.count())
+def simplify(edges: DataFrame) -> tuple[DataFrame, int, int, int]:
+    """Drop self-loops and duplicate pairs; returns ``(edges (persisted), n_edges, self_loops, duplicates)``."""
+    agg = edges.agg(F.count(F.lit(1)).alias("n"), F.sum((F.col("src") == F.col("dst")).cast("long")).alias("loops")
+                    ).first()
+    simple = edges.filter(F.col("src") != F.col("dst")).dropDuplicates(["src", "dst"]).persist()
+    n_simple = simple.count()
+    loops = int(agg["loops"] or 0)
+    return simple, n_simple, loops, int(agg["n"]) - loops - n_simple
 
 
 def node_degrees(edges: DataFrame, vertices: DataFrame) -> DataFrame:
@@ -83,9 +84,9 @@ def degree_matrices(edges: DataFrame, deg: DataFrame) -> tuple[sp.csr_array, sp.
             cells_to_csr(a["out_deg"].to_numpy(), a["in_deg"].to_numpy(), a["count"].to_numpy(), shape))
 
 
-def reciprocity(edges: DataFrame) -> float:
+def reciprocity(edges: DataFrame, total: int | None = None) -> float:
     """Fraction of (simple) edges whose reverse is present."""
-    total = edges.count()
+    total = edges.count() if total is None else total
     if total == 0:
         return 0.0
     rev = edges.select(F.col("dst").alias("src"), F.col("src").alias("dst"))

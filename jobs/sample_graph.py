@@ -91,12 +91,11 @@ def run(spark, cfg: SampleConfig) -> dict:
     t0 = time.time()
     timings: dict[str, float] = {}
     edges, vertices, stats = ss.read_directed_graph(spark, cfg.edges)
-    simple, loops, dups = ss.simplify(edges)
-    simple = simple.persist()
+    simple, n_simple, loops, dups = ss.simplify(edges)
+    if n_simple == 0:
+        raise ValueError(f"{cfg.edges}: no edges left after removing self-loops and duplicates")
     deg = ss.node_degrees(simple, vertices).persist()
     n_nodes = deg.count()
-    if simple.limit(1).count() == 0:
-        raise ValueError(f"{cfg.edges}: no edges left after removing self-loops and duplicates")
     dcm0, jdm0 = ss.degree_matrices(simple, deg)
     orig = _expand(dcm0, jdm0)
     if orig.n_nodes != n_nodes:
@@ -141,7 +140,8 @@ def run(spark, cfg: SampleConfig) -> dict:
     report.update({"method": cfg.method, "ratio": cfg.ratio, "seed": cfg.seed, "self_loops_removed": loops,
                    "duplicates_removed": dups, "orig_dcm_nnz": int(dcm0.nnz), "orig_jdm_nnz": int(jdm0.nnz),
                    "sample_dcm_nnz": int(dcm1.nnz), "sample_jdm_nnz": int(jdm1.nnz),
-                   "reciprocity_orig": ss.reciprocity(simple), "reciprocity": ss.reciprocity(s_edges), **extra})
+                   "reciprocity_orig": ss.reciprocity(simple, n_simple), "reciprocity": ss.reciprocity(s_edges, sample.n_edges),
+                   **extra})
     if target is not None:
         report["exact_realisation"] = bool((_pad(dcm1, target.dcm) != _pad(target.dcm, dcm1)).nnz == 0
                                            and (_pad(jdm1, target.jdm) != _pad(target.jdm, jdm1)).nnz == 0)

@@ -1,8 +1,6 @@
 """Degree matrices, rescaling, wiring, baselines and quality metrics of the JDM/DCM sampler (issue 4)."""
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -23,11 +21,11 @@ KONECT = {
 
 
 def load_konect(path) -> tuple[np.ndarray, np.ndarray, int]:
-    """KONECT edge list: '%' comments, whitespace separated, extra columns ignored; dense ids."""
-    with gzip.open(path, "rt") as f:
-        rows = [ln.split()[:2] for ln in f if ln.strip() and not ln.startswith("%")]
-    a = np.asarray(rows, dtype=np.int64)
-    s, d, ids = relabel(a[:, 0], a[:, 1])
+    """A raw KONECT file (the project's reader) with dense ids; self-loops and duplicates kept."""
+    from graphs.readers import read_edges
+
+    e = read_edges(path, "konect")
+    s, d, ids = relabel(np.asarray(e.src), np.asarray(e.dst))
     return s, d, ids.size
 
 
