@@ -218,10 +218,11 @@ def _swap_round(src, dst, e, f, keys: _KeySet, n: int, by_source: bool = False) 
     ok = (w != x) & (u != v) & (w != u) & (v != x) & (e != f)
     ok &= ~keys.contains(k1) & ~keys.contains(k2)
     idx = np.flatnonzero(ok)
-    # no edge may take part in two swaps and no new key may be created twice in one round
-    slots = np.concatenate([e[idx], f[idx]])
-    uniq, cnt = np.unique(slots, return_counts=True)
-    busy = uniq[cnt > 1]
+    # the first workable candidate per edge; no edge in two swaps, no new key created twice per round
+    for side in (e, f):
+        _, first = np.unique(side[idx], return_index=True)
+        idx = idx[np.sort(first)]
+    busy = np.intersect1d(e[idx], f[idx])
     idx = idx[~(np.isin(e[idx], busy) | np.isin(f[idx], busy))]
     newk = np.concatenate([k1[idx], k2[idx]])
     uniq, cnt = np.unique(newk, return_counts=True)
@@ -240,6 +241,12 @@ def _swap_round(src, dst, e, f, keys: _KeySet, n: int, by_source: bool = False) 
     return done
 
 
+def _open(loops: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """Loops not fixed by any of their candidate swaps (``done`` is aligned with ``loops`` repeated)."""
+    fixed = np.unique(loops[np.flatnonzero(done) % loops.size]) if done.size else loops[:0]
+    return loops[~np.isin(loops, fixed)]
+
+
 def _group_partners(group: np.ndarray, loops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A uniformly random edge with the same ``group`` value as each loop edge."""
     order = np.argsort(group, kind="stable")
@@ -250,32 +257,36 @@ def _group_partners(group: np.ndarray, loops: np.ndarray, rng: np.random.Generat
 
 
 def repair_loops(src: np.ndarray, dst: np.ndarray, cell: np.ndarray, plan: WiringPlan, rng: np.random.Generator,
-                 cell_rounds: int = 20, wide_rounds: int = 16, wide: bool = True) -> np.ndarray:
+                 cell_rounds: int = 20, wide_rounds: int = 16, wide: bool = True, tries: int = 8) -> np.ndarray:
     """Remove self-loops in place by degree- and JDM-preserving target swaps; returns loops left.
 
     ``cell`` holds each edge's JDM cell; edges of one cell must be contiguous (as generated).
-    Partners come from the loop's cell first, then (``wide``) from its in-class column or out-class row.
+    Partners come from the loop's cell first, then (``wide``) from its in-class column or out-class row;
+    each round tries ``tries`` random partners per loop and applies the first that works.
     """
     n = plan.n_nodes
     loops = np.flatnonzero(src == dst)
     if loops.size == 0:
         return loops
     keys = _KeySet(src * n + dst)
-    first = np.searchsorted(cell, cell[loops], side="left")
-    last = np.searchsorted(cell, cell[loops], side="right")
+    stuck = 0
     for _ in range(cell_rounds):
-        if loops.size == 0:
-            return loops
+        if loops.size == 0 or stuck >= 3:
+            break
+        before = loops.size
         first = np.searchsorted(cell, cell[loops], side="left")
         last = np.searchsorted(cell, cell[loops], side="right")
-        partner = first + (rng.random(loops.size) * (last - first)).astype(np.int64)
-        loops = loops[~_swap_round(src, dst, loops, partner, keys, n)]
+        cand = np.tile(loops, tries)
+        partner = np.tile(first, tries) + (rng.random(cand.size) * np.tile(last - first, tries)).astype(np.int64)
+        loops = _open(loops, _swap_round(src, dst, cand, partner, keys, n))
+        stuck = stuck + 1 if loops.size == before else 0
     for r in range(wide_rounds if wide else 0):
         if loops.size == 0:
             break
         by_source = r % 2 == 1
         group = plan.degrees(src)[0] if by_source else plan.degrees(dst)[1]
-        loops = loops[~_swap_round(src, dst, loops, _group_partners(group, loops, rng), keys, n, by_source)]
+        cand = np.tile(loops, tries)
+        loops = _open(loops, _swap_round(src, dst, cand, _group_partners(group, cand, rng), keys, n, by_source))
     return loops
 
 
