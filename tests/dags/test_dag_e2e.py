@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.conftest import DAGS, ROOT
+from tests.dags.support import DAGS, ROOT
 
 DS = "2026-01-05"
 PROJECT_PY = Path(os.environ.get("GRAPHREC_PYTHON", ROOT / ".venv" / "bin" / "python"))

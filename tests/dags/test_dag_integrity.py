@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from tests.dags.conftest import DAGS
+from tests.dags.support import DAGS
 
 DAG_IDS = {"graphrec_daily", "graphrec_heavy_hitters"}
 DAG_FILES = sorted(DAGS.glob("*.py"))

@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.request
 
-from tests.dags.conftest import DAGS, airflow_bin
+from tests.dags.support import DAGS, airflow_bin
 
 DAG_IDS = {"graphrec_daily", "graphrec_heavy_hitters"}
 DEADLINE_S = 240
