@@ -39,14 +39,14 @@ def read_tokens(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     return df.withColumn("tokens", F.split("text", r"[ \t]+"))
 
 
-def _fail_on(df: DataFrame, bad: F.Column, comment: str, message: str, fallback_path: str) -> None:
-    """Raise InputFormatError for the first row matching ``bad`` (one tiny query; none if clean)."""
-    row = df.where(bad).select("file", "text").limit(1).collect()
+def _raise_first_error(df: DataFrame, comment: str, fallback_path: str) -> None:
+    """Raise InputFormatError for the first row whose ``_err`` is set (rows carry ``_err``/``_text``/``_file``)."""
+    row = df.where(F.col("_err").isNotNull()).select("_file", "_text", "_err").limit(1).collect()
     if row:
-        f, text = row[0]
+        f, text, err = row[0]
         local = f.removeprefix("file://").removeprefix("file:") if f else fallback_path
         line = find_bad_line(local, comment, text) if Path(local).exists() else None
-        raise InputFormatError(local or fallback_path, f"{message}: {text[:80]!r}", line=line)
+        raise InputFormatError(local or fallback_path, f"{err}: {text[:80]!r}", line=line)
 
 
 def _require_rows(df: DataFrame, path: str) -> None:
@@ -55,36 +55,52 @@ def _require_rows(df: DataFrame, path: str) -> None:
 
 
 def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
-    """Read SNAP/KONECT/adjacency-list text into raw ``(src, dst, weight)`` with original ids."""
+    """Read SNAP/KONECT/adjacency-list text into raw ``(src, dst, weight)`` with original ids.
+
+    One pass over the text: each line is parsed and flagged (``_err``) at once; the parsed rows are
+    cached and the flags checked on the cache, so a clean file is read once.
+    """
     spec = get_format(fmt)
     df = read_tokens(spark, path, fmt)
-    _require_rows(df, path)
     n = F.size("tokens")
+    keep = lambda err: [F.when(err.isNotNull(), F.col("file")).alias("_file"),  # noqa: E731
+                        F.when(err.isNotNull(), F.col("text")).alias("_text"), err.alias("_err")]
     if spec.max_cols is not None:
-        _fail_on(df, (n < spec.min_cols) | (n > spec.max_cols), spec.comment,
-                 f"expected {spec.min_cols}..{spec.max_cols} columns", path)
-        _fail_on(df, ~F.col("tokens")[0].rlike(_INT_RE) | ~F.col("tokens")[1].rlike(_INT_RE),
-                 spec.comment, "non-integer id", path)
+        err = (F.when((n < spec.min_cols) | (n > spec.max_cols), F.lit(f"expected {spec.min_cols}..{spec.max_cols} columns"))
+               .when(~F.get("tokens", 0).rlike(_INT_RE) | ~F.get("tokens", 1).rlike(_INT_RE), F.lit("non-integer id")))
         w = F.lit(1.0)
         if spec.weight_col is not None:
-            w = F.when(n > spec.weight_col, F.col("tokens")[spec.weight_col].cast("float")).otherwise(F.lit(1.0))
-        return df.select(F.col("tokens")[0].cast("long").alias("src"), F.col("tokens")[1].cast("long").alias("dst"),
-                         F.coalesce(w, F.lit(1.0)).cast("float").alias("weight"))
-    # adjacency list: node nbr nbr ...
-    _fail_on(df, ~F.forall("tokens", lambda t: t.rlike(_INT_RE)), spec.comment, "non-integer id", path)
-    ids = df.select(F.transform("tokens", lambda t: t.cast("long")).alias("t"))
-    return ids.select(F.col("t")[0].alias("src"), F.explode(F.slice("t", 2, F.size("t"))).alias("dst"),
-                      F.lit(1.0).cast("float").alias("weight"))
+            w = F.when(n > spec.weight_col, F.get("tokens", spec.weight_col).try_cast("float")).otherwise(F.lit(1.0))
+        parsed = df.select(F.get("tokens", 0).try_cast("long").alias("src"), F.get("tokens", 1).try_cast("long").alias("dst"),
+                           F.coalesce(w, F.lit(1.0)).cast("float").alias("weight"), *keep(err))
+    else:  # adjacency list: node nbr nbr ...
+        err = F.when(~F.forall("tokens", lambda t: t.rlike(_INT_RE)), F.lit("non-integer id"))
+        parsed = df.select(F.transform("tokens", lambda t: t.try_cast("long")).alias("t"), *keep(err))
+    parsed = parsed.cache()
+    _require_rows(parsed, path)
+    _raise_first_error(parsed, spec.comment, path)
+    if spec.max_cols is not None:
+        return parsed.select("src", "dst", "weight")
+    return parsed.select(F.col("t")[0].alias("src"), F.explode(F.slice("t", 2, F.size("t"))).alias("dst"),
+                         F.lit(1.0).cast("float").alias("weight"))
+
+
+def _int_lists(df: DataFrame, path: str, comment: str, min_cols: int, what: str) -> DataFrame:
+    """Lines of integers as cached ``t array<long>``; the first bad line raises (one text pass)."""
+    err = (F.when(F.size("tokens") < min_cols, F.lit(f"expected at least {min_cols} columns"))
+           .when(~F.forall("tokens", lambda t: t.rlike(_INT_RE)), F.lit(f"non-integer {what}")))
+    parsed = df.select(F.transform("tokens", lambda t: t.try_cast("long")).alias("t"),
+                       F.when(err.isNotNull(), F.col("file")).alias("_file"),
+                       F.when(err.isNotNull(), F.col("text")).alias("_text"), err.alias("_err")).cache()
+    _require_rows(parsed, path)
+    _raise_first_error(parsed, comment, path)
+    return parsed.select("t")
 
 
 def read_list_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     """Read ``key v1 v2 ...`` lines (labels, LightGCN splits) into ``(key, value)`` long pairs."""
     spec = get_format(fmt)
-    df = read_tokens(spark, path, fmt)
-    _require_rows(df, path)
-    _fail_on(df, F.size("tokens") < spec.min_cols, spec.comment, f"expected at least {spec.min_cols} columns", path)
-    _fail_on(df, ~F.forall("tokens", lambda t: t.rlike(_INT_RE)), spec.comment, "non-integer id", path)
-    ids = df.select(F.transform("tokens", lambda t: t.cast("long")).alias("t"))
+    ids = _int_lists(read_tokens(spark, path, fmt), path, spec.comment, spec.min_cols, "id")
     return ids.select(F.col("t")[0].alias("key"), F.explode(F.slice("t", 2, F.size("t"))).alias("value"))
 
 
@@ -93,11 +109,8 @@ def read_baskets(spark: SparkSession, path: str) -> DataFrame:
 
     Users are numbered by ``monotonically_increasing_id`` (unique, not dense).
     """
-    df = read_tokens(spark, path, "baskets")
-    _require_rows(df, path)
-    _fail_on(df, ~F.forall("tokens", lambda t: t.rlike(_INT_RE)), "#", "non-integer item", path)
-    df = df.select(F.monotonically_increasing_id().alias("user"),
-                   F.explode(F.transform("tokens", lambda t: t.cast("long"))).alias("item"))
+    ids = _int_lists(read_tokens(spark, path, "baskets"), path, "#", 1, "item")
+    df = ids.withColumn("user", F.monotonically_increasing_id()).select("user", F.explode("t").alias("item"))
     return df.where(~F.col("item").isin(*SPMF_SEPARATORS))
 
 
@@ -128,12 +141,12 @@ def build_graph(raw: DataFrame, directed: bool, drop_self_loops: bool = True, de
                 extra_vertices: DataFrame | None = None, partitions: int = 8) -> GraphTables:
     """Canonicalise raw ``(src, dst, weight)`` edges: orient, drop loops/duplicates, relabel densely."""
     raw = raw.cache()
-    n_input = raw.count()
-    loops = raw.where(F.col("src") == F.col("dst")).count()
+    n_input, loops = raw.agg(F.count(F.lit(1)), F.sum((F.col("src") == F.col("dst")).cast("long"))).first()
+    loops = loops or 0
     e = raw.where(F.col("src") != F.col("dst")) if drop_self_loops else raw
     if not directed:
         e = e.select(F.least("src", "dst").alias("src"), F.greatest("src", "dst").alias("dst"), "weight")
-    n_before = e.count()
+    n_before = n_input - loops if drop_self_loops else n_input
     if dedup:
         e = e.groupBy("src", "dst").agg(F.max("weight").alias("weight"))
     e = e.cache()

@@ -164,3 +164,18 @@ def test_gowalla_train_counts(spark, shared_data, tmp_path):
     st = ingest_interactions.run(spark, ingest_interactions.parse_args(
         ["--input", str(f), "--format", "lightgcn", "--output", str(tmp_path / "gw")]))["stats"]
     assert (st["users"], st["items"], st["interactions"]) == (29_858, 40_981, 810_128)
+
+
+def test_basket_reader_skips_spmf_separators_and_rejects_bad_items(spark, tmp_path):
+    from graphs.spark import read_baskets
+
+    f = tmp_path / "BMS.txt"
+    f.write_text("11 -1 12 -1 13 -2\n12 -1 -2\n14 15\n")
+    rows = read_baskets(spark, str(f)).toPandas()
+    assert sorted(rows["item"].tolist()) == [11, 12, 12, 13, 14, 15]
+    assert rows.groupby("user").size().sort_values().tolist() == [1, 2, 3]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2\n3 x4\n")
+    with pytest.raises(InputFormatError) as e:
+        read_baskets(spark, str(bad))
+    assert e.value.line == 2 and "non-integer item" in str(e.value)
