@@ -148,6 +148,10 @@ def test_slashdot_directed_counts(spark, shared_data, tmp_path):
     st = _ingest(spark, ["--input", str(f), "--format", "snap", "--drop-self-loops", "--output", str(tmp_path / "s")])["stats"]
     assert (st["input_edges"], st["self_loops"], st["edges"], st["nodes"]) == (948_464, 78_303, 870_161, 82_168)
     assert st["duplicates_dropped"] == 0 and 0.8 < st["reciprocity"] < 0.9
+    v = _table(tmp_path / "s" / "vertices")
+    # dense relabelling across partitions: ids are exactly 0..n-1 in the order of the original ids
+    assert sorted(v["id"]) == list(range(82_168))
+    assert (v.sort_values("id")["orig_id"].diff().dropna() > 0).all()
 
 
 def test_blogcatalog_undirected_counts(spark, shared_data, tmp_path):
