@@ -1,0 +1,157 @@
+"""Federated heavy hitters under local differential privacy (PEM, federated PEM, TAP, TAPS).
+
+    spark-submit jobs/heavy_hitters.py --input DIR --party-col party --user-col user --item-col item \\
+        --bits 48 --epsilon 4 --k 32 --method taps --output OUT [--evaluate]
+
+Input: Parquet with one row per user (party, user, item; integer columns). Perturbation runs on the
+executors (``ldp.spark``); only per-partition support sums reach the driver. Outputs:
+``OUT/heavy_hitters`` (item int64, estimate double, rank int32), ``OUT/ledger.json`` (per party:
+users, ε per user, levels, oracles), ``OUT/_meta.json`` and, with ``--evaluate`` (simulation only:
+raw values are known), ``OUT/metrics.json`` (F1, NCR, relative error against the global top-k).
+"""
+if __package__ in (None, ""):  # run as a script by spark-submit
+    import bootstrap  # noqa: F401  (puts the project root on sys.path)
+
+import argparse
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from graphs.atomic import atomic_dir, write_json, write_meta
+from ldp.federated import METHODS, run_method
+from ldp.oracles import DEFAULT_POOL, ORACLES
+
+log = logging.getLogger("jobs.heavy_hitters")
+
+
+@dataclass(frozen=True)
+class HeavyHittersConfig:
+    input: str
+    output: str
+    party_col: str = "party"
+    user_col: str = "user"
+    item_col: str = "item"
+    bits: int = 48
+    epsilon: float = 4.0
+    k: int = 32
+    method: str = "taps"
+    oracle: str = "auto"
+    seed: int | None = None
+    evaluate: bool = False
+    candidate_budget: int = 4096
+    final_share: float = 0.4
+    pem_step: int = 6
+    pool_size: int = DEFAULT_POOL
+    check_users: bool = True
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"--method must be one of {METHODS}, got {self.method!r}")
+        if self.oracle != "auto" and self.oracle not in ORACLES:
+            raise ValueError(f"--oracle must be auto or one of {sorted(ORACLES)}")
+        if not 1 <= self.bits <= 62:
+            raise ValueError("--bits must be in 1..62")
+        if not self.epsilon > 0 or self.k < 1:
+            raise ValueError("--epsilon must be > 0 and --k >= 1")
+
+
+def parse_args(argv=None) -> HeavyHittersConfig:
+    ap = argparse.ArgumentParser(prog="heavy_hitters", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--input", required=True, help="Parquet directory with party/user/item columns")
+    ap.add_argument("--output", required=True, help="output directory (replaced atomically)")
+    ap.add_argument("--party-col", default="party")
+    ap.add_argument("--user-col", default="user")
+    ap.add_argument("--item-col", default="item")
+    ap.add_argument("--bits", type=int, default=48, help="item width in bits (items in [0, 2^bits))")
+    ap.add_argument("--epsilon", type=float, default=4.0, help="ε per user (each user reports once)")
+    ap.add_argument("--k", type=int, default=32)
+    ap.add_argument("--method", choices=METHODS, default="taps")
+    ap.add_argument("--oracle", default="auto", help="auto (GRR for small candidate sets, else OLH), grr, olh, oue")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="fixed seed for tests/benchmarks ONLY; default draws from the OS CSPRNG")
+    ap.add_argument("--evaluate", action="store_true", help="simulation only: score against the true top-k")
+    ap.add_argument("--candidate-budget", type=int, default=4096)
+    ap.add_argument("--final-share", type=float, default=0.4)
+    ap.add_argument("--pem-step", type=int, default=6)
+    ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL, help="public OLH hash-key pool size")
+    ap.add_argument("--no-check-users", dest="check_users", action="store_false",
+                    help="skip the check that every user id occurs once")
+    return HeavyHittersConfig(**vars(ap.parse_args(argv)))
+
+
+def load_input(spark, cfg: HeavyHittersConfig):
+    """Read and validate the input; returns a DataFrame with int64 party/user/item."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegralType
+
+    df = spark.read.parquet(cfg.input)
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    for role, col in (("party", cfg.party_col), ("user", cfg.user_col), ("item", cfg.item_col)):
+        if col not in fields:
+            raise ValueError(f"{cfg.input}: missing {role} column {col!r} (has {sorted(fields)})")
+        if not isinstance(fields[col], IntegralType):
+            raise ValueError(f"{cfg.input}: column {col!r} must be an integer type, got {fields[col].simpleString()}")
+    df = df.select(F.col(cfg.party_col).cast("long").alias("party"), F.col(cfg.user_col).cast("long").alias("user"),
+                   F.col(cfg.item_col).cast("long").alias("item"))
+    st = df.agg(F.count("*").alias("n"), F.min("item").alias("lo"), F.max("item").alias("hi"),
+                F.sum(F.col("party").isNull().cast("int") + F.col("user").isNull().cast("int")
+                      + F.col("item").isNull().cast("int")).alias("nulls")).first()
+    if st["n"] == 0:
+        raise ValueError(f"{cfg.input}: no rows")
+    if st["nulls"]:
+        raise ValueError(f"{cfg.input}: {st['nulls']} null values in party/user/item")
+    if st["lo"] < 0 or st["hi"] >= (1 << cfg.bits):
+        raise ValueError(f"{cfg.input}: column {cfg.item_col!r} has values outside [0, 2^{cfg.bits})")
+    if cfg.check_users:
+        dup = df.groupBy("user").count().filter("count > 1").limit(1).collect()
+        if dup:
+            raise ValueError(f"{cfg.input}: user {dup[0]['user']} occurs more than once in {cfg.user_col!r} "
+                             "(each user must report exactly once)")
+    return df, int(st["n"])
+
+
+def main(argv=None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = parse_args(argv)
+    from jobs.session import get_session
+    from ldp.spark import SparkPopulation, true_counts_spark
+    from ldp.metrics import scores
+
+    t0 = time.time()
+    spark = get_session("heavy_hitters")
+    df, n = load_input(spark, cfg)
+    t_read = time.time()
+    pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size)
+    kw = {} if cfg.method in ("pem", "fedpem") else {"candidate_budget": cfg.candidate_budget,
+                                                     "final_share": cfg.final_share}
+    hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step, **kw)
+    t_hh = time.time()
+    log.info("%s found %d items in %d rounds (%.1f s)", cfg.method, hh.items.size, hh.rounds, t_hh - t_read)
+    metrics = None
+    if cfg.evaluate:
+        truth, _, found_counts = true_counts_spark(df, cfg.k, hh.items)
+        metrics = scores(hh.items, hh.estimates, truth, found_counts)
+        log.info("evaluation: %s", metrics)
+    table = pa.table({"item": pa.array(hh.items, pa.int64()), "estimate": pa.array(hh.estimates, pa.float64()),
+                      "rank": pa.array(np.arange(1, hh.items.size + 1, dtype=np.int32))})
+    with atomic_dir(cfg.output) as tmp:
+        (tmp / "heavy_hitters").mkdir()
+        pq.write_table(table, tmp / "heavy_hitters" / "part-00000.parquet")
+        write_json(tmp / "ledger.json", hh.ledger)
+        if metrics is not None:
+            write_json(tmp / "metrics.json", {**metrics, "method": cfg.method, "epsilon": cfg.epsilon})
+        meta = write_meta(tmp, "heavy_hitters", asdict(cfg), rows={"input": n, "heavy_hitters": int(hh.items.size)},
+                          rounds=hh.rounds, timings={"read_validate_s": round(t_read - t0, 3),
+                                                     "protocol_s": round(t_hh - t_read, 3),
+                                                     "total_s": round(time.time() - t0, 3)},
+                          metrics=metrics)
+    return meta
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Federated heavy hitters under local differential privacy (oracles, PEM, TAP/TAPS)."""

@@ -1,0 +1,252 @@
+"""Federated heavy hitters: federated PEM, TAP (target-aligning prefix tree) and TAPS.
+
+Zhang, Ye & Hu, "Federated Heavy Hitter Analytics with Local Differential Privacy" (TAP/TAPS,
+SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything below marked
+"design decision" is ours** (see ``docs``/``algorithms.md`` §3).
+
+* **federated PEM** (baseline): each party runs PEM on its own users; the server sums the parties'
+  count estimates of the items they return (absent = 0) and takes the top ``k``.
+* **TAP** — target alignment (design decision): at every level *all* parties answer the *same*
+  candidate set and the server sums their counts, so the tree grows toward the *global* top-k
+  rather than each party's local one. Adaptive extension (design decision):
+
+  - level 0 enumerates all ``2^s0`` prefixes, ``s0 = ⌊log2 B⌋`` (B = candidate budget);
+  - a prefix is kept if its estimate is significant, ``f̂ ≥ z·σ₀`` (σ₀ = the oracle's standard
+    deviation at count 0), at least ``k_min`` and at most ``keep_max`` kept, best first;
+  - the next level extends as far as the budget allows, ``|kept|·2^Δ ≤ B``; when that skips
+    nominal levels, their user groups join the level that is asked (no user is wasted), so a
+    small kept set both shortens the tree and gives the final level more users;
+  - user groups are uneven: the final level gets ``final_share`` of every party's users, the
+    other levels share the rest equally.
+* **TAPS** = TAP + consensus-based pruning (design decision): within a level the cohorts (parties,
+  largest first; a single party is split into ``splits`` cohorts) answer *in sequence*. After each
+  cohort the server releases the pooled rate ``r̂_c = Σ f̂_c / Σ n`` and prunes candidates whose
+  upper bound ``r̂_c + z_c·σ̂_c`` is below the current r-th best rate (r = ``k`` at the final level,
+  ``keep_max`` before). Later cohorts answer only the survivors; once those fit
+  ``m + 1 < 3e^ε + 2`` the oracle switches from OLH to GRR, whose variance is then lower.
+
+In every method each user belongs to one group and reports once with the full ε.
+
+>>> import numpy as np
+>>> from ldp.rounds import LocalPopulation
+>>> rng = np.random.default_rng(1)
+>>> items = np.concatenate([np.full(4000, 77), np.full(3000, 5000), rng.integers(0, 1 << 20, 13000)])
+>>> pop = LocalPopulation(rng.integers(0, 2, items.size), np.arange(items.size), items, 20, 4.0, seed=1)
+>>> sorted(taps(pop, TAPConfig(k=2, candidate_budget=1024, seed=1)).items.tolist())
+[77, 5000]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ldp.ledger import PrivacyLedger
+from ldp.pem import HeavyHitters, PEMConfig, children, merge_counts, pem, run_tracks, top
+from ldp.randomness import public_salt
+from ldp.rounds import Population, Query
+
+METHODS = ("taps", "tap", "fedpem", "pem")
+
+
+def fedpem(pop: Population, cfg: PEMConfig = PEMConfig()) -> HeavyHitters:
+    """Federated PEM: PEM per party, counts merged by sum, global top-k."""
+    sizes = pop.party_sizes()
+    n_levels = len(cfg.lengths(pop.bits))
+    ledger = PrivacyLedger("fedpem", pop.epsilon, sizes, [1.0 / n_levels] * n_levels)
+    tracks = [(p,) for p in sorted(sizes)]
+    res = run_tracks(pop, tracks, cfg, ledger, public_salt(cfg.seed, 0))
+    items, est = merge_counts([r[0] for r in res], [r[1] for r in res])
+    items, est = top(items, est, cfg.k)
+    return HeavyHitters(items, est, "fedpem", ledger.to_dict(), rounds=n_levels)
+
+
+@dataclass(frozen=True)
+class TAPConfig:
+    """TAP/TAPS parameters (all design decisions; defaults chosen by measurement on AOL)."""
+
+    k: int = 32
+    candidate_budget: int = 4096  # B: max candidates per level
+    keep_max: int | None = None  # default 2k
+    k_min: int | None = None  # default k
+    z: float = 2.0  # significance to keep a prefix
+    z_claim: float = 1.0  # a party's estimate counts toward the global one if ≥ z_claim·σ (or top r)
+    final_share: float = 0.4  # share of each party's users at the full-width level
+    consensus_z: float = 2.0  # TAPS pruning margin
+    party_keep: int = 4  # TAPS: each party's best prefixes always stay in the frontier
+    splits: int | None = None  # TAPS: sequential cohorts per level (default 2)
+    grain: int | None = None  # nominal level spacing in bits (default ⌊log2(B / keep_max)⌋)
+    oracle: str = "auto"
+    seed: int | None = None
+
+    def __post_init__(self):
+        if self.grain is not None and self.grain < 1:
+            raise ValueError("grain must be >= 1")
+        if self.k < 1 or self.candidate_budget < 2:
+            raise ValueError("k >= 1 and candidate_budget >= 2 required")
+        if not 0 < self.final_share <= 1:
+            raise ValueError("final_share must be in (0, 1]")
+        if self.keep < self.kmin:
+            raise ValueError("keep_max must be >= k_min")
+        if self.candidate_budget < 2 * self.keep:
+            raise ValueError("candidate_budget must be at least 2 * keep_max")
+
+    @property
+    def keep(self) -> int:
+        return self.keep_max or 2 * self.k
+
+    @property
+    def kmin(self) -> int:
+        return self.k_min or self.k
+
+    def lengths(self, bits: int) -> list[int]:
+        """Nominal prefix lengths: ``s0 = ⌊log2 B⌋``, then steps of ``⌊log2(B / keep_max)⌋``."""
+        s0 = min(bits, int(math.log2(self.candidate_budget)))
+        step = self.grain or max(1, int(math.log2(self.candidate_budget / self.keep)))
+        out = [s0]
+        while out[-1] < bits:
+            out.append(min(bits, out[-1] + step))
+        return out
+
+    def shares(self, levels: int) -> list[float]:
+        if levels == 1:
+            return [1.0]
+        rest = (1.0 - self.final_share) / (levels - 1)
+        return [rest] * (levels - 1) + [self.final_share]
+
+
+class _LevelState:
+    """Per-party accumulators of one level: estimates, variances and users over the cohorts so far."""
+
+    def __init__(self, parties, m):
+        self.parties = list(parties)
+        self.est = {p: np.zeros(m) for p in parties}
+        self.var = {p: np.zeros(m) for p in parties}
+        self.n = {p: np.zeros(m) for p in parties}
+        self.total = {p: 0 for p in parties}
+
+    def add(self, p, active, ans):
+        self.est[p][active] += ans.estimates
+        self.var[p][active] += ans.variance0
+        self.n[p][active] += ans.n
+        self.total[p] += ans.n
+
+    def party_counts(self, p):
+        """Party p's count estimates and standard deviations scaled to all of its level users."""
+        scale = self.total[p] / np.maximum(self.n[p], 1)
+        return self.est[p] * scale, np.sqrt(self.var[p]) * scale
+
+    def claims(self, p, z, r):
+        """Party p claims c if its estimate is significant (≥ z·σ) or among its top r."""
+        cnt, sd = self.party_counts(p)
+        claim = cnt >= z * sd
+        claim[np.argsort(-cnt, kind="stable")[:r]] = True
+        return cnt, sd, claim
+
+    def score(self, z, r):
+        """Global count: sum of the parties' claimed estimates (unclaimed = 0)."""
+        out = np.zeros(next(iter(self.est.values())).size)
+        for p in self.parties:
+            cnt, _, claim = self.claims(p, z, r)
+            out += np.where(claim, cnt, 0.0)
+        return out
+
+    def upper(self, z):
+        """Upper confidence bound of the global count: ``Σ_p f̂_p + z·sqrt(Σ_p σ_p²)``."""
+        tot, var = 0.0, 0.0
+        for p in self.parties:
+            cnt, sd = self.party_counts(p)
+            tot, var = tot + cnt, var + sd ** 2
+        return tot + z * np.sqrt(var)
+
+
+def _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r):
+    """Ask the cohorts in turn (TAP: one cohort); between cohorts prune by consensus (TAPS)."""
+    parties = sorted({p for c in cohorts for p, _ in c})
+    st = _LevelState(parties, cands.size)
+    active = np.ones(cands.size, dtype=bool)
+    for j, cohort in enumerate(cohorts):
+        qs = [Query(p, groups, ln, cands[active], cfg.oracle, salt + j) for p, groups in cohort]
+        for q in qs:
+            ledger.check(q)
+        for q, a in zip(qs, pop.answer(qs, shares, gsalt)):
+            ledger.record(q, a)
+            st.add(q.party, active, a)
+        if j + 1 < len(cohorts) and active.sum() > r:
+            score = st.score(cfg.z_claim, r)
+            tau = np.sort(score[active])[::-1][r - 1]
+            active &= st.upper(cfg.consensus_z) >= tau
+    return st
+
+
+def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
+    method = "taps" if sequential else "tap"
+    sizes = pop.party_sizes()
+    parties = sorted(sizes, key=lambda p: (-sizes[p], p))
+    lengths = cfg.lengths(pop.bits)
+    splits = (cfg.splits or 2) if sequential else 1
+    shares = [s / splits for s in cfg.shares(len(lengths)) for _ in range(splits)]
+    ledger = PrivacyLedger(method, pop.epsilon, sizes, shares)
+    gsalt = public_salt(cfg.seed, 0)
+    i, cur, frontier, rounds = 0, 0, None, 0
+    while True:
+        if i == 0:
+            j, ln, cands = 0, lengths[0], np.arange(1 << lengths[0], dtype=np.int64)
+        else:  # adaptive extension: go as deep as the candidate budget allows
+            j = i
+            while j + 1 < len(lengths) and frontier.size << (lengths[j + 1] - cur) <= cfg.candidate_budget:
+                j += 1
+            ln = lengths[j]
+            cands = children(frontier, ln - cur)
+        cohorts = [[(p, tuple(lv * splits + sp for lv in range(i, j + 1))) for p in parties] for sp in range(splits)]
+        salt = public_salt(cfg.seed, 2, i) % (1 << 40)
+        final = ln == pop.bits
+        r = cfg.k if final else cfg.keep
+        st = _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r)
+        rounds += 1
+        score = st.score(cfg.z_claim, r)
+        if final:
+            items, e = top(cands, score, cfg.k)
+            return HeavyHitters(items, e, method, ledger.to_dict(), rounds=rounds)
+        cap = cfg.candidate_budget >> (lengths[j + 1] - ln)  # the frontier must fit the next level
+        if sequential:  # consensus frontier: each party's strongest prefixes, then the global best
+            sig = int((score >= cfg.z * np.sqrt(sum(st.var[p] for p in parties))).sum())
+            want = min(cfg.keep, max(cfg.kmin, sig), cands.size, cap)
+            sel = np.zeros(cands.size, dtype=bool)
+            if len(parties) > 1:
+                for p in parties:
+                    sel[np.argsort(-st.party_counts(p)[0], kind="stable")[:cfg.party_keep]] = True
+            order = np.argsort(-np.where(sel, np.inf, score), kind="stable")
+            keep = np.sort(cands[order[:max(want, min(int(sel.sum()), cap))]])
+        else:  # every party extends toward its own candidates: union of per-party top prefixes
+            sel = np.zeros(cands.size, dtype=bool)
+            for p in parties:
+                cnt, sd, claim = st.claims(p, cfg.z, 0)
+                sig = int(claim.sum())
+                sel[np.argsort(-cnt, kind="stable")[:min(cfg.keep, max(cfg.kmin, sig))]] = True
+            keep = np.sort(top(cands[sel], score[sel], cap)[0])
+        frontier = keep
+        cur, i = ln, j + 1
+
+
+def tap(pop: Population, cfg: TAPConfig = TAPConfig()) -> HeavyHitters:
+    """TAP: target-aligned prefix tree with adaptive extension (see module docstring)."""
+    return _tap(pop, cfg, sequential=False)
+
+
+def taps(pop: Population, cfg: TAPConfig = TAPConfig()) -> HeavyHitters:
+    """TAPS: TAP plus sequential consensus-based pruning (see module docstring)."""
+    return _tap(pop, cfg, sequential=True)
+
+
+def run_method(method: str, pop: Population, k: int = 32, oracle: str = "auto", seed: int | None = None,
+               pem_step: int = 6, **tap_kw) -> HeavyHitters:
+    """Dispatch by name: ``taps``, ``tap``, ``fedpem`` or ``pem``."""
+    if method in ("pem", "fedpem"):
+        cfg = PEMConfig(k=k, step=pem_step, oracle=oracle, seed=seed)
+        return pem(pop, cfg) if method == "pem" else fedpem(pop, cfg)
+    if method in ("tap", "taps"):
+        cfg = TAPConfig(k=k, oracle=oracle, seed=seed, **tap_kw)
+        return tap(pop, cfg) if method == "tap" else taps(pop, cfg)
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")

@@ -1,0 +1,126 @@
+"""PEM, federated PEM, TAP and TAPS: correctness, privacy accounting, quality."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ldp.datasets import dirichlet_parties, zipf_items
+from ldp.federated import METHODS, TAPConfig, run_method, taps
+from ldp.ledger import PrivacyBudgetError, PrivacyLedger
+from ldp.metrics import evaluate, f1_score, true_top_k
+from ldp.pem import PEMConfig, children, merge_counts
+from ldp.rounds import Answer, LocalPopulation, Query, assign_groups
+
+
+class RecordingPopulation(LocalPopulation):
+    """Counts how many times each user is asked to report."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.reports = np.zeros(self.users.size, dtype=np.int64)
+
+    def answer(self, queries, shares, group_salt):
+        groups = assign_groups(self.users, shares, group_salt)
+        for q in queries:
+            self.reports += (self.parties == q.party) & np.isin(groups, q.groups)
+        return super().answer(queries, shares, group_salt)
+
+
+def _population(n=60_000, parties=3, bits=32, eps=4.0, seed=0, cls=LocalPopulation):
+    items = zipf_items(n, bits=bits, s=1.3, distinct=5000, seed=seed)
+    p = dirichlet_parties(items, parties, alpha=0.5, seed=seed)
+    return cls(p, np.arange(n), items, bits, eps, seed=seed), items
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_user_reports_exactly_once(method):
+    pop, items = _population(cls=RecordingPopulation)
+    hh = run_method(method, pop, k=8, seed=3, candidate_budget=1024) if method in ("tap", "taps") else \
+        run_method(method, pop, k=8, seed=3)
+    assert np.all(pop.reports == 1)
+    led = hh.ledger
+    assert led["reports_per_user"] == 1 and led["epsilon_per_user"] == 4.0
+    for p, n in pop.party_sizes().items():
+        entry = led["parties"][str(p)]
+        assert entry["users"] == n == entry["users_reported"]
+        assert entry["levels"] >= 1 and set(entry["oracles"]) <= {"grr", "olh", "oue"}
+        assert entry["groups_used"] == list(range(len(led["group_shares"])))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_finds_clear_heavy_hitters(method):
+    pop, items = _population(n=80_000, eps=4.0)
+    kw = {"candidate_budget": 1024} if method in ("tap", "taps") else {}
+    hh = run_method(method, pop, k=5, seed=1, **kw)
+    m = evaluate(hh.items, hh.estimates, items, 5)
+    assert m["f1"] >= 0.8, m
+    assert hh.items.dtype == np.int64 and len(hh.items) == 5
+    assert np.all(np.diff(hh.estimates) <= 0)  # ranked
+
+
+def test_taps_beats_federated_pem_when_global_heavy_hitters_are_spread():
+    """Each party's local top is its own items; the global top-5 are spread evenly over parties.
+
+    Federated PEM sees a global item in few parties' top lists and under-counts it; TAPS estimates
+    the same candidates in every party and sums them.
+    """
+    rng = np.random.default_rng(5)
+    parties, items = [], []
+    for p in range(5):
+        local = [(p + 1) * 10_000_000 + j for j in range(3)]
+        vals = np.concatenate([np.repeat(local, 1500), np.repeat(np.arange(5) * 7_777_777 + 1, 500),
+                               rng.integers(0, 1 << 32, 5000)])
+        items.append(vals)
+        parties.append(np.full(vals.size, p))
+    items, parties = np.concatenate(items), np.concatenate(parties)
+    pop = LocalPopulation(parties, np.arange(items.size), items, 32, 4.0, seed=2)
+    truth = true_top_k(items, 5)
+    f_taps = np.mean([f1_score(taps(pop, TAPConfig(k=5, candidate_budget=1024, seed=s)).items, truth) for s in range(2)])
+    f_fed = np.mean([f1_score(run_method("fedpem", pop, k=5, seed=s).items, truth) for s in range(2)])
+    assert f_taps >= 0.9 and f_taps > f_fed + 0.3, (f_taps, f_fed)
+
+
+def test_48_bit_items_do_not_materialise_the_domain():
+    pop, items = _population(n=40_000, bits=48, parties=1)
+    hh = run_method("taps", pop, k=4, seed=0, candidate_budget=512)
+    assert evaluate(hh.items, hh.estimates, items, 4)["f1"] >= 0.75
+    assert all(r["candidates"] <= 512 for r in hh.ledger["parties"]["0"]["rounds"])
+
+
+def test_ledger_refuses_second_report_and_query_validation():
+    led = PrivacyLedger("x", 1.0, {0: 5}, shares=(1.0,))
+    q = Query(0, (0,), 2, np.array([0, 3]))
+    led.record(q, Answer(np.zeros(2), 5, "grr", 1.0))
+    with pytest.raises(PrivacyBudgetError):
+        led.check(q)
+    with pytest.raises(ValueError, match="fit"):
+        Query(0, (0,), 2, np.array([0, 4]))
+    with pytest.raises(ValueError, match="sorted"):
+        Query(0, (0,), 4, np.array([3, 1]))
+
+
+def test_group_assignment_is_stable_and_proportional():
+    users = np.arange(200_000)
+    g1 = assign_groups(users, [0.1, 0.5, 0.4], salt=9)
+    np.testing.assert_array_equal(g1, assign_groups(users, [0.1, 0.5, 0.4], salt=9))
+    np.testing.assert_allclose(np.bincount(g1) / users.size, [0.1, 0.5, 0.4], atol=0.01)
+    with pytest.raises(ValueError):
+        assign_groups(users, [0.5, 0.6], salt=1)
+
+
+def test_helpers():
+    np.testing.assert_array_equal(children(np.array([1, 2]), 1), [2, 3, 4, 5])
+    u, e = merge_counts([np.array([5, 7]), np.array([7, 9])], [np.array([1.0, 2.0]), np.array([3.0, 4.0])])
+    assert u.tolist() == [5, 7, 9] and e.tolist() == [1.0, 5.0, 4.0]
+    assert PEMConfig(k=32, step=6).lengths(48) == [11, 17, 23, 29, 35, 41, 47, 48]
+    assert TAPConfig(k=32).lengths(48) == [12, 18, 24, 30, 36, 42, 48]
+    with pytest.raises(ValueError):
+        TAPConfig(final_share=0.0)
+
+
+@pytest.mark.slow
+def test_aol_single_party_quality(shared_data):
+    from ldp.datasets import load_dataset
+    items, bits = load_dataset("aol", shared_data)
+    pop = LocalPopulation(np.zeros(items.size, int), np.arange(items.size), items, bits, 4.0, seed=11)
+    assert f1_score(taps(pop, TAPConfig(seed=11)).items, true_top_k(items, 32)) >= 0.7
