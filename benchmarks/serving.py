@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = ROOT / ".bench-venvs" / "serving-extras"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
 TOKEN = "bench-token-0123456789"
+GRACE_S = 10.0
 
 
 # --------------------------------------------------------------------------------------------- setup
@@ -218,11 +219,17 @@ def _request(path: str, body: bytes, auth: bool = False) -> bytes:
     return h.encode() + b"\r\n" + body
 
 
-async def _open_loop(port: int, reqs: list[bytes], rate: float | None, conns: int) -> tuple[np.ndarray, np.ndarray, list[bytes], float]:
-    """Send ``reqs`` at ``rate``/s (None: closed loop); latency from the scheduled send time."""
+async def _open_loop(port: int, reqs: list[bytes], rate: float | None, conns: int,
+                     max_s: float | None = None) -> tuple[np.ndarray, np.ndarray, list[bytes], float]:
+    """Send ``reqs`` at ``rate``/s (None: closed loop, for at most ``max_s``); latency from the scheduled send time.
+
+    Status -1: never sent (closed loop ended); 0: not answered within the grace period.
+    """
     q: asyncio.Queue = asyncio.Queue()
     lat = np.full(len(reqs), np.nan)
-    status = np.zeros(len(reqs), np.int32)
+    # open loop: every request counts once scheduled (0 until answered); closed loop: only those sent
+    status = np.full(len(reqs), -1 if rate is None else 0, np.int32)
+    stop_at = [float("inf")]
     bodies: list[bytes] = [b""] * len(reqs)
 
     async def worker() -> None:
@@ -233,7 +240,10 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float | None, conns: in
             if item is None:
                 break
             i, t_sched = item
+            if time.perf_counter() > stop_at[0]:
+                continue
             t_sched = t_sched if t_sched is not None else time.perf_counter()
+            status[i] = 0
             writer.write(reqs[i])
             head = await reader.readuntil(b"\r\n\r\n")
             n = 0
@@ -248,6 +258,8 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float | None, conns: in
     tasks = [asyncio.create_task(worker()) for _ in range(conns)]
     await asyncio.sleep(0.2)
     t0 = time.perf_counter()
+    if max_s is not None:
+        stop_at[0] = t0 + max_s
     if rate is None:
         for i in range(len(reqs)):
             q.put_nowait((i, None))
@@ -260,16 +272,31 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float | None, conns: in
             q.put_nowait((i, t))
     for _ in tasks:
         q.put_nowait(None)
-    await asyncio.gather(*tasks)
+    try:   # bounded: what an overloaded service has not answered GRACE_S after the last send counts as failed
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=GRACE_S)
+    except asyncio.TimeoutError:
+        pass
     return lat, status, bodies, time.perf_counter() - t0
 
 
 def _summ(lat: np.ndarray, status: np.ndarray, wall: float, n_per_req: int = 1, cpu: float = 0.0) -> dict:
+    sent = status >= 0
+    lat, status = lat[sent], status[sent]
     ok = status == 200
+    lat = np.where(np.isnan(lat), np.inf, lat)      # unanswered within the grace period: infinitely late
     return {"sent": int(lat.size), "ok": int(ok.sum()), "errors": int((~ok).sum()),
             "achieved_per_s": float(ok.sum() * n_per_req / wall), "service_cpu_ms_per_req": cpu * 1e3 / max(1, int(ok.sum())),
-            "p50_ms": float(np.nanpercentile(lat, 50) * 1e3), "p99_ms": float(np.nanpercentile(lat, 99) * 1e3),
-            "max_ms": float(np.nanmax(lat) * 1e3)}
+            "p50_ms": _ms(np.percentile(lat, 50, method="higher")), "p99_ms": _ms(np.percentile(lat, 99, method="higher")),
+            "max_ms": _ms(np.max(lat))}
+
+
+def _ms(x: float) -> float | None:
+    """Milliseconds, or None for "not answered within the grace period"."""
+    return float(x * 1e3) if np.isfinite(x) else None
+
+
+def _f(x: float | None) -> str:
+    return "timeout" if x is None else f"{x:.2f}"
 
 
 def _loads(b: bytes):
@@ -324,7 +351,7 @@ def run_http(p, params_dir: Path, store: str, workdir: Path, extras: bool, durat
             print(f"  feedback {rate:4d} batches/s: {out['feedback'][-1]}", flush=True)
         reqs = fb_reqs(int(400 * duration))
         c0 = svc.cpu()
-        lat, status, _, wall = asyncio.run(_open_loop(svc.port, reqs, None, 8))
+        lat, status, _, wall = asyncio.run(_open_loop(svc.port, reqs, None, 8, max_s=duration))
         out["feedback"].append({"target_batches_per_s": "closed loop, 8 connections", "batch": 100,
                                 **_summ(lat, status, wall, 100, svc.cpu() - c0)})
         print(f"  feedback closed loop: {out['feedback'][-1]}", flush=True)
@@ -356,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--configs", default="sqlite-fast,sqlite-plain,redis-fast",
                     help="comma list of sqlite-fast, sqlite-plain, redis-fast, redis-fast-noagg")
+    ap.add_argument("--score-rates", default="250,500,1000", help="open-loop score request rates")
+    ap.add_argument("--feedback-rates", default="100,200,300", help="open-loop feedback batch rates ('' for none)")
     ap.add_argument("--output", default=str(RESULTS))
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -385,7 +414,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"HTTP {name}", flush=True)
                 store = f"sqlite:///{tmp / (cfg + '.db')}" if kind == "sqlite" else rurl.replace("/0", f"/{len(res['http'])}") + (
                     "?aggregates=0" if "noagg" in cfg else "")
-                res["http"][name] = run_http(p, tmp / "params", store, tmp, fast, a.duration)
+                res["http"][name] = run_http(p, tmp / "params", store, tmp, fast, a.duration,
+                                             tuple(int(x) for x in a.score_rates.split(",") if x),
+                                             tuple(int(x) for x in a.feedback_rates.split(",") if x))
         finally:
             if rproc is not None:
                 rproc.terminate()
@@ -397,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         res["score"] = {"rps": s500["achieved_per_s"], "p50_ms": s500["p50_ms"], "p99_ms": s500["p99_ms"], "config": next(iter(res["http"]))}
         res["feedback"] = {"events_per_s": fmax["achieved_per_s"], "p99_ms": fmax["p99_ms"], "batch": 100,
                            "config": next(iter(res["http"])) + ", closed loop 8 connections"}
-        res["targets"] = {"score_p99_le_10ms_at_500rps": s500["p99_ms"] <= 10 and s500["achieved_per_s"] >= 490,
+        res["targets"] = {"score_p99_le_10ms_at_500rps": (s500["p99_ms"] or 1e9) <= 10 and s500["achieved_per_s"] >= 490,
                           "feedback_ge_20k_events_per_s": fmax["achieved_per_s"] >= 20_000}
         Path(a.output).parent.mkdir(parents=True, exist_ok=True)
         Path(a.output).write_text(json.dumps(res, indent=2))
@@ -420,9 +451,9 @@ def _print_tables(res: dict) -> None:
     print("| config | load | achieved | p50 ms | p99 ms | errors | service CPU ms/req | service peak RSS MB |\n|---|---|---:|---:|---:|---:|---:|---:|")
     for name, h in res["http"].items():
         for r in h["score"]:
-            print(f"| {name} | score {r['target_rps']}/s, 200 cand. | {r['achieved_per_s']:.0f} rps | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['service_cpu_ms_per_req']:.2f} | {h['service_peak_rss_mb']:.0f} |")
+            print(f"| {name} | score {r['target_rps']}/s, 200 cand. | {r['achieved_per_s']:.0f} rps | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {r['errors']} | {r['service_cpu_ms_per_req']:.2f} | {h['service_peak_rss_mb']:.0f} |")
         for r in h["feedback"]:
-            print(f"| {name} | feedback {r['target_batches_per_s']} ×100 | {r['achieved_per_s']:,.0f} ev/s | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['service_cpu_ms_per_req']:.2f} | |")
+            print(f"| {name} | feedback {r['target_batches_per_s']} ×100 | {r['achieved_per_s']:,.0f} ev/s | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {r['errors']} | {r['service_cpu_ms_per_req']:.2f} | |")
     print(f"\nheadline: score {res['score']}\n          feedback {res['feedback']}\n          targets {res['targets']}")
 
 

@@ -1,0 +1,31 @@
+"""The live Diag-LinUCB scoring service (FastAPI + uvicorn): score, learn from feedback, lose no event.
+
+Run it with ``graphrec-serve --params PARAMS_DIR --store sqlite:///PATH|redis://127.0.0.1:PORT
+--host 127.0.0.1 --port N`` (bearer token for writes in ``$GRAPHREC_SERVE_TOKEN``).
+
+Endpoints (JSON; errors are ``{"error": {"code", "message"[, "details"]}}``):
+
+* ``POST /v1/score`` ``{"user", "candidates"?, "k"?}`` → ``{"score_id", "user", "version",
+  "items": [{"item", "mean", "uncertainty", "score"}]}``, best first; the impression (user,
+  clusters, weights, items, version) is recorded.  Without ``candidates`` the user's clusters'
+  linked items are ranked.
+* ``POST /v1/feedback`` ``{"events": [{"event_id", "score_id", "item", "reward", "ts"?}]}`` (token)
+  → ``{"accepted", "duplicates", "last_seq", "version"}``: persisted (durably) and applied before
+  the reply; ``event_id`` makes retries idempotent; a batch is all-or-nothing.
+* ``POST /v1/params/reload`` ``{"version"?}`` (token): serve ``CURRENT`` (or that version) without
+  downtime, re-applying only the logged events the version does not contain (its watermark).
+* ``GET /v1/events/export?since=SEQ&limit=N[&format=parquet&table=events|impressions]`` (token):
+  events with ``seq > SEQ`` and their impressions, in the Parquet contract of the batch job.
+* ``GET /v1/stats?cluster=C`` (read-only ``d``/``b`` of one cluster's edges), ``GET /healthz``,
+  ``GET /metrics`` (Prometheus).
+
+Modules: :mod:`~recsys.serving.edge_index` (vectorised (cluster, item) → edge ids),
+:mod:`~recsys.serving.state` (statistics and scoring), :mod:`~recsys.serving.log_records`
+(impressions, logged events, Arrow export), :mod:`~recsys.serving.store_base` (the store
+contract), :mod:`~recsys.serving.store_sqlite`, :mod:`~recsys.serving.store_redis`,
+:mod:`~recsys.serving.service` (start-up replay, live application, snapshots, reload),
+:mod:`~recsys.serving.schemas`, :mod:`~recsys.serving.handlers` (framework-free),
+:mod:`~recsys.serving.app` (``create_app(policy, store)``), :mod:`~recsys.serving.metrics`,
+:mod:`~recsys.serving.cli`, :mod:`~recsys.serving.synthetic` (generated versions for tests and
+benchmarks).
+"""

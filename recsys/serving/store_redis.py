@@ -17,9 +17,9 @@ URL options: ``redis://HOST:PORT/DB?prefix=NAME&aggregates=0`` (``aggregates=0``
 
 ``append`` runs one script per batch: for each event not in ``ids`` it takes the next ``seq``,
 records the id, appends to the log and applies the ``HINCRBYFLOAT`` increments — atomically, so two
-replicas racing on one ``event_id`` count it once.  Each replica serves from memory and tails the
-log in ``seq`` order (its own writes are read back before they are acknowledged, other replicas'
-within ``poll_s``).  Run Redis with ``--appendonly yes --appendfsync always`` for "persisted before
+replicas racing on one ``event_id`` count it once.  Each replica serves from memory and applies
+the log in ``seq`` order: its own new events right after the script (from memory when they directly
+follow what it has applied, else by reading the log up to them), other replicas' within ``poll_s``.  Run Redis with ``--appendonly yes --appendfsync always`` for "persisted before
 acknowledged" (the reply to the script is sent after the AOF fsync).
 """
 from __future__ import annotations
@@ -231,8 +231,17 @@ class RedisStore(EventStore):
                 args += [keys[t], repr(w2[t]), repr(wr[t])]
         res = await self._script(keys=[self.k_seq, self.k_ids, self.k_log, self.k_aggd, self.k_aggb], args=args)
         seqs = np.asarray(res, np.int64)
-        if seqs.size and seqs.max() > 0:
-            await self.sync(upto=int(seqs.max()))
+        new = np.flatnonzero(seqs > 0)
+        if new.size:
+            # the script gives a batch's new events consecutive seqs; when nothing from another replica
+            # sits between the last delivered event and them, deliver them from memory (no read-back)
+            async with self._lock:
+                first, last = int(seqs[new[0]]), int(seqs[new[-1]])
+                if self._delivered == first - 1:
+                    ev = events if new.size == len(events) else events.take(new)
+                    self._on_events(ev.with_seq(seqs[new]))
+                    self._delivered = last
+            await self.sync(upto=last)
         return seqs
 
     # -- reads ------------------------------------------------------------------------------
