@@ -428,6 +428,9 @@ def main(argv: list[str] | None = None) -> None:
         res["score"] = {"rps": s500["achieved_per_s"], "p50_ms": s500["p50_ms"], "p99_ms": s500["p99_ms"], "config": next(iter(res["http"]))}
         res["feedback"] = {"events_per_s": fmax["achieved_per_s"], "p99_ms": fmax["p99_ms"], "batch": 100,
                            "config": next(iter(res["http"])) + ", closed loop 8 connections"}
+        res["capacity_from_service_cpu"] = {     # load-independent: what one core of service CPU sustains
+            "score_rps_per_core": 1000.0 / s500["service_cpu_ms_per_req"],
+            "feedback_events_per_s_per_core": 100 * 1000.0 / fmax["service_cpu_ms_per_req"]}
         res["targets"] = {"score_p99_le_10ms_at_500rps": (s500["p99_ms"] or 1e9) <= 10 and s500["achieved_per_s"] >= 490,
                           "feedback_ge_20k_events_per_s": fmax["achieved_per_s"] >= 20_000}
         Path(a.output).parent.mkdir(parents=True, exist_ok=True)
@@ -454,7 +457,8 @@ def _print_tables(res: dict) -> None:
             print(f"| {name} | score {r['target_rps']}/s, 200 cand. | {r['achieved_per_s']:.0f} rps | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {r['errors']} | {r['service_cpu_ms_per_req']:.2f} | {h['service_peak_rss_mb']:.0f} |")
         for r in h["feedback"]:
             print(f"| {name} | feedback {r['target_batches_per_s']} ×100 | {r['achieved_per_s']:,.0f} ev/s | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {r['errors']} | {r['service_cpu_ms_per_req']:.2f} | |")
-    print(f"\nheadline: score {res['score']}\n          feedback {res['feedback']}\n          targets {res['targets']}")
+    print(f"\nheadline: score {res['score']}\n          feedback {res['feedback']}\n          targets {res['targets']}"
+          f"\n          capacity from service CPU {res['capacity_from_service_cpu']}")
 
 
 if __name__ == "__main__":

@@ -115,14 +115,14 @@ class RedisProc:
                 self.proc.wait()
 
 
-def start_redis(workdir: Path) -> RedisProc:
-    """A private redis-server on a free loopback port, AOF with fsync on every write."""
+def start_redis(workdir: Path, port: int | None = None) -> RedisProc:
+    """A private redis-server on a (free) loopback port, AOF with fsync on every write; restarts reuse ``workdir``."""
     exe = ensure_redis_server()
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
                              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-                             "--protected-mode", "yes"], stdout=open(workdir / "redis.log", "wb"), stderr=subprocess.STDOUT)
+                             "--protected-mode", "yes"], stdout=open(workdir / "redis.log", "ab"), stderr=subprocess.STDOUT)
     import redis
 
     deadline = time.monotonic() + 20

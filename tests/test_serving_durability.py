@@ -179,6 +179,40 @@ def test_redis_kill9_and_two_replicas(params_dir, tmp_path, redis_server):
         b.stop()
 
 
+@pytest.mark.redis
+def test_redis_server_kill9_loses_no_acknowledged_event(params_dir, tmp_path, redis_server):
+    """kill -9 of redis-server itself (AOF, fsync always): acknowledged events survive its restart."""
+    p = load_params(params_dir)
+    svc = start_service(params_dir, redis_server.url(2), tmp_path / "a")
+    try:
+        load = Load([svc.url], [svc.url], n_batches=400, seed=4)
+        load.thread.start()
+        load.wait_acked(20)
+        redis_server.proc.kill()
+        redis_server.proc.wait()
+        load.thread.join(timeout=30)
+        assert load.error is not None
+        restarted = start_redis(redis_server.dir, redis_server.port)
+        redis_server.proc = restarted.proc              # the fixture stops this one
+        with svc.client() as c:
+            assert c.get("/healthz").status_code == 200     # scored from memory all along
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:              # the replica reconnects (pool, tail)
+                if c.get("/v1/events/export", params={"since": 0, "limit": 1}, headers=AUTH).status_code == 200:
+                    break
+                time.sleep(0.2)
+            logged = _check_after_restart(c, p, load)
+            assert {e["event_id"] for e in logged} >= {e["event_id"] for i in load.acked for e in load.batches[i]}
+        fresh = start_service(params_dir, redis_server.url(2), tmp_path / "b")   # a new replica replays the log
+        try:
+            with fresh.client() as c:
+                _check_after_restart(c, p, load)
+        finally:
+            fresh.stop()
+    finally:
+        svc.stop()
+
+
 def test_reload_replays_only_events_after_the_watermark(params_dir, tmp_path):
     """A batch version that contains the first events (watermark + merged ids): no double count."""
     p1 = load_params(params_dir)
