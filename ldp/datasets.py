@@ -131,3 +131,38 @@ def report_table(items: np.ndarray, parties: np.ndarray, seed: int = 0) -> pd.Da
     return pd.DataFrame({"party": np.asarray(parties, dtype=np.int64),
                          "user": rng.permutation(len(items)).astype(np.int64),
                          "item": np.asarray(items, dtype=np.int64)})
+
+
+def main(argv=None) -> None:
+    """Write a report table (``party, user, item``) as Parquet: ``python -m ldp.datasets --out DIR``."""
+    import argparse
+    import logging
+
+    from graphs.atomic import atomic_dir, write_meta
+
+    ap = argparse.ArgumentParser(prog="python -m ldp.datasets", description=main.__doc__)
+    ap.add_argument("--out", required=True, help="output directory (replaced atomically)")
+    ap.add_argument("--dataset", default="zipf", choices=["zipf", *DATASETS])
+    ap.add_argument("--shared-data", default="../shared/data", help="where the real data sets live")
+    ap.add_argument("--users", type=int, default=500_000, help="zipf only")
+    ap.add_argument("--zipf", type=float, default=1.2, help="zipf exponent")
+    ap.add_argument("--distinct", type=int, default=1_000_000, help="zipf: number of distinct items")
+    ap.add_argument("--bits", type=int, default=48, help="zipf: item width")
+    ap.add_argument("--parties", type=int, default=5)
+    ap.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration of the party split")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    if a.dataset == "zipf":
+        items, bits = zipf_items(a.users, a.bits, a.zipf, a.distinct, a.seed), a.bits
+    else:
+        items, bits = load_dataset(a.dataset, a.shared_data, a.seed)
+    table = report_table(items, dirichlet_parties(items, a.parties, a.alpha, a.seed), a.seed)
+    with atomic_dir(a.out) as tmp:
+        table.to_parquet(tmp / "part-00000.parquet", index=False)
+        write_meta(tmp, "ldp.datasets", vars(a), rows=len(table), bits=bits)
+    logging.getLogger(__name__).info("wrote %d users (%d bits) to %s", len(table), bits, a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,9 @@
 
 One oracle object describes one *round*: a privacy budget ε and a sorted candidate set
 ``C = (c_1..c_m)``. A client turns its value into one report with :meth:`FrequencyOracle.perturb`;
-the server counts how many reports *support* each candidate (:meth:`support`, summable across
-batches and partitions) and de-biases (:meth:`debias`)::
+the server sums an additive *tally* of the reports over batches and partitions (:meth:`tally`),
+turns it into how many reports *support* each candidate (:meth:`support_from_tally`) and
+de-biases (:meth:`debias`)::
 
     E[support_j] = f_j p + (n - f_j) q   =>   f̂_j = (support_j - n q) / (p - q)
     Var[f̂_j]    = n q (1 - q) / (p - q)^2 + f_j (1 - p - q) / (p - q)
@@ -77,8 +78,16 @@ class FrequencyOracle(ABC):
 
     # --- server side -------------------------------------------------------------------------
     @abstractmethod
+    def tally(self, reports: np.ndarray) -> np.ndarray:
+        """Additive sufficient statistic of a batch of reports (sum it over batches and partitions)."""
+
+    @abstractmethod
+    def support_from_tally(self, tally: np.ndarray) -> np.ndarray:
+        """int64 counts of reports supporting each candidate, from a summed tally."""
+
     def support(self, reports: np.ndarray) -> np.ndarray:
         """int64 counts of reports supporting each candidate (additive over batches)."""
+        return self.support_from_tally(self.tally(reports))
 
     @property
     @abstractmethod
@@ -140,8 +149,11 @@ class GRR(FrequencyOracle):
         keep = rng.random(true.size) < self.p
         return np.where(keep, true, other).astype(np.int64)
 
-    def support(self, reports):
-        return np.bincount(np.asarray(reports, dtype=np.int64), minlength=self.d)[: self.m].astype(np.int64)
+    def tally(self, reports):
+        return np.bincount(np.asarray(reports, dtype=np.int64), minlength=self.d).astype(np.int64)
+
+    def support_from_tally(self, tally):
+        return np.asarray(tally, dtype=np.int64)[: self.m]
 
     def report_log_prob(self, value, reports):
         t = self._index(np.array([value]))[0]
@@ -201,12 +213,13 @@ class OLH(FrequencyOracle):
         y = np.where(rng.random(v.size) < self.p, h, other)
         return s * self.g + y
 
-    def support(self, reports):
-        r = np.asarray(reports, dtype=np.int64)
+    def tally(self, reports):
+        """Histogram of (pool key, bucket) pairs: ``pool_size · g`` counts."""
+        return np.bincount(np.asarray(reports, dtype=np.int64), minlength=self.pool_size * self.g).astype(np.int64)
+
+    def support_from_tally(self, tally):
+        hist = np.asarray(tally, dtype=np.int64)
         out = np.zeros(self.m, dtype=np.int64)
-        if r.size == 0:
-            return out
-        hist = np.bincount(r, minlength=self.pool_size * self.g)
         seeds = np.flatnonzero(hist.reshape(self.pool_size, self.g).any(axis=1))
         step = max(1, _CHUNK_CELLS // self.m)
         for a in range(0, seeds.size, step):
@@ -254,13 +267,17 @@ class OUE(FrequencyOracle):
             out[a : a + rows] = np.packbits(bits, axis=1)
         return out
 
-    def support(self, reports):
+    def tally(self, reports):
+        """Per-bit counts of a batch of packed reports."""
         r = np.asarray(reports, dtype=np.uint8)
-        out = np.zeros(self.m, dtype=np.int64)
+        out = np.zeros(self.d, dtype=np.int64)
         rows = max(1, _CHUNK_CELLS // self.d)
         for a in range(0, r.shape[0], rows):
-            out += np.unpackbits(r[a : a + rows], axis=1, count=self.d)[:, : self.m].sum(axis=0, dtype=np.int64)
+            out += np.unpackbits(r[a : a + rows], axis=1, count=self.d).sum(axis=0, dtype=np.int64)
         return out
+
+    def support_from_tally(self, tally):
+        return np.asarray(tally, dtype=np.int64)[: self.m]
 
     def report_log_prob(self, value, reports):
         t = self._index(np.array([value]))[0]

@@ -128,11 +128,12 @@ class LocalPopulation:
         for qi, (q, oracle) in enumerate(zip(queries, build_oracles(queries, self.epsilon, self.pool_size))):
             mask = (self.parties == q.party) & np.isin(groups, q.groups)
             prefixes = self.items[mask] >> (self.bits - q.prefix_bits)
-            support = np.zeros(oracle.m, dtype=np.int64)
+            tally = 0
             for b, a in enumerate(range(0, prefixes.size, BATCH)):
                 rng = batch_rng(self.seed, self._calls, qi, b)
-                support += oracle.support(oracle.perturb(prefixes[a : a + BATCH], rng))
+                tally = tally + oracle.tally(oracle.perturb(prefixes[a : a + BATCH], rng))
             n = int(prefixes.size)
+            support = oracle.support_from_tally(tally) if n else np.zeros(oracle.m, dtype=np.int64)
             out.append(Answer(oracle.debias(support, n), n, oracle.name, float(oracle.variance(n))))
         self._calls += 1
         return out

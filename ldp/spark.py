@@ -4,7 +4,8 @@
 input per round: ``mapInPandas`` assigns every user its group (salted hash of the user id), lets the
 users of the asked groups perturb their item prefix with the round's oracle — vectorised per Arrow
 batch, randomness from the OS CSPRNG unless a test/benchmark seed is set — and sums the supports of
-the round's candidates over the whole partition. Only ``(query, candidate, support)`` rows leave a
+the round's candidates over the whole partition (the oracles' additive tallies are summed over the
+partition's batches; the support is computed once per partition). Only ``(query, candidate, support)`` rows leave a
 partition; raw values never reach the driver or a shuffle. The driver adds the partitions' supports
 (one row per candidate) and de-biases. Imported only by ``jobs/``.
 """
@@ -31,7 +32,7 @@ def _support_fn(queries: Sequence[Query], shares, group_salt: int, epsilon: floa
         specs = list(zip(queries, build_oracles(queries, epsilon, pool_size)))  # built on the executor
         ctx = TaskContext.get()
         part = ctx.partitionId() if ctx is not None else 0
-        sup = [np.zeros(o.m, dtype=np.int64) for _, o in specs]
+        tallies = [0] * len(specs)
         n = np.zeros(len(specs), dtype=np.int64)
         for b, pdf in enumerate(batches):
             users = pdf["user"].to_numpy(np.int64)
@@ -44,10 +45,11 @@ def _support_fn(queries: Sequence[Query], shares, group_salt: int, epsilon: floa
                 if not mask.any():
                     continue
                 prefixes = items[mask] >> (bits - q.prefix_bits)
-                sup[i] += o.support(o.perturb(prefixes, rng))
+                tallies[i] = tallies[i] + o.tally(o.perturb(prefixes, rng))
                 n[i] += prefixes.size
         frames = []
-        for i, s in enumerate(sup):
+        for i, (_, o) in enumerate(specs):
+            s = o.support_from_tally(tallies[i]) if n[i] else np.zeros(o.m, dtype=np.int64)
             nz = np.flatnonzero(s)
             frames.append(pd.DataFrame({"q": np.full(nz.size + 1, i, np.int32),
                                         "idx": np.concatenate([[-1], nz]).astype(np.int32),
