@@ -32,6 +32,7 @@ table.  Batch and online therefore never double count.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -146,6 +147,8 @@ class BanditService:
         stats, flt, n = await asyncio.to_thread(self._build, None, None, snap)
         self.stats, self._filter, self._snap_seq = stats, flt, stats.applied_seq
         await self.store.start(self._on_events, stats.applied_seq)
+        gc.collect()
+        gc.freeze()   # the loaded version and the replayed state are long-lived: keep them out of GC passes
         self.metrics.version.set(stats.version)
         self.metrics.applied_seq.set(stats.applied_seq)
         log.info("serving version %d: replayed %d events in %.2fs, log at seq %d",

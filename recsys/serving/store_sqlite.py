@@ -10,7 +10,8 @@ so the number of fsyncs per second stays bounded however many requests arrive (g
 * ``events(seq PK, event_id, score_id, item, reward, ts, clusters BLOB, weights BLOB)`` — each row
   carries its impression's context, so replay needs no join.
 * ``impressions(score_id PK, payload BLOB)`` — written on score; FIFO order in the writer means an
-  impression is committed no later than any event that refers to it.
+  impression is committed no later than any event that refers to it (impression-only commits
+  skip the fsync: the next event commit's WAL fsync makes them durable too).
 * Dedup: the set of logged ``event_id`` is rebuilt from the log on open and kept in memory.
 * Snapshots: ``<db>.snapshot.npz`` (edges with their statistics, the version and the last
   ``seq`` they include), written atomically; start = snapshot + replay of the log after it.
@@ -151,6 +152,7 @@ class SqliteStore(EventStore):
 
     def _run(self) -> None:
         conn = self._connect()
+        self._cur_sync = self._sync
         while True:
             with self._cv:
                 while not self._q and not self._closing:
@@ -166,6 +168,12 @@ class SqliteStore(EventStore):
         evs = [(j[1], j[2]) for j in jobs if j[0] == "ev"]
         groups, seq0 = [], self._next_seq
         try:
+            # impressions alone need no fsync of their own: in WAL mode the next FULL commit (the first
+            # event batch, which may refer to them) syncs the WAL file and every frame before it
+            sync = self._sync if evs else "NORMAL"
+            if sync != self._cur_sync:
+                conn.execute(f"PRAGMA synchronous={sync}")
+                self._cur_sync = sync
             conn.execute("BEGIN")
             if imps:
                 conn.executemany("INSERT OR REPLACE INTO impressions VALUES (?, ?)", [(im.score_id, im.pack()) for im in imps])
