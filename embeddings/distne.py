@@ -94,13 +94,18 @@ class DistNEConfig:
         return ProNE(self.dim, order=self.order, mu=self.mu, theta=self.theta, seed=self.seed)
 
 
-def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int) -> tuple[np.ndarray, list[int]]:
-    """Repeat capped label propagation on the quotient until ≤ ``budget`` clusters; return node→cluster."""
+def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int,
+            ids: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+    """Repeat capped label propagation on the quotient until ≤ ``budget`` clusters; return node→cluster.
+
+    ``ids``: the global ids of ``adj``'s rows (used by the first level, see ``label_propagation``).
+    """
     labels = np.arange(adj.shape[0], dtype=np.int64)
     q = adj
     counts: list[int] = []
     while q.shape[0] > budget:
-        lab = partition.label_propagation(q, cap=cap_of(q.shape[0], budget), rounds=rounds)
+        lab = partition.label_propagation(q, cap=cap_of(q.shape[0], budget), rounds=rounds,
+                                          ids=ids if not counts else None)
         if lab.max() + 1 >= q.shape[0]:  # no progress (e.g. no edges): merge by id blocks
             lab = np.arange(q.shape[0]) // cap_of(q.shape[0], budget)
         labels = lab[labels]
@@ -147,7 +152,15 @@ class DistNE(Embedder):
         g = a[active][:, active]
         max_part, budget = cfg.sizes(len(active))
         timings = {}
-        labels, counts = coarsen(g, budget, cfg.lpa_cap, cfg.lpa_rounds)
+        if len(active) <= cfg.resolved_m():  # fits one task: plain ProNE, one level
+            out = np.zeros((n, cfg.dim), np.float32)
+            out[active] = cfg.prone().fit_transform(g)
+            self.embedding_ = out
+            self.stats_ = {"parts": 1, "levels": 1, "largest_subgraph_nodes": len(active), "edge_cut_fraction": 0.0,
+                           "embedded_edges_multiple": 1.0, "config": asdict(cfg),
+                           "timings": {"parts_s": time.perf_counter() - t0}}
+            return self
+        labels, counts = coarsen(g, budget, cfg.lpa_cap, cfg.lpa_rounds, ids=active)
         q, sizes = partition.quotient_graph(g, labels)
         timings["partition_s"] = time.perf_counter() - t0
         z, cpart = top_level(q, sizes, cfg, max_part)

@@ -34,25 +34,31 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def label_propagation(adj: sp.spmatrix, cap: int, rounds: int = 4) -> np.ndarray:
-    """Size-capped label propagation (see module docstring); returns dense cluster ids ``0..n_c-1``."""
+def label_propagation(adj: sp.spmatrix, cap: int, rounds: int = 4, ids: np.ndarray | None = None) -> np.ndarray:
+    """Size-capped label propagation (see module docstring); returns dense cluster ids ``0..n_c-1``.
+
+    ``ids`` are the nodes' global ids (default ``0..n-1``): initial labels, the parity rule and
+    tie-breaks use them, so a relabelled subgraph clusters exactly like the Spark run.
+    """
     if cap < 1:
         raise ValueError(f"cap must be >= 1, got {cap}")
     a = sp.coo_matrix(adj)
     n = a.shape[0]
-    labels = np.arange(n, dtype=np.int64)
+    ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+    big = int(ids.max(initial=0)) + 1
+    labels = ids.copy()
     for r in range(rounds):
-        sizes = np.bincount(labels, minlength=n)
+        sizes = np.bincount(labels, minlength=big)
         lab_u = labels[a.col]
         # total weight per (v, label)
-        key = a.row.astype(np.int64) * n + lab_u
+        key = a.row.astype(np.int64) * big + lab_u
         uk, inv = np.unique(key, return_inverse=True)
         score = np.bincount(inv, weights=a.data, minlength=len(uk))
-        v, lab = uk // n, uk % n
+        v, lab = uk // big, uk % big
         own = lab == labels[v]
         own_score = np.zeros(n)
         own_score[v[own]] = score[own]
-        ok = (~own) & (sizes[lab] < cap) & (v % 2 == r % 2)
+        ok = (~own) & (sizes[lab] < cap) & (ids[v] % 2 == r % 2)
         v, lab, score = v[ok], lab[ok], score[ok]
         if len(v) == 0:
             continue
@@ -63,15 +69,17 @@ def label_propagation(adj: sp.spmatrix, cap: int, rounds: int = 4) -> np.ndarray
         v, lab, score = v[first], lab[first], score[first]
         move = score > own_score[v]
         labels[v[move]] = lab[move]
-    return split_oversized(labels, cap)
+    return split_oversized(labels, cap, ids)
 
 
-def split_oversized(labels: np.ndarray, cap: int) -> np.ndarray:
-    """Split every label with more than ``cap`` members by the rank of node id; renumber densely."""
+def split_oversized(labels: np.ndarray, cap: int, ids: np.ndarray | None = None) -> np.ndarray:
+    """Split every label with more than ``cap`` members by the rank of node id; renumber densely
+    in (label, sub-block) order."""
     n = len(labels)
-    order = np.lexsort((np.arange(n), labels))
+    ids = np.arange(n) if ids is None else ids
+    order = np.lexsort((ids, labels))
     sl = labels[order]
-    start = np.r_[0, np.flatnonzero(sl[1:] != sl[:-1]) + 1]
+    start = np.r_[0, np.flatnonzero(sl[1:] != sl[:-1]) + 1] if n else np.zeros(0, np.int64)
     rank = np.arange(n) - np.repeat(start, np.diff(np.r_[start, n]))
     sub = np.empty(n, np.int64)
     sub[order] = rank // cap

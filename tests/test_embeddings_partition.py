@@ -1,0 +1,96 @@
+"""Partition invariants: every node in exactly one part, size bound held, proxy structure as defined."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from embeddings import partition
+from embeddings.distne import DistNE, DistNEConfig, coarsen
+from embeddings.prone import ProNE
+
+
+def rmat_like(n=400, m=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    u = (rng.pareto(1.5, m) * 10).astype(np.int64) % n
+    v = rng.integers(0, n, m)
+    keep = u != v
+    a = sp.coo_matrix((np.ones(keep.sum(), np.float32), (u[keep], v[keep])), shape=(n, n)).tocsr()
+    a = ((a + a.T) > 0).astype(np.float32).tocsr()
+    live = np.flatnonzero(np.diff(a.indptr))
+    return a[live][:, live]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    a = rmat_like()
+    m = 240
+    cfg = DistNEConfig(dim=8, max_subgraph_nodes=m)
+    max_part, budget = cfg.sizes(a.shape[0])
+    labels, _ = coarsen(a, budget, cfg.lpa_cap, cfg.lpa_rounds)
+    q, sizes = partition.quotient_graph(a, labels)
+    z = ProNE(dim=8).fit_transform(q)
+    cpart = partition.bisect_parts(z, sizes, max_part)
+    return a, labels, cpart, partition.part_subgraphs(a, labels, cpart), m, max_part
+
+
+def test_label_propagation_respects_cap():
+    a = rmat_like(seed=1)
+    for cap in (3, 7, 20):
+        lab = partition.label_propagation(a, cap=cap, rounds=5)
+        sizes = np.bincount(lab)
+        assert sizes.max() <= cap and sizes.min() >= 1
+        assert set(np.unique(lab)) == set(range(lab.max() + 1))
+
+
+def test_label_propagation_finds_cliques():
+    blocks = sp.block_diag([np.ones((6, 6))] * 5).tocsr()
+    blocks.setdiag(0)
+    blocks.eliminate_zeros()
+    lab = partition.label_propagation(blocks, cap=6, rounds=4)
+    assert all(len(np.unique(lab[i * 6:(i + 1) * 6])) == 1 for i in range(5))
+
+
+def test_every_node_in_exactly_one_part_and_bounds(setup):
+    a, labels, cpart, subs, m, max_part = setup
+    all_nodes = np.concatenate([s.nodes for s in subs])
+    assert np.array_equal(np.sort(all_nodes), np.arange(a.shape[0]))
+    assert len(subs) >= 2
+    assert max(len(s.nodes) for s in subs) <= max_part
+    assert max(s.adjacency.shape[0] for s in subs) <= m
+
+
+def test_proxy_structure_exactly_as_defined(setup):
+    a, labels, cpart, subs, m, _ = setup
+    q, _ = partition.quotient_graph(a, labels)
+    node_part = cpart[labels]
+    dense = a.toarray()
+    for s in subs:
+        k = len(s.nodes)
+        assert np.array_equal(s.proxies, np.flatnonzero(cpart != s.part))
+        h = s.adjacency.toarray()
+        assert np.allclose(h, h.T)
+        # internal block is the induced subgraph
+        assert np.allclose(h[:k, :k], dense[np.ix_(s.nodes, s.nodes)])
+        # node -> proxy weight = sum of the node's edges into that cluster
+        outside = node_part != s.part
+        expect = np.zeros((k, len(s.proxies)))
+        for j, c in enumerate(s.proxies):
+            expect[:, j] = dense[np.ix_(s.nodes, np.flatnonzero((labels == c) & outside))].sum(axis=1)
+        assert np.allclose(h[:k, k:], expect)
+        # proxy block is the quotient graph restricted to the outside clusters
+        assert np.allclose(h[k:, k:], q.toarray()[np.ix_(s.proxies, s.proxies)])
+
+
+def test_distne_stats_report_invariants():
+    a = rmat_like()
+    model = DistNE(DistNEConfig(dim=8, max_subgraph_nodes=240)).fit(a)
+    st = model.stats_
+    assert st["parts"] >= 2 and st["largest_subgraph_nodes"] <= 240
+    assert 1.0 <= st["embedded_edges_multiple"] < 2 * st["parts"]
+    assert 0.0 < st["edge_cut_fraction"] < 1.0
+
+
+def test_bisect_rejects_too_small_parts():
+    with pytest.raises(ValueError, match="largest cluster"):
+        partition.bisect_parts(np.zeros((3, 2)), np.array([5, 1, 1]), 4)

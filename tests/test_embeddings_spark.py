@@ -1,0 +1,109 @@
+"""The whole embed_graph + knn jobs on a small real graph (email-Eu-core, directed) on local Spark."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import data_file
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def graph_dir(shared_data, tmp_path_factory):
+    """An ingest_graph-shaped GRAPH_DIR (edges, vertices, stats.json) of the directed email-Eu-core."""
+    import pandas as pd
+
+    f = data_file(shared_data, "email-eu-core", "email-Eu-core.txt.gz")
+    df = pd.read_csv(f, sep=r"\s+", comment="#", header=None, names=["src", "dst"], dtype=np.int64)
+    out = tmp_path_factory.mktemp("graph")
+    n = int(max(df.src.max(), df.dst.max()) + 1)
+    (out / "edges").mkdir()
+    (out / "vertices").mkdir()
+    pq.write_table(pa.table({"src": df.src.to_numpy(), "dst": df.dst.to_numpy(),
+                             "weight": np.ones(len(df), np.float32)}), out / "edges" / "part-0.parquet")
+    pq.write_table(pa.table({"id": np.arange(n, dtype=np.int64), "orig_id": np.arange(n, dtype=np.int64)}),
+                   out / "vertices" / "part-0.parquet")
+    (out / "stats.json").write_text(json.dumps({"directed": True, "nodes": n, "edges": len(df)}))
+    return out, df, n
+
+
+@pytest.fixture(scope="module")
+def embedded(spark, graph_dir, tmp_path_factory):
+    from jobs import embed_graph
+
+    gdir, _, _ = graph_dir
+    out = tmp_path_factory.mktemp("emb") / "embedding"
+    cfg = embed_graph.parse_args(["--edges", str(gdir), "--output", str(out), "--dim", "16",
+                                  "--max-part-nodes", "600", "--seed", "1"])
+    meta = embed_graph.run(spark, cfg)
+    return out, meta
+
+
+def test_embed_job_writes_vectors_and_invariants(graph_dir, embedded):
+    from embeddings.evaluate import read_vectors
+
+    _, df, n = graph_dir
+    out, meta = embedded
+    assert (out / "_meta.json").exists() and json.loads((out / "_meta.json").read_text())["parts"] == meta["parts"]
+    t = pq.read_table(out / "vectors")
+    assert t.num_rows == n and sorted(t.column("id").to_pylist()) == list(range(n))
+    x = read_vectors(out, n)
+    assert x.shape == (n, 16) and np.isfinite(x).all()
+    assert meta["parts"] >= 2 and meta["levels"] >= 2
+    assert meta["largest_subgraph_nodes"] <= 600
+    assert 1.0 <= meta["embedded_edges_multiple"] <= 6.0
+    assert meta["symmetrised"] and meta["directed_input"]
+    for phase in ("read_s", "coarsen_s", "top_s", "parts_s", "fusion_s"):
+        assert meta["timings"][phase] >= 0
+
+
+def test_spark_run_equals_single_process_reference(graph_dir, embedded):
+    """Same partition and (up to float summation order) the same vectors as embeddings.distne.DistNE."""
+    from embeddings.datasets import symmetric_adjacency
+    from embeddings.distne import DistNE, DistNEConfig
+    from embeddings.evaluate import read_vectors
+
+    _, df, n = graph_dir
+    out, meta = embedded
+    ref = DistNE(DistNEConfig(dim=16, max_subgraph_nodes=600, seed=1)).fit(
+        symmetric_adjacency(df.src.to_numpy(), df.dst.to_numpy(), n))
+    assert meta["parts"] == ref.stats_["parts"]
+    assert meta["coarsening_clusters"] == ref.stats_["coarsening_clusters"]
+    assert meta["largest_subgraph_nodes"] == ref.stats_["largest_subgraph_nodes"]
+    assert meta["edge_cut_fraction"] == pytest.approx(ref.stats_["edge_cut_fraction"])
+    assert meta["embedded_edges_multiple"] == pytest.approx(ref.stats_["embedded_edges_multiple"])
+    x, y = read_vectors(out, n), ref.transform()
+    live = np.linalg.norm(y, axis=1) > 0
+    cos = (x[live] * y[live]).sum(1) / np.linalg.norm(x[live], axis=1) / np.linalg.norm(y[live], axis=1)
+    assert np.median(np.abs(cos)) > 0.99
+
+
+def test_knn_job_excludes_friends_and_reports_recall(spark, graph_dir, embedded, tmp_path):
+    from jobs import knn
+
+    gdir, df, n = graph_dir
+    out, _ = embedded
+    cfg = knn.parse_args(["--vectors", str(out), "--output", str(tmp_path / "knn"), "--k", "5",
+                          "--exclude-edges", str(gdir), "--index", "hnsw", "--recall-sample", "200"])
+    meta = knn.run(spark, cfg)
+    t = pq.read_table(tmp_path / "knn" / "neighbors").to_pandas()
+    assert set(t.columns) == {"id", "neighbor", "score", "rank"}
+    assert (t.id != t.neighbor).all()
+    friends = set(zip(df.src, df.dst)) | set(zip(df.dst, df.src))
+    assert not any((a, b) in friends for a, b in zip(t.id, t.neighbor))
+    assert t.groupby("id")["rank"].max().max() == 5 and t["rank"].min() == 1
+    assert meta["index"] == "hnsw" and meta["recall_at_k"] >= 0.9
+
+
+def test_embed_job_rejects_missing_input(spark, tmp_path):
+    from jobs import embed_graph
+
+    cfg = embed_graph.parse_args(["--edges", str(tmp_path / "nope"), "--output", str(tmp_path / "out")])
+    with pytest.raises(FileNotFoundError, match="edges"):
+        embed_graph.run(spark, cfg)
+    assert not (tmp_path / "out").exists()
