@@ -45,7 +45,7 @@ import numpy as np
 
 from ldp.hashing import as_u64, fmix64, pool_keys
 
-DEFAULT_POOL = 4096
+DEFAULT_POOL = 1024
 _CHUNK_CELLS = 1 << 22  # elements per vectorised chunk (~32 MiB of uint64)
 _TABLE_CELLS = 1 << 25  # cache the OLH bucket table up to 128 MiB (int32)
 
