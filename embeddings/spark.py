@@ -23,14 +23,19 @@ log = logging.getLogger(__name__)
 VEC = "array<float>"
 
 
-def undirected_edges(edges: DataFrame) -> DataFrame:
-    """``(a, b, w)`` with ``a < b``: each unordered pair once, self-loops dropped, weight = max over directions."""
+def undirected_edges(edges: DataFrame, dedup: bool = True) -> DataFrame:
+    """``(a, b, w)`` with ``a < b``: each unordered pair once, self-loops dropped, weight = max over directions.
+
+    ``dedup=False`` trusts an undirected ingest output (each pair stored once) and skips the shuffle.
+    """
     missing = {"src", "dst"} - set(edges.columns)
     if missing:
         raise ValueError(f"edges table lacks column(s) {sorted(missing)} (expected src, dst[, weight])")
     w = F.col("weight").cast("float") if "weight" in edges.columns else F.lit(1.0).cast("float")
     e = edges.select(F.col("src").cast("long").alias("s"), F.col("dst").cast("long").alias("d"), w.alias("w"))
     e = e.where(F.col("s") != F.col("d"))
+    if not dedup:
+        return e.select(F.least("s", "d").alias("a"), F.greatest("s", "d").alias("b"), "w")
     return (e.select(F.least("s", "d").alias("a"), F.greatest("s", "d").alias("b"), "w")
             .groupBy("a", "b").agg(F.max("w").alias("w")))
 
@@ -196,11 +201,15 @@ def _single_task(cfg: DistNEConfig):
     return run
 
 
-def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistNEConfig) -> tuple[DataFrame, dict]:
-    """Run DistNE; return ``(vectors(id, vector), meta)`` — ``vectors`` covers every vertex id."""
+def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistNEConfig,
+          directed: bool = True) -> tuple[DataFrame, dict]:
+    """Run DistNE; return ``(vectors(id, vector), meta)`` — ``vectors`` covers every vertex id.
+
+    ``directed=False`` declares the input an undirected ingest output (pairs stored once).
+    """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    und = undirected_edges(edges).localCheckpoint()
+    und = undirected_edges(edges, dedup=directed).localCheckpoint()
     m_edges = und.count()
     nodes = both_directions(und).select(F.col("src").alias("id")).distinct().localCheckpoint()
     n = nodes.count()

@@ -89,7 +89,7 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     vertices = spark.read.parquet(str(gdir / "vertices"))
     if "id" not in vertices.columns:
         raise ValueError(f"{gdir / 'vertices'}: no column 'id'")
-    vectors, meta = embed(spark, edges, vertices, cfg.distne())
+    vectors, meta = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)))
     vectors = vectors.repartition(cfg.partitions).sortWithinPartitions("id").cache()
     rows = vectors.count()
     meta["timings"]["embed_total_s"] = round(time.perf_counter() - t0, 3)

@@ -1,0 +1,230 @@
+"""Benchmark: graphrec DistNE (local Spark) and ProNE vs nodevectors ProNE and pecanpy node2vec.
+
+    python -m benchmarks.embedding [--graphs blogcatalog slashdot rmat16 rmat18 rmat20]
+        [--methods distne-spark prone nodevectors-prone pecanpy-node2vec] [--baseline-python PY]
+
+Every method runs in its own child process (wall time including start-up, peak RSS of the whole
+process tree sampled with psutil); vectors come back as ``.npy`` and are scored here with the
+protocols of :mod:`embeddings.evaluate` (node classification on BlogCatalog at 10/50/90%, link
+prediction AUC with 10% of edges held out). Baselines run with ``--baseline-python`` (default
+``.bench-venvs/embed/bin/python``, a venv with nodevectors 0.1.23 and pecanpy 2.0.9). R-MAT graphs
+(Graph500 parameters, ``2**scale`` nodes, 16 edges per node) measure time and memory growth only.
+Prints a table and writes ``benchmarks/results/embedding.json``:
+``{graph: {method: {"seconds", "peak_mb", "micro_f1": {...}, "macro_f1": {...}, "auc", ...}}}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "embedding.json"
+DIM = 128
+
+
+# ----------------------------------------------------------------------------- child side
+def _child(method: str, graph: str, out: str, extra: str) -> None:
+    """Run one method on the graph saved at ``graph`` (``.npz``) and save vectors to ``out``."""
+    a = sp.load_npz(graph).tocsr()
+    t = time.perf_counter()
+    if method == "prone":
+        sys.path.insert(0, str(ROOT))
+        from embeddings.prone import ProNE
+
+        x = ProNE(DIM, seed=0).fit_transform(a)
+    elif method == "nodevectors-prone":
+        import csrgraph
+        import nodevectors
+
+        x = nodevectors.ProNE(n_components=DIM, verbose=False).fit_transform(csrgraph.csrgraph(a))
+    elif method == "pecanpy-node2vec":
+        from pecanpy import pecanpy as node2vec
+
+        edg = Path(out).with_suffix(".edg")
+        u = sp.triu(a, 1).tocoo()
+        np.savetxt(edg, np.c_[u.row, u.col], fmt="%d", delimiter="\t")
+        g = node2vec.SparseOTF(p=1, q=1, workers=2, verbose=False)
+        g.read_edg(str(edg), weighted=False, directed=False)
+        emb = g.embed(dim=DIM, num_walks=10, walk_length=80, window_size=10)
+        x = np.zeros((a.shape[0], DIM), np.float32)
+        x[np.array(g.nodes).astype(np.int64)] = emb  # pecanpy orders rows by its node list
+    else:
+        raise SystemExit(f"unknown child method {method}")
+    np.save(out, np.asarray(x, np.float32))
+    Path(out + ".json").write_text(json.dumps({"fit_s": time.perf_counter() - t}))
+
+
+# ----------------------------------------------------------------------------- parent side
+def _run_tree(cmd: list[str], env=None) -> tuple[float, float, int]:
+    """Run ``cmd``; return (wall seconds, peak RSS MiB of the process tree, return code)."""
+    import psutil
+
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    proc = psutil.Process(p.pid)
+    while p.poll() is None:
+        try:
+            tree = [proc] + proc.children(recursive=True)
+            peak = max(peak, sum(c.memory_info().rss for c in tree if c.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    if p.returncode:
+        print(err[-3000:], file=sys.stderr)
+    return time.perf_counter() - t, peak / 2**20, p.returncode
+
+
+def _write_graph_dir(a: sp.csr_matrix, gdir: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    u = sp.triu(a, 1).tocoo()
+    (gdir / "edges").mkdir(parents=True)
+    (gdir / "vertices").mkdir()
+    order = np.lexsort((u.col, u.row))
+    pq.write_table(pa.table({"src": u.row[order].astype(np.int64), "dst": u.col[order].astype(np.int64),
+                             "weight": np.ones(u.nnz, np.float32)}), gdir / "edges" / "part-0.parquet")
+    pq.write_table(pa.table({"id": np.arange(a.shape[0], dtype=np.int64), "orig_id": np.arange(a.shape[0], dtype=np.int64)}),
+                   gdir / "vertices" / "part-0.parquet")
+    (gdir / "stats.json").write_text(json.dumps({"directed": False, "nodes": a.shape[0], "edges": int(u.nnz)}))
+
+
+def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dict:
+    """Embed ``a`` with ``method`` in a child process; return timings, memory and the vectors."""
+    npz = work / f"{tag}.npz"
+    if not npz.exists():
+        sp.save_npz(npz, a)
+    out = str(work / f"{tag}-{method}.npy")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "SPARK_LOCAL_IP": "127.0.0.1"}
+    meta: dict = {}
+    if method == "distne-spark":
+        gdir = work / f"{tag}-graph"
+        if not gdir.exists():
+            _write_graph_dir(a, gdir)
+        m = args.max_part_nodes or int(0.51 * (np.diff(a.indptr) > 0).sum())
+        odir = work / f"{tag}-distne"
+        cmd = ["nice", "-n", "5", sys.executable, "jobs/embed_graph.py", "--edges", str(gdir), "--output", str(odir), "--dim", str(DIM),
+               "--max-part-nodes", str(m)]
+        secs, peak, rc = _run_tree(cmd, env)
+        if rc == 0:
+            sys.path.insert(0, str(ROOT))
+            from embeddings.evaluate import read_vectors
+
+            np.save(out, read_vectors(odir, a.shape[0]))
+            jm = json.loads((odir / "_meta.json").read_text())
+            meta = {k: jm.get(k) for k in ("parts", "levels", "largest_subgraph_nodes", "max_subgraph_nodes",
+                                           "edge_cut_fraction", "border_nodes_fraction", "embedded_edges_multiple",
+                                           "per_level", "timings")}
+    else:
+        py = args.baseline_python if method in ("nodevectors-prone", "pecanpy-node2vec") else sys.executable
+        cmd = ["nice", "-n", "5", py, str(Path(__file__).resolve()), "--child", method, str(npz), out]
+        secs, peak, rc = _run_tree(cmd, env)
+        if rc == 0:
+            meta = json.loads(Path(out + ".json").read_text())
+    res = {"seconds": round(secs, 2), "peak_mb": round(peak, 1), "ok": rc == 0, **meta}
+    return res, (np.load(out) if rc == 0 else None)
+
+
+def load_graph(name: str, data_root: Path):
+    sys.path.insert(0, str(ROOT))
+    from embeddings import datasets
+
+    if name == "blogcatalog":
+        return datasets.blogcatalog(data_root)
+    if name == "slashdot":
+        return datasets.slashdot(data_root), None
+    if name.startswith("rmat"):
+        from graphs.generators import rmat_block
+
+        scale = int(name[4:])
+        s, d = rmat_block(scale, 16 * 2**scale, seed=1)
+        a = datasets.symmetric_adjacency(s, d, 2**scale)
+        live = np.flatnonzero(np.diff(a.indptr))
+        return a[live][:, live].tocsr(), None
+    raise SystemExit(f"unknown graph {name}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--child", nargs=3, metavar=("METHOD", "NPZ", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--graphs", nargs="+", default=["blogcatalog", "slashdot", "rmat16", "rmat18"])
+    ap.add_argument("--methods", nargs="+", default=["distne-spark", "prone", "nodevectors-prone", "pecanpy-node2vec"])
+    ap.add_argument("--skip", nargs="*", default=["slashdot:pecanpy-node2vec"],
+                    help="graph:method pairs not run (e.g. slashdot:pecanpy-node2vec takes ~10 min)")
+    ap.add_argument("--baseline-python", default=str(ROOT / ".bench-venvs" / "embed" / "bin" / "python"))
+    ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--max-part-nodes", type=int, default=None, help="M for DistNE (default 0.51·n: 4 parts)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.child:
+        _child(*args.child, extra="")
+        return 0
+    sys.path.insert(0, str(ROOT))
+    from embeddings.evaluate import link_prediction_auc, node_classification, split_edges
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
+        work = Path(tmp)
+        for gname in args.graphs:
+            a, labels = load_graph(gname, Path(args.data_root))
+            res = results.setdefault(gname, {})
+            res["_graph"] = {"nodes": int(a.shape[0]), "edges": int(sp.triu(a, 1).nnz)}
+            split = split_edges(a, 0.1, seed=0) if not gname.startswith("rmat") else None
+            for method in args.methods:
+                if f"{gname}:{method}" in args.skip or (gname.startswith("rmat") and method not in ("distne-spark", "prone")):
+                    continue
+                row: dict = {}
+                if labels is not None:  # node classification on the full graph
+                    r, x = run_method(method, a, work, gname, args)
+                    row.update(r)
+                    if x is not None:
+                        row.update(node_classification(x, labels, repeats=args.repeats))
+                if split is not None:  # link prediction on the 90% training graph
+                    r, x = run_method(method, split.train, work, gname + "-lp", args)
+                    if labels is None:
+                        row.update(r)
+                    else:
+                        row["lp_seconds"], row["lp_peak_mb"] = r["seconds"], r["peak_mb"]
+                    if x is not None:
+                        row["auc"] = link_prediction_auc(x, split)
+                if gname.startswith("rmat"):
+                    r, _ = run_method(method, a, work, gname, args)
+                    row.update(r)
+                res[method] = row
+                print(f"{gname:12s} {method:18s} {json.dumps({k: v for k, v in row.items() if k not in ('per_level', 'timings')})}",
+                      flush=True)
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True, default=float))
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict) -> None:
+    """Markdown table of all graphs and methods, with time ratios against pecanpy / our ProNE."""
+    cols = ["graph", "method", "seconds", "peak MB", "micro-F1 .1/.5/.9", "macro-F1 .1/.5/.9", "AUC", "parts", "largest subgraph", "edges ×"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for g, methods in results.items():
+        for m, r in methods.items():
+            if m.startswith("_"):
+                continue
+            f1 = lambda k: "/".join(f"{r[k][s]:.3f}" for s in ("0.1", "0.5", "0.9")) if k in r else ""
+            auc = f"{r['auc']:.3f}" if r.get("auc") is not None else ""
+            mult = f"{r['embedded_edges_multiple']:.2f}" if r.get("embedded_edges_multiple") else ""
+            print(f"| {g} | {m} | {r.get('seconds', '')} | {r.get('peak_mb', '')} | {f1('micro_f1')} | {f1('macro_f1')} | {auc} "
+                  f"| {r.get('parts', '')} | {r.get('largest_subgraph_nodes', '')} | {mult} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
