@@ -36,6 +36,13 @@ class EdgeIndex:
         self._oeids = np.empty(0, np.int64)
         self._all_items = items                  # dense index -> item id
         self.n_edges = int(eids.size)
+        # item id -> dense index as a direct table when ids are compact (catalogue ids 0..n): one gather
+        # instead of a cache-missing binary search per candidate
+        top = int(items[-1]) if items.size else -1
+        self._lut = None
+        if 0 <= top < max(1 << 20, 4 * items.size):
+            self._lut = np.full(top + 1, -1, np.int64)
+            self._lut[items] = np.arange(items.size)
 
     @classmethod
     def build(cls, clusters: np.ndarray, items: np.ndarray) -> "EdgeIndex":
@@ -58,7 +65,11 @@ class EdgeIndex:
     def item_index(self, items: np.ndarray) -> np.ndarray:
         """Dense index of each item, ``-1`` for items never seen."""
         items = np.asarray(items, np.int64)
-        out = _find(self._items, items)
+        if self._lut is not None:
+            inb = (items >= 0) & (items < self._lut.size)
+            out = np.where(inb, self._lut[np.where(inb, items, 0)], -1)
+        else:
+            out = _find(self._items, items)
         if self._xitems.size:
             miss = out < 0
             if miss.any():
