@@ -233,6 +233,22 @@ def bandit_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
     return lines or ["_No bandit traffic: `traffic/` output missing._"]
 
 
+def heavy_hitters_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
+    hh = work / "heavy_hitters" / f"ds={ds}"
+    t = _table(hh / "heavy_hitters")
+    if t is None:
+        return ["_No heavy hitters for this day (`graphrec_heavy_hitters` has not run)._"]
+    ledger, metrics = _json(hh / "ledger.json"), _json(hh / "metrics.json")
+    top = t.sort_by("rank").slice(0, 10).to_pydict()
+    lines = [f"{t.num_rows} trending items; top 10: " + ", ".join(str(i) for i in top["item"]) + "."]
+    if metrics:
+        head.update({f"heavy_hitters_{k}": v for k, v in metrics.items() if k in ("f1", "ncr")})
+        lines.append("Against the true top-k (simulation): " + _fmt(metrics) + ".")
+    if ledger:
+        lines.append("Privacy ledger: " + _fmt(ledger)[:600] + ".")
+    return lines
+
+
 def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, timings: dict | None = None,
                  dag_rc: int | None = None) -> Path:
     """Write ``<work>/report/ds=<ds>/report.md`` (+ PNGs, ``summary.json``); return the report's path."""
@@ -250,7 +266,8 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
     for title, fn in (("Sampled graph (JDM/DCM rescaling)", degree_section),
                       ("Graph embedding and friend recommendations", embedding_section),
                       ("DSL sparse recommender", recommender_section),
-                      ("Diag-LinUCB bandit", bandit_section)):
+                      ("Diag-LinUCB bandit", bandit_section),
+                      ("Federated LDP heavy hitters", heavy_hitters_section)):
         try:
             body = fn(work, ds, out, head)
         except Exception as e:  # a broken input must not hide the rest of the report

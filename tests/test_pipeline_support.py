@@ -1,0 +1,99 @@
+"""The pipeline's driver pieces that run in the project environment: demo inputs, the traffic
+simulator's reward oracle, the event-export cursor and the run report (no Spark, no Airflow)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import demo_inputs, export_events, report, simulate_traffic
+
+
+def _read(path):
+    return pq.read_table(path).to_pydict()
+
+
+def test_demo_inputs_are_deterministic_and_shaped(tmp_path):
+    args = ["--ds", "2026-01-05", "--nodes", "400", "--items", "80", "--parties", "3", "--communities", "4"]
+    a = demo_inputs.main(["--work", str(tmp_path / "a"), *args])
+    b = demo_inputs.main(["--work", str(tmp_path / "b"), *args])
+    assert a["rows"] == b["rows"]
+    day_a, day_b = tmp_path / "a/raw/ds=2026-01-05", tmp_path / "b/raw/ds=2026-01-05"
+    for table in ("graph/edges", "graph/labels", "interactions/interactions", "reports/reports"):
+        assert _read(day_a / table) == _read(day_b / table), table
+    inter, rep = _read(day_a / "interactions/interactions"), _read(day_a / "reports/reports")
+    # one report per user who has interactions, naming one of that user's own items
+    assert len(rep["user"]) == len(set(rep["user"])) == len(set(inter["user"]))
+    pairs = set(zip(inter["user"], inter["item"]))
+    assert all((u, i) in pairs for u, i in zip(rep["user"], rep["item"]))
+    assert set(rep["party"]) <= {0, 1, 2}
+    for folder in ("graph", "interactions", "reports"):
+        assert json.loads((day_a / folder / "_meta.json").read_text())["job"] == "demo_inputs"
+
+
+def test_demo_inputs_rejects_bad_dates(tmp_path):
+    with pytest.raises(ValueError):
+        demo_inputs.main(["--work", str(tmp_path), "--ds", "2026-02-30"])
+    assert not (tmp_path / "raw").exists()
+
+
+def test_reward_oracle_matches_set_membership():
+    rng = np.random.default_rng(3)
+    user, item = rng.integers(0, 50, 400), rng.integers(0, 30, 400)
+    prefs = simulate_traffic.Preferences(user, item)
+    qu, qi = rng.integers(0, 60, 2000), rng.integers(0, 40, 2000)
+    truth = {(int(u), int(i)) for u, i in zip(user, item)}
+    expected = np.array([(int(u), int(i)) in truth for u, i in zip(qu, qi)], np.float32)
+    np.testing.assert_array_equal(prefs.reward(qu, qi), expected)
+
+
+def test_export_cursor_reads_the_previous_export(tmp_path):
+    assert export_events.previous_cursor(None) == 0
+    assert export_events.previous_cursor(str(tmp_path / "missing")) == 0
+    (tmp_path / "_meta.json").write_text(json.dumps({"last_seq": 4321}))
+    assert export_events.previous_cursor(str(tmp_path)) == 4321
+    (tmp_path / "_meta.json").write_text(json.dumps({"rows": 1}))
+    with pytest.raises(ValueError, match="last_seq"):
+        export_events.previous_cursor(str(tmp_path))
+
+
+def _parquet(path, **cols):
+    path.mkdir(parents=True)
+    pq.write_table(pa.table(cols), path / "part-0.parquet")
+
+
+def test_report_from_job_outputs(tmp_path):
+    ds = "2026-01-05"
+    rng = np.random.default_rng(0)
+    _parquet(tmp_path / f"graph/ds={ds}/edges", src=rng.integers(0, 200, 2000), dst=rng.integers(0, 200, 2000))
+    (tmp_path / f"graph/ds={ds}/stats.json").write_text(json.dumps({"nodes": 200, "edges": 2000}))
+    _parquet(tmp_path / f"sample/ds={ds}/edges", src=rng.integers(0, 40, 300), dst=rng.integers(0, 40, 300))
+    (tmp_path / f"sample/ds={ds}/report.json").write_text(json.dumps({"ratio": 0.2, "in_l1": 0.05, "out_l1": 0.07}))
+    (tmp_path / f"recommender/ds={ds}").mkdir(parents=True)
+    (tmp_path / f"recommender/ds={ds}/metrics.json").write_text(json.dumps({"recall@20": 0.1, "ndcg@20": 0.05}))
+    rate = np.linspace(0.02, 0.2, 12)
+    _parquet(tmp_path / f"traffic/ds={ds}/curve", batch=np.arange(12), requests=(np.arange(12) + 1) * 50,
+             reward_rate=rate, random_rate=np.full(12, 0.01), cumulative_reward=np.cumsum(rate * 500))
+    (tmp_path / f"traffic/ds={ds}/summary.json").write_text(json.dumps(
+        {"requests": 600, "events": 6000, "reward_rate_first_quarter": 0.03, "reward_rate_last_quarter": 0.19,
+         "random_rate": 0.01}))
+    tasks = [{"task_id": "ingest_graph", "state": "success", "tries": 1, "seconds": 12.5}]
+    path = report.write_report(tmp_path, ds, tasks=tasks, timings={"total_s": 100.0, "setup_s": 10.0, "dag_s": 90.0},
+                               dag_rc=0)
+    text = path.read_text()
+    for png in ("degrees.png", "recommender.png", "bandit.png"):
+        assert f"({png})" in text and (path.parent / png).stat().st_size > 1000
+    assert "1/1 tasks succeeded" in text and "| ingest_graph | success |" in text
+    assert "_No embedding" in text  # a missing input is reported, not fatal
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert summary["sample_in_l1"] == 0.05 and summary["recommender_recall@20"] == 0.1
+    assert summary["bandit_reward_last_quarter"] == 0.19
+
+
+def test_degrees_count_in_and_out_edges(tmp_path):
+    _parquet(tmp_path / "e", src=np.array([0, 0, 3]), dst=np.array([3, 1, 0]))
+    out, inn = report.degrees(tmp_path / "e")
+    assert out.tolist() == [2, 0, 0, 1] and inn.tolist() == [1, 1, 0, 1]
