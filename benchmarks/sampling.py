@@ -243,17 +243,18 @@ def _core(root: str, ratio: float):
     return int(w.src.size)
 
 
-def run_scaling(sizes, ratio: float, workdir: Path) -> list[dict]:
+def run_scaling(sizes, ratio: float, workdir: Path, on_row=None) -> list[dict]:
     rows = []
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(ROOT)}
     for n_edges in sizes:
+        n_edges = int(n_edges)
         gdir = workdir / f"rmat_{n_edges}"
-        info = write_rmat_graph(gdir, int(n_edges))
+        info = write_rmat_graph(gdir, n_edges)
         core = measure(_core, str(gdir), ratio, timeout=1800)
         job = measure_cmd([sys.executable, "-m", "jobs.sample_graph", "--edges", str(gdir), "--ratio", str(ratio),
                            "--method", "rescaled", "--output", str(workdir / f"out_{n_edges}")], env)
         rep = json.loads((workdir / f"out_{n_edges}" / "report.json").read_text())
-        rows.append({"edges": info["edges"], "nodes": info["nodes"], "scale": info["scale"], "ratio": ratio,
+        rows.append({"target_edges": n_edges, "edges": info["edges"], "nodes": info["nodes"], "scale": info["scale"], "ratio": ratio,
                      "job_s": job["seconds"], "job_mb": job["peak_mb"], "job_phases": rep["seconds"],
                      "core_s": core["seconds"], "core_mb": core["peak_mb"], "sample_edges": rep["edges"],
                      "exact": rep.get("exact_realisation"), "in_l1": rep["in_l1"], "out_l1": rep["out_l1"],
@@ -261,6 +262,8 @@ def run_scaling(sizes, ratio: float, workdir: Path) -> list[dict]:
         print(f"job R-MAT {info['edges']} edges: job {job['seconds']:.1f}s / {job['peak_mb']:.0f} MB, "
               f"core {core['seconds']:.1f}s / {core['peak_mb']:.0f} MB, exact={rep.get('exact_realisation')}",
               flush=True)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
@@ -292,13 +295,22 @@ def main(argv=None) -> None:
         speed["wiring_vs_networkx"] = run_wiring(cases, a.nx_timeout)
     if not a.skip_job:
         sizes = [float(s) for s in a.sizes.split(",")]
+        earlier = [r for r in speed.get("job_scaling", {}).get("rows", [])
+                   if r.get("target_edges") not in {int(x) for x in sizes}]
+
+        def save(rows):  # keeps the rows of other sizes measured by earlier runs
+            rows = sorted(earlier + rows, key=lambda r: r["edges"])
+            sc = speed["job_scaling"] = {"rows": rows}
+            if len(rows) >= 2:
+                sc["job_exponent"] = exponent([r["edges"] for r in rows], [r["job_s"] for r in rows])
+                sc["core_exponent"] = exponent([r["edges"] for r in rows], [r["core_s"] for r in rows])
+            speed_path.write_text(json.dumps(speed, indent=1))
+
         with tempfile.TemporaryDirectory(prefix="graphrec-sampling-") as tmp:
-            rows = run_scaling(sizes, 0.1, Path(tmp))
-        speed["job_scaling"] = {"rows": rows,
-                                "job_exponent": exponent([r["edges"] for r in rows], [r["job_s"] for r in rows]),
-                                "core_exponent": exponent([r["edges"] for r in rows], [r["core_s"] for r in rows])}
-        print(f"fitted exponent: job {speed['job_scaling']['job_exponent']:.2f}, "
-              f"core {speed['job_scaling']['core_exponent']:.2f}")
+            rows = run_scaling(sizes, 0.1, Path(tmp), on_row=save)
+        sc = speed["job_scaling"]
+        if "job_exponent" in sc:
+            print(f"fitted exponent: job {sc['job_exponent']:.2f}, core {sc['core_exponent']:.2f}")
     speed_path.write_text(json.dumps(speed, indent=1))
 
 

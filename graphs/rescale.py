@@ -228,8 +228,8 @@ def rescale(m: DegreeMatrices, ratio: float, max_attempts: int = 30) -> Rescaled
         for _ in range(20):  # a node of out-degree i needs i distinct targets among the nodes with in-degree > 0
             mg = balanced_marginals(n_out, n_in, n, E, up_out, up_in)
             n_dst, n_src = n - int(mg.y_in[0]), n - int(mg.y_out[0])
-            too_out = (np.arange(shape[0]) > n_dst - 1) & (up_out > 0)
-            too_in = (np.arange(shape[1]) > n_src - 1) & (up_in > 0)
+            too_out = (np.arange(shape[0]) > max(n_dst - 1, 0)) & (up_out > 0)
+            too_in = (np.arange(shape[1]) > max(n_src - 1, 0)) & (up_in > 0)
             if not (too_out.any() or too_in.any()):
                 break
             up_out[too_out], up_in[too_in] = 0, 0
