@@ -1,0 +1,267 @@
+"""Implicit-feedback interactions for the recommenders, and a vectorised BPR sampler.
+
+Two input layouts are read:
+
+- an ``ingest_interactions`` output ``DIR/interactions`` (Parquet: ``user int64, item int64, ...``),
+  split per user into train/test at random (``test_fraction``, seeded);
+- a LightGCN split folder (``train.txt[.gz]`` and optionally ``test.txt[.gz]``, one line per user:
+  ``user item item ...``), used as is so figures compare with the LightGCN papers.
+
+Internally users and items are dense ``0..n-1``; ``user_ids`` / ``item_ids`` map back to the
+input's ids (the identity for LightGCN folders).
+
+BPR (Rendle et al., UAI 2009) needs triples ``(u, i, j)`` with ``i`` a positive and ``j`` a
+negative of ``u``. :class:`BPRSampler` draws one uniform negative per positive, rejecting the
+user's positives with a vectorised ``searchsorted`` membership test on the sorted keys
+``u * n_items + i`` and resampling only the rejected ones.
+
+>>> import numpy as np
+>>> data = Interactions.from_pairs(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]))
+>>> (data.n_users, data.n_items, data.n_train)
+(3, 3, 4)
+>>> u, i, j = next(BPRSampler(data.train, seed=0).batches(4))
+>>> bool(np.all(data.train[u, j] == 0))
+True
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+
+def _csr(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    m = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)), shape=(n_users, n_items))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    m.sort_indices()
+    return m
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Binary user-item train (and optional test) matrices with the external id maps.
+
+    Attributes:
+        train: CSR ``n_users x n_items`` of training positives (values 1).
+        test: CSR of held-out positives (may be empty: then there is nothing to evaluate).
+        user_ids: external id of each internal user row.
+        item_ids: external id of each internal item column.
+        source: where the data came from (for metadata).
+    """
+
+    train: sp.csr_matrix
+    test: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train.shape != self.test.shape:
+            raise ValueError(f"train shape {self.train.shape} != test shape {self.test.shape}")
+        if self.train.shape != (len(self.user_ids), len(self.item_ids)):
+            raise ValueError("id maps do not match the matrix shape")
+        if self.train.nnz == 0:
+            raise ValueError(f"{self.source or 'interactions'}: no training interactions")
+
+    @property
+    def n_users(self) -> int:
+        return self.train.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.train.shape[1]
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train.nnz)
+
+    @property
+    def n_test(self) -> int:
+        return int(self.test.nnz)
+
+    @classmethod
+    def from_pairs(cls, users: np.ndarray, items: np.ndarray, test_users: np.ndarray | None = None,
+                   test_items: np.ndarray | None = None, n_users: int | None = None,
+                   n_items: int | None = None, source: str = "") -> "Interactions":
+        """Build from dense 0-based id arrays (ids are used as internal indices directly)."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        tu = np.asarray(test_users if test_users is not None else [], dtype=np.int64)
+        ti = np.asarray(test_items if test_items is not None else [], dtype=np.int64)
+        if len(users) != len(items) or len(tu) != len(ti):
+            raise ValueError("user and item arrays differ in length")
+        if min(users.min(initial=0), items.min(initial=0), tu.min(initial=0), ti.min(initial=0)) < 0:
+            raise ValueError(f"{source or 'interactions'}: negative user/item id")
+        nu = n_users if n_users is not None else int(max(users.max(initial=-1), tu.max(initial=-1)) + 1)
+        ni = n_items if n_items is not None else int(max(items.max(initial=-1), ti.max(initial=-1)) + 1)
+        train = _csr(users, items, nu, ni)
+        test = _csr(tu, ti, nu, ni)
+        test = test - test.multiply(train)  # a pair in both splits counts as training only
+        test.eliminate_zeros()
+        return cls(train.tocsr(), test.tocsr(), np.arange(nu, dtype=np.int64), np.arange(ni, dtype=np.int64), source)
+
+
+def _read_lightgcn_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    users: list[np.ndarray] = []
+    items: list[np.ndarray] = []
+    with opener(path, "rt") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                row = np.array(parts, dtype=np.int64)
+            except ValueError as e:
+                raise ValueError(f"{path}:{lineno}: expected integer ids 'user item item ...' ({e})") from None
+            users.append(np.full(len(row) - 1, row[0], dtype=np.int64))
+            items.append(row[1:])
+    if not users:
+        raise ValueError(f"{path}: no interactions")
+    return np.concatenate(users), np.concatenate(items)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.txt.gz", f"{stem}.txt"):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def load_lightgcn_dir(folder: str | Path) -> Interactions:
+    """Read a LightGCN split folder (``train.txt[.gz]``, optional ``test.txt[.gz]``)."""
+    folder = Path(folder)
+    train_p = _find(folder, "train")
+    if train_p is None:
+        raise FileNotFoundError(f"{folder}: no train.txt or train.txt.gz")
+    u, i = _read_lightgcn_file(train_p)
+    test_p = _find(folder, "test")
+    tu, ti = _read_lightgcn_file(test_p) if test_p is not None else (None, None)
+    data = Interactions.from_pairs(u, i, tu, ti, source=str(folder))
+    log.info("%s: %d users, %d items, %d train, %d test", folder, data.n_users, data.n_items, data.n_train, data.n_test)
+    return data
+
+
+def split_per_user(users: np.ndarray, items: np.ndarray, test_fraction: float, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean ``is_test`` mask: ``round(test_fraction * n_u)`` random interactions of each user
+    with at least two interactions go to test (at least one, never all)."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(users)), users))  # users grouped, random order inside
+    u_sorted = users[order]
+    starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]])
+    counts = np.diff(np.r_[starts, len(users)])
+    rank = np.arange(len(users)) - np.repeat(starts, counts)
+    n_test = np.where(counts >= 2, np.clip(np.round(counts * test_fraction), 1, counts - 1), 0)
+    if test_fraction == 0.0:
+        n_test[:] = 0
+    is_test = np.zeros(len(users), dtype=bool)
+    is_test[order] = rank < np.repeat(n_test, counts)
+    return is_test, order
+
+
+def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: int = 0) -> Interactions:
+    """Read an ``ingest_interactions`` output (``DIR/interactions`` Parquet) and split it per user."""
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    table_p = folder / "interactions"
+    if not table_p.exists():
+        raise FileNotFoundError(f"{folder}: no 'interactions' table")
+    table = pq.read_table(table_p)
+    for col in ("user", "item"):
+        if col not in table.column_names:
+            raise ValueError(f"{table_p}: missing column {col!r} (has {table.column_names})")
+    ext_u = table.column("user").to_numpy().astype(np.int64)
+    ext_i = table.column("item").to_numpy().astype(np.int64)
+    if len(ext_u) == 0:
+        raise ValueError(f"{table_p}: no interactions")
+    user_ids, u = np.unique(ext_u, return_inverse=True)
+    item_ids, i = np.unique(ext_i, return_inverse=True)
+    keys = np.unique(u * len(item_ids) + i)  # drop duplicate pairs before splitting
+    u, i = keys // len(item_ids), keys % len(item_ids)
+    is_test, _ = split_per_user(u, i, test_fraction, seed)
+    train = _csr(u[~is_test], i[~is_test], len(user_ids), len(item_ids))
+    test = _csr(u[is_test], i[is_test], len(user_ids), len(item_ids))
+    data = Interactions(train, test, user_ids, item_ids, str(folder), {"test_fraction": test_fraction, "seed": seed})
+    log.info("%s: %d users, %d items, %d train, %d test", folder, data.n_users, data.n_items, data.n_train, data.n_test)
+    return data
+
+
+def load_interactions(folder: str | Path, test_fraction: float = 0.2, seed: int = 0) -> Interactions:
+    """Dispatch on the folder layout: ingest output (``interactions/``) or LightGCN split files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a directory")
+    if (folder / "interactions").exists():
+        return load_interactions_dir(folder, test_fraction, seed)
+    if _find(folder, "train") is not None:
+        return load_lightgcn_dir(folder)
+    raise ValueError(f"{folder}: neither an ingest output (interactions/) nor a LightGCN split (train.txt[.gz])")
+
+
+class BPRSampler:
+    """One epoch = every training positive once, shuffled, each with one uniform negative.
+
+    Negatives are drawn uniformly from all items and rejected when ``(u, j)`` is a training
+    positive (vectorised membership test on the sorted keys ``u * n_items + i``); only the
+    rejected draws are redrawn, so an epoch costs a few vector passes.
+    """
+
+    def __init__(self, train: sp.csr_matrix, seed: int = 0):
+        train = train.tocsr()
+        train.sort_indices()
+        self.n_users, self.n_items = train.shape
+        self.users = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(train.indptr))
+        self.items = train.indices.astype(np.int64)
+        self.keys = self.users * self.n_items + self.items  # sorted: CSR order with sorted indices
+        if np.any(np.diff(train.indptr)[:] == self.n_items):
+            raise ValueError("a user has interacted with every item: no negative exists")
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Vectorised ``(u, j) in train`` test."""
+        q = users * self.n_items + items
+        pos = np.searchsorted(self.keys, q)
+        pos = np.minimum(pos, len(self.keys) - 1)
+        return self.keys[pos] == q
+
+    def negatives(self, users: np.ndarray) -> np.ndarray:
+        """One uniform negative item per user entry (rejection sampling, vectorised)."""
+        neg = self.rng.integers(0, self.n_items, size=len(users))
+        bad = np.flatnonzero(self.is_positive(users, neg))
+        while len(bad):
+            neg[bad] = self.rng.integers(0, self.n_items, size=len(bad))
+            bad = bad[self.is_positive(users[bad], neg[bad])]
+        return neg
+
+    def epoch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All ``(u, i, j)`` triples of one epoch, shuffled."""
+        perm = self.rng.permutation(len(self.users))
+        u, i = self.users[perm], self.items[perm]
+        return u, i, self.negatives(u)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield the epoch's triples in batches of ``batch_size`` (the last one may be smaller)."""
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        u, i, j = self.epoch()
+        for s in range(0, len(u), batch_size):
+            yield u[s:s + batch_size], i[s:s + batch_size], j[s:s + batch_size]
+
+    def n_batches(self, batch_size: int) -> int:
+        return -(-len(self.users) // batch_size)

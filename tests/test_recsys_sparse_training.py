@@ -1,0 +1,146 @@
+"""The DSL mask contract: constant budget, masked weights stay zero, regrown weights start at zero."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.data import BPRSampler, Interactions
+from recsys.lightgcn import LightGCN
+from recsys.mf import MF
+from recsys.sparse_training import DSLConfig, DynamicSparsity
+
+CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")])
+
+
+def _data(seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    return Interactions.from_pairs(rng.integers(0, 60, 1500), rng.integers(0, 80, 1500))
+
+
+def _run_and_check(model, data, density, steps, interval, device, remask):
+    opt = model.make_optimizer(1e-2)
+    dsl = DynamicSparsity(model.named_parameters(), DSLConfig(density, steps, update_interval=interval, remask=remask), opt)
+    budgets = dict(dsl.budget)
+    for name, p in dsl.params.items():
+        assert budgets[name] == round(density * p.numel())
+    sampler = BPRSampler(data.train, seed=1)
+    step = 0
+    grown_checked = 0
+    while step < steps:
+        for u, i, j in sampler.batches(128):
+            if step >= steps:
+                break
+            u, i, j = (torch.from_numpy(a).to(device) for a in (u, i, j))
+            opt.zero_grad()
+            model.loss(u, i, j, 1e-4).backward()
+            before = {n: m.clone() for n, m in dsl.masks.items()}
+            dsl.before_step()
+            for n, p in dsl.params.items():
+                new = dsl.masks[n] & ~before[n]
+                if new.any():  # a round happened: regrown weights start at exactly zero
+                    assert torch.all(p.detach()[new] == 0)
+                    grown_checked += 1
+            opt.step()
+            dsl.after_step()
+            step += 1
+            for n, p in dsl.params.items():
+                assert int(dsl.masks[n].sum()) == budgets[n], "budget changed"
+                assert not p.detach()[~dsl.masks[n]].any(), "a masked weight moved"
+            dsl.check()
+    return dsl, grown_checked
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+@pytest.mark.parametrize("remask", [True, False])
+def test_mask_contract_mf_sparse_grads(device, remask):
+    data = _data()
+    model = MF(data.n_users, data.n_items, dim=16).to(device)
+    dsl, grown = _run_and_check(model, data, 0.2, 40, 5, device, remask)
+    assert dsl.rounds == len(range(5, 40, 5)) and grown > 0
+    # trained active weights actually moved away from zero (the model learns within the budget)
+    assert all(int((p != 0).sum()) > 0.9 * dsl.budget[n] for n, p in dsl.params.items())
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_mask_contract_lightgcn_dense_grads(device):
+    data = _data(1)
+    model = LightGCN(data.train, dim=16, layers=2).to(device)
+    dsl, grown = _run_and_check(model, data, 0.3, 20, 4, device, remask=False)
+    assert dsl.rounds == 4 and grown > 0
+
+
+def test_masks_move_and_prune_smallest():
+    w = torch.nn.Parameter(torch.arange(1.0, 41.0).reshape(5, 8))
+    dsl = DynamicSparsity([("w", w)], DSLConfig(0.5, total_steps=100, update_interval=1, prune_start=0.5, prune_end=0.5))
+    original = w.detach().clone()  # masked positions already zeroed, active ones keep 1..40
+    old_mask = dsl.masks["w"].clone()
+    g = torch.zeros(5, 8)
+    inactive = (~old_mask).nonzero()
+    g[inactive[0, 0], inactive[0, 1]] = 5.0  # the one inactive weight with a non-zero gradient
+    w.grad = g
+    dsl.before_step()
+    n = math.ceil(0.5 * 20)
+    pruned = old_mask & ~dsl.masks["w"]
+    assert int(pruned.sum()) == n
+    expected = torch.sort(original[old_mask])[0][:n]  # the n smallest |w| among the active
+    assert torch.equal(torch.sort(original[pruned])[0], expected)
+    assert bool(dsl.masks["w"][inactive[0, 0], inactive[0, 1]])
+    assert not w.detach()[pruned].any()
+
+
+def test_cosine_schedule_and_interval_scale_with_steps():
+    cfg = DSLConfig(0.2, total_steps=1000, target_rounds=50)
+    assert cfg.interval == 20
+    assert cfg.prune_ratio(0) == pytest.approx(0.5)
+    assert cfg.prune_ratio(1000) == pytest.approx(0.005)
+    assert cfg.prune_ratio(500) == pytest.approx((0.5 + 0.005) / 2)
+    ratios = [cfg.prune_ratio(s) for s in range(0, 1001, 50)]
+    assert all(a >= b for a, b in zip(ratios, ratios[1:]))
+    w = torch.nn.Parameter(torch.randn(30, 8))
+    dsl = DynamicSparsity([("w", w)], cfg)
+    for _ in range(1000):
+        w.grad = torch.randn(30, 8)
+        dsl.before_step()
+        dsl.after_step()
+    assert dsl.rounds == 49  # every 20 steps, none at the final step
+    dsl.check()
+
+
+def test_density_one_is_dense_noop():
+    w = torch.nn.Parameter(torch.randn(4, 4))
+    before = w.detach().clone()
+    dsl = DynamicSparsity([("w", w)], DSLConfig(1.0, total_steps=10, update_interval=1))
+    w.grad = torch.randn(4, 4)
+    dsl.before_step()
+    dsl.after_step()
+    assert torch.equal(w.detach(), before) and dsl.rounds == 0 and dsl.active_params == 16
+
+
+def test_optimizer_moments_reset_where_masks_change():
+    data = _data(2)
+    model = MF(data.n_users, data.n_items, dim=8)
+    opt = model.make_optimizer(1e-2)
+    dsl = DynamicSparsity(model.named_parameters(), DSLConfig(0.5, 100, update_interval=3), opt)
+    sampler = BPRSampler(data.train)
+    for step, (u, i, j) in enumerate(sampler.batches(64)):
+        opt.zero_grad()
+        model.loss(torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(j), 1e-4).backward()
+        dsl.before_step()
+        opt.step()
+        dsl.after_step()
+        if step == 5:
+            break
+    for n, p in dsl.params.items():
+        st = opt.state[p]
+        assert not st["exp_avg"][~dsl.masks[n]].any() and not st["exp_avg_sq"][~dsl.masks[n]].any()
+
+
+@pytest.mark.parametrize("kwargs", [dict(density=0.0, total_steps=5), dict(density=1.5, total_steps=5),
+                                    dict(density=0.5, total_steps=0), dict(density=0.5, total_steps=5, update_interval=0),
+                                    dict(density=0.5, total_steps=5, prune_start=0.1, prune_end=0.2)])
+def test_bad_config_rejected(kwargs):
+    with pytest.raises(ValueError):
+        DSLConfig(**kwargs)
