@@ -2,6 +2,7 @@
 
     python -m benchmarks.sampling                 # everything (quality, wiring vs networkx, job scaling)
     python -m benchmarks.sampling --skip-job      # quality + networkx only (a few minutes)
+    python -m benchmarks.sampling --skip-quality --skip-wiring --skip-job --core-sizes 1e6,4e6,1.6e7
 
 1. Quality on FilmTrust, CiaoDVD, DBLP (KONECT) and soc-Slashdot0902 (SNAP) at r = 0.1, 0.25, 0.5:
    in/out-degree L1, the rounding floor, JDM L1, node count vs r N and seconds, for ``rescaled`` and
@@ -279,6 +280,7 @@ def main(argv=None) -> None:
     p.add_argument("--skip-job", action="store_true")
     p.add_argument("--sizes", default="1e6,4e6,1.6e7")
     p.add_argument("--nx-timeout", type=float, default=300.0)
+    p.add_argument("--core-sizes", default="", help="R-MAT sizes for the numpy core alone (rescale + wire), e.g. 1e6,4e6,1.6e7")
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not a.skip_quality:
@@ -289,10 +291,27 @@ def main(argv=None) -> None:
         print("targets met" if not bad else "TARGETS MISSED:\n  " + "\n  ".join(bad))
     speed_path = RESULTS / "sampling_speed.json"
     speed = json.loads(speed_path.read_text()) if speed_path.exists() else {}
+
+    def update(key: str, value) -> None:  # re-read first: another run may have written other keys
+        cur = json.loads(speed_path.read_text()) if speed_path.exists() else {}
+        cur[key] = speed[key] = value
+        speed_path.write_text(json.dumps(cur, indent=1))
+
     if not a.skip_wiring:
         cases = [("FilmTrust", 1.0), ("CiaoDVD", 0.25), ("DBLP", 0.25), ("CiaoDVD", 1.0), ("DBLP", 1.0),
                  ("soc-Slashdot0902", 0.1), ("soc-Slashdot0902", 0.25), ("soc-Slashdot0902", 0.5)]
-        speed["wiring_vs_networkx"] = run_wiring(cases, a.nx_timeout)
+        update("wiring_vs_networkx", run_wiring(cases, a.nx_timeout))
+    if a.core_sizes:
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="graphrec-sampling-core-") as tmp:
+            for n_edges in [int(float(x)) for x in a.core_sizes.split(",")]:
+                info = write_rmat_graph(Path(tmp) / f"rmat_{n_edges}", n_edges)
+                core = measure(_core, str(Path(tmp) / f"rmat_{n_edges}"), 0.1, timeout=1800)
+                rows.append({"target_edges": n_edges, "edges": info["edges"], "nodes": info["nodes"],
+                             "core_s": core["seconds"], "core_mb": core["peak_mb"]})
+                print(f"core R-MAT {info['edges']} edges: {core['seconds']:.1f}s / {core['peak_mb']:.0f} MB", flush=True)
+        update("core_scaling", {"rows": rows, "exponent": exponent([r["edges"] for r in rows],
+                                                                   [r["core_s"] for r in rows]) if len(rows) > 1 else None})
     if not a.skip_job:
         sizes = [float(s) for s in a.sizes.split(",")]
         earlier = [r for r in speed.get("job_scaling", {}).get("rows", [])
@@ -300,18 +319,17 @@ def main(argv=None) -> None:
 
         def save(rows):  # keeps the rows of other sizes measured by earlier runs
             rows = sorted(earlier + rows, key=lambda r: r["edges"])
-            sc = speed["job_scaling"] = {"rows": rows}
+            sc = {"rows": rows}
             if len(rows) >= 2:
                 sc["job_exponent"] = exponent([r["edges"] for r in rows], [r["job_s"] for r in rows])
                 sc["core_exponent"] = exponent([r["edges"] for r in rows], [r["core_s"] for r in rows])
-            speed_path.write_text(json.dumps(speed, indent=1))
+            update("job_scaling", sc)
 
         with tempfile.TemporaryDirectory(prefix="graphrec-sampling-") as tmp:
             rows = run_scaling(sizes, 0.1, Path(tmp), on_row=save)
-        sc = speed["job_scaling"]
+        sc = speed.get("job_scaling", {})
         if "job_exponent" in sc:
             print(f"fitted exponent: job {sc['job_exponent']:.2f}, core {sc['core_exponent']:.2f}")
-    speed_path.write_text(json.dumps(speed, indent=1))
 
 
 if __name__ == "__main__":
