@@ -11,7 +11,8 @@ so the number of fsyncs per second stays bounded however many requests arrive (g
   carries its impression's context, so replay needs no join.
 * ``impressions(score_id PK, payload BLOB)`` — written on score; FIFO order in the writer means an
   impression is committed no later than any event that refers to it (impression-only commits
-  skip the fsync: the next event commit's WAL fsync makes them durable too).
+  skip the fsync: the next event commit's WAL fsync makes them durable too, and wait up to
+  ``impression_linger_s`` for company, so a burst of score calls costs one transaction).
 * Dedup: the set of logged ``event_id`` is rebuilt from the log on open and kept in memory.
 * Snapshots: ``<db>.snapshot.npz`` (edges with their statistics, the version and the last
   ``seq`` they include), written atomically; start = snapshot + replay of the log after it.
@@ -62,7 +63,8 @@ class SqliteStore(EventStore):
 
     kind = "sqlite"
 
-    def __init__(self, path: str | os.PathLike, impression_cache: int = 500_000, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | os.PathLike, impression_cache: int = 500_000, synchronous: str = "FULL",
+                 impression_linger_s: float = 0.02) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if synchronous.upper() not in ("FULL", "EXTRA", "NORMAL"):
@@ -72,6 +74,9 @@ class SqliteStore(EventStore):
         self._cache: dict[str, Impression] = {}
         self._pending: set[str] = set()
         self._q: list[tuple] = []
+        self._q_since = 0.0
+        self._n_ev = 0
+        self._linger = float(impression_linger_s)
         self._cv = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -147,17 +152,27 @@ class SqliteStore(EventStore):
         if self._thread is None or self._closing:
             raise RuntimeError("store is not running")
         with self._cv:
+            if not self._q:
+                self._q_since = time.monotonic()
             self._q.append(job)
-            self._cv.notify()
+            if job[0] == "ev":           # impressions alone wait for the linger (nobody waits on them)
+                self._n_ev += 1
+                self._cv.notify()
 
     def _run(self) -> None:
         conn = self._connect()
         self._cur_sync = self._sync
         while True:
             with self._cv:
-                while not self._q and not self._closing:
-                    self._cv.wait()
-                jobs, self._q = self._q, []
+                while not self._closing and not self._n_ev:
+                    if not self._q:
+                        self._cv.wait()
+                        continue
+                    left = self._q_since + self._linger - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cv.wait(left)
+                jobs, self._q, self._n_ev = self._q, [], 0
             if not jobs:
                 break
             self._commit(conn, jobs)
