@@ -130,15 +130,18 @@ def main(argv=None) -> int:
     ap.add_argument("--epsilon", type=float, nargs="+", default=[0.02, 0.05, 0.1], help="grid for ε-greedy")
     ap.add_argument("--user-vectors")
     ap.add_argument("--item-vectors")
+    ap.add_argument("--policies", nargs="+", default=list(TUNED), choices=list(TUNED))
+    ap.add_argument("--no-plot", action="store_true", help="do not (over)write the learning-curve PNGs")
+    ap.add_argument("--no-smoke", action="store_true", help="skip the Open Bandit smoke replay")
     ap.add_argument("--out", default=str(RESULTS / "bandits.json"))
     a = ap.parse_args(argv)
 
-    from recsys.bandits.params import publish_params
+    from recsys.bandits.publish import publish_params
     from recsys.bandits.simulate import SimResult, load_lightgcn_split, open_bandit_replay, plot_curves
     from recsys.candidates import CandidateConfig, build_params
 
     rows, curves_png = [], {}
-    policies = list(TUNED)
+    policies = a.policies
     cfg_kw = dict(steps=a.steps, batch=a.batch, slate=a.slate)
     grids = {"diag_linucb": a.alpha, "diag_linucb_skip": a.alpha, "linucb": a.alpha, "egreedy": a.epsilon,
              "random": [None]}
@@ -166,12 +169,12 @@ def main(argv=None) -> int:
                                  "reward": float(best["curve"][-1]), "build_s": build_s,
                                  "grid": {str(m["param"]): m["curve"][-1] for m in runs},
                                  **{k: v for k, v in best.items() if k not in ("curve", "param")}})
-            if C == max(a.clusters):
+            if C == max(a.clusters) and not a.no_plot:
                 png = RESULTS / f"bandits_{ds}.png"
                 plot_curves(res, png, f"{ds}: C={C}, K={a.k}, W={a.w}, {a.steps}x{a.batch} users, slate {a.slate}")
                 curves_png[ds] = str(png.relative_to(ROOT))
             _report(rows, a, curves_png, None)
-    obd = open_bandit_replay(DATA / "open_bandit_sample" / "random_all.csv.gz")
+    obd = None if a.no_smoke else open_bandit_replay(DATA / "open_bandit_sample" / "random_all.csv.gz")
     _report(rows, a, curves_png, obd, final=True)
     return 0
 

@@ -52,7 +52,8 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
     from pyspark.sql import functions as F
 
     from graphs.atomic import write_json, write_meta
-    from recsys.bandits.params import Watermark, current_version, new_version_dir, read_manifest
+    from recsys.bandits.params import Watermark, current_version, read_manifest
+    from recsys.bandits.publish import new_version_dir
     from recsys.bandits.spark import EVENT_COLUMNS, IMPRESSION_COLUMNS, check_table, plan_update, read_table
 
     t0 = time.perf_counter()

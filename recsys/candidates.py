@@ -48,8 +48,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from scipy.optimize import linear_sum_assignment
 
-from recsys.bandits.params import (BanditParams, Watermark, current_version, load_merged_event_ids, load_params,
-                                   publish_params)
+from recsys.bandits.params import BanditParams, Watermark, current_version, load_merged_event_ids, load_params
+from recsys.bandits.publish import publish_params
 
 log = logging.getLogger(__name__)
 

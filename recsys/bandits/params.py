@@ -12,9 +12,9 @@ Layout of one version (architecture.md, "Bandit parameters"):
 * ``manifest.json``  version, lambda, alpha, K, W, the event watermark, created_at, counts.
 * ``_meta.json``     producer and parameters (as every output folder).
 
-``CURRENT`` holds one line ``v=<n>``. A new version is written to a hidden temporary folder,
-renamed to ``v=<n+1>`` and only then ``CURRENT`` is replaced atomically (``os.replace``), under an
-exclusive ``flock`` on ``PARAMS_DIR/.publish.lock`` — a reader never sees a half-written version.
+``CURRENT`` holds one line ``v=<n>``. Publishing (:mod:`recsys.bandits.publish`, re-exported here
+as ``publish_params``/``new_version_dir``) writes a hidden temporary folder, renames it to
+``v=<n+1>`` and only then replaces ``CURRENT`` atomically — a reader never sees a half-written version.
 
 For the scoring service (``recsys/serving``): ``p = load_params(dir)`` gives a frozen
 :class:`BanditParams`; ``p.context(users)`` → the users' clusters and weights, ``p.candidates(
@@ -25,6 +25,7 @@ into ``p.d``/``p.b`` (-1: no edge yet, use the prior ``d = λ, b = 0``). The wat
 events with ``seq ≤ watermark.seq``; on reload re-apply only the acknowledged events not covered.
 
 >>> import tempfile
+>>> from recsys.bandits.publish import publish_params
 >>> root = Path(tempfile.mkdtemp())
 >>> p = BanditParams.build(lam=1.0, alpha=0.5, k=1, w=2,
 ...     edge_cluster=[0, 0], edge_item=[10, 11], user=[7], user_cluster=[0], user_weight=[1.0],
@@ -38,19 +39,15 @@ events with ``seq ≤ watermark.seq``; on reload re-apply only the acknowledged 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import math
 import os
 import re
-import shutil
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -356,95 +353,10 @@ def load_merged_event_ids(params_dir: str | os.PathLike, version: int | None = N
     return _read(path, MERGED_EVENTS_SCHEMA)
 
 
-@contextmanager
-def new_version_dir(params_dir: str | os.PathLike) -> Iterator[tuple[Path, int]]:
-    """Yield ``(tmp_dir, n)`` for the next version; on success publish it as ``v=<n>`` and move CURRENT.
+def __getattr__(name: str) -> Any:
+    """Lazy re-export of the publishing functions (they live in :mod:`recsys.bandits.publish`)."""
+    if name in ("publish_params", "new_version_dir", "manifest_dict", "write_tables"):
+        from recsys.bandits import publish
 
-    Held under an exclusive lock, so concurrent publishers serialise. The block must write the
-    tables and ``manifest.json`` into ``tmp_dir``; on an exception nothing is published.
-    """
-    root = Path(params_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".publish.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            n = max(list_versions(root) + [current_version(root) or 0]) + 1
-            tmp = root / f".v={n}.tmp-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir()
-            try:
-                yield tmp, n
-                if not (tmp / "manifest.json").exists():
-                    raise RuntimeError(f"version {n}: manifest.json was not written")
-                _fsync_tree(tmp)
-                os.rename(tmp, root / f"v={n}")
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            cur_tmp = root / f".CURRENT.tmp-{uuid.uuid4().hex[:8]}"
-            with open(cur_tmp, "w") as f:
-                f.write(f"v={n}\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(cur_tmp, root / "CURRENT")
-            log.info("published %s/v=%d", root, n)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _fsync_tree(path: Path) -> None:
-    for p in path.rglob("*"):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def manifest_dict(p: BanditParams, version: int, created_at: str, **extra_fields: Any) -> dict[str, Any]:
-    """The ``manifest.json`` content of ``p`` published as ``version``."""
-    return {
-        "version": version, "lambda": p.lam, "alpha": p.alpha, "K": p.k, "W": p.w,
-        "watermark": p.watermark.to_json(), "created_at": created_at, "num_edges": p.num_edges,
-        "num_clusters": int(p.centroid_ids.size), "num_users": int(p._users.size),
-        "dim": int(p.centroids.shape[1]), "extra": p.extra, **extra_fields,
-    }
-
-
-def write_tables(p: BanditParams, out: Path, merged_events: pa.Table | None = None) -> None:
-    """Write the Parquet tables of ``p`` into ``out`` (one part file per table)."""
-    tables = {
-        "edges": pa.table([pa.array(p.edge_cluster), pa.array(p.edge_item), pa.array(p.d), pa.array(p.b)], schema=EDGE_SCHEMA),
-        "user_clusters": pa.table([pa.array(p.user), pa.array(p.user_cluster), pa.array(p.user_weight)], schema=USER_CLUSTER_SCHEMA),
-        "centroids": pa.table([pa.array(p.centroid_ids),
-                               pa.FixedSizeListArray.from_arrays(pa.array(p.centroids.ravel()), p.centroids.shape[1]).cast(pa.list_(pa.float32()))],
-                              schema=CENTROID_SCHEMA),
-        "merged_events": (MERGED_EVENTS_SCHEMA.empty_table() if merged_events is None
-                          else merged_events.select(MERGED_EVENTS_SCHEMA.names).cast(MERGED_EVENTS_SCHEMA)),
-    }
-    for name, t in tables.items():
-        (out / name).mkdir()
-        pq.write_table(t, out / name / "part-00000.parquet")
-
-
-def publish_params(params_dir: str | os.PathLike, params: BanditParams, merged_events: pa.Table | None = None,
-                   producer: str = "recsys.bandits.params", meta: dict | None = None) -> BanditParams:
-    """Publish ``params`` as the next version (its ``version`` field is ignored) and return it as published.
-
-    Args:
-        params_dir: the ``PARAMS_DIR`` root.
-        params: the statistics, contexts and centroids.
-        merged_events: the ``(event_id, ts)`` ids contained in the statistics (carry the previous
-            version's table forward when rebuilding). None: an empty set.
-        producer: recorded in ``_meta.json``.
-        meta: extra ``_meta.json`` fields (parameters, timings).
-    """
-    from graphs.atomic import write_json, write_meta
-
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with new_version_dir(params_dir) as (tmp, n):
-        write_tables(params, tmp, merged_events)
-        write_meta(tmp, producer, meta or {}, version=n, rows={"edges": params.num_edges, "user_clusters": int(params.user.size),
-                                                              "merged_events": 0 if merged_events is None else merged_events.num_rows})
-        write_json(tmp / "manifest.json", manifest_dict(params, n, created))
-    return params.replace(version=n, created_at=created)
+        return getattr(publish, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
