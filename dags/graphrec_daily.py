@@ -2,8 +2,14 @@
 
     ingest_graph ─┬─ sample_graph
                   └─ embed_graph ── friend_knn
-    ingest_interactions ── train_recommender ── build_candidates ── export_events
-        ── bandit_update ── publish
+    ingest_interactions ── train_recommender ──┐
+    seed_bandit ───────────────────────────────┴─ build_candidates ── serve_candidates
+        ── simulate_traffic ── export_events ── bandit_update ── publish
+
+The bandit steps compute on the day's parameter store ``<work_dir>/bandit/ds=<ds>/`` (seeded from
+the latest earlier day, so a re-run of a day reproduces it exactly) and promote each result to the
+live store ``<work_dir>/bandit/params/`` that the scoring service serves (``jobs.bandit_day``),
+then call the service's ``POST /v1/params/reload``.
 
 Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/``. Spark jobs go through
 ``SparkSubmitOperator`` (connection ``spark_default``: ``local[2]``, ``spark://host:7077``, ``yarn``,
@@ -70,17 +76,20 @@ PY = {
     "append_env": True,
 }
 SERVING_URL = "{{ var.value.get('graphrec_serving_url', 'http://127.0.0.1:8000') }}"
-PARAMS_DIR = "{{ " + WORK + " }}/bandit/params"
+LIVE_PARAMS = "{{ " + WORK + " }}/bandit/params"  # the versioned store the scoring service serves
 
 
-def reload_command(out: str) -> str:
-    """Ask the scoring service to serve ``CURRENT`` (waits while it starts); keep its answer in ``out``."""
+def publish_command(out: str) -> str:
+    """Promote the day's bandit version to the live store, then ask the scoring service to serve it
+    (waiting while it starts); its answer is kept in ``out``."""
     return (
-        "mkdir -p " + out + " && curl -fsS --retry 90 --retry-delay 2 --retry-connrefused -X POST"
+        PYTHON + " -m jobs.bandit_day promote --day " + dated("bandit") + " --live " + LIVE_PARAMS +
+        " && mkdir -p " + out + " && curl -fsS --retry 90 --retry-delay 2 --retry-connrefused -X POST"
         " -H \"Authorization: Bearer $GRAPHREC_SERVE_TOKEN\" -H 'Content-Type: application/json' -d '{}' "
         + SERVING_URL + "/v1/params/reload -o " + out + "/.reload.json && mv " + out + "/.reload.json "
         + out + "/reload.json && cat " + out + "/reload.json"
     )
+
 
 with DAG(
     dag_id="graphrec_daily",
@@ -186,17 +195,23 @@ with DAG(
         " --output " + dated("recommender"),
         **PY,
     )
+    seed_bandit = BashOperator(
+        task_id="seed_bandit",
+        bash_command=PYTHON + " -m jobs.bandit_day seed --history {{ " + WORK + " }}/bandit --ds {{ ds }}"
+        " && ls " + dated("bandit"),
+        **PY,
+    )
     build_candidates = BashOperator(
         task_id="build_candidates",
         bash_command=PYTHON + " -m recsys.candidates --user-vectors " + dated("recommender") + "/user_vectors"
-        " --item-vectors " + dated("recommender") + "/item_vectors --params " + PARAMS_DIR +
+        " --item-vectors " + dated("recommender") + "/item_vectors --params " + dated("bandit") +
         " --clusters {{ params.clusters }} --k {{ params.bandit_k }} --w {{ params.bandit_w }}"
         " --alpha {{ params.alpha }} --seed {{ params.seed }}",
         **PY,
     )
     serve_candidates = BashOperator(
         task_id="serve_candidates",
-        bash_command=reload_command(dated("published") + "/candidates"),
+        bash_command=publish_command(dated("published") + "/candidates"),
         **PY,
     )
     simulate_traffic = BashOperator(
@@ -219,17 +234,18 @@ with DAG(
         application=job("bandit_update"),
         application_args=[
             "--events", dated("events") + "/events", "--impressions", dated("events") + "/impressions",
-            "--params", PARAMS_DIR, "--output", PARAMS_DIR,
+            "--params", dated("bandit"), "--output", dated("bandit"),
         ],
         **SPARK,
     )
     publish = BashOperator(
         task_id="publish",
-        bash_command=reload_command(dated("published") + "/bandit"),
+        bash_command=publish_command(dated("published") + "/bandit"),
         **PY,
     )
 
     ingest_graph >> [sample_graph, embed_graph]
     embed_graph >> friend_knn
     ingest_interactions >> train_recommender >> build_candidates >> serve_candidates >> simulate_traffic
+    seed_bandit >> build_candidates
     simulate_traffic >> export_events >> bandit_update >> publish

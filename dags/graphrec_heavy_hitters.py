@@ -7,7 +7,8 @@ its users' items on its own side; the job sees only ε-LDP reports — and write
 with a privacy ledger to ``<work_dir>/heavy_hitters/ds=<ds>/``. Once ``graphrec_daily`` has
 published the day's parameters, the trending items join the clusters' candidate lists
 (``recsys.candidates --fresh-items``: new edges start at d = λ, b = 0, existing edges untouched)
-as a new parameter version, and the scoring service is told to reload.
+as a new version of the day's parameter store ``<work_dir>/bandit/ds=<ds>/`` (so the next day
+starts from it), which is promoted to the live store, and the scoring service is told to reload.
 
 Item ids in the reports are the catalogue's ids and must be the ids the candidate graph serves.
 
@@ -35,7 +36,7 @@ def dated(table: str) -> str:
     return "{{ " + WORK + " }}/" + table + "/ds={{ ds }}"
 
 
-PARAMS_DIR = "{{ " + WORK + " }}/bandit/params"
+LIVE_PARAMS = "{{ " + WORK + " }}/bandit/params"  # the versioned store the scoring service serves
 
 with DAG(
     dag_id="graphrec_heavy_hitters",
@@ -100,18 +101,20 @@ with DAG(
     add_fresh_items = BashOperator(
         task_id="add_fresh_items",
         bash_command=PYTHON + " -m recsys.candidates --fresh-items " + dated("heavy_hitters") + "/heavy_hitters"
-        " --params " + PARAMS_DIR,
+        " --params " + dated("bandit"),
         cwd="{{ " + ROOT + " }}",
         env={"PYTHONPATH": "{{ " + ROOT + " }}"},
         append_env=True,
     )
     publish_fresh_items = BashOperator(
         task_id="publish_fresh_items",
-        bash_command="mkdir -p " + dated("published") + "/fresh_items && curl -fsS --retry 30 --retry-delay 2"
+        bash_command=PYTHON + " -m jobs.bandit_day promote --day " + dated("bandit") + " --live " + LIVE_PARAMS +
+        " && mkdir -p " + dated("published") + "/fresh_items && curl -fsS --retry 30 --retry-delay 2"
         " --retry-connrefused -X POST -H \"Authorization: Bearer $GRAPHREC_SERVE_TOKEN\""
         " -H 'Content-Type: application/json' -d '{}' " + SERVING_URL + "/v1/params/reload"
         " -o " + dated("published") + "/fresh_items/reload.json",
-        env={"GRAPHREC_SERVE_TOKEN": "{{ var.value.get('graphrec_serving_token', '') }}"},
+        cwd="{{ " + ROOT + " }}",
+        env={"PYTHONPATH": "{{ " + ROOT + " }}", "GRAPHREC_SERVE_TOKEN": "{{ var.value.get('graphrec_serving_token', '') }}"},
         append_env=True,
     )
 

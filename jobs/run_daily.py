@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -186,6 +187,8 @@ def run(cfg: RunConfig) -> int:
     tasks = task_states(home, cfg.ds)
     timings = {"setup_s": round(t_dag - t0, 1), "db_migrate_s": round(t_dag - t_setup, 1),
                "dag_s": round(t_end - t_dag, 1), "total_s": round(t_end - t0, 1)}
+    if cfg.airflow_home is None:  # a private, temporary metadata DB: the task states are in the report
+        shutil.rmtree(home, ignore_errors=True)
     path = report.write_report(work, cfg.ds, tasks=tasks, timings=timings, dag_rc=rc)
     ok = rc == 0 and tasks and all(t["state"] == "success" for t in tasks)
     print(f"graphrec_daily ds={cfg.ds}: {'all tasks succeeded' if ok else 'FAILED'} in {timings['total_s']:.0f} s")

@@ -106,9 +106,10 @@ def snapshot(work: Path, dag) -> dict:
             p = work / folder / f"ds={DS}" / table
             if p.exists():
                 out[f"{folder}/{table}"] = _digest(p)
-    params = work / "bandit" / "params"
-    if (params / "CURRENT").exists():
-        out["bandit/CURRENT"] = _bandit_state(params)
+    for store in ("params", f"ds={DS}"):  # the live store the service serves, and the day's store
+        params = work / "bandit" / store
+        if (params / "CURRENT").exists():
+            out[f"bandit/{store}"] = _bandit_state(params)
     return out
 
 

@@ -65,6 +65,8 @@ def test_daily_order_and_params(dagbag):
     pos = {t: i for i, t in enumerate(order)}
     for a, b in [("ingest_graph", "sample_graph"), ("ingest_graph", "embed_graph"), ("embed_graph", "friend_knn"),
                  ("ingest_interactions", "train_recommender"), ("train_recommender", "build_candidates"),
+                 ("seed_bandit", "build_candidates"), ("serve_candidates", "simulate_traffic"),
+                 ("simulate_traffic", "export_events"), ("export_events", "bandit_update"),
                  ("build_candidates", "bandit_update"), ("bandit_update", "publish")]:
         if a in pos and b in pos:
             assert b in dag.get_task(a).get_flat_relative_ids(upstream=False), f"{a} must precede {b}"
