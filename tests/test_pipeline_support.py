@@ -97,3 +97,39 @@ def test_degrees_count_in_and_out_edges(tmp_path):
     _parquet(tmp_path / "e", src=np.array([0, 0, 3]), dst=np.array([3, 1, 0]))
     out, inn = report.degrees(tmp_path / "e")
     assert out.tolist() == [2, 0, 0, 1] and inn.tolist() == [1, 1, 0, 1]
+
+
+def _params(seed: int):
+    from recsys.bandits.params import BanditParams
+
+    rng = np.random.default_rng(seed)
+    return BanditParams.build(lam=1.0, alpha=0.5, k=1, w=2, edge_cluster=[0, 0], edge_item=[10, 11],
+                              user=[7], user_cluster=[0], user_weight=[1.0],
+                              centroids=rng.normal(size=(1, 4)).astype(np.float32))
+
+
+def test_bandit_day_seeds_from_the_latest_earlier_day_and_promotes(tmp_path):
+    from jobs import bandit_day
+    from recsys.bandits.params import current_version, load_params, publish_params
+
+    hist = tmp_path / "bandit"
+    publish_params(hist / "ds=2026-01-03", _params(1))
+    publish_params(hist / "ds=2026-01-04", _params(2))
+    publish_params(hist / "ds=2026-01-04", _params(3))          # that day's CURRENT is v=2
+    publish_params(hist / "ds=2026-01-06", _params(4))          # a later day is never a seed
+    assert bandit_day.seed(hist, "2026-01-05") == {"from": str(hist / "ds=2026-01-04"), "version": 2}
+    day = hist / "ds=2026-01-05"
+    assert current_version(day) == 2
+    np.testing.assert_array_equal(load_params(day).centroids, load_params(hist / "ds=2026-01-04").centroids)
+    publish_params(day, _params(5))                               # the day moves on (v=3) ...
+    bandit_day.seed(hist, "2026-01-05")                           # ... and a re-run starts over
+    assert current_version(day) == 2
+    assert bandit_day.seed(hist, "2026-01-01")["version"] is None and current_version(hist / "ds=2026-01-01") is None
+
+    live = tmp_path / "live"
+    assert bandit_day.promote(day, live) == 1 and bandit_day.promote(day, live) == 2
+    a, b = load_params(day), load_params(live)
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    np.testing.assert_array_equal(a.d, b.d)
+    with pytest.raises(FileNotFoundError, match="no CURRENT"):
+        bandit_day.promote(hist / "ds=2026-01-01", live)
