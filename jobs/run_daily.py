@@ -12,7 +12,7 @@ What ``make run`` calls (in the project environment ``.venv``):
    it (its process group) when the DAG has finished;
 6. writes the Markdown run report (:mod:`jobs.report`) and prints its path.
 
-    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--nodes 20000] [--items 5000]
+    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--nodes 10000] [--items 2000]
 
 Exit status: 0 when every task succeeded, else 1 (the report is still written).
 
@@ -53,10 +53,10 @@ DAG_ID = "graphrec_daily"
 class RunConfig:
     work: str
     ds: str
-    nodes: int = 20_000
-    items: int = 5_000
+    nodes: int = 10_000
+    items: int = 2_000
     requests: int = 2_000
-    epochs: int = 10
+    epochs: int = 6
     dim: int = 64
     airflow_venv: str = str(ROOT / ".venv-airflow")
     airflow_home: str | None = None
@@ -200,10 +200,10 @@ def parse_args(argv=None) -> RunConfig:
     p = argparse.ArgumentParser(prog="run_daily", description=__doc__.splitlines()[0])
     p.add_argument("--work", default=str(ROOT / "runs" / "pipeline"), help="root of all outputs")
     p.add_argument("--ds", default="2026-01-05", help="the run's logical date")
-    p.add_argument("--nodes", type=int, default=20_000, help="generated users / graph nodes")
-    p.add_argument("--items", type=int, default=5_000)
+    p.add_argument("--nodes", type=int, default=10_000, help="generated users / graph nodes")
+    p.add_argument("--items", type=int, default=2_000)
     p.add_argument("--requests", type=int, default=2_000, help="simulated score requests")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--airflow-venv", default=str(ROOT / ".venv-airflow"))
     p.add_argument("--airflow-home", help="default: a new temporary folder")
