@@ -335,12 +335,15 @@ def fix_cells(plan: WiringPlan, rows: np.ndarray, cols: np.ndarray, rng: np.rand
     raise RuntimeError(f"self-loops left in out-classes {rows.tolist()} / in-classes {cols.tolist()}")
 
 
-def neighbour_cells(plan: WiringPlan, cells: np.ndarray, rng: np.random.Generator, per_class: int = 32) -> np.ndarray:
+def neighbour_cells(plan: WiringPlan, cells: np.ndarray, rng: np.random.Generator, per_class: int = 512) -> np.ndarray:
     """``cells`` plus up to ``per_class`` random cells of each one's row and of its column."""
-    out = [np.asarray(cells, dtype=np.int64)]
-    for c in np.asarray(cells).tolist():
-        for same in (np.flatnonzero(plan.ci == plan.ci[c]), np.flatnonzero(plan.cj == plan.cj[c])):
-            out.append(rng.permutation(same)[:per_class])
+    cells = np.asarray(cells, dtype=np.int64)
+    out = [cells]
+    for grp in (plan.ci, plan.cj):
+        mine = np.flatnonzero(np.isin(grp, grp[cells]))
+        mine = mine[np.lexsort((rng.random(mine.size), grp[mine]))]  # random order inside each class
+        rank = np.arange(mine.size) - np.searchsorted(grp[mine], grp[mine], side="left")
+        out.append(mine[rank < per_class])
     return np.unique(np.concatenate(out))
 
 
@@ -348,10 +351,16 @@ def resolve_loops(plan: WiringPlan, loop_cells: np.ndarray, fetch, rng: np.rando
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Second stage after within-cell repair: clear the loops left in ``loop_cells``.
 
-    ``fetch(cells)`` returns the current ``(src, dst, cell)`` of those cells (cell-contiguous). First
-    the loop cells and a sample of their row/column neighbours are swapped together; if loops are
-    still left, every cell of their rows and columns is re-wired (:func:`fix_cells`). Returns
-    ``(src, dst, cell, cells)``: replacement edges for ``cells``.
+    ``fetch(cells)`` returns the current ``(src, dst, cell)`` of those cells (cell-contiguous).
+
+    1. The loop cells and a sample of their row/column neighbours are swapped together (on copies).
+    2. If some loops resist (a saturated cell of two tiny classes whose layout is wrong), only the
+       rows/columns of those are re-wired from scratch (:func:`fix_cells`); then the other loops are
+       swapped away with partners from their neighbours *and* the re-wired cells. Re-wiring comes
+       before any cross-cell swap it could contradict, so the result stays consistent.
+    3. Failing that, every row and column of the loop cells is re-wired.
+
+    Returns ``(src, dst, cell, cells)``: replacement edges for ``cells``.
     """
     cells = neighbour_cells(plan, loop_cells, rng)
     src, dst, cell = fetch(cells)
@@ -359,6 +368,18 @@ def resolve_loops(plan: WiringPlan, loop_cells: np.ndarray, fetch, rng: np.rando
     if left.size == 0:
         return src, dst, cell, cells
     rows, cols = loop_classes(plan, cell, left)
+    s1, d1, c1, cells1 = fix_cells(plan, rows, cols, rng)
+    rest = np.setdiff1d(loop_cells, cells1)
+    if rest.size == 0:
+        return s1, d1, c1, cells1
+    cells2 = np.setdiff1d(neighbour_cells(plan, rest, rng), cells1)
+    s2, d2, c2 = fetch(cells2)
+    order = np.argsort(np.concatenate([c2, c1]), kind="stable")
+    src, dst, cell = (np.concatenate([s2, s1])[order], np.concatenate([d2, d1])[order],
+                      np.concatenate([c2, c1])[order])
+    left = repair_loops(src, dst, cell, plan, rng, wide_rounds=32)
+    if left.size == 0:
+        return src, dst, cell, np.union1d(cells1, cells2)
     rows = np.union1d(rows, plan.ci[loop_cells])
     cols = np.union1d(cols, plan.cj[loop_cells])
     return fix_cells(plan, rows, cols, rng)
@@ -388,7 +409,8 @@ def wire(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> Wired:
     left = repair_loops(src, dst, cell, plan, rng, wide=False)
     if left.size:
         def fetch(cells):
-            idx = np.concatenate([np.arange(plan.cell_start[c], plan.cell_start[c] + plan.ca[c]) for c in cells])
+            a = plan.ca[cells]
+            idx = np.repeat(plan.cell_start[cells] - (np.cumsum(a) - a), a) + np.arange(int(a.sum()))
             return src[idx].copy(), dst[idx].copy(), cell[idx]
 
         s2, d2, _, cells = resolve_loops(plan, np.unique(cell[left]), fetch, rng)
