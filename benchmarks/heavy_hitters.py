@@ -174,8 +174,6 @@ def quality(args) -> None:
 
 def scale(args) -> None:
     """Spark job (spark-submit, local[2]) on generated Zipf users: wall time and peak RSS."""
-    import pandas as pd
-
     from ldp.datasets import dirichlet_parties, report_table, zipf_items
 
     rows = []

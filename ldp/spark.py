@@ -6,8 +6,8 @@ users of the asked groups perturb their item prefix with the round's oracle — 
 batch, randomness from the OS CSPRNG unless a test/benchmark seed is set — and sums the supports of
 the round's candidates over the whole partition (the oracles' additive tallies are summed over the
 partition's batches; the support is computed once per partition). Only ``(query, candidate, support)`` rows leave a
-partition; raw values never reach the driver or a shuffle. The driver adds the partitions' supports
-(one row per candidate) and de-biases. Imported only by ``jobs/``.
+partition (no shuffle at all); raw values never reach the driver. The driver adds the partitions'
+support vectors and de-biases. Imported only by ``jobs/``.
 """
 from __future__ import annotations
 
@@ -75,14 +75,12 @@ class SparkPopulation:
         return dict(self._sizes)
 
     def answer(self, queries, shares, group_salt) -> list[Answer]:
-        from pyspark.sql import functions as F
-
         fn = _support_fn(list(queries), list(shares), group_salt, self.epsilon, self.bits, self.seed,
                          self._calls, self.pool_size)
         self._calls += 1
-        summed = (self.df.mapInPandas(fn, SUPPORT_SCHEMA)
-                  .groupBy("q", "idx").agg(F.sum("value").alias("value"))
-                  .toPandas())
+        # one small support vector per (partition, query) reaches the driver — no shuffle stage
+        parts = self.df.mapInPandas(fn, SUPPORT_SCHEMA).toPandas()
+        summed = parts.groupby(["q", "idx"], as_index=False)["value"].sum()
         out = []
         for i, q in enumerate(queries):
             o = build_oracle(q, self.epsilon, self.pool_size)
