@@ -100,7 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 
+    from recsys.bandits.params import current_version
     from recsys.serving.app import create_app
+
+    if current_version(cfg.params) is None:
+        raise SystemExit(f"graphrec-serve: {cfg.params}: no CURRENT parameter version (publish one first)")
 
     app = create_app(cfg.params, open_store(cfg.store),
                      ServiceConfig(token=_token(cfg), max_body_bytes=cfg.max_body_bytes, max_events=cfg.max_events,
