@@ -30,11 +30,14 @@ class BanditUpdateConfig:
     impressions: str
     params: str
     output: str
+    dedup_horizon_days: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("events", "impressions", "params", "output"):
             if not getattr(self, name):
                 raise ValueError(f"--{name} is required")
+        if self.dedup_horizon_days is not None and not self.dedup_horizon_days > 0:
+            raise ValueError(f"--dedup-horizon-days must be > 0, got {self.dedup_horizon_days}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> BanditUpdateConfig:
@@ -43,8 +46,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BanditUpdateConfig:
     ap.add_argument("--impressions", required=True, help="Parquet DIR of impressions (score_id, user, cluster, weight, item, version, ts)")
     ap.add_argument("--params", required=True, help="PARAMS_DIR holding the current version (CURRENT)")
     ap.add_argument("--output", required=True, help="PARAMS_DIR to publish v=<n+1> into (may equal --params)")
+    ap.add_argument("--dedup-horizon-days", type=float, default=None,
+                    help="keep merged event ids this many days behind the watermark; older events are refused "
+                         "as late (default: keep every id)")
     a = ap.parse_args(argv)
-    return BanditUpdateConfig(a.events, a.impressions, a.params, a.output)
+    return BanditUpdateConfig(a.events, a.impressions, a.params, a.output, a.dedup_horizon_days)
 
 
 def run(spark, cfg: BanditUpdateConfig) -> dict:
@@ -72,12 +78,19 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
     else:
         merged = spark.createDataFrame([], "event_id string, ts timestamp")
     off_graph = (man.get("extra") or {}).get("off_graph", "prior")
-    plan = plan_update(edges, merged, events, imps, float(man["lambda"]), off_graph)
+    wm = Watermark.from_json(man.get("watermark", {}))
+    cutoff = None
+    if cfg.dedup_horizon_days is not None and wm.ts is not None:
+        cutoff = wm.ts - cfg.dedup_horizon_days * 86400.0
+    plan = plan_update(edges, merged, events, imps, float(man["lambda"]), off_graph, cutoff)
     new = plan.new_events.cache()
     agg = new.agg(F.count("*").alias("n"), F.max(F.unix_micros("ts")).alias("ts"),
                   *([F.max("seq").alias("seq")] if "seq" in new.columns else [])).collect()[0]
     n_new = int(agg["n"])
-    report = {"input_events": n_events, "input_impression_rows": n_imps, "new_events": n_new, "previous_version": version}
+    report = {"input_events": n_events, "input_impression_rows": n_imps, "new_events": n_new, "previous_version": version,
+              "dedup_cutoff_ts": cutoff}
+    if cutoff is not None:
+        report["late_events_refused"] = events.where(F.unix_micros("ts") < F.lit(int(cutoff * 1e6))).count()
     if n_new == 0:
         new.unpersist()
         report.update(published=None, seconds=time.perf_counter() - t0)
@@ -88,7 +101,6 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
     off = int(sum(r["pairs"] for r in d if not r["on_graph"]))
     report["off_graph"] = off_graph
     report["edges_created" if off_graph == "prior" else "off_graph_pairs_skipped"] = off
-    wm = Watermark.from_json(man.get("watermark", {}))
     ts_new = agg["ts"] / 1e6 if agg["ts"] is not None else None
     seq_new = agg["seq"] if "seq" in new.columns else None
     new_wm = wm.advanced(n_new, ts_new, None if seq_new is None else int(seq_new))
@@ -99,7 +111,8 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
          .coalesce(4).write.parquet(str(tmp / "merged_events")))
         for name in ("user_clusters", "centroids"):
             shutil.copytree(vdir / name, tmp / name)
-        manifest = {**man, "num_edges": man.get("num_edges", 0) + report.get("edges_created", 0), "version": n, "watermark": new_wm.to_json(), "created_at": created, "previous_version": version}
+        manifest = {**man, "num_edges": man.get("num_edges", 0) + report.get("edges_created", 0), "version": n,
+                    "watermark": new_wm.to_json(), "created_at": created, "previous_version": version}
         write_json(tmp / "manifest.json", manifest)
         report.update(published=n, seconds=time.perf_counter() - t0)
         write_meta(tmp, "jobs.bandit_update", asdict(cfg), **report)

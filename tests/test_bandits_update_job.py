@@ -115,6 +115,31 @@ def test_update_skip_mode_only_graph_edges_learn(spark, tmp_path):
     np.testing.assert_allclose(q.b, pol.b, rtol=1e-12, atol=1e-12)
 
 
+def test_dedup_horizon_prunes_ids_and_refuses_late_events(spark, tmp_path):
+    from jobs.bandit_update import main
+
+    p, imps, events = _world(tmp_path)
+    _write(tmp_path / "imps", impressions_table(imps))
+    _write(tmp_path / "day1", events_table(events))
+    assert _run(tmp_path, "day1") == 0
+    wm = load_params(tmp_path / "params").watermark
+    late = [FeedbackEvent(f"late{i}", e.score_id, e.item, 1.0, e.ts - 100.0) for i, e in enumerate(events[:2])]
+    fresh = [FeedbackEvent(f"new{i}", e.score_id, e.item, 1.0, wm.ts - 5.0) for i, e in enumerate(events[-4:-1])]  # events[-1] is the orphan
+    _write(tmp_path / "day2", events_table(events[-20:] + late + fresh))  # re-sent, late and new events
+    horizon_days = 30.0 / 86400
+    assert main(["--events", str(tmp_path / "day2"), "--impressions", str(tmp_path / "imps"), "--params",
+                 str(tmp_path / "params"), "--output", str(tmp_path / "params"),
+                 "--dedup-horizon-days", str(horizon_days)]) == 0
+    q = load_params(tmp_path / "params")
+    pol, seen = _expected(p, imps, events + fresh)
+    assert q.watermark.events == len(seen)
+    np.testing.assert_allclose(q.d, pol.d, rtol=1e-12)
+    np.testing.assert_allclose(q.b, pol.b, rtol=1e-12, atol=1e-12)
+    ids = load_merged_event_ids(tmp_path / "params")
+    ts = ids.column("ts").cast(pa.int64()).to_numpy() / 1e6
+    assert ts.min() >= wm.ts - 30.0 - 1e-6 and {"new0", "new1", "new2"} <= set(ids.column("event_id").to_pylist())
+
+
 def test_bad_events_rejected_nothing_written(spark, tmp_path):
     p, imps, events = _world(tmp_path)
     _write(tmp_path / "imps", impressions_table(imps))

@@ -74,8 +74,16 @@ class UpdatePlan:
 
 
 def plan_update(edges: DataFrame, merged: DataFrame, events: DataFrame, impressions: DataFrame, lam: float,
-                off_graph: str = "prior") -> UpdatePlan:
-    """Build the update (nothing is computed until an action)."""
+                off_graph: str = "prior", cutoff_ts: float | None = None) -> UpdatePlan:
+    """Build the update (nothing is computed until an action).
+
+    ``cutoff_ts`` (seconds, UTC; the previous watermark minus a dedup horizon) bounds the merged-id
+    set: ids of events older than it are dropped from ``merged_events`` and events older than it
+    are refused as late (they could no longer be deduplicated). None keeps every id forever.
+    """
+    if cutoff_ts is not None:
+        keep = F.unix_micros("ts") >= F.lit(int(cutoff_ts * 1e6))
+        events, merged = events.where(keep), merged.where(keep)
     order = [F.col("ts"), F.col("score_id"), F.col("item"), F.col("reward")]
     first = Window.partitionBy("event_id").orderBy(*order)
     ev = (events.withColumn("_rn", F.row_number().over(first)).where(F.col("_rn") == 1).drop("_rn")
