@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from graphs.baselines import BASELINES
 from graphs.degree import degree_matrices, relabel, simplify
-from graphs.quality import quality_report
+from graphs.quality import plot_degree_distributions, quality_report
 from graphs.rescale import rescale
 from graphs.wiring import WiringPlan, wire
 
@@ -129,6 +129,7 @@ def run_quality(names, seed: int = 0) -> dict:
         g = load(name)
         m = degree_matrices(g.src, g.dst, g.n_nodes)
         res[name] = {}
+        plots: dict = {}
         for r in RATIOS:
             row = res[name][str(r)] = {}
             n = int(round(r * g.n_nodes))
@@ -142,10 +143,14 @@ def run_quality(names, seed: int = 0) -> dict:
                     smp = BASELINES[method](g.src, g.dst, g.n_nodes, n, np.random.default_rng(seed))
                     s, d, k = smp.src, smp.dst, smp.n_nodes
                 secs = time.perf_counter() - t
-                q = quality_report(m, degree_matrices(s, d, k), r)
+                sm = degree_matrices(s, d, k)
+                if r == 0.25:
+                    plots[method] = sm
+                q = quality_report(m, sm, r)
                 row[method] = {key: q[key] for key in ("in_l1", "out_l1", "floor_in", "floor_out", "jdm_l1",
                                                        "nodes", "target_nodes")}
                 row[method]["seconds"] = secs
+        plot_degree_distributions(m, plots, RESULTS / f"sampling_{name}.png", title=f"{name}, r = 0.25")
     return res
 
 
