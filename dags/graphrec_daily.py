@@ -225,7 +225,7 @@ with DAG(
     export_events = BashOperator(
         task_id="export_events",
         bash_command=PYTHON + " -m jobs.export_events --url " + SERVING_URL + " --output " + dated("events") +
-        " --since-from {{ " + WORK + " }}/events/ds={{ macros.ds_add(ds, -1) }}",
+        " --since-from " + dated("bandit") + "/SEED.json",
         **PY,
     )
     bandit_update = SparkSubmitOperator(
@@ -249,3 +249,4 @@ with DAG(
     ingest_interactions >> train_recommender >> build_candidates >> serve_candidates >> simulate_traffic
     seed_bandit >> build_candidates
     simulate_traffic >> export_events >> bandit_update >> publish
+    seed_bandit >> export_events

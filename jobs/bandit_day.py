@@ -8,7 +8,8 @@ scoring service serves:
   version (the newest ``ds=<d>`` with ``d < ds``; empty when there is none). The candidate rebuild
   and the batch update of the day then start from the same state on every run of that day, so a
   re-run republishes the same statistics (the live store is never a day's starting point: it
-  already contains that day's results).
+  already contains that day's results). ``SEED.json`` records the seed and its event watermark
+  ``last_seq``, where the day's event export starts.
 * ``promote`` — publish the day store's ``CURRENT`` version as the next version of the live store
   (statistics, contexts, centroids, merged event ids and watermark unchanged), so the service's
   version numbers only grow while a re-run can recompute the day.
@@ -50,19 +51,23 @@ def previous_day(history: Path, ds: str) -> Path | None:
 
 def seed(history: str | Path, ds: str) -> dict:
     """Recreate ``history/ds=<ds>`` from the previous day's ``CURRENT`` version (atomically)."""
-    from recsys.bandits.params import current_version
+    from recsys.bandits.params import current_version, read_manifest
 
     history = Path(history)
     prev = previous_day(history, ds)
     version = current_version(prev) if prev is not None else None
+    last_seq = 0
     with atomic_dir(history / f"ds={ds}") as tmp:
         if version is not None:
             shutil.copytree(prev / f"v={version}", tmp / f"v={version}")
             (tmp / "CURRENT").write_text(f"v={version}\n")
-        # not _meta.json: the folder is a PARAMS_DIR, whose versions carry their own metadata
-        (tmp / "SEED.json").write_text(json.dumps({"ds": ds, "from": str(prev) if prev else None, "version": version}))
+            last_seq = int((read_manifest(tmp, version).get("watermark") or {}).get("seq") or 0)
+        # not _meta.json: the folder is a PARAMS_DIR, whose versions carry their own metadata.
+        # last_seq: the service-log position the seed contains — the day's event export starts after it.
+        (tmp / "SEED.json").write_text(json.dumps({"ds": ds, "from": str(prev) if prev else None, "version": version,
+                                                   "last_seq": last_seq}))
     log.info("bandit store for ds=%s seeded from %s", ds, f"{prev} v={version}" if prev else "nothing (first day)")
-    return {"from": str(prev) if prev else None, "version": version}
+    return {"from": str(prev) if prev else None, "version": version, "last_seq": last_seq}
 
 
 def promote(day: str | Path, live: str | Path) -> int:

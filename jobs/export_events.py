@@ -5,12 +5,13 @@ and writes ``DIR/events(event_id, score_id, item, reward, ts, seq)`` and
 ``DIR/impressions(score_id, user, cluster, weight, item, version, ts)`` — the inputs of
 ``jobs/bandit_update.py`` — plus ``_meta.json`` with the cursor ``last_seq``, atomically.
 
-The cursor ``S`` starts after the previous export's ``last_seq`` (``--since-from`` names the
-previous day's export folder; absent → 0). Re-running the same day therefore exports the same
-range again (plus events logged since), and the update job deduplicates by ``event_id``.
+The cursor ``S`` starts after ``last_seq`` of ``--since-from``: the day's bandit seed
+(``bandit/ds=<ds>/SEED.json``, the log position its statistics contain) or a previous export's
+folder; absent → 0. Re-running the same day therefore exports the same range again (plus events
+logged since), and the update job deduplicates by ``event_id``.
 
     python -m jobs.export_events --url http://127.0.0.1:8000 --output runs/events/ds=2026-01-05 \
-        [--since-from runs/events/ds=2026-01-04]     # token: $GRAPHREC_SERVE_TOKEN
+        [--since-from runs/bandit/ds=2026-01-05/SEED.json]     # token: $GRAPHREC_SERVE_TOKEN
 
 >>> ExportConfig(url="http://127.0.0.1:1", output="x", page=0)
 Traceback (most recent call last):
@@ -52,10 +53,11 @@ class ExportConfig:
 
 
 def previous_cursor(since_from: str | None) -> int:
-    """``last_seq`` of the previous export's ``_meta.json``; 0 when there is none."""
+    """``last_seq`` of a JSON file, or of a folder's ``_meta.json`` (a previous export); 0 when absent."""
     if not since_from:
         return 0
-    meta = Path(since_from) / "_meta.json"
+    meta = Path(since_from)
+    meta = meta / "_meta.json" if meta.is_dir() or not meta.suffix else meta
     if not meta.exists():
         return 0
     try:
@@ -124,7 +126,7 @@ def parse_args(argv=None) -> ExportConfig:
     p = argparse.ArgumentParser(prog="export_events", description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True, help="scoring service base URL")
     p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--since-from", help="previous export DIR; its _meta.json last_seq is the cursor")
+    p.add_argument("--since-from", help="JSON file (or DIR with _meta.json) whose last_seq is the cursor")
     p.add_argument("--page", type=int, default=50_000, help="events per request")
     a = p.parse_args(argv)
     return ExportConfig(url=a.url.rstrip("/"), output=a.output, since_from=a.since_from, page=a.page)

@@ -55,6 +55,8 @@ def test_export_cursor_reads_the_previous_export(tmp_path):
     assert export_events.previous_cursor(str(tmp_path / "missing")) == 0
     (tmp_path / "_meta.json").write_text(json.dumps({"last_seq": 4321}))
     assert export_events.previous_cursor(str(tmp_path)) == 4321
+    (tmp_path / "SEED.json").write_text(json.dumps({"last_seq": 17}))
+    assert export_events.previous_cursor(str(tmp_path / "SEED.json")) == 17
     (tmp_path / "_meta.json").write_text(json.dumps({"rows": 1}))
     with pytest.raises(ValueError, match="last_seq"):
         export_events.previous_cursor(str(tmp_path))
@@ -117,7 +119,8 @@ def test_bandit_day_seeds_from_the_latest_earlier_day_and_promotes(tmp_path):
     publish_params(hist / "ds=2026-01-04", _params(2))
     publish_params(hist / "ds=2026-01-04", _params(3))          # that day's CURRENT is v=2
     publish_params(hist / "ds=2026-01-06", _params(4))          # a later day is never a seed
-    assert bandit_day.seed(hist, "2026-01-05") == {"from": str(hist / "ds=2026-01-04"), "version": 2}
+    assert bandit_day.seed(hist, "2026-01-05") == {"from": str(hist / "ds=2026-01-04"), "version": 2, "last_seq": 0}
+    assert json.loads((hist / "ds=2026-01-05" / "SEED.json").read_text())["last_seq"] == 0
     day = hist / "ds=2026-01-05"
     assert current_version(day) == 2
     np.testing.assert_array_equal(load_params(day).centroids, load_params(hist / "ds=2026-01-04").centroids)
