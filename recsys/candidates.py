@@ -222,7 +222,7 @@ def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarr
     report = {
         "clusters": int(ids.size), "edges": params.num_edges, "users": int(len(user_ids)),
         "kept": int((gamma >= 1).sum()), "decayed": int(((gamma > 0) & (gamma < 1)).sum()),
-        "reset": int((gamma <= 0).sum()), "new_ids": int((ids > int(np.max(prev.centroid_ids, initial=-1))).sum()) if prev is not None else int(ids.size),
+        "reset": int(((gamma <= 0) & np.isfinite(shift)).sum()), "new_ids": int((ids > int(np.max(prev.centroid_ids, initial=-1))).sum()) if prev is not None else int(ids.size),
         "max_shift": float(np.max(shift[np.isfinite(shift)], initial=0.0)), "seconds": time.perf_counter() - t0,
     }
     return params, report
