@@ -166,6 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--max-part-nodes", type=int, default=None, help="M for DistNE (default 0.51·n: 4 parts)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--results", default=str(RESULTS), help="JSON file to update (merged per graph and method)")
     args = ap.parse_args(argv)
     if args.child:
         _child(*args.child, extra="")
@@ -173,7 +174,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from embeddings.evaluate import link_prediction_auc, node_classification, split_edges
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    out_file = Path(args.results)
+    results = json.loads(out_file.read_text()) if out_file.exists() else {}
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
         work = Path(tmp)
         for gname in args.graphs:
@@ -204,9 +206,12 @@ def main(argv=None) -> int:
                 res[method] = row
                 print(f"{gname:12s} {method:18s} {json.dumps({k: v for k, v in row.items() if k not in ('per_level', 'timings')})}",
                       flush=True)
-                RESULTS.parent.mkdir(parents=True, exist_ok=True)
-                RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True, default=float))
-    print_table(results)
+                out_file.parent.mkdir(parents=True, exist_ok=True)
+                merged = json.loads(out_file.read_text()) if out_file.exists() else {}
+                merged.setdefault(gname, {}).update(res)
+                out_file.write_text(json.dumps(merged, indent=2, sort_keys=True, default=float))
+                results = merged
+    print_table(json.loads(out_file.read_text()) if out_file.exists() else results)
     return 0
 
 
