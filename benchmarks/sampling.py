@@ -73,9 +73,9 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 
 def _child(q, fn, args):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = fn(*args)
-    q.put((time.perf_counter() - t, out))
+    q.put((time.perf_counter() - t, {"cpu_s": time.process_time() - c, "result": out}))
 
 
 def measure(fn, *args, timeout: float = 600.0) -> dict:
@@ -92,15 +92,15 @@ def measure(fn, *args, timeout: float = 600.0) -> dict:
         if time.perf_counter() - t0 > timeout:
             p.kill()
             p.join()
-            return {"seconds": None, "timeout": timeout, "peak_mb": peak / 2**20}
+            return {"seconds": None, "cpu_s": None, "timeout": timeout, "peak_mb": peak / 2**20}
         try:
             secs, out = q.get(timeout=0.1)
             p.join()
-            return {"seconds": secs, "peak_mb": peak / 2**20, "out": out}
+            return {"seconds": secs, "cpu_s": out["cpu_s"], "peak_mb": peak / 2**20, "out": out["result"]}
         except Exception:
             continue
     secs, out = q.get(timeout=5)
-    return {"seconds": secs, "peak_mb": peak / 2**20, "out": out}
+    return {"seconds": secs, "cpu_s": out["cpu_s"], "peak_mb": peak / 2**20, "out": out["result"]}
 
 
 def measure_cmd(cmd: list[str], env: dict, timeout: float = 1800.0) -> dict:
@@ -211,12 +211,16 @@ def run_wiring(cases, nx_timeout: float) -> list[dict]:
         ours = [measure(_ours, rs.dcm, rs.jdm) for _ in range(3)]
         best = min(ours, key=lambda x: x["seconds"])
         ref = measure(_networkx, rs.dcm, rs.jdm, timeout=nx_timeout)
-        row = {"graph": name, "ratio": r, "edges": rs.n_edges, "ours_s": best["seconds"], "ours_mb": best["peak_mb"],
-               "networkx_s": ref["seconds"], "networkx_mb": ref["peak_mb"],
-               "speedup": (ref["seconds"] / best["seconds"]) if ref["seconds"] else None}
+        best_cpu = min(x["cpu_s"] for x in ours)
+        row = {"graph": name, "ratio": r, "edges": rs.n_edges, "ours_s": best["seconds"], "ours_cpu_s": best_cpu,
+               "ours_mb": best["peak_mb"], "networkx_s": ref["seconds"], "networkx_cpu_s": ref["cpu_s"],
+               "networkx_mb": ref["peak_mb"],
+               "speedup": (ref["seconds"] / best["seconds"]) if ref["seconds"] else None,
+               "speedup_cpu": (ref["cpu_s"] / best_cpu) if ref["cpu_s"] else None}
         rows.append(row)
-        print(f"wiring {name} r={r}: {rs.n_edges} edges, ours {best['seconds']:.3f}s / {best['peak_mb']:.0f} MB, "
-              f"networkx {ref['seconds'] if ref['seconds'] else 'timeout'}s / {ref['peak_mb']:.0f} MB", flush=True)
+        print(f"wiring {name} r={r}: {rs.n_edges} edges, ours {best['seconds']:.3f}s wall / {best_cpu:.3f}s cpu / "
+              f"{best['peak_mb']:.0f} MB, networkx {ref['seconds'] or float('nan'):.2f}s wall / "
+              f"{ref['cpu_s'] or float('nan'):.2f}s cpu / {ref['peak_mb']:.0f} MB", flush=True)
     return rows
 
 
