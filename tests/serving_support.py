@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-0123456789"
+N_CLUSTERS, N_ITEMS, N_USERS = 16, 300, 60      # the size of the durability / loop tests' versions
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -189,3 +191,44 @@ def export_all(client: httpx.Client) -> tuple[list[dict], dict]:
         if j["count"] == 0:
             return events, dict(imps)
         since = j["next_since"]
+
+
+class Load:
+    """Bounded feedback load: each batch = 5 score calls × 10 shown items → 50 events."""
+
+    def __init__(self, score_urls: list[str], feedback_urls: list[str], n_batches: int, seed: int = 0) -> None:
+        self.tag = f"s{seed}"
+        self.score_urls, self.feedback_urls, self.n = score_urls, feedback_urls, n_batches
+        self.rng = np.random.default_rng(seed)
+        self.batches: list[list[dict]] = []      # every batch sent (or about to be)
+        self.acked: list[int] = []               # indices of acknowledged batches
+        self.users: dict[str, int] = {}
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with httpx.Client(timeout=10) as c:
+                for bi in range(self.n):
+                    evs = []
+                    for s in range(5):
+                        u = int(self.rng.integers(0, N_USERS))
+                        r = c.post(self.score_urls[(bi + s) % len(self.score_urls)] + "/v1/score", json={"user": u, "k": 10})
+                        r.raise_for_status()
+                        j = r.json()
+                        self.users[j["score_id"]] = u
+                        evs += [{"event_id": f"{self.tag}b{bi}-{s}-{x['item']}", "score_id": j["score_id"], "item": x["item"],
+                                 "reward": float(self.rng.random() < 0.3)} for x in j["items"]]
+                    self.batches.append(evs)
+                    r = c.post(self.feedback_urls[bi % len(self.feedback_urls)] + "/v1/feedback", json={"events": evs}, headers=AUTH)
+                    r.raise_for_status()
+                    assert r.json()["accepted"] == len(evs)
+                    self.acked.append(bi)
+        except Exception as e:  # the kill ends the load
+            self.error = e
+
+    def wait_acked(self, n: int, timeout: float = 60) -> None:
+        t = time.monotonic() + timeout
+        while len(self.acked) < n and self.thread.is_alive() and time.monotonic() < t:
+            time.sleep(0.005)
+        assert len(self.acked) >= n, f"load stalled: {self.error!r}"

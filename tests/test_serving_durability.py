@@ -6,7 +6,6 @@ clients) must change nothing for events already logged.
 """
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,57 +16,14 @@ import pytest
 
 from recsys.bandits.params import Watermark, load_params, publish_params
 from recsys.serving.synthetic import synthetic_params
-from tests.serving_support import (AUTH, assert_stats_equal, direct_replay, export_all, service_stats, start_redis,
-                                   start_service)
-
-N_CLUSTERS, N_ITEMS, N_USERS = 16, 300, 60
+from tests.serving_support import (AUTH, N_CLUSTERS, N_ITEMS, N_USERS, Load, assert_stats_equal, direct_replay,
+                                   export_all, service_stats, start_redis, start_service)
 
 
 @pytest.fixture()
 def params_dir(tmp_path):
     publish_params(tmp_path / "params", synthetic_params(N_CLUSTERS, N_ITEMS, N_USERS, 25, 3, seed=11))
     return tmp_path / "params"
-
-
-class Load:
-    """Bounded feedback load: each batch = 5 score calls × 10 shown items → 50 events."""
-
-    def __init__(self, score_urls: list[str], feedback_urls: list[str], n_batches: int, seed: int = 0) -> None:
-        self.tag = f"s{seed}"
-        self.score_urls, self.feedback_urls, self.n = score_urls, feedback_urls, n_batches
-        self.rng = np.random.default_rng(seed)
-        self.batches: list[list[dict]] = []      # every batch sent (or about to be)
-        self.acked: list[int] = []               # indices of acknowledged batches
-        self.users: dict[str, int] = {}
-        self.error: Exception | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            with httpx.Client(timeout=10) as c:
-                for bi in range(self.n):
-                    evs = []
-                    for s in range(5):
-                        u = int(self.rng.integers(0, N_USERS))
-                        r = c.post(self.score_urls[(bi + s) % len(self.score_urls)] + "/v1/score", json={"user": u, "k": 10})
-                        r.raise_for_status()
-                        j = r.json()
-                        self.users[j["score_id"]] = u
-                        evs += [{"event_id": f"{self.tag}b{bi}-{s}-{x['item']}", "score_id": j["score_id"], "item": x["item"],
-                                 "reward": float(self.rng.random() < 0.3)} for x in j["items"]]
-                    self.batches.append(evs)
-                    r = c.post(self.feedback_urls[bi % len(self.feedback_urls)] + "/v1/feedback", json={"events": evs}, headers=AUTH)
-                    r.raise_for_status()
-                    assert r.json()["accepted"] == len(evs)
-                    self.acked.append(bi)
-        except Exception as e:  # the kill ends the load
-            self.error = e
-
-    def wait_acked(self, n: int, timeout: float = 60) -> None:
-        t = time.monotonic() + timeout
-        while len(self.acked) < n and self.thread.is_alive() and time.monotonic() < t:
-            time.sleep(0.005)
-        assert len(self.acked) >= n, f"load stalled: {self.error!r}"
 
 
 def _check_after_restart(client: httpx.Client, p, load: Load) -> list[dict]:

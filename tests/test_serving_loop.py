@@ -10,8 +10,8 @@ import pytest
 
 from recsys.bandits.params import current_version, load_params, publish_params
 from recsys.serving.synthetic import synthetic_params
-from tests.serving_support import AUTH, TOKEN, assert_stats_equal, direct_replay, export_all, service_stats, start_service
-from tests.test_serving_durability import N_CLUSTERS, N_ITEMS, N_USERS, Load
+from tests.serving_support import (AUTH, N_CLUSTERS, N_ITEMS, N_USERS, TOKEN, Load, assert_stats_equal, direct_replay,
+                                   export_all, service_stats, start_service)
 
 
 @pytest.mark.spark
