@@ -19,8 +19,9 @@ URL options: ``redis://HOST:PORT/DB?prefix=NAME&aggregates=0`` (``aggregates=0``
 records the id, appends to the log and applies the ``HINCRBYFLOAT`` increments — atomically, so two
 replicas racing on one ``event_id`` count it once.  Each replica serves from memory and applies
 the log in ``seq`` order: its own new events right after the script (from memory when they directly
-follow what it has applied, else by reading the log up to them), other replicas' within ``poll_s``.  Run Redis with ``--appendonly yes --appendfsync always`` for "persisted before
-acknowledged" (the reply to the script is sent after the AOF fsync).
+follow what it has applied, else by reading the log up to them), other replicas' within ``poll_s``.
+Run Redis with ``--appendonly yes --appendfsync always`` for "persisted before acknowledged": the
+reply to the script (and to any read of its effects) is sent after the AOF fsync.
 """
 from __future__ import annotations
 
