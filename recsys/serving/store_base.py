@@ -6,6 +6,9 @@ in commit order) and delivers committed events to the service *in ``seq`` order*
 returns only after the events are durable **and** delivered, so an acknowledged event is both
 persisted and visible in the served statistics.  Duplicates (an ``event_id`` already logged) get
 ``seq`` 0 and are neither logged nor delivered again.
+
+>>> sorted(EventStore.__abstractmethods__)[:3]
+['append', 'close', 'export']
 """
 from __future__ import annotations
 

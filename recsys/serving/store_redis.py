@@ -22,6 +22,12 @@ the log in ``seq`` order: its own new events right after the script (from memory
 follow what it has applied, else by reading the log up to them), other replicas' within ``poll_s``.
 Run Redis with ``--appendonly yes --appendfsync always`` for "persisted before acknowledged": the
 reply to the script (and to any read of its effects) is sent after the AOF fsync.
+
+>>> imp = Impression("s1", 3, 1, 0.0, np.array([0, 5], np.int32), np.array([0.6, 0.4]), np.array([9]))
+>>> ev = LoggedEvents.from_impressions(["e1"], ["s1"], np.array([9]), np.array([1.0]), np.array([2.0]), [imp])
+>>> back = unpack_entries([(b"7-0", {b"p": pack_event(ev, 0)})])
+>>> back.seq.tolist(), back.event_id, back.term_cluster.tolist()
+([7], ['e1'], [0, 5])
 """
 from __future__ import annotations
 
