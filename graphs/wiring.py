@@ -268,26 +268,47 @@ def repair_loops(src: np.ndarray, dst: np.ndarray, cell: np.ndarray, plan: Wirin
     loops = np.flatnonzero(src == dst)
     if loops.size == 0:
         return loops
-    keys = _KeySet(src * n + dst)
+    # a swap keeps every edge in its cell, so duplicates can only arise inside the cells it touches
+    lc = np.unique(cell[loops])
+    lo, hi = np.searchsorted(cell, lc, side="left"), np.searchsorted(cell, lc, side="right")
+    span = hi - lo
+    keys = _KeySet(src[_ranges(lo, span)] * n + dst[_ranges(lo, span)])
+    # within a cell of a single edge, a single source or a single target no swap can help
+    lc_loop = cell[loops]
+    hopeless = (plan.ca[lc_loop] < 2) | (plan.p[plan.ci[lc_loop]] < 2) | (plan.q[plan.cj[lc_loop]] < 2)
+    todo, rest = loops[~hopeless], loops[hopeless]
     stuck = 0
     for _ in range(cell_rounds):
-        if loops.size == 0 or stuck >= 3:
+        if todo.size == 0 or stuck >= 3:
             break
-        before = loops.size
-        first = np.searchsorted(cell, cell[loops], side="left")
-        last = np.searchsorted(cell, cell[loops], side="right")
-        cand = np.tile(loops, tries)
+        before = todo.size
+        first = np.searchsorted(cell, cell[todo], side="left")
+        last = np.searchsorted(cell, cell[todo], side="right")
+        cand = np.tile(todo, tries)
         partner = np.tile(first, tries) + (rng.random(cand.size) * np.tile(last - first, tries)).astype(np.int64)
-        loops = _open(loops, _swap_round(src, dst, cand, partner, keys, n))
-        stuck = stuck + 1 if loops.size == before else 0
-    for r in range(wide_rounds if wide else 0):
+        todo = _open(todo, _swap_round(src, dst, cand, partner, keys, n))
+        stuck = stuck + 1 if todo.size == before else 0
+    loops = np.sort(np.concatenate([todo, rest]))
+    if not wide or loops.size == 0:
+        return loops
+    # wide swaps stay inside the rows and columns of the loop cells
+    lc = np.unique(cell[loops])
+    sub = np.flatnonzero(np.isin(plan.ci[cell], plan.ci[lc]) | np.isin(plan.cj[cell], plan.cj[lc]))
+    keys = _KeySet(src[sub] * n + dst[sub])
+    for r in range(wide_rounds):
         if loops.size == 0:
             break
         by_source = r % 2 == 1
-        group = plan.degrees(src)[0] if by_source else plan.degrees(dst)[1]
+        group = plan.degrees(src[sub])[0] if by_source else plan.degrees(dst[sub])[1]
         cand = np.tile(loops, tries)
-        loops = _open(loops, _swap_round(src, dst, cand, _group_partners(group, cand, rng), keys, n, by_source))
+        partner = sub[_group_partners(group, np.searchsorted(sub, cand), rng)]
+        loops = _open(loops, _swap_round(src, dst, cand, partner, keys, n, by_source))
     return loops
+
+
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(start[k], start[k] + length[k])``."""
+    return np.repeat(start - (np.cumsum(length) - length), length) + np.arange(int(length.sum()))
 
 
 def mix(src: np.ndarray, dst: np.ndarray, plan: WiringPlan, rng: np.random.Generator, rounds: int = 8) -> None:
@@ -364,7 +385,7 @@ def resolve_loops(plan: WiringPlan, loop_cells: np.ndarray, fetch, rng: np.rando
     """
     cells = neighbour_cells(plan, loop_cells, rng)
     src, dst, cell = fetch(cells)
-    left = repair_loops(src, dst, cell, plan, rng, wide_rounds=32)
+    left = repair_loops(src, dst, cell, plan, rng, cell_rounds=0, wide_rounds=32)
     if left.size == 0:
         return src, dst, cell, cells
     rows, cols = loop_classes(plan, cell, left)
@@ -377,7 +398,7 @@ def resolve_loops(plan: WiringPlan, loop_cells: np.ndarray, fetch, rng: np.rando
     order = np.argsort(np.concatenate([c2, c1]), kind="stable")
     src, dst, cell = (np.concatenate([s2, s1])[order], np.concatenate([d2, d1])[order],
                       np.concatenate([c2, c1])[order])
-    left = repair_loops(src, dst, cell, plan, rng, wide_rounds=32)
+    left = repair_loops(src, dst, cell, plan, rng, cell_rounds=0, wide_rounds=32)
     if left.size == 0:
         return src, dst, cell, np.union1d(cells1, cells2)
     rows = np.union1d(rows, plan.ci[loop_cells])
@@ -409,8 +430,7 @@ def wire(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> Wired:
     left = repair_loops(src, dst, cell, plan, rng, wide=False)
     if left.size:
         def fetch(cells):
-            a = plan.ca[cells]
-            idx = np.repeat(plan.cell_start[cells] - (np.cumsum(a) - a), a) + np.arange(int(a.sum()))
+            idx = _ranges(plan.cell_start[cells], plan.ca[cells])
             return src[idx].copy(), dst[idx].copy(), cell[idx]
 
         s2, d2, _, cells = resolve_loops(plan, np.unique(cell[left]), fetch, rng)
