@@ -46,7 +46,7 @@ TOKEN = "bench-token-0123456789"
 
 # --------------------------------------------------------------------------------------------- setup
 def make_params(root: Path, n_clusters: int, n_items: int, n_users: int, w: int):
-    from recsys.bandits.params import publish_params
+    from recsys.bandits.publish import publish_params
     from recsys.serving.synthetic import synthetic_params
 
     p = synthetic_params(n_clusters, n_items, n_users, w, k=3, seed=7)

@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recsys.bandits.params import Watermark, load_params, publish_params
+from recsys.bandits.params import Watermark, load_params
+from recsys.bandits.publish import publish_params
 from recsys.serving.synthetic import synthetic_params
 from tests.serving_support import (AUTH, N_CLUSTERS, N_ITEMS, N_USERS, Load, assert_stats_equal, direct_replay,
                                    export_all, service_stats, start_redis, start_service)

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.bandits.params import load_params, publish_params
+from recsys.bandits.params import load_params
+from recsys.bandits.publish import publish_params
 from recsys.serving.app import create_app
 from recsys.serving.service import ServiceConfig
 from recsys.serving.store_sqlite import SqliteStore

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.bandits.params import current_version, load_params, publish_params
+from recsys.bandits.params import current_version, load_params
+from recsys.bandits.publish import publish_params
 from recsys.serving.synthetic import synthetic_params
 from tests.serving_support import (AUTH, N_CLUSTERS, N_ITEMS, N_USERS, TOKEN, Load, assert_stats_equal, direct_replay,
                                    export_all, service_stats, start_service)

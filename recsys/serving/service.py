@@ -15,7 +15,8 @@ table.  Batch and online therefore never double count.
   swapped.  Each acknowledged event after the watermark is thus applied exactly once.
 
 >>> import asyncio, tempfile, pathlib
->>> from recsys.bandits.params import BanditParams, publish_params
+>>> from recsys.bandits.params import BanditParams
+>>> from recsys.bandits.publish import publish_params
 >>> from recsys.serving.store_sqlite import SqliteStore
 >>> root = pathlib.Path(tempfile.mkdtemp())
 >>> _ = publish_params(root / "params", BanditParams.build(lam=1.0, alpha=0.1, k=1, w=1, edge_cluster=[0],
