@@ -59,7 +59,7 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
 
     from graphs.atomic import write_json, write_meta
     from recsys.bandits.params import Watermark, current_version, read_manifest
-    from recsys.bandits.publish import new_version_dir
+    from recsys.bandits.publish import ANY_VERSION, new_version_dir
     from recsys.bandits.spark import EVENT_COLUMNS, IMPRESSION_COLUMNS, check_table, plan_update, read_table
 
     t0 = time.perf_counter()
@@ -105,7 +105,8 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
     seq_new = agg["seq"] if "seq" in new.columns else None
     new_wm = wm.advanced(n_new, ts_new, None if seq_new is None else int(seq_new))
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with new_version_dir(cfg.output) as (tmp, n):
+    same_dir = Path(cfg.output).resolve() == Path(cfg.params).resolve()
+    with new_version_dir(cfg.output, version if same_dir else ANY_VERSION) as (tmp, n):
         plan.edges.coalesce(4).write.parquet(str(tmp / "edges"))
         (plan.merged_events.select(F.col("event_id").cast("string"), F.col("ts").cast("timestamp"))
          .coalesce(4).write.parquet(str(tmp / "merged_events")))

@@ -318,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["fresh_items"] = int(fid.size)
     merged = load_merged_event_ids(a.params) if has_prev else None
     out = publish_params(a.params, params, merged_events=merged, producer="recsys.candidates",
-                         meta={"config": asdict(cfg), "report": report, "previous_version": prev.version if prev else None})
+                         meta={"config": asdict(cfg), "report": report, "previous_version": prev.version if prev else None},
+                         expect_current=prev.version if prev else None)
     log.info("published version %d: %s", out.version, report)
     return 0
 

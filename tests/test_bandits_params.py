@@ -136,3 +136,15 @@ def test_candidate_matrix_rows_equal_candidates():
         got = row[row >= 0]
         np.testing.assert_array_equal(got, p.candidates(c))
         assert (row[got.size:] == -1).all()
+
+
+def test_publish_refuses_when_current_moved(tmp_path):
+    p = _params(np.random.default_rng(9))
+    with pytest.raises(RuntimeError):
+        publish_params(tmp_path, p, expect_current=1)  # nothing published yet
+    publish_params(tmp_path, p, expect_current=None)
+    publish_params(tmp_path, p)  # a concurrent publisher moved CURRENT to v=2
+    with pytest.raises(RuntimeError, match="CURRENT is v=2"):
+        publish_params(tmp_path, p, expect_current=1)
+    assert publish_params(tmp_path, p, expect_current=2).version == 3
+    assert list_versions(tmp_path) == [1, 2, 3]

@@ -34,21 +34,29 @@ from recsys.bandits.params import (CENTROID_SCHEMA, EDGE_SCHEMA, MERGED_EVENTS_S
 
 log = logging.getLogger(__name__)
 
-__all__ = ["new_version_dir", "publish_params", "manifest_dict", "write_tables"]
+__all__ = ["ANY_VERSION", "new_version_dir", "publish_params", "manifest_dict", "write_tables"]
+
+ANY_VERSION = object()  # no expectation about CURRENT
 
 
 @contextmanager
-def new_version_dir(params_dir: str | os.PathLike) -> Iterator[tuple[Path, int]]:
+def new_version_dir(params_dir: str | os.PathLike, expect_current: int | None | object = ANY_VERSION) -> Iterator[tuple[Path, int]]:
     """Yield ``(tmp_dir, n)`` for the next version; on success publish it as ``v=<n>`` and move CURRENT.
 
     Held under an exclusive lock, so concurrent publishers serialise. The block must write the
     tables and ``manifest.json`` into ``tmp_dir``; on an exception nothing is published.
+    ``expect_current`` (the version the new one was derived from; None: nothing published yet)
+    makes publishing fail if ``CURRENT`` moved meanwhile, so a concurrent publisher's version is
+    never silently overwritten by one computed from an older base.
     """
     root = Path(params_dir)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".publish.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            if expect_current is not ANY_VERSION and current_version(root) != expect_current:
+                raise RuntimeError(f"{root}: CURRENT is v={current_version(root)}, but this version was computed "
+                                   f"from v={expect_current}; nothing published — re-run on the current version")
             n = max(list_versions(root) + [current_version(root) or 0]) + 1
             tmp = root / f".v={n}.tmp-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
@@ -109,7 +117,8 @@ def write_tables(p: BanditParams, out: Path, merged_events: pa.Table | None = No
 
 
 def publish_params(params_dir: str | os.PathLike, params: BanditParams, merged_events: pa.Table | None = None,
-                   producer: str = "recsys.bandits.params", meta: dict | None = None) -> BanditParams:
+                   producer: str = "recsys.bandits.params", meta: dict | None = None,
+                   expect_current: int | None | object = ANY_VERSION) -> BanditParams:
     """Publish ``params`` as the next version (its ``version`` field is ignored) and return it as published.
 
     Args:
@@ -119,11 +128,12 @@ def publish_params(params_dir: str | os.PathLike, params: BanditParams, merged_e
             version's table forward when rebuilding). None: an empty set.
         producer: recorded in ``_meta.json``.
         meta: extra ``_meta.json`` fields (parameters, timings).
+        expect_current: fail unless ``CURRENT`` is still this version (see :func:`new_version_dir`).
     """
     from graphs.atomic import write_json, write_meta
 
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with new_version_dir(params_dir) as (tmp, n):
+    with new_version_dir(params_dir, expect_current) as (tmp, n):
         write_tables(params, tmp, merged_events)
         write_meta(tmp, producer, meta or {}, version=n, rows={"edges": params.num_edges, "user_clusters": int(params.user.size),
                                                               "merged_events": 0 if merged_events is None else merged_events.num_rows})
