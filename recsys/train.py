@@ -119,7 +119,8 @@ def run(cfg: RunConfig) -> dict:
             f"recall@{k}": res.metrics.get(f"recall@{k}"), f"ndcg@{k}": res.metrics.get(f"ndcg@{k}"),
             **sizes, "seconds_per_epoch": res.seconds_per_epoch, "epochs": res.epochs, "rounds": res.rounds,
             "device": res.device, "model": cfg.train.model, "density": cfg.train.density,
-            "train_seconds": res.train_seconds, "final_loss": res.losses[-1] if res.losses else None,
+            "train_seconds": res.train_seconds,
+            "cpu_seconds_per_epoch": res.train_cpu_seconds / max(res.epochs, 1), "final_loss": res.losses[-1] if res.losses else None,
             "history": res.history,
         }
         write_json(tmp / "metrics.json", metrics)

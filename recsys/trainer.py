@@ -101,6 +101,7 @@ class TrainResult:
     epochs: int = 0
     rounds: int = 0
     train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0
     losses: list = field(default_factory=list)
     history: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
@@ -181,7 +182,7 @@ class BPRRecommender(Recommender):
                    disable=not cfg.show_progress, unit="epoch")
         for epoch in bar:
             model.train()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss_sum = torch.zeros((), device=dev)
             for u, i, j in sampler.batches(cfg.batch_size):
                 u, i, j = (torch.from_numpy(a).to(dev, non_blocking=True) for a in (u, i, j))
@@ -196,6 +197,7 @@ class BPRRecommender(Recommender):
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             res.train_seconds += time.perf_counter() - t0
+            res.train_cpu_seconds += time.process_time() - c0
             res.epochs = epoch + 1
             res.losses.append(float(loss_sum) / steps_per_epoch)
             res.rounds = dsl.rounds

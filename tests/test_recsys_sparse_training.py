@@ -15,6 +15,15 @@ from recsys.sparse_training import DSLConfig, DynamicSparsity
 CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")])
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one intra-op thread avoids OpenMP spin contention on shared 2-core machines."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _data(seed: int = 0) -> Interactions:
     rng = np.random.default_rng(seed)
     return Interactions.from_pairs(rng.integers(0, 60, 1500), rng.integers(0, 80, 1500))

@@ -1,0 +1,253 @@
+"""Sparse recommenders side by side: MF-BPR dense vs DSL, LightGCN dense vs DSL, implicit ALS/BPR.
+
+    python -m benchmarks.recommender [--datasets gowalla yelp2018] [--mf-epochs 15] [--lgcn-epochs 2]
+
+Every method runs in its own child process (ours through the real CLI, ``python -m recsys.train``;
+``implicit`` in its own environment ``.bench-venvs/implicit``, whose factors are then scored here
+with the same full-ranking protocol), while the RSS of the child's process tree is sampled with
+psutil. Results merge into ``benchmarks/results/recommender.json`` as
+``{dataset: {"<model>@<density>": {metrics as in metrics.json, wall_s, peak_rss_mb}}}`` and a table
+is printed (ratios against the dense model of the same family).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "recommender.json"
+IMPLICIT_PY = ROOT / ".bench-venvs" / "implicit" / "bin" / "python"
+
+IMPLICIT_SCRIPT = r"""
+import gzip, sys, time, numpy as np, scipy.sparse as sp
+import implicit
+from threadpoolctl import threadpool_limits
+folder, out, algo, factors, iters, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+u, i = [], []
+with gzip.open(folder + "/train.txt.gz", "rt") as f:
+    for line in f:
+        p = line.split()
+        if p:
+            u += [int(p[0])] * (len(p) - 1); i += [int(x) for x in p[1:]]
+n_u, n_i = int(sys.argv[7]), int(sys.argv[8])
+m = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=(n_u, n_i))
+with threadpool_limits(1, "blas"):
+    if algo == "als":
+        model = implicit.cpu.als.AlternatingLeastSquares(factors=factors, iterations=iters, regularization=0.05,
+                                                         alpha=1.0, num_threads=threads, random_state=0)
+    else:
+        model = implicit.cpu.bpr.BayesianPersonalizedRanking(factors=factors, iterations=iters, learning_rate=0.05,
+                                                             regularization=0.01, num_threads=threads, random_state=0)
+    t = time.perf_counter()
+    model.fit(m, show_progress=False)
+    fit_s = time.perf_counter() - t
+np.savez(out, users=model.user_factors, items=model.item_factors, fit_s=fit_s)
+"""
+
+
+def run_tree(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS of its process tree in MiB, combined output tail)."""
+    t0 = time.perf_counter()
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        if time.perf_counter() - t0 > timeout:
+            proc.kill()
+        time.sleep(0.2)
+    log.seek(0)
+    tail = log.read().decode(errors="replace")[-3000:]
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}):\n{tail}")
+    return time.perf_counter() - t0, peak / 2**20, tail
+
+
+def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        batch = args.mf_batch if model == "mf" else args.lgcn_batch
+        rounds = args.mf_rounds if model == "mf" else args.lgcn_rounds
+        cmd = [sys.executable, "-m", "recsys.train", "--data", str(folder), "--model", model, "--density", str(density),
+               "--epochs", str(epochs), "--batch-size", str(batch), "--lr", str(args.lr), "--rounds", str(rounds),
+               "--eval-every", str(args.eval_every if model == "mf" else 0), "--device", args.device,
+               "--threads", str(args.threads), "--output", str(out), "--no-progress"]
+        wall, peak, _ = run_tree(cmd)
+        m = json.loads((out / "metrics.json").read_text())
+    m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
+    return m
+
+
+def run_implicit(folder: Path, algo: str, data, args) -> dict:
+    from recsys.metrics import evaluate_embeddings
+    import torch
+
+    iters = args.als_iters if algo == "als" else args.implicit_bpr_iters
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "fit.py"
+        script.write_text(IMPLICIT_SCRIPT)
+        out = Path(tmp) / "factors.npz"
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        wall, peak, _ = run_tree([str(IMPLICIT_PY), str(script), str(folder), str(out), algo, "64", str(iters),
+                                  str(args.threads), str(data.n_users), str(data.n_items)], env=env)
+        f = np.load(out)
+        U, V, fit_s = torch.from_numpy(f["users"]).float(), torch.from_numpy(f["items"]).float(), float(f["fit_s"])
+    m = evaluate_embeddings(U, V, data.train, data.test)
+    params = int(U.numel() + V.numel())
+    return {"recall@20": m["recall@20"], "ndcg@20": m["ndcg@20"], "params": params, "bytes": 4 * params,
+            "seconds_per_epoch": fit_s / iters, "cpu_seconds_per_epoch": None, "epochs": iters, "rounds": 0, "device": f"cpu ({args.threads} threads)",
+            "train_seconds": fit_s, "wall_s": wall, "peak_rss_mb": peak}
+
+
+def measure_propagation(data, repeats: int = 3) -> dict:
+    """Seconds per LightGCN forward+backward (3 layers, d=64, full graph): torch.sparse CSR vs PyG LGConv."""
+    import torch
+
+    from recsys.lightgcn import LightGCN
+
+    out = {}
+    u = torch.randint(0, data.n_users, (8192,))
+    i = torch.randint(0, data.n_items, (8192,))
+    for backend in ("sparse", "pyg"):
+        model = LightGCN(data.train, backend=backend)
+        model.loss(u, i, i, 1e-4).backward()  # warm-up
+        times = []
+        for _ in range(repeats):
+            t = time.process_time()
+            model.loss(u, i, i, 1e-4).backward()
+            times.append(time.process_time() - t)
+        out[backend] = {"cpu_s_fwd_bwd": float(np.median(times))}
+    out["pyg_over_sparse"] = out["pyg"]["cpu_s_fwd_bwd"] / out["sparse"]["cpu_s_fwd_bwd"]
+    return out
+
+
+def write_slice(src: Path, dst: Path, n_users: int) -> None:
+    """A LightGCN-format folder with the first ``n_users`` users of ``src`` (same item ids)."""
+    import gzip
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("train", "test"):
+        with gzip.open(src / f"{name}.txt.gz", "rt") as f, open(dst / f"{name}.txt", "w") as g:
+            for line in f:
+                parts = line.split()
+                if parts and int(parts[0]) < n_users:
+                    g.write(line)
+
+
+def table(results: dict) -> str:
+    """Markdown table; "vs dense" ratios are against ``<family>@1`` of the same dataset."""
+    lines = ["| dataset | method | Recall@20 | NDCG@20 | R@20 vs dense | params | bytes | s/epoch (wall) | "
+             "CPU s/epoch | CPU vs dense | epochs | rounds | wall s | peak MiB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ds, runs in results.items():
+        for name, m in runs.items():
+            if not isinstance(m, dict) or "recall@20" not in m:
+                continue
+            dense = runs.get(f"{name.split('@')[0]}@1") if "@" in name else None
+            rr = f"{m['recall@20'] / dense['recall@20']:.3f}" if dense else ""
+            cpu = m.get("cpu_seconds_per_epoch")
+            tr = f"{cpu / dense['cpu_seconds_per_epoch']:.2f}" if dense and cpu and dense.get("cpu_seconds_per_epoch") else ""
+            lines.append(f"| {ds} | {name} | {m['recall@20']:.4f} | {m['ndcg@20']:.4f} | {rr} | {m['params']:,} | "
+                         f"{m['bytes']:,} | {m['seconds_per_epoch']:.1f} | {'' if cpu is None else f'{cpu:.1f}'} | {tr} | "
+                         f"{m['epochs']} | {m['rounds']} | {m.get('wall_s', 0):.0f} | {m.get('peak_rss_mb', 0):.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["gowalla", "yelp2018"])
+    p.add_argument("--densities", nargs="+", type=float, default=[1.0, 0.5, 0.2, 0.1])
+    p.add_argument("--mf-epochs", type=int, default=12)
+    p.add_argument("--mf-batch", type=int, default=4096)
+    p.add_argument("--mf-rounds", type=int, default=100)
+    p.add_argument("--lgcn-epochs", type=int, default=2)
+    p.add_argument("--lgcn-batch", type=int, default=8192)
+    p.add_argument("--lgcn-rounds", type=int, default=20)
+    p.add_argument("--lgcn-densities", nargs="+", type=float, default=[1.0, 0.2])
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--eval-every", type=int, default=4)
+    p.add_argument("--als-iters", type=int, default=15)
+    p.add_argument("--implicit-bpr-iters", type=int, default=60)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--skip", nargs="*", default=[], help="families to skip: mf lightgcn implicit")
+    p.add_argument("--users", type=int, default=0, help="only the first N users of each dataset (0: all)")
+    p.add_argument("--table-only", action="store_true", help="print the table of the saved results")
+    a = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if a.table_only:
+        print(table(json.loads(RESULTS.read_text())))
+        return 0
+    from recsys.data import load_interactions
+    from recsys.metrics import evaluate_popularity
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for runs in results.values():  # bytes: each table in its cheaper layout (older dense runs counted CSR)
+        for m in runs.values():
+            if isinstance(m, dict) and m.get("dense_bytes"):
+                m["bytes"] = min(m["bytes"], m["dense_bytes"])
+    slice_dir = tempfile.TemporaryDirectory()
+    for ds in a.datasets:
+        folder, key = DATA / ds, ds
+        if a.users:
+            folder, key = Path(slice_dir.name) / ds, f"{ds}[:{a.users} users]"
+            write_slice(DATA / ds, folder, a.users)
+        data = load_interactions(folder)
+        runs = {}
+        pop = evaluate_popularity(data.train, data.test)
+        runs["popularity"] = {"recall@20": pop["recall@20"], "ndcg@20": pop["ndcg@20"], "params": 0, "bytes": 0,
+                              "seconds_per_epoch": 0.0, "epochs": 0, "rounds": 0, "device": "cpu"}
+
+        def save():
+            """Merge this run's entries into the file as it is now (other runs may have written)."""
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            current.setdefault(key, {}).update(runs)
+            results.update(current)
+            tmp = RESULTS.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
+            os.replace(tmp, RESULTS)
+
+        todo = []
+        if "mf" not in a.skip:
+            todo += [("mf", d, a.mf_epochs) for d in a.densities]
+        if "lightgcn" not in a.skip:
+            todo += [("lightgcn", d, a.lgcn_epochs) for d in a.lgcn_densities]
+        for model, density, epochs in todo:
+            print(f"[{key}] {model}@{density:g} x{epochs} ...", flush=True)
+            runs[f"{model}@{density:g}"] = run_ours(folder, model, density, epochs, a)
+            save()
+        if "lightgcn" not in a.skip:
+            import torch
+
+            torch.set_num_threads(a.threads)
+            runs["_propagation"] = measure_propagation(data)
+            print(f"[{ds}] LightGCN propagation fwd+bwd CPU s: {runs['_propagation']}", flush=True)
+            save()
+        if "implicit" not in a.skip and IMPLICIT_PY.exists():
+            for algo in ("als", "bpr"):
+                print(f"[{ds}] implicit-{algo} ...", flush=True)
+                runs[f"implicit-{algo}"] = run_implicit(folder, algo, data, a)
+                save()
+        save()
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
