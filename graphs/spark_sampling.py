@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -141,8 +141,9 @@ def plan_vertices(spark: SparkSession, plan: WiringPlan) -> DataFrame:
 
 def dense_relabel(spark: SparkSession, nodes: DataFrame, edges: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Give sampled nodes (column ``id``) dense new ids; returns ``(vertices(id, orig_id), edges)``."""
-    w = Window.orderBy("orig_id")
-    verts = nodes.select(F.col("id").alias("orig_id")).distinct().withColumn("id", F.row_number().over(w) - 1)
+    from graphs.spark import dense_ids  # per-partition offsets: no single-partition window
+
+    verts = dense_ids(nodes, "id")
     m_src = verts.select(F.col("orig_id").alias("src"), F.col("id").alias("s"))
     m_dst = verts.select(F.col("orig_id").alias("dst"), F.col("id").alias("d"))
     e = edges.join(m_src, "src").join(m_dst, "dst").select(F.col("s").alias("src"), F.col("d").alias("dst"))
