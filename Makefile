@@ -5,7 +5,7 @@ VENV := .venv
 AFVENV := .venv-airflow
 PY := $(abspath $(VENV))/bin/python
 SPARK_SUBMIT := $(abspath $(VENV))/bin/spark-submit
-OUT ?= runs/demo
+OUT ?= runs/pipeline
 MASTER ?= local[2]
 SUBMIT = SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$(PY) PYSPARK_DRIVER_PYTHON=$(PY) \
 	$(SPARK_SUBMIT) --master $(MASTER) --conf spark.ui.enabled=false --py-files dist/graphrec.zip
@@ -29,10 +29,13 @@ $(AFVENV)/.stamp: requirements-airflow.txt
 zip: $(VENV)/.stamp
 	$(PY) -c "from jobs.session import build_zip; print(build_zip())"
 
-run: setup demo-ingest
+# The main job: the whole graphrec_daily DAG (airflow dags test, SQLite, local Spark) on generated
+# data, the scoring service started/stopped around its publish step, then the run report.
+run: setup
+	SPARK_LOCAL_IP=127.0.0.1 $(PY) -m jobs.run_daily --work $(abspath $(OUT))
 
-# The platform's embedded default: generate a planted-community graph and interactions, ingest both.
-demo-ingest:
+# Only the platform step (no Airflow): generate a planted-community graph and interactions, ingest both.
+demo-ingest: setup
 	$(SUBMIT) jobs/generate.py graph --nodes 20000 --communities 10 --seed 7 --output $(OUT)/raw/graph
 	$(SUBMIT) jobs/generate.py interactions --nodes 20000 --communities 10 --items 5000 --seed 7 --output $(OUT)/raw/interactions
 	$(SUBMIT) jobs/ingest_graph.py --input $(OUT)/raw/graph/edges --format parquet --labels $(OUT)/raw/graph/labels \
