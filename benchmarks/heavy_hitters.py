@@ -191,6 +191,7 @@ def scale(args) -> None:
                 df.to_parquet(inp / f"part-{c:03d}.parquet")
             gen = time.time() - t
             cmd = [spark_submit, "--master", "local[2]", "--conf", "spark.driver.memory=3g",
+               "--conf", "spark.sql.shuffle.partitions=8", "--conf", "spark.ui.enabled=false",
                    str(ROOT / "jobs" / "heavy_hitters.py"), "--input", str(inp), "--output", str(out),
                    "--bits", "48", "--epsilon", "4", "--k", "32", "--method", args.scale_method, "--seed", "1"]
             wall, peak, rc = run_child(cmd, env={"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
