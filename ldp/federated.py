@@ -7,23 +7,25 @@ SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything be
 * **federated PEM** (baseline): each party runs PEM on its own users; the server sums the parties'
   count estimates of the items they return (absent = 0) and takes the top ``k``.
 * **TAP** — target alignment (design decision): at every level *all* parties answer the *same*
-  candidate set and the server sums their counts, so the tree grows toward the *global* top-k
-  rather than each party's local one. Adaptive extension (design decision):
+  candidate set, so the tree grows toward the *global* top-k rather than each party's local one.
 
   - level 0 enumerates all ``2^s0`` prefixes, ``s0 = ⌊log2 B⌋`` (B = candidate budget);
-  - a prefix is kept if its estimate is significant, ``f̂ ≥ z·σ₀`` (σ₀ = the oracle's standard
-    deviation at count 0), at least ``k_min`` and at most ``keep_max`` kept, best first;
-  - the next level extends as far as the budget allows, ``|kept|·2^Δ ≤ B``; when that skips
-    nominal levels, their user groups join the level that is asked (no user is wasted), so a
-    small kept set both shortens the tree and gives the final level more users;
-  - user groups are uneven: the final level gets ``final_share`` of every party's users, the
-    other levels share the rest equally.
-* **TAPS** = TAP + consensus-based pruning (design decision): within a level the cohorts (parties,
-  largest first; a single party is split into ``splits`` cohorts) answer *in sequence*. After each
-  cohort the server releases the pooled rate ``r̂_c = Σ f̂_c / Σ n`` and prunes candidates whose
-  upper bound ``r̂_c + z_c·σ̂_c`` is below the current r-th best rate (r = ``k`` at the final level,
-  ``keep_max`` before). Later cohorts answer only the survivors; once those fit
-  ``m + 1 < 3e^ε + 2`` the oracle switches from OLH to GRR, whose variance is then lower.
+  - a party *claims* a candidate if its estimate is ≥ ``z_claim·σ_p`` or among its top r; the
+    global score is the sum of the claimed estimates (unclaimed = 0), which drops the noise of
+    parties that do not hold an item (non-IID data);
+  - every party keeps its own significant top prefixes (``f̂ ≥ z·σ``, between ``k_min`` and
+    ``keep_max``); their union, capped by score to fit the budget, is the next frontier;
+  - adaptive extension: the next level extends the frontier as far as ``|frontier|·2^Δ ≤ B``;
+    skipped nominal levels' user groups join the level that is asked (no user is wasted);
+  - uneven groups: the full-width level gets ``final_share`` of every party's users, the other
+    levels share the rest equally.
+* **TAPS** = TAP + consensus (design decisions): the frontier is the *consensus* — each party's
+  ``party_keep`` strongest prefixes plus the globally best claimed ones (significance-limited).
+  With one party, each level's users form ``splits = 2`` cohorts answering in sequence: after the
+  first, candidates whose upper bound ``Σ_p f̂_p + z_c·sqrt(Σ_p σ_p²)`` is below the current r-th
+  best score are pruned (r = ``k`` at the final level, ``keep_max`` before) and the second cohort
+  answers only the survivors — with GRR once ``m + 1 < 3e^ε + 2``, whose variance is then lower.
+  With several parties a level is one cohort (measured better on AOL, 5 parties).
 
 In every method each user belongs to one group and reports once with the full ε.
 
@@ -75,7 +77,7 @@ class TAPConfig:
     final_share: float = 0.4  # share of each party's users at the full-width level
     consensus_z: float = 2.0  # TAPS pruning margin
     party_keep: int = 4  # TAPS: each party's best prefixes always stay in the frontier
-    splits: int | None = None  # TAPS: sequential cohorts per level (default 2)
+    splits: int | None = None  # TAPS: sequential cohorts per level (default 2 for one party, else 1)
     grain: int | None = None  # nominal level spacing in bits (default ⌊log2(B / keep_max)⌋)
     oracle: str = "auto"
     seed: int | None = None
@@ -185,7 +187,7 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
     sizes = pop.party_sizes()
     parties = sorted(sizes, key=lambda p: (-sizes[p], p))
     lengths = cfg.lengths(pop.bits)
-    splits = (cfg.splits or 2) if sequential else 1
+    splits = (cfg.splits or (2 if len(parties) == 1 else 1)) if sequential else 1
     shares = [s / splits for s in cfg.shares(len(lengths)) for _ in range(splits)]
     ledger = PrivacyLedger(method, pop.epsilon, sizes, shares)
     gsalt = public_salt(cfg.seed, 0)
