@@ -149,6 +149,15 @@ def write_slice(src: Path, dst: Path, n_users: int) -> None:
                     g.write(line)
 
 
+def _normalised(results: dict) -> dict:
+    """``bytes`` counts each table in its cheaper layout (runs before that rule counted dense tables as CSR)."""
+    for runs in results.values():
+        for m in runs.values():
+            if isinstance(m, dict) and m.get("dense_bytes"):
+                m["bytes"] = min(m["bytes"], m["dense_bytes"])
+    return results
+
+
 def table(results: dict) -> str:
     """Markdown table; "vs dense" ratios are against ``<family>@1`` of the same dataset."""
     lines = ["| dataset | method | Recall@20 | NDCG@20 | R@20 vs dense | params | bytes | s/epoch (wall) | "
@@ -191,16 +200,12 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if a.table_only:
-        print(table(json.loads(RESULTS.read_text())))
+        print(table(_normalised(json.loads(RESULTS.read_text()))))
         return 0
     from recsys.data import load_interactions
     from recsys.metrics import evaluate_popularity
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    for runs in results.values():  # bytes: each table in its cheaper layout (older dense runs counted CSR)
-        for m in runs.values():
-            if isinstance(m, dict) and m.get("dense_bytes"):
-                m["bytes"] = min(m["bytes"], m["dense_bytes"])
+    results = _normalised(json.loads(RESULTS.read_text())) if RESULTS.exists() else {}
     slice_dir = tempfile.TemporaryDirectory()
     for ds in a.datasets:
         folder, key = DATA / ds, ds
@@ -216,7 +221,7 @@ def main(argv=None) -> int:
         def save():
             """Merge this run's entries into the file as it is now (other runs may have written)."""
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            current = _normalised(json.loads(RESULTS.read_text())) if RESULTS.exists() else {}
             current.setdefault(key, {}).update(runs)
             results.update(current)
             tmp = RESULTS.with_suffix(f".tmp{os.getpid()}")
