@@ -21,11 +21,12 @@ SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything be
     levels share the rest equally.
 * **TAPS** = TAP + consensus (design decisions): the frontier is the *consensus* — each party's
   ``party_keep`` strongest prefixes plus the globally best claimed ones (significance-limited).
-  With one party, each level's users form ``splits = 2`` cohorts answering in sequence: after the
+  With one party or ε ≤ 2, each level's users form ``splits = 2`` cohorts answering in sequence: after the
   first, candidates whose upper bound ``Σ_p f̂_p + z_c·sqrt(Σ_p σ_p²)`` is below the current r-th
   best score are pruned (r = ``k`` at the final level, ``keep_max`` before) and the second cohort
   answers only the survivors — with GRR once ``m + 1 < 3e^ε + 2``, whose variance is then lower.
-  With several parties a level is one cohort (measured better on AOL, 5 parties).
+  With several parties and ε > 2 a level is one cohort (measured: AOL, 5 parties, ε = 4: 0.825 vs
+  0.762 with two cohorts; at ε ≤ 2 two cohorts win, 0.087/0.312 vs 0.062/0.244).
 
 In every method each user belongs to one group and reports once with the full ε.
 
@@ -77,7 +78,7 @@ class TAPConfig:
     final_share: float = 0.4  # share of each party's users at the full-width level
     consensus_z: float = 2.0  # TAPS pruning margin
     party_keep: int = 4  # TAPS: each party's best prefixes always stay in the frontier
-    splits: int | None = None  # TAPS: sequential cohorts per level (default 2 for one party, else 1)
+    splits: int | None = None  # TAPS: sequential cohorts per level (default 2 for one party or ε ≤ 2, else 1)
     grain: int | None = None  # nominal level spacing in bits (default ⌊log2(B / keep_max)⌋)
     oracle: str = "auto"
     seed: int | None = None
@@ -187,7 +188,10 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
     sizes = pop.party_sizes()
     parties = sorted(sizes, key=lambda p: (-sizes[p], p))
     lengths = cfg.lengths(pop.bits)
-    splits = (cfg.splits or (2 if len(parties) == 1 else 1)) if sequential else 1
+    if sequential:  # sequential pruning pays when noise is high (measured on AOL): one party or ε ≤ 2
+        splits = cfg.splits or (2 if len(parties) == 1 or pop.epsilon <= 2 else 1)
+    else:
+        splits = 1
     shares = [s / splits for s in cfg.shares(len(lengths)) for _ in range(splits)]
     ledger = PrivacyLedger(method, pop.epsilon, sizes, shares)
     gsalt = public_salt(cfg.seed, 0)
