@@ -195,6 +195,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
     p.add_argument("--skip", nargs="*", default=[], help="families to skip: mf lightgcn implicit")
+    p.add_argument("--tag", default="", help="suffix of the result key (e.g. ' 12ep' to keep other budgets)")
     p.add_argument("--users", type=int, default=0, help="only the first N users of each dataset (0: all)")
     p.add_argument("--table-only", action="store_true", help="print the table of the saved results")
     a = p.parse_args(argv)
@@ -212,6 +213,7 @@ def main(argv=None) -> int:
         if a.users:
             folder, key = Path(slice_dir.name) / ds, f"{ds}[:{a.users} users]"
             write_slice(DATA / ds, folder, a.users)
+        key += a.tag
         data = load_interactions(folder)
         runs = {}
         pop = evaluate_popularity(data.train, data.test)
