@@ -1,8 +1,7 @@
 """Dynamic Sparse Learning (DSL): train with a constant budget of non-zero weights throughout.
 
-Follows Wang et al., "Towards Mitigating Dimensional Collapse of Representations in Collaborative
-Filtering"/"Dynamic Sparse Learning: A Novel Paradigm for Efficient Recommendation" (WSDM 2024,
-arXiv 2402.02855) and its official code:
+Follows Wang et al., "Dynamic Sparse Learning: A Novel Paradigm for Efficient Recommendation"
+(WSDM 2024, arXiv 2402.02855) and its official code:
 
 - every masked tensor ``W`` gets a 0/1 mask ``M`` with exactly ``round(density · |W|)`` ones, drawn
   uniformly at random; the model always uses ``W ⊙ M`` (weights are re-masked after every step);
@@ -14,7 +13,9 @@ arXiv 2402.02855) and its official code:
 
 The budget is constant (asserted at every round). ``ΔT`` defaults to ``T / target_rounds`` so a
 short run still makes ~``target_rounds`` rounds (the paper's ΔT = 3000 over 1000 epochs made
-hundreds). Ties in ``|w|`` / ``|g|`` (e.g. zero gradients of rows absent from the last batch) are
+hundreds). ``grow_signal="accumulated"`` grows by the gradient summed since the previous round
+instead of the last batch's (our default for MF, whose sparse gradients touch only a batch's
+rows; see ``benchmarks/README.md``). Ties in ``|w|`` / ``|g|`` (e.g. zero gradients of rows absent from the last batch) are
 broken at random, not by position. Optimiser moments of pruned/grown weights are reset, and the
 gradients of inactive weights are zeroed before the optimiser step so Adam never moves them.
 Density 1 is dense training through the same code (no masks, no rounds).
