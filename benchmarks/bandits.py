@@ -21,6 +21,12 @@ import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _repo_relative(path: str) -> str:
+    """Record paths relative to the project root, so results name no machine's folders."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
 DATA = Path("../shared/data")
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "out" / "bench_cache"
@@ -110,7 +116,8 @@ def _report(rows, a, curves_png, obd, final=False) -> None:
         print("\n".join(lines))
         print("\nOpen Bandit random/all replay (smoke only):", json.dumps(obd))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"config": vars(a), "complete": final, "rows": rows, "table": lines,
+    config = {k: (_repo_relative(v) if k in ("out", "user_vectors", "item_vectors") and v else v) for k, v in vars(a).items()}
+    Path(a.out).write_text(json.dumps({"config": config, "complete": final, "rows": rows, "table": lines,
                                        "open_bandit_smoke": obd, "curves": curves_png,
                                        "machine": {"cpus": psutil.cpu_count(), "mem_gb": psutil.virtual_memory().total / 2**30}},
                                       indent=2, default=float))
