@@ -8,7 +8,7 @@ relabelling, no statistics — a lower bound for single-machine work). Prints ed
 the fitted growth exponent of time in edges (log-log least squares), and writes
 ``benchmarks/results/ingest.json``.
 
-    python -m benchmarks.ingest [--sizes 1e6 4e6 1.6e7] [--workdir /tmp/graphrec-bench-ingest]
+    python -m benchmarks.ingest [--sizes 1e6 4e6 1.6e7] [--workdir DIR]
 """
 from __future__ import annotations
 

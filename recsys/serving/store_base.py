@@ -43,6 +43,17 @@ class EventStore(abc.ABC):
     async def get_impressions(self, score_ids: list[str]) -> dict[str, Impression]:
         """Impressions by score id (unknown ids are absent from the result)."""
 
+    def _split_cached(self, score_ids: list[str]) -> tuple[dict[str, Impression], list[str]]:
+        """Impressions found in this replica's ``_cache``, and the score ids still to look up."""
+        out, miss = {}, []
+        for s in score_ids:
+            im = self._cache.get(s)
+            if im is None:
+                miss.append(s)
+            else:
+                out[s] = im
+        return out, miss
+
     @abc.abstractmethod
     async def append(self, events: LoggedEvents) -> np.ndarray:
         """Persist new events (dedup by ``event_id``); ``seq`` per event, 0 for duplicates."""

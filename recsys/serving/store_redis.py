@@ -253,13 +253,7 @@ class RedisStore(EventStore):
 
     # -- reads ------------------------------------------------------------------------------
     async def get_impressions(self, score_ids: list[str]) -> dict[str, Impression]:
-        out, miss = {}, []
-        for s in score_ids:
-            im = self._cache.get(s)
-            if im is None:
-                miss.append(s)
-            else:
-                out[s] = im
+        out, miss = self._split_cached(score_ids)
         for attempt in range(2):       # another replica may still be writing a fresh impression
             if not miss:
                 break

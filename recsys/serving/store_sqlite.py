@@ -237,13 +237,7 @@ class SqliteStore(EventStore):
 
     # -- reads ------------------------------------------------------------------------------
     async def get_impressions(self, score_ids: list[str]) -> dict[str, Impression]:
-        out, miss = {}, []
-        for s in score_ids:
-            im = self._cache.get(s)
-            if im is None:
-                miss.append(s)
-            else:
-                out[s] = im
+        out, miss = self._split_cached(score_ids)
         if miss:
             out.update(self._db_impressions(self._rconn, miss))
         return out
