@@ -10,7 +10,7 @@ MASTER ?= local[2]
 SUBMIT = SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$(PY) PYSPARK_DRIVER_PYTHON=$(PY) \
 	$(SPARK_SUBMIT) --master $(MASTER) --conf spark.ui.enabled=false --py-files dist/graphrec.zip
 
-.PHONY: run test setup zip demo-ingest test-project test-dags clean
+.PHONY: run test setup zip demo-ingest test-project test-dags bench-envs clean
 
 setup: $(VENV)/.stamp $(AFVENV)/.stamp zip
 
@@ -53,6 +53,25 @@ test-project:
 test-dags:
 	@if [ -d tests/dags ]; then $(AFVENV)/bin/python -m pytest -q -p no:cacheprovider -o addopts="" tests/dags; \
 	else echo "no DAG tests yet"; fi
+
+# Benchmark-only baselines, each in its own environment (the project never imports them).
+BENCH := .bench-venvs
+bench-envs: $(BENCH)/embed/.stamp $(BENCH)/pureldp/.stamp $(BENCH)/implicit/.stamp
+
+$(BENCH)/embed/.stamp:
+	test -x $(BENCH)/embed/bin/python || $(PYTHON) -m venv $(BENCH)/embed
+	$(BENCH)/embed/bin/pip install -q nodevectors==0.1.23 pecanpy==2.0.9 "numpy==1.26.4" "pandas<2.3" psutil
+	touch $@
+
+$(BENCH)/pureldp/.stamp:
+	test -x $(BENCH)/pureldp/bin/python || $(PYTHON) -m venv $(BENCH)/pureldp
+	$(BENCH)/pureldp/bin/pip install -q pure-ldp==1.2.0
+	touch $@
+
+$(BENCH)/implicit/.stamp:
+	test -x $(BENCH)/implicit/bin/python || $(PYTHON) -m venv $(BENCH)/implicit
+	$(BENCH)/implicit/bin/pip install -q implicit==0.7.3
+	touch $@
 
 clean:
 	rm -rf dist runs
