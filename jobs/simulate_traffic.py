@@ -56,28 +56,41 @@ class SimulationConfig:
 
 
 class Preferences:
-    """Which (user, item) pairs earn reward 1: membership in the interaction table (vectorised)."""
+    """Which (user, item) pairs earn reward 1: membership in the interaction table (vectorised).
+
+    Ids are catalogue ids of any size; pairs are keyed by their ranks among the known users/items.
+    """
 
     def __init__(self, user: np.ndarray, item: np.ndarray):
-        self.n_items = int(item.max()) + 1
-        self.keys = np.unique(user.astype(np.int64) * self.n_items + item.astype(np.int64))
-        self.users = np.unique(user)
+        self.users, self.items = np.unique(user), np.unique(item)
+        self.keys = np.unique(self._key(np.asarray(user), np.asarray(item)))
+
+    def _key(self, user: np.ndarray, item: np.ndarray) -> np.ndarray:
+        u = np.minimum(np.searchsorted(self.users, user), self.users.size - 1)
+        i = np.minimum(np.searchsorted(self.items, item), self.items.size - 1)
+        known = (self.users[u] == user) & (self.items[i] == item)
+        return np.where(known, u.astype(np.int64) * self.items.size + i, -1)
 
     def reward(self, user: np.ndarray, item: np.ndarray) -> np.ndarray:
-        q = user.astype(np.int64) * self.n_items + np.minimum(item, self.n_items - 1)
+        q = self._key(np.asarray(user), np.asarray(item))
         pos = np.minimum(np.searchsorted(self.keys, q), self.keys.size - 1)
-        return ((self.keys[pos] == q) & (item < self.n_items)).astype(np.float32)
+        return ((q >= 0) & (self.keys[pos] == q)).astype(np.float32)
 
 
 def load_preferences(path: str) -> Preferences:
+    """The ingested interactions, in the catalogue ids the recommender exports and the service serves."""
     import pyarrow.parquet as pq
+
+    from recsys.data import to_catalogue
 
     p = Path(path)
     table = p / "interactions" if (p / "interactions").exists() else p
     t = pq.read_table(table, columns=["user", "item"])
     if t.num_rows == 0:
         raise ValueError(f"{table}: no interactions")
-    return Preferences(t.column("user").to_numpy(), t.column("item").to_numpy())
+    user = t.column("user").to_numpy().astype(np.int64)
+    item = t.column("item").to_numpy().astype(np.int64)
+    return Preferences(to_catalogue(table.parent, "users", user), to_catalogue(table.parent, "items", item))
 
 
 def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tuple[dict, dict]:
@@ -113,7 +126,7 @@ def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tu
                 raise RuntimeError(f"{cfg.url}/v1/feedback: HTTP {fb.status_code} {fb.text[:300]}")
             u_all = np.concatenate(shown_u)
             rewards = np.array([e["reward"] for e in events], np.float32)
-            rand = prefs.reward(u_all, rng.integers(0, prefs.n_items, u_all.size))
+            rand = prefs.reward(u_all, prefs.items[rng.integers(0, prefs.items.size, u_all.size)])
             total += float(rewards.sum())
             n_events += len(events)
             for c, v in zip(cols, (b, (b + 1) * cfg.batch, float(rewards.mean()), float(rand.mean()), total)):

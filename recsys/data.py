@@ -171,8 +171,34 @@ def split_per_user(users: np.ndarray, items: np.ndarray, test_fraction: float, s
     return is_test, order
 
 
+def to_catalogue(folder: str | Path, table: str, dense: np.ndarray) -> np.ndarray:
+    """Map ``ingest_interactions``' dense ids to the catalogue ids of ``DIR/<table>(id, orig_id)``.
+
+    Everything downstream of training (exported vectors, the candidate graph, the scoring service,
+    fresh items from the heavy-hitter job) speaks catalogue ids. Without the table (an interactions
+    table written by other tools) the ids are returned unchanged.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(folder) / table
+    if not path.exists():
+        return dense
+    t = pq.read_table(path, columns=["id", "orig_id"])
+    ids, orig = t.column("id").to_numpy().astype(np.int64), t.column("orig_id").to_numpy().astype(np.int64)
+    lut = np.full(int(ids.max(initial=-1)) + 1, -1, np.int64)
+    lut[ids] = orig
+    bad = (dense < 0) | (dense >= lut.size)
+    bad[~bad] = lut[dense[~bad]] < 0
+    if bad.any():
+        raise ValueError(f"{path}: no orig_id for id {int(dense[bad][0])} of the interactions table")
+    return lut[dense]
+
+
 def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: int = 0) -> Interactions:
-    """Read an ``ingest_interactions`` output (``DIR/interactions`` Parquet) and split it per user."""
+    """Read an ``ingest_interactions`` output (``DIR/interactions`` Parquet) and split it per user.
+
+    Users and items are identified by their catalogue ids (``DIR/users``, ``DIR/items``) when present.
+    """
     import pyarrow.parquet as pq
 
     folder = Path(folder)
@@ -187,6 +213,7 @@ def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: 
     ext_i = table.column("item").to_numpy().astype(np.int64)
     if len(ext_u) == 0:
         raise ValueError(f"{table_p}: no interactions")
+    ext_u, ext_i = to_catalogue(folder, "users", ext_u), to_catalogue(folder, "items", ext_i)
     user_ids, u = np.unique(ext_u, return_inverse=True)
     item_ids, i = np.unique(ext_i, return_inverse=True)
     keys = np.unique(u * len(item_ids) + i)  # drop duplicate pairs before splitting

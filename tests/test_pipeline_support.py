@@ -50,6 +50,39 @@ def test_reward_oracle_matches_set_membership():
     np.testing.assert_array_equal(prefs.reward(qu, qi), expected)
 
 
+def test_reward_oracle_takes_48_bit_catalogue_ids():
+    rng = np.random.default_rng(4)
+    base = np.int64(1) << 47
+    user, item = base + rng.integers(0, 50, 400), base + rng.integers(0, 30, 400) * 1_000_003
+    prefs = simulate_traffic.Preferences(user, item)
+    truth = {(int(u), int(i)) for u, i in zip(user, item)}
+    qu, qi = np.r_[user[:100], user[:100] + 1000], np.r_[item[:100], item[:100]]
+    expected = np.array([(int(u), int(i)) in truth for u, i in zip(qu, qi)], np.float32)
+    assert expected[:100].all() and not expected[100:].any()
+    np.testing.assert_array_equal(prefs.reward(qu, qi), expected)
+
+
+def test_interactions_are_read_in_catalogue_ids(tmp_path):
+    """Training, the reward oracle and so the served ids use ``users``/``items`` orig_id, not dense ids."""
+    from recsys.data import load_interactions_dir
+
+    _parquet(tmp_path / "interactions", user=np.array([0, 0, 1, 1, 2, 2], np.int64),
+             item=np.array([0, 1, 1, 2, 0, 2], np.int64))
+    _parquet(tmp_path / "users", id=np.array([0, 1, 2], np.int64), orig_id=np.array([70, 50, 60], np.int64))
+    _parquet(tmp_path / "items", id=np.array([0, 1, 2], np.int64), orig_id=np.array([9_000_000_000, 5, 7], np.int64))
+    data = load_interactions_dir(tmp_path, test_fraction=0.0)
+    assert data.user_ids.tolist() == [50, 60, 70] and data.item_ids.tolist() == [5, 7, 9_000_000_000]
+    rows, cols = data.train.nonzero()
+    pairs = {(int(data.user_ids[r]), int(data.item_ids[c])) for r, c in zip(rows, cols)}
+    assert pairs == {(70, 9_000_000_000), (70, 5), (50, 5), (50, 7), (60, 9_000_000_000), (60, 7)}
+    prefs = simulate_traffic.load_preferences(str(tmp_path))
+    assert prefs.reward(np.array([70, 70, 50]), np.array([5, 7, 5])).tolist() == [1.0, 0.0, 1.0]
+    _parquet(tmp_path / "bad" / "interactions", user=np.array([0, 3], np.int64), item=np.array([0, 1], np.int64))
+    _parquet(tmp_path / "bad" / "users", id=np.array([0, 1], np.int64), orig_id=np.array([1, 2], np.int64))
+    with pytest.raises(ValueError, match="users.*id 3"):
+        load_interactions_dir(tmp_path / "bad")
+
+
 def test_export_cursor_reads_the_previous_export(tmp_path):
     assert export_events.previous_cursor(None) == 0
     assert export_events.previous_cursor(str(tmp_path / "missing")) == 0
