@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -137,10 +138,41 @@ class WiringPlan:
             cm_cum=cm_cum, cm_node=cm_node, ci=ci, cj=cj, ca=ca, cc=cc, cr=cr, cd=cd, cell_start=cell_start,
         )
 
+    _CACHED = ("_pos_node", "_node_deg", "_out_lut", "_in_lut")
+
+    def __getstate__(self) -> dict:  # lookup tables are rebuilt where used, never shipped
+        return {k: v for k, v in self.__dict__.items() if k not in self._CACHED}
+
+    @cached_property
+    def _pos_node(self) -> np.ndarray:
+        """Node id at each position of the column-major in-class order (``cm_cum``/``cm_node`` expanded)."""
+        size = np.diff(np.append(self.cm_cum, self.n_nodes))
+        dt = np.int32 if self.n_nodes < 2**31 else np.int64
+        return (np.repeat(self.cm_node - self.cm_cum, size) + np.arange(self.n_nodes)).astype(dt)
+
+    @cached_property
+    def _out_lut(self) -> np.ndarray:
+        """Node id of member ``u`` of out-class ``i`` at index ``out_start[i] + u`` (seeded affine permutation)."""
+        cls = np.repeat(np.arange(self.p.size), self.p)
+        u = np.arange(self.n_nodes) - self.out_start[cls]
+        return (self.out_start[cls] + (self.alpha_o[cls] * u + self.beta_o[cls]) % self.p[cls]).astype(self._pos_node.dtype)
+
+    @cached_property
+    def _in_lut(self) -> np.ndarray:
+        """Node id of member ``v`` of in-class ``j`` at index ``col_start[j] + v``."""
+        cls = np.repeat(np.arange(self.q.size), self.q)
+        v = np.arange(self.n_nodes) - self.col_start[cls]
+        return self._pos_node[self.col_start[cls] + (self.alpha_i[cls] * v + self.beta_i[cls]) % self.q[cls]]
+
+    @cached_property
+    def _node_deg(self) -> tuple[np.ndarray, np.ndarray]:
+        cnt = np.diff(np.append(self.node_start, self.n_nodes))
+        return np.repeat(self.node_i, cnt), np.repeat(self.node_j, cnt)
+
     def degrees(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(out-degree, in-degree)`` of node ids (from the DCM block each id falls in)."""
-        k = np.searchsorted(self.node_start, nodes, side="right") - 1
-        return self.node_i[k], self.node_j[k]
+        out_deg, in_deg = self._node_deg
+        return out_deg[nodes], in_deg[nodes]
 
     def node_degrees(self) -> tuple[np.ndarray, np.ndarray]:
         """Out- and in-degree of every node ``0..n_nodes-1``."""
@@ -148,27 +180,40 @@ class WiringPlan:
         return np.repeat(self.node_i, cnt), np.repeat(self.node_j, cnt)
 
     def generate(self, cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Edges of the given JDM cells (all by default) before loop repair: ``(src, dst, cell)``."""
+        """Edges of the given JDM cells (all by default) before loop repair: ``(src, dst, cell)``.
+
+        Per-cell quantities are computed once and repeated per edge; the class permutations are
+        lookup tables (:attr:`_out_lut`, :attr:`_in_lut`), and the few per-edge divisions are done in
+        float64, exact here because every operand is far below 2**52.
+        """
         cells = np.arange(self.ci.size) if cells is None else np.asarray(cells, dtype=np.int64)
         a = self.ca[cells]
-        cell = np.repeat(cells, a)
+        ci, cj = self.ci[cells], self.cj[cells]
+        p, q = self.p[ci], self.q[cj]
+        m, rho = a // p, a % p
+        d0 = self.cd[cells]
+        n_e = int(a.sum())
         first = np.cumsum(a) - a
-        t = np.arange(int(a.sum()), dtype=np.int64) - np.repeat(first, a)
-        i, j = self.ci[cell], self.cj[cell]
-        p, q = self.p[i], self.q[j]
-        aa = self.ca[cell]
-        m, rho = aa // p, aa % p
-        d0 = self.cd[cell]
-        pd0 = d0 * m + np.minimum(d0, rho)
-        tt = (t + pd0) % aa
-        big = rho * (m + 1)
-        d = np.where(tt < big, tt // (m + 1), rho + (tt - big) // np.maximum(m, 1))
-        u = (self.cc[cell] + d) % p
-        src = self.out_start[i] + (self.alpha_o[i] * u + self.beta_o[i]) % p
-        v = (self.cr[cell] + t) % q
-        g = self.col_start[j] + (self.alpha_i[j] * v + self.beta_i[j]) % q
-        k = np.searchsorted(self.cm_cum, g, side="right") - 1
-        dst = self.cm_node[k] + (g - self.cm_cum[k])
+        cell = np.repeat(cells, a)
+        t = np.arange(n_e, dtype=np.int64) - np.repeat(first, a)
+        # rotation of the grouped order, then the group (= class member offset) of each edge
+        tt = t + np.repeat(d0 * m + np.minimum(d0, rho), a)
+        aa = np.repeat(a, a)
+        tt -= aa * (tt >= aa)
+        m1 = np.repeat((m + 1).astype(np.float64), a)
+        big = np.repeat(rho * (m + 1), a)
+        lo = (tt / m1).astype(np.int64)
+        hi = np.repeat(rho, a) + ((tt - big) / np.maximum(m1 - 1, 1)).astype(np.int64)
+        d = np.where(tt < big, lo, hi)
+        pe = np.repeat(p, a)
+        u = np.repeat(self.cc[cells] % p, a) + d
+        u -= pe * (u >= pe)
+        src = self._out_lut[np.repeat(self.out_start[ci], a) + u].astype(np.int64)
+        qe = np.repeat(q, a)
+        x = np.repeat(self.cr[cells] % q, a) + t
+        v = x - qe * (x / qe).astype(np.int64)
+        v += qe * (v < 0) - qe * (v >= qe)  # guard the float quotient (never taken in exact range)
+        dst = self._in_lut[np.repeat(self.col_start[cj], a) + v].astype(np.int64)
         return src, dst, cell
 
     def rerandomised(self, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> "WiringPlan":
@@ -434,7 +479,9 @@ def wire(dcm: sp.csr_array, jdm: sp.csr_array, seed: int = 0) -> Wired:
             return src[idx].copy(), dst[idx].copy(), cell[idx]
 
         s2, d2, _, cells = resolve_loops(plan, np.unique(cell[left]), fetch, rng)
-        redo = np.isin(cell, cells)
+        redo = np.zeros(plan.ci.size, dtype=bool)
+        redo[cells] = True
+        redo = redo[cell]
         log.info("%d self-loops left after within-cell swaps; re-wired %d edges of %d cells",
                  left.size, s2.size, cells.size)
         src = np.concatenate([src[~redo], s2])
