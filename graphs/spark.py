@@ -80,9 +80,14 @@ def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     _require_rows(parsed, path)
     _raise_first_error(parsed, spec.comment, path)
     if spec.max_cols is not None:
-        return parsed.select("src", "dst", "weight")
-    return parsed.select(F.col("t")[0].alias("src"), F.explode(F.slice("t", 2, F.size("t"))).alias("dst"),
-                         F.lit(1.0).cast("float").alias("weight"))
+        clean = parsed.select("src", "dst", "weight")
+    else:
+        clean = parsed.select(F.col("t")[0].alias("src"), F.explode(F.slice("t", 2, F.size("t"))).alias("dst"),
+                              F.lit(1.0).cast("float").alias("weight"))
+    clean = clean.cache()  # one cached copy of the edges: the validated rows replace the parse cache
+    clean.count()
+    parsed.unpersist()
+    return clean
 
 
 def _int_lists(df: DataFrame, path: str, comment: str, min_cols: int, what: str) -> DataFrame:
@@ -140,7 +145,7 @@ class GraphTables:
 def build_graph(raw: DataFrame, directed: bool, drop_self_loops: bool = True, dedup: bool = True,
                 extra_vertices: DataFrame | None = None, partitions: int = 8) -> GraphTables:
     """Canonicalise raw ``(src, dst, weight)`` edges: orient, drop loops/duplicates, relabel densely."""
-    raw = raw.cache()
+    raw = raw if raw.is_cached else raw.cache()
     n_input, loops = raw.agg(F.count(F.lit(1)), F.sum((F.col("src") == F.col("dst")).cast("long"))).first()
     loops = loops or 0
     e = raw.where(F.col("src") != F.col("dst")) if drop_self_loops else raw
