@@ -198,3 +198,37 @@ def partition_stats(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarr
         out["largest_subgraph_nodes"] = int(max(len(s.nodes) + len(s.proxies) for s in subgraphs))
         out["subgraph_edges"] = int(sum(sp.triu(s.adjacency, k=1).nnz for s in subgraphs))
     return out
+
+
+def lpa_local_round(src: np.ndarray, dst: np.ndarray, w: np.ndarray, lab_ids: np.ndarray, lab: np.ndarray,
+                    size_labels: np.ndarray, size_counts: np.ndarray, cap: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """One round of :func:`label_propagation` for the nodes owning the edges ``src → dst`` (one Spark bucket).
+
+    ``lab_ids``/``lab`` (sorted by id): the current label of every ``src`` and ``dst``; ``size_labels``/
+    ``size_counts`` (sorted by label): the global label sizes at the start of the round. Returns
+    ``(own ids sorted, their new labels)`` — the same rule as the single-process function, so a bucketed
+    run reproduces it exactly.
+    """
+    own = np.unique(src)
+    lu = lab[np.searchsorted(lab_ids, dst)]
+    v = np.searchsorted(own, src)
+    own_lab = lab[np.searchsorted(lab_ids, own)]
+    big = int(max(lab.max(initial=0), 0)) + 1
+    uk, inv = np.unique(v.astype(np.int64) * big + lu, return_inverse=True)
+    score = np.bincount(inv.ravel(), weights=w, minlength=len(uk))
+    vv, ll = uk // big, uk % big
+    is_own = ll == own_lab[vv]
+    own_score = np.zeros(len(own))
+    own_score[vv[is_own]] = score[is_own]
+    size = size_counts[np.minimum(np.searchsorted(size_labels, ll), len(size_labels) - 1)]
+    ok = (~is_own) & (size < cap) & (own[vv] % 2 == r % 2)
+    vv, ll, score = vv[ok], ll[ok], score[ok]
+    new = own_lab.copy()
+    if len(vv):
+        order = np.lexsort((ll, -score, vv))
+        vv, ll, score = vv[order], ll[order], score[order]
+        first = np.r_[True, vv[1:] != vv[:-1]]
+        vv, ll, score = vv[first], ll[first], score[first]
+        move = score > own_score[vv]
+        new[vv[move]] = ll[move]
+    return own, new

@@ -46,21 +46,71 @@ def both_directions(und: DataFrame) -> DataFrame:
         und.select(F.col("b").alias("src"), F.col("a").alias("dst"), "w"))
 
 
-def lpa_round(sym: DataFrame, labels: DataFrame, cap: int, r: int) -> DataFrame:
-    """One round of capped label propagation (same rule as :func:`embeddings.partition.label_propagation`)."""
-    sizes = labels.groupBy("label").agg(F.count("*").alias("size"))
-    score = (sym.join(labels.select(F.col("id").alias("dst"), F.col("label").alias("lab")), "dst")
-             .groupBy("src", "lab").agg(F.sum("w").alias("s"))
-             .join(labels.select(F.col("id").alias("src"), F.col("label").alias("own")), "src"))
-    own = score.where(F.col("lab") == F.col("own")).select("src", F.col("s").alias("own_s"))
-    cand = (score.where((F.col("lab") != F.col("own")) & (F.col("src") % 2 == r % 2))
-            .join(sizes.where(F.col("size") < cap).select(F.col("label").alias("lab")), "lab"))
-    win = Window.partitionBy("src").orderBy(F.col("s").desc(), F.col("lab").asc())
-    best = cand.withColumn("rk", F.row_number().over(win)).where(F.col("rk") == 1)
-    moves = (best.join(own, "src", "left").where(F.col("s") > F.coalesce(F.col("own_s"), F.lit(0.0)))
-             .select(F.col("src").alias("id"), F.col("lab").alias("new")))
-    return (labels.join(moves, "id", "left")
-            .select("id", F.coalesce("new", "label").alias("label")))
+def _bucket_round_task(cap: int, r: int, buckets: int, last: bool):
+    """``applyInPandas`` body of one label-propagation round over one bucket of nodes (message passing).
+
+    Input: the bucket's edges ``(src, dst, w)`` and the messages addressed to it: ``(id, label)`` of every
+    node it reads and partial label sizes ``(label, cnt)`` from every bucket (``id = −1``). Output: the
+    messages of the next round — each own node's new label to its own bucket and to the buckets of its
+    neighbours, and the bucket's label counts to all buckets — or, after the ``last`` round, ``(id, label)``.
+    One shuffle per round instead of a join pipeline (:func:`embeddings.partition.lpa_local_round`).
+    """
+    def run(edges: pd.DataFrame, msgs: pd.DataFrame | None = None) -> pd.DataFrame:
+        from embeddings.partition import lpa_local_round
+
+        src, dst = edges["src"].to_numpy(np.int64), edges["dst"].to_numpy(np.int64)
+        w = edges["w"].to_numpy(np.float64)
+        if msgs is None:  # first round: every node is its own label of size 1
+            lab_ids = np.unique(np.r_[src, dst])
+            lab, size_labels, size_counts = lab_ids, lab_ids, np.ones(len(lab_ids), np.int64)
+        else:
+            is_cnt = msgs["id"].to_numpy() < 0
+            m = msgs[~is_cnt]
+            lab_ids, ix = np.unique(m["id"].to_numpy(np.int64), return_index=True)
+            lab = m["label"].to_numpy(np.int64)[ix]
+            c = msgs[is_cnt]
+            size_labels, inv = np.unique(c["label"].to_numpy(np.int64), return_inverse=True)
+            size_counts = np.bincount(inv.ravel(), weights=c["cnt"].to_numpy(np.float64)).astype(np.int64)
+        own, new = lpa_local_round(src, dst, w, lab_ids, lab, size_labels, size_counts, cap, r)
+        b = np.int32(edges["bucket"].iloc[0])
+        if last:
+            return pd.DataFrame({"bucket": b, "id": own, "label": new, "cnt": np.int64(-1)})
+        # label messages: own bucket + the buckets of the neighbours
+        v = np.searchsorted(own, src)
+        key = np.unique(np.r_[np.arange(len(own), dtype=np.int64) * buckets + b,
+                              v.astype(np.int64) * buckets + dst % buckets])
+        who, tgt = key // buckets, key % buckets
+        labs, cnts = np.unique(new, return_counts=True)
+        return pd.DataFrame({
+            "bucket": np.r_[tgt, np.repeat(np.arange(buckets), len(labs))].astype(np.int32),
+            "id": np.r_[own[who], np.full(len(labs) * buckets, -1, np.int64)],
+            "label": np.r_[new[who], np.tile(labs, buckets)],
+            "cnt": np.r_[np.full(len(who), -1, np.int64), np.tile(cnts, buckets)]})
+    return run
+
+
+def _one_arg(fn):
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        return fn(pdf)
+    return run
+
+
+def lpa(sym: DataFrame, cap: int, rounds: int, buckets: int) -> DataFrame:
+    """Capped label propagation (:func:`embeddings.partition.label_propagation`'s rule) as ``rounds``
+    message-passing rounds over ``buckets`` node buckets (``id mod buckets``); returns ``(id, label)``."""
+    schema = "bucket int, id long, label long, cnt long"
+    e = sym.withColumn("bucket", (F.col("src") % buckets).cast("int")).repartition(buckets, "bucket").localCheckpoint()
+    if rounds == 0:
+        return e.select(F.col("src").alias("id")).distinct().withColumn("label", F.col("id"))
+    msgs = None
+    for r in range(rounds):
+        task = _bucket_round_task(cap, r, buckets, last=r == rounds - 1)
+        if msgs is None:
+            out = e.groupBy("bucket").applyInPandas(_one_arg(task), schema)
+        else:
+            out = e.groupBy("bucket").cogroup(msgs.groupBy("bucket")).applyInPandas(task, schema)
+        msgs = out.localCheckpoint()
+    return msgs.select("id", "label")
 
 
 def split_and_renumber(labels: DataFrame, cap: int) -> DataFrame:
@@ -81,16 +131,15 @@ def quotient(sym: DataFrame, node_cluster: DataFrame) -> DataFrame:
 
 
 def coarsen(spark: SparkSession, und: DataFrame, nodes: DataFrame, n: int, cfg: DistNEConfig,
-            budget: int) -> tuple[DataFrame, list[int]]:
-    """Levels of capped label propagation until ≤ ``budget`` clusters; returns ``(id, cluster)``."""
+            budget: int, buckets: int = 2) -> tuple[DataFrame, list[int], DataFrame]:
+    """Levels of capped label propagation until ≤ ``budget`` clusters; returns ``(id, cluster)``,
+    the cluster counts per level and the last quotient graph ``(a, b, w)``."""
     node_cluster = nodes.select("id", F.col("id").alias("cluster"))
     cur_und, cur_n, counts = und, n, []
     while cur_n > budget:
         cap = cfg.lpa_cap(cur_n, budget)
-        sym = both_directions(cur_und).localCheckpoint()
-        labels = sym.select(F.col("src").alias("id")).distinct().withColumn("label", F.col("id"))
-        for r in range(cfg.lpa_rounds):
-            labels = lpa_round(sym, labels, cap, r).localCheckpoint()
+        sym = both_directions(cur_und)
+        labels = lpa(sym, cap, cfg.lpa_rounds, buckets)
         level = split_and_renumber(labels, cap).localCheckpoint()
         new_n = level.agg(F.max("cluster")).first()[0] + 1
         if new_n >= cur_n:
@@ -100,7 +149,7 @@ def coarsen(spark: SparkSession, und: DataFrame, nodes: DataFrame, n: int, cfg: 
         cur_und = quotient(sym, level).localCheckpoint()
         cur_n = new_n
         counts.append(int(new_n))
-    return node_cluster, counts
+    return node_cluster, counts, cur_und
 
 
 def _top_task(cfg: DistNEConfig, max_part: int):
@@ -118,11 +167,49 @@ def _top_task(cfg: DistNEConfig, max_part: int):
         with blas_threads(1):
             z, part = top_level(q, sizes, cfg, max_part)
         return pd.DataFrame({"cluster": np.arange(nc, dtype=np.int64), "part": part.astype(np.int32),
-                             "z": list(z)})
+                             "z": _pack(z), "q_edges": np.int64(len(qdf))})
     return run
 
 
-def _part_task(cfg: DistNEConfig):
+def _pack(m: np.ndarray) -> list[bytes]:
+    """Rows of a float32 matrix as bytes (a binary column: no per-element Arrow/JVM array cost)."""
+    m = np.ascontiguousarray(m, np.float32).reshape(len(m), -1)
+    return [r.tobytes() for r in m]
+
+
+def _unpack(col: pd.Series, width: int) -> np.ndarray:
+    if len(col) == 0 or width == 0:
+        return np.zeros((len(col), width), np.float32)
+    return np.frombuffer(b"".join(col.to_numpy()), np.float32).reshape(len(col), width).copy()
+
+
+MSG = "part int, id long, own boolean, cur binary, state binary"
+
+
+def _messages(part: int, ids: np.ndarray, cur: np.ndarray, state: np.ndarray | None, subs: tuple) -> pd.DataFrame:
+    """Own rows ``(part, id, True, cur, state)`` + one halo row ``(q, v, False, cur_v)`` per subscriber pair."""
+    sv, sq = subs
+    ix = np.searchsorted(ids, sv)
+    packed = _pack(cur)
+    st = _pack(state) if state is not None and state.size else [b""] * len(ids)
+    return pd.DataFrame({"part": np.r_[np.full(len(ids), part, np.int32), sq.astype(np.int32)],
+                         "id": np.r_[ids, sv].astype(np.int64),
+                         "own": np.r_[np.ones(len(ids), bool), np.zeros(len(sv), bool)],
+                         "cur": packed + [packed[i] for i in ix], "state": st + [b""] * len(sv)})
+
+
+def _subscribers(src: np.ndarray, other_part: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique ``(node, other part)`` pairs over the cut edges of a part: who must receive a node's vector."""
+    m = other_part != part
+    if not m.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k = int(other_part.max()) + 1
+    key = np.unique(src[m].astype(np.int64) * k + other_part[m])
+    return key // k, key % k
+
+
+def _part_task(cfg: DistNEConfig, emit_halo: bool):
+    """Embed ``H_i`` (ProNE + alignment) and emit the part's first fusion messages (or its final vectors)."""
     def run(rows: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
@@ -138,53 +225,74 @@ def _part_task(cfg: DistNEConfig):
         proxies = anchors["cluster"].to_numpy(np.int64)
         trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1, 2)]
         sub = build_part_subgraph(part, nodes, proxies, *trip)
-        zp = np.stack(anchors["z"].to_numpy()).astype(np.float32) if len(proxies) else np.zeros((0, cfg.dim), np.float32)
+        zp = _unpack(anchors["z"], cfg.dim) if len(proxies) else np.zeros((0, cfg.dim), np.float32)
         with blas_threads(1):
             vec = embed_part(sub, zp, cfg)
-        h_edges = sp.triu(sub.adjacency, k=1).nnz
-        return pd.DataFrame({"id": nodes, "part": np.int32(part), "vector": list(vec),
-                             "h_nodes": np.int64(sub.adjacency.shape[0]), "h_edges": np.int64(h_edges)})
+        cut = kind == 1
+        none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        subs = _subscribers(x[cut], rows["q"].to_numpy()[cut], part) if emit_halo else none
+        out = _messages(part, nodes, vec, None, subs)
+        out["h_nodes"] = np.int64(sub.adjacency.shape[0])
+        out["h_edges"] = np.int64(sp.triu(sub.adjacency, k=1).nnz)
+        out["cut_rows"] = np.int64(cut.sum())
+        out["border"] = np.int64(len(np.unique(x[cut])))
+        return out
     return run
 
 
-def _round_task(k: int, order: int, cfg: DistNEConfig):
-    def run(vecs: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+def _round_task(k: int, cfg: DistNEConfig):
+    """Fusion product ``k``: ``Ã·cur`` over the part's edges and its halo, the node-local step, and the
+    next round's messages (:func:`embeddings.fusion.step`; only the live state slots are carried)."""
+    def run(msgs: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings import fusion
 
-        own = vecs[vecs["own"]].sort_values("id")
-        ids = own["id"].to_numpy()
-        halo = vecs[~vecs["own"]]
-        all_ids = np.r_[ids, halo["id"].to_numpy()]
-        order_ix = np.argsort(all_ids)
-        cur = np.stack(np.r_[own["cur"].to_numpy(), halo["cur"].to_numpy()]).astype(np.float32)
-        rows = np.searchsorted(ids, edges["src"].to_numpy())
-        cols = order_ix[np.searchsorted(all_ids[order_ix], edges["dst"].to_numpy())]
+        order, d = cfg.refine_order, cfg.dim
+        part = int(msgs["part"].iloc[0])
+        own_m = msgs["own"].to_numpy(bool)
+        own = msgs[own_m].sort_values("id")
+        halo = msgs[~own_m].drop_duplicates("id")
+        ids = own["id"].to_numpy(np.int64)
+        all_ids = np.r_[ids, halo["id"].to_numpy(np.int64)]
+        order_ix = np.argsort(all_ids, kind="stable")
+        cur = np.r_[_unpack(own["cur"], d), _unpack(halo["cur"], d)]
+        src, dst = edges["src"].to_numpy(np.int64), edges["dst"].to_numpy(np.int64)
+        rows = np.searchsorted(ids, src)
+        cols = order_ix[np.searchsorted(all_ids[order_ix], dst)]
         w = edges["w"].to_numpy(np.float32)
         a = sp.csr_matrix((w, (rows, cols)), shape=(len(ids), len(all_ids)))
         deg = 1.0 + np.asarray(a.sum(axis=1)).ravel().astype(np.float32)
         ay = ((cur[: len(ids)] + a @ cur) / deg[:, None]).astype(np.float32)
-        d = cfg.dim
-        state = np.stack(own["state"].to_numpy()).astype(np.float32).reshape(len(ids), len(fusion.SLOTS), d)
+        slots = fusion.live_slots(k - 1, order) if k else ()
+        packed = _unpack(own["state"], len(slots) * d) if slots else None
+        state = fusion.unpack_state(packed, len(ids), d, k, order, cur[: len(ids)])
         state, nxt = fusion.step(k, state, ay, deg, order, cfg.mu, cfg.theta)
-        return pd.DataFrame({"id": ids, "part": own["part"].to_numpy(np.int32), "own": True,
-                             "state": list(state.reshape(len(ids), -1)), "cur": list(nxt)})
+        keep = fusion.live_slots(k, order)
+        none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        last = k == fusion.n_products(order) - 1
+        subs = none if last else _subscribers(src, edges["pd"].to_numpy(np.int64), part)
+        return _messages(part, ids, nxt, state[:, list(keep)] if keep else None, subs)
     return run
 
 
-def _gram(batches):
-    for pdf in batches:
-        m = np.stack(pdf["cur"].to_numpy()).astype(np.float64) if len(pdf) else None
-        if m is not None:
-            yield pd.DataFrame({"g": [(m.T @ m).ravel()]})
-
-
-def _apply_map(mp: np.ndarray):
+def _gram(d: int):
     def run(batches):
         for pdf in batches:
-            m = np.stack(pdf["cur"].to_numpy()).astype(np.float32) @ mp
-            m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+            if len(pdf):
+                m = _unpack(pdf["cur"], d).astype(np.float64)
+                yield pd.DataFrame({"g": [(m.T @ m).ravel()]})
+    return run
+
+
+def _apply_map(mp: np.ndarray | None, d: int):
+    """Binary ``cur`` → ``vector``: ``normalize(cur @ mp)`` (ProNE's last SVD step) or ``cur`` as is."""
+    def run(batches):
+        for pdf in batches:
+            m = _unpack(pdf["cur"], d)
+            if mp is not None:
+                m = m @ mp
+                m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
             yield pd.DataFrame({"id": pdf["id"], "vector": list(m.astype(np.float32))})
     return run
 
@@ -201,111 +309,142 @@ def _single_task(cfg: DistNEConfig):
     return run
 
 
+def shuffle_partitions(spark: SparkSession, sym_rows: int, rows_per_partition: int = 4_000_000) -> int:
+    """Shuffle partitions sized to the data: the cores, or more when one would exceed
+    ``rows_per_partition`` directed edge rows."""
+    cores = max(1, spark.sparkContext.defaultParallelism)
+    return max(cores, -(-sym_rows // rows_per_partition))
+
+
 def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistNEConfig,
           directed: bool = True) -> tuple[DataFrame, dict]:
     """Run DistNE; return ``(vectors(id, vector), meta)`` — ``vectors`` covers every vertex id.
 
-    ``directed=False`` declares the input an undirected ingest output (pairs stored once).
+    ``directed=False`` declares the input an undirected ingest output (pairs stored once). Spark jobs:
+    read (3), per coarsening level ``lpa_rounds`` message rounds + renumbering + quotient, top level (1),
+    parts (1), one aggregate of the metadata, ``2(order−1)+1`` fusion rounds, one Gram sum, the write.
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     und = undirected_edges(edges, dedup=directed).localCheckpoint()
-    m_edges = und.count()
-    nodes = both_directions(und).select(F.col("src").alias("id")).distinct().localCheckpoint()
-    n = nodes.count()
+    nodes = (both_directions(und).groupBy("src").agg(F.count("*").alias("deg"))
+             .select(F.col("src").alias("id"), "deg").localCheckpoint())
+    n, deg_sum = nodes.agg(F.count("*"), F.sum("deg")).first()
+    n, m_edges = int(n), int(deg_sum or 0) // 2
+    buckets = shuffle_partitions(spark, 2 * m_edges)
+    keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled")
+    saved = {k: spark.conf.get(k, None) for k in keys}
+    spark.conf.set(keys[0], str(buckets))
+    spark.conf.set(keys[1], "false")  # keep one task per core for the per-part numpy work
+    try:
+        return _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
+def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
     max_part, budget = cfg.sizes(n)
     timings["read_s"] = time.perf_counter() - t0
-    meta: dict = {"dim": cfg.dim, "nodes_with_edges": n, "edges": m_edges, "max_subgraph_nodes": cfg.resolved_m()}
+    meta: dict = {"dim": cfg.dim, "nodes_with_edges": n, "edges": m_edges, "max_subgraph_nodes": cfg.resolved_m(),
+                  "shuffle_partitions": buckets}
+    d = cfg.dim
     if n <= cfg.resolved_m():
         vec = und.withColumn("g", F.lit(0)).groupBy("g").applyInPandas(
             _single_task(cfg), f"id long, vector {VEC}")
         meta.update(levels=1, parts=1, edge_cut_fraction=0.0, largest_subgraph_nodes=n, embedded_edges_multiple=1.0)
     else:
-        node_cluster, counts = coarsen(spark, und, nodes, n, cfg, budget)
+        node_cluster, counts, q = coarsen(spark, und, nodes, n, cfg, budget, buckets)
         timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
-        sym = both_directions(und)
-        q = quotient(sym, node_cluster).localCheckpoint()
         sizes = node_cluster.groupBy("cluster").agg(F.count("*").alias("size"))
         top = (q.withColumn("g", F.lit(0)).groupBy("g")
                .cogroup(sizes.withColumn("g", F.lit(0)).groupBy("g"))
-               .applyInPandas(_top_task(cfg, max_part), f"cluster long, part int, z {VEC}")).localCheckpoint()
+               .applyInPandas(_top_task(cfg, max_part), "cluster long, part int, z binary, q_edges long")
+               ).localCheckpoint()
         timings["top_s"] = time.perf_counter() - t0 - sum(timings.values())
-        npart = node_cluster.join(top.select("cluster", "part"), "cluster").localCheckpoint()
+        npart = node_cluster.join(top.select("cluster", "part"), "cluster")
         s_ = npart.select(F.col("id").alias("a"), F.col("cluster").alias("ca"), F.col("part").alias("pa"))
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
-        ann = und.join(s_, "a").join(t_, "b")
-        cols = ["part", "kind", "x", "y", "w"]
+        ann = und.join(s_, "a").join(t_, "b").localCheckpoint()
+        cols = ["part", "kind", "x", "y", "w", "q"]
+        minus1 = F.lit(-1).alias("q")
         internal = ann.where(F.col("pa") == F.col("pb")).select(F.col("pa").alias("part"), F.lit(0).alias("kind"),
-                                                                F.col("a").alias("x"), F.col("b").alias("y"), "w")
+                                                                F.col("a").alias("x"), F.col("b").alias("y"), "w",
+                                                                minus1)
         cut = ann.where(F.col("pa") != F.col("pb"))
         cut_rows = cut.select(F.col("pa").alias("part"), F.lit(1).alias("kind"), F.col("a").alias("x"),
-                              F.col("cb").alias("y"), "w").unionByName(
+                              F.col("cb").alias("y"), "w", F.col("pb").alias("q")).unionByName(
             cut.select(F.col("pb").alias("part"), F.lit(1).alias("kind"), F.col("b").alias("x"),
-                       F.col("ca").alias("y"), "w"))
+                       F.col("ca").alias("y"), "w", F.col("pa").alias("q")))
         parts = top.select("part").distinct()
         cp = top.select("cluster", "part")
         qa = (q.join(cp.select(F.col("cluster").alias("a"), F.col("part").alias("qa")), "a")
               .join(cp.select(F.col("cluster").alias("b"), F.col("part").alias("qb")), "b"))
-        coarse_rows = (qa.crossJoin(F.broadcast(parts)).where((F.col("part") != F.col("qa")) & (F.col("part") != F.col("qb")))
-                       .select("part", F.lit(2).alias("kind"), F.col("a").alias("x"), F.col("b").alias("y"), "w"))
-        node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"), F.lit(-1).cast("long").alias("y"),
-                                 F.lit(0.0).cast("float").alias("w"))
-        rows = internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(coarse_rows.select(cols)).unionByName(node_rows.select(cols))
+        coarse_rows = (qa.crossJoin(F.broadcast(parts))
+                       .where((F.col("part") != F.col("qa")) & (F.col("part") != F.col("qb")))
+                       .select("part", F.lit(2).alias("kind"), F.col("a").alias("x"), F.col("b").alias("y"), "w",
+                               minus1))
+        node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"),
+                                 F.lit(-1).cast("long").alias("y"), F.lit(0.0).cast("float").alias("w"), minus1)
+        rows = (internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(coarse_rows.select(cols))
+                .unionByName(node_rows.select(cols)))
         anchors = (top.select("cluster", F.col("part").alias("cpart"), "z").crossJoin(F.broadcast(parts))
                    .where(F.col("part") != F.col("cpart")).select("part", "cluster", "z"))
+        refine = cfg.refine_order >= 2
         parted = (rows.groupBy("part").cogroup(anchors.groupBy("part"))
-                  .applyInPandas(_part_task(cfg), f"id long, part int, vector {VEC}, h_nodes long, h_edges long")
+                  .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
                   .localCheckpoint())
-        hs = parted.groupBy("part").agg(F.max("h_nodes").alias("hn"), F.max("h_edges").alias("he")).agg(
-            F.max("hn"), F.sum("hn"), F.sum("he"), F.count("*")).first()
-        cut_n = cut.count()
-        q_edges = q.count()
+        hs = (parted.where("own").groupBy("part")
+              .agg(*(F.max(c).alias(c) for c in ("h_nodes", "h_edges", "cut_rows", "border")))
+              .agg(F.max("h_nodes"), F.sum("h_nodes"), F.sum("h_edges"), F.count("*"), F.sum("cut_rows"),
+                   F.sum("border"))).first()
+        q_edges = int(top.select("q_edges").first()[0])
+        cut_n = int(hs[4]) // 2
         timings["parts_s"] = time.perf_counter() - t0 - sum(timings.values())
-        border = cut.select(F.col("a").alias("id")).unionByName(cut.select(F.col("b").alias("id"))).distinct().count()
         meta.update(levels=len(counts) + 1, parts=int(hs[3]), coarsening_clusters=counts,
                     edge_cut_fraction=cut_n / max(m_edges, 1), largest_subgraph_nodes=int(hs[0]),
-                    border_nodes_fraction=border / n,
+                    border_nodes_fraction=int(hs[5]) / n,
                     per_level={"top": {"nodes_frac": counts[-1] / n, "edges_frac": q_edges / max(m_edges, 1)},
                                "parts": {"nodes_frac": int(hs[1]) / n, "edges_frac": int(hs[2]) / max(m_edges, 1)}},
                     embedded_edges_multiple=(int(hs[2]) + q_edges) / max(m_edges, 1))
-        vec = parted.select("id", "vector")
-        if cfg.refine_order >= 2:
-            vec = refine(sym, npart, parted, cfg, meta)
+        msgs = parted.select("part", "id", "own", "cur", "state")
+        mp = None
+        if refine:
+            msgs = fuse(ann, msgs, cfg, meta)
+            grams = msgs.select("cur").mapInPandas(_gram(d), "g array<double>").collect()
+            mp = fusion_map(grams, d)
             timings["fusion_s"] = time.perf_counter() - t0 - sum(timings.values())
+        vec = msgs.where("own").select("id", "cur").mapInPandas(_apply_map(mp, d), f"id long, vector {VEC}")
     out = (vertices.select(F.col("id").cast("long").alias("id")).join(vec, "id", "left")
            .select("id", F.coalesce("vector", F.array_repeat(F.lit(0.0).cast("float"), cfg.dim)).alias("vector")))
     meta["timings"] = timings
     return out, meta
 
 
-def refine(sym: DataFrame, npart: DataFrame, parted: DataFrame, cfg: DistNEConfig, meta: dict) -> DataFrame:
-    """Fusion by propagation: ``2(order−1)+1`` rounds, each exchanging neighbour vectors between parts."""
+def fusion_map(grams: list, d: int) -> np.ndarray:
+    """The final ``d × d`` map from the per-task Gram matrices (the only vector-derived data on the driver)."""
     from embeddings import fusion
 
-    order, d, s = cfg.refine_order, cfg.dim, len(fusion.SLOTS)
-    p = npart.select("id", "part")
-    edges = sym.join(p.select(F.col("id").alias("src"), "part"), "src").localCheckpoint()
-    halo_ids = (edges.join(p.select(F.col("id").alias("dst"), F.col("part").alias("pd")), "dst")
-                .where(F.col("part") != F.col("pd")).select("part", F.col("dst").alias("id")).distinct().localCheckpoint())
-    meta["exchange_rows_per_round"] = halo_ids.count()
+    return fusion.final_map(np.sum([np.asarray(r["g"]).reshape(d, d) for r in grams], axis=0), d)
 
-    def init(batches):
-        for pdf in batches:
-            x = np.stack(pdf["vector"].to_numpy()).astype(np.float32)
-            st, cur = fusion.init_state(x)
-            yield pd.DataFrame({"id": pdf["id"], "part": pdf["part"], "own": True,
-                                "state": list(st.reshape(len(x), s * d)), "cur": list(cur)})
 
-    schema = f"id long, part int, own boolean, state {VEC}, cur {VEC}"
-    state = parted.select("id", "part", "vector").mapInPandas(init, schema)
-    for k in range(fusion.n_products(order)):
-        halo = (halo_ids.join(state.select("id", "cur"), "id")
-                .select("id", "part", F.lit(False).alias("own"), F.lit(None).cast(VEC).alias("state"), "cur"))
-        state = (state.unionByName(halo).groupBy("part").cogroup(edges.groupBy("part"))
-                 .applyInPandas(_round_task(k, order, cfg), schema).localCheckpoint())
-    grams = state.select("cur").mapInPandas(_gram, f"g array<double>").collect()
-    mp = fusion.final_map(np.sum([np.asarray(r["g"]).reshape(d, d) for r in grams], axis=0), d)
-    return state.select("id", "cur").mapInPandas(_apply_map(mp), f"id long, vector {VEC}")
+def fuse(ann: DataFrame, msgs: DataFrame, cfg: DistNEConfig, meta: dict) -> DataFrame:
+    """Fusion by propagation: ``2(order−1)+1`` message rounds, each one cogroup of the messages (own state
+    + one vector per (node, neighbouring part) pair) with the part's edges ``(src, dst, w, pd)``."""
+    from embeddings import fusion
+
+    e = ann.select(F.col("pa").alias("part"), F.col("a").alias("src"), F.col("b").alias("dst"), "w",
+                   F.col("pb").alias("pd")).unionByName(
+        ann.select(F.col("pb").alias("part"), F.col("b").alias("src"), F.col("a").alias("dst"), "w",
+                   F.col("pa").alias("pd")))
+    e = e.repartition("part").localCheckpoint()
+    for k in range(fusion.n_products(cfg.refine_order)):
+        msgs = (msgs.groupBy("part").cogroup(e.groupBy("part"))
+                .applyInPandas(_round_task(k, cfg), MSG).localCheckpoint())
+    return msgs
 
 
 def knn_batches(path: str, cfg, sample_mod: int):
