@@ -64,25 +64,30 @@ def _child(method: str, graph: str, out: str, extra: str) -> None:
 
 
 # ----------------------------------------------------------------------------- parent side
-def _run_tree(cmd: list[str], env=None) -> tuple[float, float, int]:
-    """Run ``cmd``; return (wall seconds, peak RSS MiB of the process tree, return code)."""
+def _run_tree(cmd: list[str], env=None) -> tuple[float, float, int, float]:
+    """Run ``cmd``; return (wall seconds, peak RSS MiB of the process tree, return code, peak RSS MiB of
+    the Python driver process alone — for a Spark job the process that submits; its JVM is a child)."""
     import psutil
 
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    errf = tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errf)
+    peak = root_peak = 0
     proc = psutil.Process(p.pid)
     while p.poll() is None:
         try:
             tree = [proc] + proc.children(recursive=True)
-            peak = max(peak, sum(c.memory_info().rss for c in tree if c.is_running()))
+            rss = {c.pid: c.memory_info().rss for c in tree if c.is_running()}
+            peak = max(peak, sum(rss.values()))
+            py = [c for c in tree if c.is_running() and "python" in c.name()]
+            root_peak = max(root_peak, rss.get(py[0].pid, 0) if py else 0)
         except psutil.Error:
             pass
         time.sleep(0.2)
-    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
     if p.returncode:
-        print(err[-3000:], file=sys.stderr)
-    return time.perf_counter() - t, peak / 2**20, p.returncode
+        errf.seek(0)
+        print(errf.read().decode(errors="replace")[-3000:], file=sys.stderr)
+    return time.perf_counter() - t, peak / 2**20, p.returncode, root_peak / 2**20
 
 
 def _write_graph_dir(a: sp.csr_matrix, gdir: Path) -> None:
@@ -108,28 +113,30 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
     out = str(work / f"{tag}-{method}.npy")
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "SPARK_LOCAL_IP": "127.0.0.1"}
     meta: dict = {}
-    if method == "distne-spark":
+    if method in ("distne-spark", "distne-spark-auto"):
         gdir = work / f"{tag}-graph"
         if not gdir.exists():
             _write_graph_dir(a, gdir)
         m = args.max_part_nodes or int(0.51 * (np.diff(a.indptr) > 0).sum())
-        odir = work / f"{tag}-distne"
-        cmd = ["nice", "-n", "5", sys.executable, "jobs/embed_graph.py", "--edges", str(gdir), "--output", str(odir), "--dim", str(DIM),
-               "--max-part-nodes", str(m)]
-        secs, peak, rc = _run_tree(cmd, env)
+        odir = work / f"{tag}-{method}"
+        cmd = [sys.executable, "jobs/embed_graph.py", "--edges", str(gdir), "--output", str(odir), "--dim", str(DIM)]
+        if method == "distne-spark":  # the auto variant lets the job choose M from its memory budget
+            cmd += ["--max-part-nodes", str(m)]
+        secs, peak, rc, driver = _run_tree(cmd, env)
+        meta["driver_peak_mb"] = round(driver, 1)
         if rc == 0:
             sys.path.insert(0, str(ROOT))
             from embeddings.evaluate import read_vectors
 
             np.save(out, read_vectors(odir, a.shape[0]))
             jm = json.loads((odir / "_meta.json").read_text())
-            meta = {k: jm.get(k) for k in ("parts", "levels", "largest_subgraph_nodes", "max_subgraph_nodes",
+            meta |= {k: jm.get(k) for k in ("parts", "levels", "largest_subgraph_nodes", "max_subgraph_nodes",
                                            "edge_cut_fraction", "border_nodes_fraction", "embedded_edges_multiple",
                                            "per_level", "timings")}
     else:
         py = args.baseline_python if method in ("nodevectors-prone", "pecanpy-node2vec") else sys.executable
-        cmd = ["nice", "-n", "5", py, str(Path(__file__).resolve()), "--child", method, str(npz), out]
-        secs, peak, rc = _run_tree(cmd, env)
+        cmd = [py, str(Path(__file__).resolve()), "--child", method, str(npz), out]
+        secs, peak, rc, _ = _run_tree(cmd, env)
         if rc == 0:
             meta = json.loads(Path(out + ".json").read_text())
     res = {"seconds": round(secs, 2), "peak_mb": round(peak, 1), "ok": rc == 0, **meta}
@@ -184,7 +191,7 @@ def main(argv=None) -> int:
             res["_graph"] = {"nodes": int(a.shape[0]), "edges": int(sp.triu(a, 1).nnz)}
             split = split_edges(a, 0.1, seed=0) if not gname.startswith("rmat") else None
             for method in args.methods:
-                if f"{gname}:{method}" in args.skip or (gname.startswith("rmat") and method not in ("distne-spark", "prone")):
+                if f"{gname}:{method}" in args.skip or (gname.startswith("rmat") and method not in ("distne-spark", "distne-spark-auto", "prone")):
                     continue
                 row: dict = {}
                 if labels is not None:  # node classification on the full graph

@@ -37,3 +37,32 @@ def test_alignment_rejects_bad_input():
         fusion.align_map(np.zeros((3, 2)), np.zeros((3, 2)), "affine")
     with pytest.raises(ValueError):
         fusion.n_products(1)
+
+
+
+def _products(a, x, order, live_only):
+    """Run the propagation program; ``live_only`` keeps between products only the slots that
+    :func:`fusion.live_slots` lists (what the Spark rounds carry)."""
+    from embeddings.prone import propagation_operator
+
+    ai, da = propagation_operator(a)
+    deg = np.asarray(ai.sum(axis=1)).ravel().astype(np.float32)
+    state, cur = fusion.init_state(x)
+    for k in range(fusion.n_products(order)):
+        if live_only:
+            keep = fusion.live_slots(k - 1, order) if k else ()
+            state = fusion.unpack_state(state[:, list(keep)].copy() if keep else None, len(x), x.shape[1], k, order, cur)
+        state, cur = fusion.step(k, state, da @ cur, deg, order)
+    return cur
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_propagation_with_only_live_slots_is_exact(order):
+    rng = np.random.default_rng(order)
+    a = sp.random(60, 60, density=0.1, random_state=order, dtype=np.float32)
+    a = (a + a.T).tocsr()
+    a.setdiag(0)
+    a.eliminate_zeros()
+    x = rng.standard_normal((60, 5)).astype(np.float32)
+    assert np.array_equal(_products(a, x, order, True), _products(a, x, order, False))
+    assert fusion.live_slots(0, 2) == (0, 4) and fusion.live_slots(1, 2) == ()  # order 2 carries ≤ 2·d floats

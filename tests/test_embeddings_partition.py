@@ -94,3 +94,25 @@ def test_distne_stats_report_invariants():
 def test_bisect_rejects_too_small_parts():
     with pytest.raises(ValueError, match="largest cluster"):
         partition.bisect_parts(np.zeros((3, 2)), np.array([5, 1, 1]), 4)
+
+
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_bucketed_rounds_reproduce_label_propagation(buckets):
+    """The Spark message-passing rounds (one bucket of nodes per task) follow the single-process rule exactly."""
+    a = rmat_like(seed=3).tocoo()
+    n, cap, rounds = a.shape[0], 6, 4
+    ids = np.arange(n, dtype=np.int64)
+    labels = ids.copy()
+    for r in range(rounds):
+        lab_sizes = np.bincount(labels, minlength=n)
+        size_labels = np.flatnonzero(lab_sizes)
+        new = labels.copy()
+        for b in range(buckets):
+            m = a.row % buckets == b
+            own, lab = partition.lpa_local_round(a.row[m].astype(np.int64), a.col[m].astype(np.int64), a.data[m],
+                                                 ids, labels, size_labels, lab_sizes[size_labels], cap, r)
+            new[own] = lab
+        labels = new
+    ref = partition.label_propagation(a.tocsr(), cap=cap, rounds=rounds)
+    assert np.array_equal(partition.split_oversized(labels, cap), ref)
+    assert len(np.unique(ref)) < n  # it did merge nodes
