@@ -86,7 +86,10 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
         cmd = [sys.executable, "-m", "recsys.train", "--data", str(folder), "--model", model, "--density", str(density),
                "--epochs", str(epochs), "--batch-size", str(batch), "--lr", str(args.lr), "--rounds", str(rounds),
                "--eval-every", str(args.eval_every if model == "mf" else 0), "--device", args.device,
-               "--threads", str(args.threads), "--output", str(out), "--no-progress"]
+               "--threads", str(args.threads), "--output", str(out), "--no-progress",
+               "--reg", str(args.mf_reg if model == "mf" else args.lgcn_reg)]
+        if args.init_density_scale:
+            cmd.append("--init-density-scale")
         wall, peak, _ = run_tree(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
@@ -189,6 +192,9 @@ def main(argv=None) -> int:
     p.add_argument("--lgcn-rounds", type=int, default=20)
     p.add_argument("--lgcn-densities", nargs="+", type=float, default=[1.0, 0.2])
     p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--mf-reg", type=float, default=1e-4, help="MF L2 weight (recsys.train --reg)")
+    p.add_argument("--lgcn-reg", type=float, default=1e-4, help="LightGCN L2 weight (the paper's 1e-4)")
+    p.add_argument("--init-density-scale", action="store_true", help="sparse init std / sqrt(density)")
     p.add_argument("--eval-every", type=int, default=4)
     p.add_argument("--als-iters", type=int, default=15)
     p.add_argument("--implicit-bpr-iters", type=int, default=60)

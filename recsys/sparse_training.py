@@ -70,6 +70,9 @@ class DSLConfig:
         grow_signal: ``"last"`` grows by |gradient of the last batch| (the paper); ``"accumulated"``
             by |sum of the gradients since the previous round| -- with sparse embedding gradients
             (MF) a last batch touches few rows, so most growth would otherwise be a random pick.
+        grow_window: with ``accumulated``, sum only the gradients of the last ``grow_window``
+            steps before each round (``None``: the whole interval); a window of a fraction of an
+            epoch already covers most rows and makes the per-step accumulation that much rarer.
     """
 
     density: float
@@ -82,6 +85,7 @@ class DSLConfig:
     seed: int = 0
     remask: bool = True
     grow_signal: str = "last"
+    grow_window: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
@@ -92,6 +96,8 @@ class DSLConfig:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if self.target_rounds < 1:
             raise ValueError("target_rounds must be >= 1")
+        if self.grow_window is not None and self.grow_window < 1:
+            raise ValueError(f"grow_window must be >= 1, got {self.grow_window}")
         if self.grow_signal not in ("last", "accumulated"):
             raise ValueError(f"grow_signal must be 'last' or 'accumulated', got {self.grow_signal!r}")
         if not 0.0 <= self.prune_end <= self.prune_start <= 1.0:
@@ -131,6 +137,7 @@ class DynamicSparsity:
         self.rounds = 0
         self._touched: dict[str, torch.Tensor] = {}
         self._acc: dict[str, torch.Tensor] = {}
+        self._fmasks: dict[str, torch.Tensor] = {}
         self.dense = config.density >= 1.0
         all_params = list(named_params)
         self.dense_params = sum(p.numel() for _, p in all_params)
@@ -171,32 +178,56 @@ class DynamicSparsity:
             assert not bool(p.detach()[~m].any()), f"{name}: a masked weight is non-zero"
 
     # -- training hooks ---------------------------------------------------------------------
+    @torch.no_grad()
     def before_step(self) -> None:
         """Call after ``backward()`` and before ``optimizer.step()``: maybe a prune/grow round,
-        then zero the inactive weights' gradients."""
-        if self.dense:
-            self.step_count += 1
-            return
+        then zero the inactive weights' gradients.
+
+        One pass per tensor: a sparse gradient is coalesced once (the optimiser needs it coalesced
+        anyway), added to the grow signal (``accumulated``) and masked by gathering only its rows
+        of the mask, so the per-step cost is proportional to the batch, not to the table."""
         self.step_count += 1
+        if self.dense:
+            return
         cfg = self.config
-        if cfg.grow_signal == "accumulated":
-            self._accumulate()
-        if self.step_count % cfg.interval == 0 and self.step_count < cfg.total_steps:
+        to_round = -self.step_count % cfg.interval  # steps until the next round (0: this one)
+        due = to_round == 0 and self.step_count < cfg.total_steps
+        accumulate = cfg.grow_signal == "accumulated" and (cfg.grow_window is None or to_round < cfg.grow_window)
+        for name, p in self.params.items():
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse and not g.is_coalesced():
+                g = p.grad = g.coalesce()
+            if accumulate:
+                acc = self._acc.get(name)
+                if acc is None:
+                    acc = self._acc[name] = torch.zeros_like(p)
+                if g.is_sparse:
+                    acc.index_add_(0, g.indices()[0], g.values())
+                else:
+                    acc.add_(g)
+        if due:
             self._round(cfg.prune_ratio(self.step_count))
             self._acc.clear()
         for name, p in self.params.items():
             g = p.grad
             if g is None:
                 continue
-            m = self.masks[name]
+            fm = self._fmask(name)
             if g.is_sparse:
-                g = g.coalesce()
                 rows = g.indices()[0]
-                g.values().mul_(m[rows])  # values of a coalesced tensor: masked in place
-                p.grad = g
+                g.values().mul_(fm.index_select(0, rows))  # values of a coalesced tensor: masked in place
                 self._touched[name] = rows
             else:
-                g.mul_(m)
+                g.mul_(fm)
+
+    def _fmask(self, name: str) -> torch.Tensor:
+        """The mask in the parameter's dtype (cached; a float gather is ~2x cheaper than bool)."""
+        fm = self._fmasks.get(name)
+        if fm is None:
+            fm = self._fmasks[name] = self.masks[name].to(self.params[name].dtype)
+        return fm
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -217,22 +248,6 @@ class DynamicSparsity:
         return torch.rand(like.shape, generator=self._gen).to(like.device) * 1e-30
 
     @torch.no_grad()
-    def _accumulate(self) -> None:
-        for name, p in self.params.items():
-            g = p.grad
-            if g is None:
-                continue
-            acc = self._acc.get(name)
-            if acc is None:
-                acc = self._acc[name] = torch.zeros_like(p)
-            if g.is_sparse:
-                g = g.coalesce()
-                p.grad = g
-                acc.index_add_(0, g.indices()[0], g.values())
-            else:
-                acc.add_(g)
-
-    @torch.no_grad()
     def _round(self, ratio: float) -> None:
         changed_total = 0
         for name, p in self.params.items():
@@ -251,6 +266,10 @@ class DynamicSparsity:
             prune_idx = active[torch.topk(w_score, n, largest=False, sorted=False).indices]
             flat_m[prune_idx] = False
             flat_m[grow_idx] = True
+            fm = self._fmasks.get(name)
+            if fm is not None:
+                fm.view(-1)[prune_idx] = 0.0
+                fm.view(-1)[grow_idx] = 1.0
             changed = torch.cat([prune_idx, grow_idx])
             flat_w[changed] = 0.0  # pruned weights vanish, regrown weights start at zero
             self._reset_state(p, changed)
@@ -273,13 +292,13 @@ class DynamicSparsity:
         else:
             score = grad.reshape(-1).abs()
             flat_idx = None
-        keep = (score > 0) & ~(flat_m[flat_idx] if flat_idx is not None else flat_m)
-        cand = keep.nonzero().squeeze(1)
-        if len(cand) >= n:
-            top = torch.topk(score[cand] + self._tiebreak(cand), n, sorted=False).indices
-            chosen = cand[top]
-            return flat_idx[chosen] if flat_idx is not None else chosen
-        chosen = flat_idx[cand] if flat_idx is not None else cand
+        # Active weights cannot be grown: score 0. Exact ties among non-zero |g| have probability ~0.
+        score = score.masked_fill(flat_m[flat_idx] if flat_idx is not None else flat_m, 0.0)
+        top = torch.topk(score, min(n, score.numel()), sorted=False)
+        chosen = top.indices[top.values > 0]
+        chosen = flat_idx[chosen] if flat_idx is not None else chosen
+        if len(chosen) >= n:
+            return chosen
         # Not enough non-zero gradients: the rest are ties at |g| = 0, chosen uniformly at random.
         taken = flat_m.clone()
         taken[chosen] = True
@@ -316,6 +335,7 @@ class DynamicSparsity:
             raise ValueError(f"checkpoint masks {sorted(state['masks'])} != model tensors {sorted(self.masks)}")
         for k, v in state["masks"].items():
             self.masks[k] = v.to(self.masks[k].device)
+        self._fmasks.clear()
         self.budget = dict(state["budget"])
         if state.get("rng") is not None:
             self._gen.set_state(state["rng"])

@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=d.target_rounds, help="DSL prune/grow rounds to aim for")
     p.add_argument("--grow-signal", choices=("auto", "last", "accumulated"), default=d.grow_signal,
                    help="DSL growth criterion (auto: accumulated for mf, last batch for lightgcn)")
+    p.add_argument("--grow-window", type=float, default=d.grow_window,
+                   help="accumulated signal: sum the last N epochs of gradients before a round (0: all)")
+    p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std")
+    p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="evaluate every N epochs (0: at the end)")
     p.add_argument("--k", type=int, default=d.k)
@@ -93,7 +97,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     a = build_parser().parse_args(argv)
     train = TrainConfig(model=a.model, density=a.density, epochs=a.epochs, dim=a.dim, layers=a.layers,
                         batch_size=a.batch_size, lr=a.lr, lr_min=a.lr_min, reg=a.reg, target_rounds=a.rounds,
-                        grow_signal=a.grow_signal, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
+                        grow_signal=a.grow_signal, grow_window=a.grow_window, init_std=a.init_std,
+                        init_density_scale=a.init_density_scale, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
                         show_progress=not a.no_progress)
     return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads)
 

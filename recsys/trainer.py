@@ -55,6 +55,12 @@ class TrainConfig:
             at least one epoch, so every row has been trained between two rounds).
         grow_signal: ``last`` (paper) / ``accumulated`` / ``auto`` (accumulated for MF, whose
             sparse gradients touch only the batch's rows; last for LightGCN).
+        grow_window: with the accumulated signal, sum the gradients of only the last
+            ``grow_window`` epoch(s) of steps before each round (0: the whole interval); a quarter
+            epoch already touches most rows, and the per-step accumulation then runs 1/4 of the time.
+        init_std: std of the N(0, σ²) embedding initialisation.
+        init_density_scale: at density ρ < 1 initialise with σ/sqrt(ρ), so that a row's norm (and
+            the variance of a dot product over the kept weights) matches the dense model's.
         eval_every: evaluate every N epochs (0: only at the end). k: the metrics' cut-off.
         device: ``auto`` / ``cpu`` / ``cuda``. seed: everything random.
     """
@@ -70,6 +76,9 @@ class TrainConfig:
     reg: float = 1e-4
     target_rounds: int = 100
     grow_signal: str = "auto"
+    grow_window: float = 0.25
+    init_std: float = 0.1
+    init_density_scale: bool = False
     eval_every: int = 0
     k: int = 20
     device: str = "auto"
@@ -90,6 +99,8 @@ class TrainConfig:
             raise ValueError("need 0 < lr_min <= lr")
         if self.reg < 0:
             raise ValueError("reg must be >= 0")
+        if self.grow_window < 0 or self.init_std <= 0:
+            raise ValueError("need grow_window >= 0 and init_std > 0")
         if self.grow_signal not in ("auto", "last", "accumulated"):
             raise ValueError(f"grow_signal must be auto, last or accumulated, got {self.grow_signal!r}")
 
@@ -115,9 +126,10 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig, data: Interactions) -> torch.nn.Module:
+    std = config.init_std / math.sqrt(config.density) if config.init_density_scale else config.init_std
     if config.model == "mf":
-        return MF(data.n_users, data.n_items, config.dim, seed=config.seed)
-    return LightGCN(data.train, config.dim, config.layers, seed=config.seed)
+        return MF(data.n_users, data.n_items, config.dim, init_std=std, seed=config.seed)
+    return LightGCN(data.train, config.dim, config.layers, init_std=std, seed=config.seed)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -162,8 +174,10 @@ class BPRRecommender(Recommender):
         if model.sparse_grad:
             interval = max(interval, steps_per_epoch)
         signal = cfg.grow_signal if cfg.grow_signal != "auto" else ("accumulated" if model.sparse_grad else "last")
+        window = max(1, int(cfg.grow_window * steps_per_epoch)) if cfg.grow_window else None
         dsl = DynamicSparsity(model.named_parameters(), DSLConfig(
-            cfg.density, total, update_interval=interval, seed=cfg.seed, remask=False, grow_signal=signal), opt)
+            cfg.density, total, update_interval=interval, seed=cfg.seed, remask=False, grow_signal=signal,
+            grow_window=window), opt)
         res = TrainResult(dense_params=dsl.dense_params, device=device_name(dev))
         start = 0
         if self.resume and self.checkpoint is not None and self.checkpoint.exists():
@@ -207,7 +221,8 @@ class BPRRecommender(Recommender):
                 res.history.append({"epoch": res.epochs, **m})
                 post[f"recall@{cfg.k}"] = f"{m[f'recall@{cfg.k}']:.4f}"
             bar.set_postfix(post)
-            log.info("epoch %d/%d loss %.4f (%.1fs)", res.epochs, cfg.epochs, res.losses[-1], res.train_seconds)
+            log.info("epoch %d/%d loss %.4f (%.1fs)%s", res.epochs, cfg.epochs, res.losses[-1], res.train_seconds,
+                     f" recall@{cfg.k} {post[f'recall@{cfg.k}']}" if f"recall@{cfg.k}" in post else "")
             if self.checkpoint is not None:
                 _save_checkpoint(self.checkpoint, {
                     "config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),

@@ -107,3 +107,21 @@ def test_resume_continues_to_the_same_result(ingest_dir, tmp_path, monkeypatch):
 def test_load_recommender_rejects_foreign_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="user_vectors"):
         load_recommender(tmp_path)
+
+
+def test_init_density_scale_keeps_row_norms():
+    """σ/sqrt(ρ) at density ρ: after masking, a row's expected squared norm matches dense init."""
+    import numpy as np
+    import torch
+
+    from recsys.data import Interactions
+    from recsys.trainer import TrainConfig, build_model
+
+    rng = np.random.default_rng(0)
+    data = Interactions.from_pairs(rng.integers(0, 400, 4000), rng.integers(0, 500, 4000))
+    dense = build_model(TrainConfig(model="mf", density=1.0, dim=64), data)
+    scaled = build_model(TrainConfig(model="mf", density=0.25, dim=64, init_density_scale=True), data)
+    plain = build_model(TrainConfig(model="mf", density=0.25, dim=64), data)
+    assert float(dense.user.weight.std()) == pytest.approx(0.1, rel=0.05)
+    assert float(scaled.user.weight.std()) == pytest.approx(0.2, rel=0.05)
+    assert torch.equal(plain.user.weight, dense.user.weight)
