@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from recsys.candidates import CandidateConfig, build_params
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -135,6 +137,9 @@ def main(argv=None) -> int:
     ap.add_argument("--slate", type=int, default=10)
     ap.add_argument("--alpha", type=float, nargs="+", default=[0.1, 0.3, 1.0], help="grid for both UCB policies")
     ap.add_argument("--epsilon", type=float, nargs="+", default=[0.02, 0.05, 0.1], help="grid for ε-greedy")
+    ap.add_argument("--weighting", default=CandidateConfig.weighting, choices=["inverse_distance", "softmax"])
+    ap.add_argument("--power", type=float, default=CandidateConfig.power, help="inverse_distance: w ∝ δ^-power")
+    ap.add_argument("--temperature", type=float, default=CandidateConfig.temperature, help="softmax temperature")
     ap.add_argument("--user-vectors")
     ap.add_argument("--item-vectors")
     ap.add_argument("--policies", nargs="+", default=list(TUNED), choices=list(TUNED))
@@ -145,7 +150,6 @@ def main(argv=None) -> int:
 
     from recsys.bandits.publish import publish_params
     from recsys.bandits.simulate import SimResult, load_lightgcn_split, open_bandit_replay, plot_curves
-    from recsys.candidates import CandidateConfig, build_params
 
     rows, curves_png = [], {}
     policies = a.policies
@@ -158,7 +162,8 @@ def main(argv=None) -> int:
         uid, u, iid, v, source = _vectors(ds, split, a.dim, a.user_vectors, a.item_vectors)
         for C in a.clusters:
             t0 = time.perf_counter()
-            params, rep = build_params(uid, u, iid, v, CandidateConfig(n_clusters=C, k=a.k, w=a.w))
+            params, rep = build_params(uid, u, iid, v, CandidateConfig(n_clusters=C, k=a.k, w=a.w, weighting=a.weighting,
+                                                                        power=a.power, temperature=a.temperature))
             build_s = time.perf_counter() - t0
             with tempfile.TemporaryDirectory() as tmp:
                 publish_params(tmp, params)

@@ -14,10 +14,16 @@ Build (or rebuild) one parameter version from user and item vectors:
    in between *decayed* by ``γ = (reset_shift − shift)/(reset_shift − keep_shift)``:
    ``d ← λ + γ(d − λ)``, ``b ← γ b`` (old evidence counted with weight γ). Edges that leave a
    cluster's top-W list are dropped with their statistics.
-4. **Context.** Each user's K nearest centroids (L2, the k-means geometry) with *normalised inverse
-   distance* weights ``w_uc = (1/(δ_uc + ε)) / Σ_c' 1/(δ_uc' + ε)`` (``weighting="inverse_distance"``,
-   the default: scale-free, Σ w = 1), or ``softmax(⟨u, μ_c⟩ / τ)`` over the K best inner products
-   (``weighting="softmax"``). K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
+4. **Context.** Each user's K nearest centroids (L2, the k-means geometry) with *normalised
+   inverse-distance-power* weights ``w_uc = (δ_uc + ε)^-p / Σ_c' (δ_uc' + ε)^-p`` (``weighting=
+   "inverse_distance"``, the default, p = ``power`` = 2: scale-free, Σ w = 1), or
+   ``softmax(⟨u, μ_c⟩ / τ)`` over the K best inner products (``weighting="softmax"``). Why p = 2:
+   the diagonal statistics treat each context cluster as if it alone explained the reward, so
+   with nearly flat weights (p = 1 and few large clusters) one reward is counted up to K times;
+   squaring the inverse distances concentrates the weight on the nearest cluster while keeping
+   the others (measured in ``benchmarks/README.md`` § bandits; scaling all weights by a constant
+   only rescales λ). The same stored weights are used by the service, the impressions and the
+   batch job. K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
 5. **Edges.** Each cluster is linked to its top-W items by inner product ⟨μ_c, v_j⟩ (exact faiss
    ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``extra.off_graph``
    (``prior``/``skip``) tells the service and the batch job how to treat pairs off the graph.
@@ -67,6 +73,7 @@ class CandidateConfig:
     lam: float = 1.0
     alpha: float = 1.0
     weighting: str = "inverse_distance"
+    power: float = 2.0
     temperature: float = 1.0
     niter: int = 20
     seed: int = 0
@@ -84,8 +91,8 @@ class CandidateConfig:
             raise ValueError(f"CandidateConfig.k={self.k} exceeds n_clusters={self.n_clusters}")
         if self.weighting not in ("inverse_distance", "softmax"):
             raise ValueError(f"CandidateConfig.weighting must be inverse_distance or softmax, got {self.weighting!r}")
-        if not (self.lam > 0 and self.alpha >= 0 and self.temperature > 0):
-            raise ValueError("CandidateConfig: need lam > 0, alpha >= 0, temperature > 0")
+        if not (self.lam > 0 and self.alpha >= 0 and self.temperature > 0 and self.power > 0):
+            raise ValueError("CandidateConfig: need lam > 0, alpha >= 0, temperature > 0, power > 0")
         if not 0 <= self.keep_shift < self.reset_shift:
             raise ValueError("CandidateConfig: need 0 <= keep_shift < reset_shift")
 
@@ -152,8 +159,12 @@ def decay_factor(shift: np.ndarray, keep_shift: float = 0.25, reset_shift: float
 
 
 def user_context(users: np.ndarray, centroids: np.ndarray, k: int, weighting: str = "inverse_distance",
-                 temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Top-K cluster rows ``(n, K)`` and weights ``(n, K)`` (each row sums to 1) for user vectors."""
+                 temperature: float = 1.0, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Top-K cluster rows ``(n, K)`` and weights ``(n, K)`` (each row sums to 1) for user vectors.
+
+    ``inverse_distance``: ``w_uc ∝ (δ_uc + ε)^-p`` (``power`` p), computed as ``((δ_u1 + ε)/(δ_uc + ε))^p``
+    so large p cannot overflow; ``softmax``: ``w_uc ∝ exp(⟨u, μ_c⟩ / τ)``.
+    """
     import faiss
 
     u = np.ascontiguousarray(users, dtype=np.float32)
@@ -162,7 +173,8 @@ def user_context(users: np.ndarray, centroids: np.ndarray, k: int, weighting: st
         index = faiss.IndexFlatL2(c.shape[1])
         index.add(c)
         dist2, rows = index.search(u, k)
-        inv = 1.0 / (np.sqrt(np.maximum(dist2, 0.0)) + 1e-6)
+        dist = np.sqrt(np.maximum(dist2.astype(np.float64), 0.0)) + 1e-6
+        inv = (dist[:, :1] / dist) ** power          # nearest first: 1 for it, ≤ 1 for the others
         w = inv / inv.sum(axis=1, keepdims=True)
     elif weighting == "softmax":
         index = faiss.IndexFlatIP(c.shape[1])
@@ -200,7 +212,7 @@ def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarr
     else:
         ids = np.arange(cfg.n_clusters, dtype=np.int32)
         shift = np.full(cfg.n_clusters, np.inf)
-    rows, weights = user_context(user_vecs, cen, cfg.k, cfg.weighting, cfg.temperature)
+    rows, weights = user_context(user_vecs, cen, cfg.k, cfg.weighting, cfg.temperature, cfg.power)
     item_rows = top_items(cen, item_vecs, cfg.w)
     ec = np.repeat(ids, item_rows.shape[1])
     ei = np.asarray(item_ids, np.int64)[item_rows.ravel()]
@@ -218,7 +230,8 @@ def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarr
         user=np.repeat(np.asarray(user_ids, np.int64), cfg.k), user_cluster=ids[rows].ravel(),
         user_weight=weights.ravel(), centroids=cen, centroid_ids=ids,
         watermark=prev.watermark if prev is not None else Watermark(),
-        extra={"weighting": cfg.weighting, "temperature": cfg.temperature, "off_graph": cfg.off_graph})
+        extra={"weighting": cfg.weighting, "power": cfg.power, "temperature": cfg.temperature,
+               "off_graph": cfg.off_graph})
     report = {
         "clusters": int(ids.size), "edges": params.num_edges, "users": int(len(user_ids)),
         "kept": int((gamma >= 1).sum()), "decayed": int(((gamma > 0) & (gamma < 1)).sum()),
@@ -293,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--lam", type=float, default=1.0)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--weighting", default="inverse_distance", choices=["inverse_distance", "softmax"])
+    ap.add_argument("--power", type=float, default=CandidateConfig.power, help="inverse_distance: w ∝ δ^-power")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--off-graph", default="prior", choices=["prior", "skip"],
@@ -300,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = CandidateConfig(n_clusters=a.clusters, k=a.k, w=a.w, lam=a.lam, alpha=a.alpha, weighting=a.weighting,
-                          temperature=a.temperature, seed=a.seed, off_graph=a.off_graph)
+                          power=a.power, temperature=a.temperature, seed=a.seed, off_graph=a.off_graph)
     has_prev = current_version(a.params) is not None
     prev = load_params(a.params) if has_prev else None
     report: dict = {}

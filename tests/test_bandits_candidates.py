@@ -104,12 +104,12 @@ def test_match_clusters_hungarian_and_fresh_ids():
     assert ids[5] == 10
 
 
-@pytest.mark.parametrize("weighting", ["inverse_distance", "softmax"])
-def test_user_context_weights(weighting):
+@pytest.mark.parametrize("weighting,power", [("inverse_distance", 1.0), ("inverse_distance", 2.0), ("softmax", 1.0)])
+def test_user_context_weights(weighting, power):
     rng = np.random.default_rng(3)
     cen = rng.normal(size=(10, 4)).astype(np.float32)
     u = rng.normal(size=(50, 4)).astype(np.float32)
-    rows, w = user_context(u, cen, 3, weighting)
+    rows, w = user_context(u, cen, 3, weighting, power=power)
     assert rows.shape == w.shape == (50, 3)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-5)
     assert (np.diff(w, axis=1) <= 1e-7).all()  # best cluster first, largest weight
@@ -117,10 +117,25 @@ def test_user_context_weights(weighting):
     if weighting == "inverse_distance":
         dist = np.linalg.norm(u[:, None] - cen[None], axis=2)
         np.testing.assert_array_equal(rows[:, 0], dist.argmin(axis=1))
-        inv = 1 / (np.take_along_axis(dist, rows, 1) + 1e-6)
+        inv = 1 / (np.take_along_axis(dist, rows, 1) + 1e-6) ** power
         np.testing.assert_allclose(w, inv / inv.sum(1, keepdims=True), rtol=1e-4)
     else:
         np.testing.assert_array_equal(rows[:, 0], (u @ cen.T).argmax(axis=1))
+
+
+def test_sharper_power_concentrates_weight_on_the_nearest_cluster():
+    rng = np.random.default_rng(5)
+    cen = rng.normal(size=(12, 4)).astype(np.float32)
+    u = rng.normal(size=(80, 4)).astype(np.float32)
+    r1, w1 = user_context(u, cen, 3, power=1.0)
+    r2, w2 = user_context(u, cen, 3, power=2.0)
+    np.testing.assert_array_equal(r1, r2)            # same clusters, only the weights change
+    assert (w2[:, 0] >= w1[:, 0] - 1e-6).all() and ((w2 ** 2).sum(1) >= (w1 ** 2).sum(1) - 1e-6).all()
+    p, _ = build_params(np.arange(80), u, np.arange(30), rng.normal(size=(30, 4)).astype(np.float32),
+                        CandidateConfig(n_clusters=12, k=3, w=5))
+    assert p.extra["power"] == CandidateConfig.power and p.extra["weighting"] == "inverse_distance"
+    _, wd = user_context(u, p.centroids, 3)            # the default rule is the one the builder stores
+    np.testing.assert_allclose(np.sort(p.user_weight.reshape(80, 3), axis=1), np.sort(wd, axis=1), rtol=1e-5)
 
 
 def test_fresh_items_join_without_rebuild():

@@ -199,3 +199,35 @@ def test_store_failure_is_503_and_nothing_is_acknowledged(client, monkeypatch):
     monkeypatch.undo()
     r = client.post("/v1/feedback", json={"events": [ev]}, headers=AUTH)      # the client's retry
     assert r.status_code == 200 and r.json()["accepted"] == 1
+
+
+def test_skip_mode_from_the_manifest_is_honoured_over_http(tmp_path):
+    """off_graph="skip": only the user's clusters with an edge to an item score it, and events off the graph are not applied."""
+    p = synthetic_params(N_CLUSTERS, 200, 50, 20, 3, seed=5).replace(extra={"off_graph": "skip"})
+    publish_params(tmp_path / "params", p)
+    cl, w = p.context(np.array([4]))
+    cl, w = cl[0], w[0].astype(np.float64)
+    edges = {(int(c), int(i)) for c, i in zip(p.edge_cluster, p.edge_item)}
+    only0 = next(i for i in np.unique(p.edge_item).tolist()
+                 if (cl[0], i) in edges and all((c, i) not in edges for c in cl[1:].tolist()))
+    off = 123_456_789                                   # an edge of none of the user's clusters
+    app = create_app(tmp_path / "params", SqliteStore(tmp_path / "log.db"), ServiceConfig(token=TOKEN))
+    with TestClient(app) as c:
+        n_edges = c.get("/healthz").json()["edges"]
+        s = _score(c, user=4, candidates=[only0, off], k=2)
+        got = {x["item"]: x for x in s["items"]}
+        assert got[off]["mean"] == 0.0 and got[off]["uncertainty"] == 0.0
+        assert got[only0]["uncertainty"] == pytest.approx(np.sqrt(w[0] ** 2 / p.lam), rel=1e-12)
+        evs = [{"event_id": f"k{j}", "score_id": s["score_id"], "item": it, "reward": 1.0} for j, it in enumerate((only0, off))]
+        r = c.post("/v1/feedback", json={"events": evs}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["accepted"] == 2       # logged (the batch job sees them) ...
+        assert c.get("/healthz").json()["edges"] == n_edges              # ... but no edge is created
+        tables = {int(k): c.get(f"/v1/stats?cluster={int(k)}").json() for k in cl}
+        i0 = tables[int(cl[0])]["items"].index(only0)
+        assert tables[int(cl[0])]["d"][i0] == pytest.approx(p.lam + w[0] ** 2, rel=1e-12)
+        assert tables[int(cl[0])]["b"][i0] == pytest.approx(w[0], rel=1e-12)
+        assert all(off not in t["items"] for t in tables.values())
+        assert all(only0 not in tables[int(k)]["items"] for k in cl[1:])
+        again = {x["item"]: x for x in _score(c, user=4, candidates=[only0, off], k=2)["items"]}
+        assert again[only0]["mean"] == pytest.approx(w[0] * w[0] / (p.lam + w[0] ** 2), rel=1e-12)
+        assert again[off]["mean"] == 0.0

@@ -21,7 +21,7 @@ import numpy as np
 
 ITEM_BITS = 40
 CAP = np.int64(1) << ITEM_BITS
-_MERGE_AT = 65_536
+_MERGE_AT = 8_192   # overflow size that triggers the (linear) merge into the main arrays
 
 
 class EdgeIndex:
@@ -124,23 +124,23 @@ class EdgeIndex:
         eids = self.lookup_keys(keys)
         miss = eids < 0
         if miss.any():
-            new_keys = np.unique(keys[miss])
+            new_keys, inv = np.unique(keys[miss], return_inverse=True)
             new_eids = np.arange(self.n_edges, self.n_edges + new_keys.size, dtype=np.int64)
             self.n_edges += int(new_keys.size)
-            ok = np.concatenate([self._okeys, new_keys])
-            oe = np.concatenate([self._oeids, new_eids])
-            order = np.argsort(ok, kind="stable")
-            self._okeys, self._oeids = ok[order], oe[order]
+            # sorted insert (one memmove, O(overflow)) instead of re-sorting the overflow every batch
+            pos = np.searchsorted(self._okeys, new_keys)
+            self._okeys = np.insert(self._okeys, pos, new_keys)
+            self._oeids = np.insert(self._oeids, pos, new_eids)
             if self._okeys.size >= _MERGE_AT:
                 self._merge_overflow()
-            eids = self.lookup_keys(keys)
+            eids = eids.copy()
+            eids[miss] = new_eids[inv]
         return eids
 
     def _merge_overflow(self) -> None:
-        k = np.concatenate([self._keys, self._okeys])
-        e = np.concatenate([self._eids, self._oeids])
-        order = np.argsort(k, kind="stable")
-        self._keys, self._eids = k[order], e[order]
+        pos = np.searchsorted(self._keys, self._okeys)     # both sorted and disjoint: a linear merge
+        self._keys = np.insert(self._keys, pos, self._okeys)
+        self._eids = np.insert(self._eids, pos, self._oeids)
         self._okeys = np.empty(0, np.int64)
         self._oeids = np.empty(0, np.int64)
 
