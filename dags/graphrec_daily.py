@@ -13,131 +13,57 @@ then call the service's ``POST /v1/params/reload``.
 
 Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/``. Spark jobs go through
 ``SparkSubmitOperator`` (connection ``spark_default``: ``local[2]``, ``spark://host:7077``, ``yarn``,
-``k8s://…``); training and the candidate graph run the project's Python. Which ``spark-submit`` and
-which Python are configuration, resolved when a task runs (never when this file is parsed):
-
-* Airflow Variables (or ``AIRFLOW_VAR_<NAME>`` environment variables) ``graphrec_root`` (project
-  checkout; default: the folder above this file), ``graphrec_python`` (default
-  ``<root>/.venv/bin/python``), ``graphrec_spark_submit`` (default ``<root>/.venv/bin/spark-submit``;
-  the Spark provider runs ``spark-submit`` from ``PATH``, so its folder is put first on ``PATH``),
-  ``graphrec_py_files`` (default ``<root>/dist/graphrec.zip``), ``graphrec_serving_url``,
-  ``graphrec_serving_token``.
-* DAG Params (per run, ``--conf``/``-c`` JSON): paths, the sampling ratio, the embedding dimension,
-  the recommender's density, epochs and so on (see ``params`` below).
+``k8s://…``); training and the candidate graph run the project's Python. Which checkout, Python and
+``spark-submit`` are Airflow Variables, resolved when a task runs (see ``graphrec_common``); the
+paths and knobs of a run are the DAG Params below (``--conf``/``-c`` JSON).
 """
 from __future__ import annotations
-
-import datetime as dt
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
 
-# ---- run-time configuration (Jinja, rendered when the task runs) ---------------------------------
-ROOT = "var.value.get('graphrec_root', dag.fileloc.rsplit('/', 2)[0])"
-PYTHON = "{{ var.value.get('graphrec_python', " + ROOT + " ~ '/.venv/bin/python') }}"
-SUBMIT = "var.value.get('graphrec_spark_submit', " + ROOT + " ~ '/.venv/bin/spark-submit')"
-WORK = "(params.work_dir or " + ROOT + " ~ '/runs/pipeline')"
-DS = "ds={{ ds }}"
-
-
-def dated(table: str) -> str:
-    """``<work_dir>/<table>/ds=<ds>`` as a template."""
-    return "{{ " + WORK + " }}/" + table + "/" + DS
-
-
-def job(name: str) -> str:
-    return "{{ " + ROOT + " ~ '/jobs/" + name + ".py' }}"
-
-
-SPARK_ENV = {
-    "PATH": "{{ (" + SUBMIT + ").rsplit('/', 1)[0] }}:{{ var.value.get('graphrec_path', '/usr/local/bin:/usr/bin:/bin') }}",
-    "PYSPARK_PYTHON": PYTHON,
-    "PYSPARK_DRIVER_PYTHON": PYTHON,
-    "SPARK_LOCAL_IP": "{{ var.value.get('graphrec_spark_local_ip', '127.0.0.1') }}",
-}
-SPARK = {
-    "conn_id": "spark_default",
-    "py_files": "{{ var.value.get('graphrec_py_files', " + ROOT + " ~ '/dist/graphrec.zip') }}",
-    "env_vars": SPARK_ENV,
-    "conf": {
-        "spark.ui.enabled": "false",
-        "spark.log.level": "WARN",
-        "spark.driver.memory": "{{ params.driver_memory }}",
-        "spark.sql.shuffle.partitions": "{{ params.shuffle_partitions }}",
-    },
-}
-PY = {
-    "cwd": "{{ " + ROOT + " }}",
-    "env": {
-        "PYTHONPATH": "{{ " + ROOT + " }}",
-        "GRAPHREC_SERVE_TOKEN": "{{ var.value.get('graphrec_serving_token', '') }}",
-    },
-    "append_env": True,
-}
-SERVING_URL = "{{ var.value.get('graphrec_serving_url', 'http://127.0.0.1:8000') }}"
-LIVE_PARAMS = "{{ " + WORK + " }}/bandit/params"  # the versioned store the scoring service serves
-
-
-def publish_command(out: str) -> str:
-    """Promote the day's bandit version to the live store, then ask the scoring service to serve it
-    (waiting while it starts); its answer is kept in ``out``."""
-    return (
-        PYTHON + " -m jobs.bandit_day promote --day " + dated("bandit") + " --live " + LIVE_PARAMS +
-        " && mkdir -p " + out + " && curl -fsS --retry 90 --retry-delay 2 --retry-connrefused -X POST"
-        " -H \"Authorization: Bearer $GRAPHREC_SERVE_TOKEN\" -H 'Content-Type: application/json' -d '{}' "
-        + SERVING_URL + "/v1/params/reload -o " + out + "/.reload.json && mv " + out + "/.reload.json "
-        + out + "/reload.json && cat " + out + "/reload.json"
-    )
-
+from graphrec_common import (DEFAULT_ARGS, PY, PYTHON, SERVING_URL, SPARK, START_DATE, WORK, dag_params, dated, job,
+                             publish_command, raw_input)
 
 with DAG(
     dag_id="graphrec_daily",
     description="ingest → sample / embed → kNN; train DSL recommender → candidate graph → bandit update → publish",
     schedule="@daily",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["graphrec"],
-    default_args={
-        "owner": "graphrec",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "execution_timeout": dt.timedelta(hours=2),
-    },
-    params={
-        "work_dir": Param("", type="string", description="root of all dated outputs; empty: <root>/runs/pipeline"),
-        "graph_input": Param("", type="string", description="raw graph; empty: <work_dir>/raw/ds=<ds>/graph/edges"),
-        "graph_format": Param("parquet", enum=["parquet", "snap", "konect", "adjlist"]),
-        "interactions_input": Param("", type="string",
-                                    description="raw interactions; empty: <work_dir>/raw/ds=<ds>/interactions/interactions"),
-        "interactions_format": Param("parquet", enum=["parquet", "lightgcn"]),
-        "ratio": Param(0.1, type="number", exclusiveMinimum=0, maximum=1, description="sample size ratio r"),
-        "sample_method": Param("rescaled", enum=["rescaled", "random-node", "random-edge", "random-walk", "forest-fire"]),
-        "dim": Param(64, type="integer", minimum=2, description="embedding dimension"),
-        "knn_k": Param(20, type="integer", minimum=1, description="friend recommendations per user"),
-        "model": Param("mf", enum=["mf", "lightgcn"]),
-        "rec_dim": Param(64, type="integer", minimum=2, description="recommender embedding dimension"),
-        "density": Param(0.2, type="number", exclusiveMinimum=0, maximum=1, description="DSL parameter density"),
-        "epochs": Param(10, type="integer", minimum=1),
-        "clusters": Param(64, type="integer", minimum=1, description="user clusters C of the candidate graph"),
-        "bandit_k": Param(3, type="integer", minimum=1, description="clusters per user context K"),
-        "bandit_w": Param(100, type="integer", minimum=1, description="items per cluster W"),
-        "alpha": Param(1.0, type="number", minimum=0, description="Diag-LinUCB exploration weight"),
-        "simulate_traffic": Param(False, type="boolean", description="demo: simulated users score and give feedback"),
-        "traffic_requests": Param(2000, type="integer", minimum=1),
-        "seed": Param(0, type="integer"),
-        "shuffle_partitions": Param(8, type="integer", minimum=1),
-        "driver_memory": Param("2g", type="string"),
-    },
+    default_args=DEFAULT_ARGS,
+    params=dag_params(
+        graph_input=Param("", type="string", description="raw graph; empty: <work_dir>/raw/ds=<ds>/graph/edges"),
+        graph_format=Param("parquet", enum=["parquet", "snap", "konect", "adjlist"]),
+        interactions_input=Param("", type="string",
+                                 description="raw interactions; empty: <work_dir>/raw/ds=<ds>/interactions/interactions"),
+        interactions_format=Param("parquet", enum=["parquet", "lightgcn"]),
+        ratio=Param(0.1, type="number", exclusiveMinimum=0, maximum=1, description="sample size ratio r"),
+        sample_method=Param("rescaled", enum=["rescaled", "random-node", "random-edge", "random-walk", "forest-fire"]),
+        dim=Param(64, type="integer", minimum=2, description="embedding dimension"),
+        knn_k=Param(20, type="integer", minimum=1, description="friend recommendations per user"),
+        model=Param("mf", enum=["mf", "lightgcn"]),
+        rec_dim=Param(64, type="integer", minimum=2, description="recommender embedding dimension"),
+        density=Param(0.2, type="number", exclusiveMinimum=0, maximum=1, description="DSL parameter density"),
+        epochs=Param(10, type="integer", minimum=1),
+        clusters=Param(64, type="integer", minimum=1, description="user clusters C of the candidate graph"),
+        bandit_k=Param(3, type="integer", minimum=1, description="clusters per user context K"),
+        bandit_w=Param(100, type="integer", minimum=1, description="items per cluster W"),
+        alpha=Param(1.0, type="number", minimum=0, description="Diag-LinUCB exploration weight"),
+        simulate_traffic=Param(False, type="boolean", description="demo: simulated users score and give feedback"),
+        traffic_requests=Param(2000, type="integer", minimum=1),
+        seed=Param(0, type="integer"),
+    ),
 ) as dag:
     ingest_graph = SparkSubmitOperator(
         task_id="ingest_graph",
         name="graphrec-ingest-graph",
         application=job("ingest_graph"),
         application_args=[
-            "--input", "{{ params.graph_input or (" + WORK + " ~ '/raw/ds=' ~ ds ~ '/graph/edges') }}",
+            "--input", raw_input("graph_input", "graph/edges"),
             "--format", "{{ params.graph_format }}",
             "--drop-self-loops",
             "--output", dated("graph"),
@@ -149,8 +75,7 @@ with DAG(
         name="graphrec-ingest-interactions",
         application=job("ingest_interactions"),
         application_args=[
-            "--input",
-            "{{ params.interactions_input or (" + WORK + " ~ '/raw/ds=' ~ ds ~ '/interactions/interactions') }}",
+            "--input", raw_input("interactions_input", "interactions/interactions"),
             "--format", "{{ params.interactions_format }}",
             "--output", dated("interactions"),
         ],

@@ -1,4 +1,4 @@
-"""The main job: one ``graphrec_daily`` run end to end on generated data, then the run report.
+"""The main job: one day of ``graphrec_daily`` and ``graphrec_heavy_hitters`` on generated data, then the report.
 
 What ``make run`` calls (in the project environment ``.venv``):
 
@@ -8,9 +8,11 @@ What ``make run`` calls (in the project environment ``.venv``):
 4. runs ``airflow dags test graphrec_daily <ds>`` (every task in order, Spark on ``local[2]``) with
    the project's Python/spark-submit passed as Airflow Variables (``AIRFLOW_VAR_GRAPHREC_*``);
 5. starts the bandit scoring service as soon as the DAG has published the first parameter version
-   (``<work>/bandit/params/CURRENT``) — the DAG's ``serve_candidates`` step waits for it — and stops
-   it (its process group) when the DAG has finished;
-6. writes the Markdown run report (:mod:`jobs.report`) and prints its path.
+   (``<work>/bandit/params/CURRENT``) — the DAG's ``serve_candidates`` step waits for it;
+6. runs ``airflow dags test graphrec_heavy_hitters <ds>`` (federated LDP heavy hitters → fresh items
+   in the served candidate graph → reload; ``--no-heavy-hitters`` leaves it out), then stops the
+   service (its process group);
+7. writes the Markdown run report (:mod:`jobs.report`) and prints its path.
 
     python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--nodes 10000] [--items 2000]
 
@@ -47,6 +49,7 @@ from pathlib import Path
 log = logging.getLogger("graphrec.run_daily")
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "graphrec_daily"
+HH_DAG_ID = "graphrec_heavy_hitters"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class RunConfig:
     airflow_home: str | None = None
     extra_conf: str = "{}"
     mark_success: str | None = None
+    heavy_hitters: bool = True
 
     def __post_init__(self):
         dt.date.fromisoformat(self.ds)
@@ -136,18 +140,18 @@ class Service:
         log.info("scoring service stopped")
 
 
-def task_states(home: Path, ds: str) -> list[dict]:
-    """Task instances of the latest run for ``ds``: id, state, duration (from the metadata DB)."""
+def task_states(home: Path, ds: str, dag_id: str = DAG_ID) -> list[dict]:
+    """Task instances of ``dag_id``'s latest run for ``ds``: id, state, duration (from the metadata DB)."""
     db = home / "airflow.db"
     if not db.exists():
         return []
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
         run = con.execute("SELECT run_id FROM dag_run WHERE dag_id=? AND logical_date LIKE ? ORDER BY id DESC LIMIT 1",
-                          (DAG_ID, f"{ds}%")).fetchone()
+                          (dag_id, f"{ds}%")).fetchone()
         if run is None:
             return []
         rows = con.execute("SELECT task_id, state, try_number, start_date, end_date, duration FROM task_instance "
-                           "WHERE dag_id=? AND run_id=? ORDER BY start_date", (DAG_ID, run[0])).fetchall()
+                           "WHERE dag_id=? AND run_id=? ORDER BY start_date", (dag_id, run[0])).fetchall()
     return [{"task_id": r[0], "state": r[1], "tries": r[2], "start": r[3], "end": r[4], "seconds": r[5]} for r in rows]
 
 
@@ -173,25 +177,32 @@ def run(cfg: RunConfig) -> int:
     service = Service(work / "bandit" / "params", work / "serving" / "events.db", port, token, logs / "service.log")
     service.start_when_ready()
     t_dag = time.perf_counter()
-    log.info("airflow dags test %s %s (log: %s)", DAG_ID, cfg.ds, logs / "airflow.log")
+    dags = [(DAG_ID, conf)]
+    if cfg.heavy_hitters:  # trending items of the day's LDP reports join the candidate graph the service serves
+        dags.append((HH_DAG_ID, {"work_dir": str(work), "shuffle_partitions": 4, "driver_memory": "1g"}))
+    rc = 0
     try:
-        with (logs / "airflow.log").open("wb") as out:
-            cmd = [airflow, "dags", "test", DAG_ID, cfg.ds, "-c", json.dumps(conf)]
-            if cfg.mark_success:
-                cmd += ["--mark-success-pattern", cfg.mark_success]
-            rc = subprocess.run(cmd, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        for dag_id, dag_conf in dags:
+            log.info("airflow dags test %s %s (log: %s)", dag_id, cfg.ds, logs / f"{dag_id}.log")
+            with (logs / f"{dag_id}.log").open("wb") as out:
+                cmd = [airflow, "dags", "test", dag_id, cfg.ds, "-c", json.dumps(dag_conf)]
+                if cfg.mark_success:
+                    cmd += ["--mark-success-pattern", cfg.mark_success]
+                rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+            if rc != 0:
+                break
     finally:
         service.stop()
     t_end = time.perf_counter()
-    tasks = task_states(home, cfg.ds)
+    tasks = [t for dag_id, _ in dags for t in task_states(home, cfg.ds, dag_id)]
     timings = {"setup_s": round(t_dag - t0, 1), "db_migrate_s": round(t_dag - t_setup, 1),
                "dag_s": round(t_end - t_dag, 1), "total_s": round(t_end - t0, 1)}
     if cfg.airflow_home is None:  # a private, temporary metadata DB: the task states are in the report
         shutil.rmtree(home, ignore_errors=True)
     path = report.write_report(work, cfg.ds, tasks=tasks, timings=timings, dag_rc=rc)
     ok = rc == 0 and tasks and all(t["state"] == "success" for t in tasks)
-    print(f"graphrec_daily ds={cfg.ds}: {'all tasks succeeded' if ok else 'FAILED'} in {timings['total_s']:.0f} s")
+    names = " + ".join(d for d, _ in dags)
+    print(f"{names} ds={cfg.ds}: {'all tasks succeeded' if ok else 'FAILED'} in {timings['total_s']:.0f} s")
     print(f"report: {path}")
     return 0 if ok else 1
 
@@ -209,10 +220,12 @@ def parse_args(argv=None) -> RunConfig:
     p.add_argument("--airflow-home", help="default: a new temporary folder")
     p.add_argument("--conf", default="{}", help="extra DAG Params as JSON")
     p.add_argument("--mark-success", help="debugging: regex of task ids to mark successful instead of running")
+    p.add_argument("--no-heavy-hitters", dest="heavy_hitters", action="store_false",
+                   help="run graphrec_daily only, not graphrec_heavy_hitters after it")
     a = p.parse_args(argv)
     return RunConfig(work=a.work, ds=a.ds, nodes=a.nodes, items=a.items, requests=a.requests, epochs=a.epochs,
                      dim=a.dim, airflow_venv=a.airflow_venv, airflow_home=a.airflow_home, extra_conf=a.conf,
-                     mark_success=a.mark_success)
+                     mark_success=a.mark_success, heavy_hitters=a.heavy_hitters)
 
 
 def main(argv=None) -> int:

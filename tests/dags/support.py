@@ -21,6 +21,10 @@ AIRFLOW_ENV = {
     "SPARK_LOCAL_IP": "127.0.0.1",
 }
 os.environ.update(AIRFLOW_ENV)
+# Airflow's BundleDagBag puts the dags-folder bundle on sys.path (so DAG files import graphrec_common);
+# the plain DagBag the tests use does not.
+if str(DAGS) not in sys.path:
+    sys.path.append(str(DAGS))
 
 
 def airflow_bin() -> Path:

@@ -1,5 +1,6 @@
 """End to end: ``graphrec_daily`` via ``dag.test()`` on a tiny generated day, then a re-run of the
-same date (no new traffic) that must leave every output equal."""
+same date (no new traffic) that must leave every output equal, then ``graphrec_heavy_hitters`` for
+that day, whose trending items must reach the version the scoring service serves."""
 from __future__ import annotations
 
 import datetime as dt
@@ -92,9 +93,17 @@ def daily(airflow_db, tmp_path_factory):
         snap = snapshot(work, dag)
         dag.test(logical_date=logical, run_conf={**conf, "simulate_traffic": False})
         second = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS)}
+        again = snapshot(work, dag)
+        live = work / "bandit" / "params"
+        before = (live / "CURRENT").read_text().strip() if (live / "CURRENT").exists() else None
+        hh_dag = DagBag(dag_folder=str(DAGS)).dags["graphrec_heavy_hitters"]
+        hh_dag.test(logical_date=logical, run_conf={"work_dir": str(work), "k": 8, "bits": 16,
+                                                    "shuffle_partitions": 2, "driver_memory": "1g"})
+        hh = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS, "graphrec_heavy_hitters")}
     finally:
         service.stop()
-    return {"work": work, "dag": dag, "first": first, "second": second, "snap": snap}
+    return {"work": work, "dag": dag, "first": first, "second": second, "snap": snap, "again": again,
+            "hh_dag": hh_dag, "hh": hh, "live_before": before}
 
 
 def snapshot(work: Path, dag) -> dict:
@@ -144,7 +153,34 @@ def test_rerun_of_the_same_date_is_idempotent(daily):
     states = daily["second"]
     assert set(states) == set(daily["dag"].task_ids)
     assert all(s == "success" for s in states.values()), states
-    again = snapshot(daily["work"], daily["dag"])
+    again = daily["again"]
     assert again.keys() == daily["snap"].keys()
     changed = [k for k in again if again[k] != daily["snap"][k]]
     assert not changed, f"outputs changed on re-run: {changed}"
+
+
+def test_heavy_hitters_reach_the_served_candidate_graph(daily):
+    """TAPS on the day's ε-LDP reports → fresh items in a new live version → the service reloaded it."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    states, work = daily["hh"], daily["work"]
+    assert set(states) == set(daily["hh_dag"].task_ids)
+    assert all(s == "success" for s in states.values()), states
+    out = work / "heavy_hitters" / f"ds={DS}"
+    hh = pq.read_table(out / "heavy_hitters").to_pydict()
+    assert 0 < len(hh["item"]) <= 8 and sorted(hh["rank"]) == list(range(1, len(hh["item"]) + 1))
+    ledger = json.loads((out / "ledger.json").read_text())
+    assert ledger  # who reported with which ε: written with the result
+    # catalogue ids: every heavy hitter is an item some user reported
+    reports = pq.read_table(work / "raw" / f"ds={DS}" / "reports" / "reports").column("item").to_numpy()
+    assert set(hh["item"]) <= set(reports.tolist())
+    live = work / "bandit" / "params"
+    cur = (live / "CURRENT").read_text().strip()
+    assert cur != daily["live_before"], "no new live version published"
+    v = live / (cur if cur.startswith("v=") else f"v={cur}")
+    served_items = set(pq.read_table(v / "edges").column("item").to_pylist())
+    assert set(hh["item"]) <= served_items
+    reload = json.loads((work / "published" / f"ds={DS}" / "fresh_items" / "reload.json").read_text())
+    assert str(reload.get("version", "")).lstrip("v=") == cur.lstrip("v="), reload

@@ -54,7 +54,7 @@ def test_dags_point_at_the_spark_master(compose):
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert env["AIRFLOW_VAR_GRAPHREC_SERVING_URL"] == "http://scoring:8000"
     # the Variables the DAG templates read exist
-    dag_src = (ROOT / "dags" / "graphrec_daily.py").read_text()
+    dag_src = (ROOT / "dags" / "graphrec_common.py").read_text()
     for var in ("graphrec_root", "graphrec_python", "graphrec_spark_submit", "graphrec_serving_url"):
         assert f"'{var}'" in dag_src and f"AIRFLOW_VAR_{var.upper()}" in env
 
