@@ -183,9 +183,10 @@ class DynamicSparsity:
         """Call after ``backward()`` and before ``optimizer.step()``: maybe a prune/grow round,
         then zero the inactive weights' gradients.
 
-        One pass per tensor: a sparse gradient is coalesced once (the optimiser needs it coalesced
-        anyway), added to the grow signal (``accumulated``) and masked by gathering only its rows
-        of the mask, so the per-step cost is proportional to the batch, not to the table."""
+        A sparse gradient is added to the grow signal (``accumulated``) and masked as it comes from
+        the backward pass (uncoalesced: duplicate rows add up in ``index_add_``, and every copy of a
+        row gets the same mask), gathering only its rows of the mask, so the per-step cost is
+        proportional to the batch, not to the table, and the optimiser coalesces once as in dense."""
         self.step_count += 1
         if self.dense:
             return
@@ -197,14 +198,12 @@ class DynamicSparsity:
             g = p.grad
             if g is None:
                 continue
-            if g.is_sparse and not g.is_coalesced():
-                g = p.grad = g.coalesce()
             if accumulate:
                 acc = self._acc.get(name)
                 if acc is None:
                     acc = self._acc[name] = torch.zeros_like(p)
-                if g.is_sparse:
-                    acc.index_add_(0, g.indices()[0], g.values())
+                if g.is_sparse:  # duplicate rows of an uncoalesced gradient simply add up
+                    acc.index_add_(0, g._indices()[0], g._values())
                 else:
                     acc.add_(g)
         if due:
@@ -215,9 +214,9 @@ class DynamicSparsity:
             if g is None:
                 continue
             fm = self._fmask(name)
-            if g.is_sparse:
-                rows = g.indices()[0]
-                g.values().mul_(fm.index_select(0, rows))  # values of a coalesced tensor: masked in place
+            if g.is_sparse:  # masked in place, duplicates included; the optimiser coalesces as it would anyway
+                rows = g._indices()[0]
+                g._values().mul_(fm.index_select(0, rows))
                 self._touched[name] = rows
             else:
                 g.mul_(fm)

@@ -56,11 +56,16 @@ class TrainConfig:
         grow_signal: ``last`` (paper) / ``accumulated`` / ``auto`` (accumulated for MF, whose
             sparse gradients touch only the batch's rows; last for LightGCN).
         grow_window: with the accumulated signal, sum the gradients of only the last
-            ``grow_window`` epoch(s) of steps before each round (0: the whole interval); a quarter
-            epoch already touches most rows, and the per-step accumulation then runs 1/4 of the time.
-        init_std: std of the N(0, σ²) embedding initialisation.
+            ``grow_window`` epoch(s) of steps before each round (0: the whole interval). A quarter
+            epoch makes the per-step accumulation 4x rarer but cost ~10 % Recall@20 on a Gowalla
+            slice (0.041 vs 0.046 at density 0.2), so the default sums the whole interval.
+        init_std: std of the N(0, σ²) embedding initialisation (``None``: 0.01 for MF, 0.1 for
+            LightGCN as in its code). For MF 0.1 was far too large: on a 3,000-user Gowalla slice
+            (20 epochs) dense Recall@20 0.062 at σ=0.1 vs 0.075 at 0.03, DSL@0.2 0.046 vs 0.058 at 0.01 --
+            with small initial weights |w| pruning ranks what was learned, not the initial noise.
         init_density_scale: at density ρ < 1 initialise with σ/sqrt(ρ), so that a row's norm (and
-            the variance of a dot product over the kept weights) matches the dense model's.
+            the variance of a dot product over the kept weights) matches the dense model's. Off by
+            default: it lowered DSL@0.2 MF on the slice (0.036 vs 0.041 at σ=0.1).
         eval_every: evaluate every N epochs (0: only at the end). k: the metrics' cut-off.
         device: ``auto`` / ``cpu`` / ``cuda``. seed: everything random.
     """
@@ -76,8 +81,8 @@ class TrainConfig:
     reg: float = 1e-4
     target_rounds: int = 100
     grow_signal: str = "auto"
-    grow_window: float = 0.25
-    init_std: float = 0.1
+    grow_window: float = 0.0
+    init_std: float | None = None
     init_density_scale: bool = False
     eval_every: int = 0
     k: int = 20
@@ -99,7 +104,7 @@ class TrainConfig:
             raise ValueError("need 0 < lr_min <= lr")
         if self.reg < 0:
             raise ValueError("reg must be >= 0")
-        if self.grow_window < 0 or self.init_std <= 0:
+        if self.grow_window < 0 or (self.init_std is not None and self.init_std <= 0):
             raise ValueError("need grow_window >= 0 and init_std > 0")
         if self.grow_signal not in ("auto", "last", "accumulated"):
             raise ValueError(f"grow_signal must be auto, last or accumulated, got {self.grow_signal!r}")
@@ -126,7 +131,9 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig, data: Interactions) -> torch.nn.Module:
-    std = config.init_std / math.sqrt(config.density) if config.init_density_scale else config.init_std
+    std = config.init_std if config.init_std is not None else (0.01 if config.model == "mf" else 0.1)
+    if config.init_density_scale:
+        std /= math.sqrt(config.density)
     if config.model == "mf":
         return MF(data.n_users, data.n_items, config.dim, init_std=std, seed=config.seed)
     return LightGCN(data.train, config.dim, config.layers, init_std=std, seed=config.seed)
