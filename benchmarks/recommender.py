@@ -139,6 +139,36 @@ def measure_propagation(data, repeats: int = 3) -> dict:
     return out
 
 
+def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: int = 2, batch: int = 4096) -> dict:
+    """CPU seconds per MF epoch at each density, measured in one process with the runs interleaved
+    (dense, DSL, dense, DSL, ...) so that every density sees the same load; no evaluation.
+
+    Each run trains ``epochs`` epochs through :class:`recsys.trainer.BPRRecommender` (so DSL makes
+    its ``epochs - 1`` prune/grow rounds, one per epoch as in a full run); the median over
+    ``repeats`` is reported, with the ratio to density 1.
+    """
+    import scipy.sparse as sp
+    import torch
+
+    from recsys.data import Interactions
+    from recsys.trainer import BPRRecommender, TrainConfig
+
+    torch.set_num_threads(1)
+    train_only = Interactions(data.train, sp.csr_matrix(data.train.shape, dtype=np.float32), data.user_ids,
+                              data.item_ids, "train only")
+    cpu = {d: [] for d in densities}
+    rounds = {}
+    for _ in range(repeats):
+        for d in densities:
+            rec = BPRRecommender(TrainConfig(model="mf", density=d, epochs=epochs, batch_size=batch, device="cpu",
+                                             show_progress=False)).fit(train_only)
+            cpu[d].append(rec.result.train_cpu_seconds / epochs)
+            rounds[d] = rec.result.rounds
+    med = {d: float(np.median(v)) for d, v in cpu.items()}
+    return {f"mf@{d:g}": {"cpu_s_per_epoch": med[d], "runs": cpu[d], "rounds": rounds[d], "epochs": epochs,
+                          "vs_dense": med[d] / med[1.0] if 1.0 in med else None} for d in densities}
+
+
 def write_slice(src: Path, dst: Path, n_users: int) -> None:
     """A LightGCN-format folder with the first ``n_users`` users of ``src`` (same item ids)."""
     import gzip
@@ -204,6 +234,10 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="", help="suffix of the result key (e.g. ' 12ep' to keep other budgets)")
     p.add_argument("--users", type=int, default=0, help="only the first N users of each dataset (0: all)")
     p.add_argument("--table-only", action="store_true", help="print the table of the saved results")
+    p.add_argument("--cost-only", action="store_true",
+                   help="only the interleaved in-process CPU s/epoch comparison of MF at --densities (into _epoch_cost)")
+    p.add_argument("--cost-epochs", type=int, default=4)
+    p.add_argument("--cost-repeats", type=int, default=2)
     a = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if a.table_only:
@@ -236,6 +270,12 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
             os.replace(tmp, RESULTS)
 
+        if a.cost_only:
+            runs.pop("popularity")
+            runs["_epoch_cost"] = measure_epoch_cost(data, a.densities, a.cost_epochs, a.cost_repeats, a.mf_batch)
+            print(f"[{key}] CPU s/epoch, interleaved: {json.dumps(runs['_epoch_cost'], indent=1)}", flush=True)
+            save()
+            continue
         todo = []
         if "mf" not in a.skip:
             todo += [("mf", d, a.mf_epochs) for d in a.densities]
