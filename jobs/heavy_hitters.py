@@ -45,7 +45,7 @@ class HeavyHittersConfig:
     candidate_budget: int = 4096
     final_share: float = 0.4
     pem_step: int = 6
-    pool_size: int = DEFAULT_POOL
+    pool_size: int | None = DEFAULT_POOL  # None: sized per round (ldp.oracles.adaptive_pool)
     check_users: bool = True
 
     def __post_init__(self):
@@ -77,7 +77,8 @@ def parse_args(argv=None) -> HeavyHittersConfig:
     ap.add_argument("--candidate-budget", type=int, default=4096)
     ap.add_argument("--final-share", type=float, default=0.4)
     ap.add_argument("--pem-step", type=int, default=6)
-    ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL, help="public OLH hash-key pool size")
+    ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL,
+                    help="public OLH hash-key pool size (default: sized per round from its candidate count)")
     ap.add_argument("--no-check-users", dest="check_users", action="store_false",
                     help="skip the check that every user id occurs once")
     return HeavyHittersConfig(**vars(ap.parse_args(argv)))

@@ -104,13 +104,16 @@ class TAPConfig:
         return self.k_min or self.k
 
     def lengths(self, bits: int) -> list[int]:
-        """Nominal prefix lengths: ``s0 = ⌊log2 B⌋``, then steps of ``⌊log2(B / keep_max)⌋``."""
+        """Nominal prefix lengths: ``s0 = ⌊log2 B⌋``, then ``L = ⌈(bits − s0)/η⌉`` equal steps.
+
+        ``η = ⌊log2(B / keep_max)⌋`` is the widest step the budget allows; the remaining
+        ``bits − s0`` are spread evenly over the ``L`` levels (design decision: no degenerate
+        1-bit last level, e.g. 19-bit items get 12, 16, 19 rather than 12, 18, 19).
+        """
         s0 = min(bits, int(math.log2(self.candidate_budget)))
         step = self.grain or max(1, int(math.log2(self.candidate_budget / self.keep)))
-        out = [s0]
-        while out[-1] < bits:
-            out.append(min(bits, out[-1] + step))
-        return out
+        levels = math.ceil((bits - s0) / step)
+        return [s0] + [s0 + math.ceil(i * (bits - s0) / levels) for i in range(1, levels + 1)]
 
     def shares(self, levels: int) -> list[float]:
         if levels == 1:

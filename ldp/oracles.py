@@ -21,6 +21,12 @@ sound because ⊥ is just another domain element), OLH hashes the raw 64-bit val
   ``fmix64(v)`` with the key as odd multiplier, GRR on the bucket;
   ``p = e^ε/(e^ε+g-1)``, ``q = 1/g``. The support is a gather over the (key, bucket) histogram:
   cost ``min(n, pool) · m``, never ``n · m``. Report = ``key_index · g + bucket``.
+  Users sharing a key share hash collisions, which adds ≈ ``Σ_v f_v² / pool`` (times
+  ``q(1-q)/(p-q)²``) to the variance of every estimate — small only when the pool is large
+  against the concentration of the data. *Design decision*: the pool is sized per round from a
+  fixed aggregation cost, ``pool = clip(POOL_CELLS / m, MIN_POOL, TALLY_CELLS / g)``
+  (:func:`adaptive_pool`): a round with few candidates gets a large pool (nearly one key per user,
+  i.e. plain OLH) at the same server cost as a wide round with a small pool.
 * **OUE** (optimised unary encoding), d = m + 1 bits: own bit 1 w.p. 1/2, every other bit 1 w.p.
   ``q = 1/(e^ε+1)``; reports are packed bits.
 
@@ -45,9 +51,21 @@ import numpy as np
 
 from ldp.hashing import as_u64, fmix64, pool_keys
 
-DEFAULT_POOL = 1024
+MIN_POOL = 1024
+POOL_CELLS = 1 << 24  # aggregation budget per round: pool · m hash-and-gather cells
+TALLY_CELLS = 1 << 21  # bound on the (key, bucket) histogram: pool · g counts (16 MiB of int64)
+DEFAULT_POOL: int | None = None  # None: adaptive_pool(m, g)
 _CHUNK_CELLS = 1 << 22  # elements per vectorised chunk (~32 MiB of uint64)
 _TABLE_CELLS = 1 << 25  # cache the OLH bucket table up to 128 MiB (int32)
+
+
+def adaptive_pool(m: int, g: int) -> int:
+    """Public OLH key-pool size for a round of ``m`` candidates and ``g`` buckets (design decision).
+
+    ``clip(POOL_CELLS // m, MIN_POOL, TALLY_CELLS // g)``: the server's gather cost ``pool · m`` is
+    bounded and the collision variance ``Σ f² / pool`` shrinks when the round is narrow.
+    """
+    return int(max(MIN_POOL, min(POOL_CELLS // max(m, 1), TALLY_CELLS // max(g, 1))))
 
 
 def _sorted_candidates(candidates: np.ndarray) -> np.ndarray:
@@ -88,6 +106,10 @@ class FrequencyOracle(ABC):
     def support(self, reports: np.ndarray) -> np.ndarray:
         """int64 counts of reports supporting each candidate (additive over batches)."""
         return self.support_from_tally(self.tally(reports))
+
+    def supports_from_tallies(self, tallies) -> np.ndarray:
+        """``(len(tallies), m)`` supports of several tallies of this round (e.g. one per party)."""
+        return np.stack([self.support_from_tally(t) for t in tallies])
 
     @property
     @abstractmethod
@@ -166,11 +188,13 @@ class OLH(FrequencyOracle):
 
     name = "olh"
 
-    def __init__(self, epsilon, candidates, salt: int = 0, pool_size: int = DEFAULT_POOL):
+    def __init__(self, epsilon, candidates, salt: int = 0, pool_size: int | None = DEFAULT_POOL):
         super().__init__(epsilon, candidates)
+        self.g = max(2, int(round(math.exp(self.epsilon))) + 1)
+        if pool_size is None:
+            pool_size = adaptive_pool(self.m, self.g)
         if pool_size < 1:
             raise ValueError("pool_size must be >= 1")
-        self.g = max(2, int(round(math.exp(self.epsilon))) + 1)
         self.salt, self.pool_size = int(salt), int(pool_size)
         self.keys = pool_keys(self.salt, self.pool_size)
         self._table: np.ndarray | None = None
@@ -218,10 +242,19 @@ class OLH(FrequencyOracle):
         return np.bincount(np.asarray(reports, dtype=np.int64), minlength=self.pool_size * self.g).astype(np.int64)
 
     def support_from_tally(self, tally):
-        hist = np.asarray(tally, dtype=np.int64)
-        out = np.zeros(self.m, dtype=np.int64)
-        seeds = np.flatnonzero(hist.reshape(self.pool_size, self.g).any(axis=1))
-        step = max(1, _CHUNK_CELLS // self.m)
+        return self.supports_from_tallies([tally])[0]
+
+    def supports_from_tallies(self, tallies):
+        """``support_j = Σ_s hist[s, H_s(c_j)]`` for several histograms at once.
+
+        The histograms are stacked column-wise, so one hash-and-gather pass over the
+        ``(key, candidate)`` cells serves every party answering this round (cost ``pool · m``,
+        not ``parties · pool · m``).
+        """
+        hist = np.stack([np.asarray(t, dtype=np.int64) for t in tallies], axis=1)  # (pool·g, Q)
+        out = np.zeros((self.m, hist.shape[1]), dtype=np.int64)
+        seeds = np.flatnonzero(hist.reshape(self.pool_size, -1).any(axis=1))
+        step = max(1, _CHUNK_CELLS // (self.m * hist.shape[1]))
         for a in range(0, seeds.size, step):
             sd = seeds[a : a + step]
             if self.pool_size * self.m <= _TABLE_CELLS:
@@ -229,7 +262,7 @@ class OLH(FrequencyOracle):
             else:
                 idx = self._bucket(self.candidates[None, :], sd[:, None]) + sd[:, None] * self.g
             out += hist[idx].sum(axis=0)
-        return out
+        return out.T
 
     def report_log_prob(self, value, reports):
         r = np.asarray(reports, dtype=np.int64)
@@ -297,7 +330,7 @@ def choose_oracle(epsilon: float, m: int) -> str:
 
 
 def make_oracle(name: str, epsilon: float, candidates: np.ndarray, salt: int = 0,
-                pool_size: int = DEFAULT_POOL) -> FrequencyOracle:
+                pool_size: int | None = DEFAULT_POOL) -> FrequencyOracle:
     """Build the named oracle (``"auto"`` picks with :func:`choose_oracle`) for one round."""
     if name == "auto":
         name = choose_oracle(epsilon, len(candidates))

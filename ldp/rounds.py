@@ -73,12 +73,12 @@ def assign_groups(users: np.ndarray, shares: Sequence[float], salt: int) -> np.n
     return np.searchsorted(cum, unit_interval(users, salt), side="right").astype(np.int32)
 
 
-def build_oracle(q: Query, epsilon: float, pool_size: int = DEFAULT_POOL) -> FrequencyOracle:
+def build_oracle(q: Query, epsilon: float, pool_size: int | None = DEFAULT_POOL) -> FrequencyOracle:
     """The oracle a query's users and the server agree on."""
     return make_oracle(q.oracle, epsilon, q.candidates, salt=q.salt, pool_size=pool_size)
 
 
-def build_oracles(queries: Sequence[Query], epsilon: float, pool_size: int = DEFAULT_POOL) -> list[FrequencyOracle]:
+def build_oracles(queries: Sequence[Query], epsilon: float, pool_size: int | None = DEFAULT_POOL) -> list[FrequencyOracle]:
     """One oracle per query; identical rounds (e.g. every party of an aligned level) share one object."""
     cache: dict[tuple, FrequencyOracle] = {}
     out = []
@@ -87,6 +87,21 @@ def build_oracles(queries: Sequence[Query], epsilon: float, pool_size: int = DEF
         if key not in cache:
             cache[key] = build_oracle(q, epsilon, pool_size)
         out.append(cache[key])
+    return out
+
+
+def supports(oracles: Sequence[FrequencyOracle], tallies: Sequence, ns: Sequence[int]) -> list[np.ndarray]:
+    """Support vector per query; queries sharing an oracle object are aggregated in one pass."""
+    out: list[np.ndarray | None] = [None] * len(oracles)
+    shared: dict[int, list[int]] = {}
+    for i, (o, n) in enumerate(zip(oracles, ns)):
+        if n:
+            shared.setdefault(id(o), []).append(i)
+        else:
+            out[i] = np.zeros(o.m, dtype=np.int64)
+    for idx in shared.values():
+        for i, s in zip(idx, oracles[idx[0]].supports_from_tallies([tallies[i] for i in idx])):
+            out[i] = s
     return out
 
 
@@ -105,7 +120,7 @@ class LocalPopulation:
     """Users in memory (numpy); perturbation per batch, support summed over batches."""
 
     def __init__(self, parties: np.ndarray, users: np.ndarray, items: np.ndarray, bits: int,
-                 epsilon: float, seed: int | None = None, pool_size: int = DEFAULT_POOL):
+                 epsilon: float, seed: int | None = None, pool_size: int | None = DEFAULT_POOL):
         self.parties = np.asarray(parties, dtype=np.int64)
         self.users = np.asarray(users, dtype=np.int64)
         self.items = np.asarray(items, dtype=np.int64)
@@ -124,16 +139,17 @@ class LocalPopulation:
 
     def answer(self, queries, shares, group_salt):
         groups = assign_groups(self.users, shares, group_salt)
-        out = []
-        for qi, (q, oracle) in enumerate(zip(queries, build_oracles(queries, self.epsilon, self.pool_size))):
+        oracles = build_oracles(queries, self.epsilon, self.pool_size)
+        tallies, ns = [], []
+        for qi, (q, oracle) in enumerate(zip(queries, oracles)):
             mask = (self.parties == q.party) & np.isin(groups, q.groups)
             prefixes = self.items[mask] >> (self.bits - q.prefix_bits)
             tally = 0
             for b, a in enumerate(range(0, prefixes.size, BATCH)):
                 rng = batch_rng(self.seed, self._calls, qi, b)
                 tally = tally + oracle.tally(oracle.perturb(prefixes[a : a + BATCH], rng))
-            n = int(prefixes.size)
-            support = oracle.support_from_tally(tally) if n else np.zeros(oracle.m, dtype=np.int64)
-            out.append(Answer(oracle.debias(support, n), n, oracle.name, float(oracle.variance(n))))
+            tallies.append(tally)
+            ns.append(int(prefixes.size))
         self._calls += 1
-        return out
+        return [Answer(o.debias(s, n), n, o.name, float(o.variance(n)))
+                for o, s, n in zip(oracles, supports(oracles, tallies, ns), ns)]

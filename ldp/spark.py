@@ -18,7 +18,7 @@ import pandas as pd
 
 from ldp.oracles import DEFAULT_POOL
 from ldp.randomness import batch_rng
-from ldp.rounds import Answer, Query, assign_groups, build_oracle, build_oracles
+from ldp.rounds import Answer, Query, assign_groups, build_oracle, build_oracles, supports
 
 SUPPORT_SCHEMA = "q int, idx int, value long"
 
@@ -48,8 +48,9 @@ def _support_fn(queries: Sequence[Query], shares, group_salt: int, epsilon: floa
                 tallies[i] = tallies[i] + o.tally(o.perturb(prefixes, rng))
                 n[i] += prefixes.size
         frames = []
+        sup = supports([o for _, o in specs], tallies, n)  # queries sharing an oracle: one gather pass
         for i, (_, o) in enumerate(specs):
-            s = o.support_from_tally(tallies[i]) if n[i] else np.zeros(o.m, dtype=np.int64)
+            s = sup[i]
             nz = np.flatnonzero(s)
             frames.append(pd.DataFrame({"q": np.full(nz.size + 1, i, np.int32),
                                         "idx": np.concatenate([[-1], nz]).astype(np.int32),
@@ -62,7 +63,7 @@ def _support_fn(queries: Sequence[Query], shares, group_salt: int, epsilon: floa
 class SparkPopulation:
     """A ``Population`` backed by a DataFrame with int64 columns ``party, user, item``."""
 
-    def __init__(self, df, bits: int, epsilon: float, seed: int | None = None, pool_size: int = DEFAULT_POOL):
+    def __init__(self, df, bits: int, epsilon: float, seed: int | None = None, pool_size: int | None = DEFAULT_POOL):
         self.df = df.select("party", "user", "item")
         self.bits, self.epsilon, self.seed, self.pool_size = bits, float(epsilon), seed, pool_size
         self._sizes: dict[int, int] | None = None

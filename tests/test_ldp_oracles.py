@@ -112,3 +112,20 @@ def test_unseeded_perturbation_uses_fresh_csprng_randomness():
     a = o.perturb(np.zeros(1000, int), batch_rng(None))
     b = o.perturb(np.zeros(1000, int), batch_rng(None))
     assert not np.array_equal(a, b)
+
+
+def test_shared_gather_equals_per_tally_support_and_pool_is_adaptive():
+    """OLH aggregates several parties' tallies in one pass; the default pool is sized per round."""
+    from ldp.oracles import MIN_POOL, POOL_CELLS, TALLY_CELLS, adaptive_pool
+
+    o = OLH(2.0, np.arange(0, 300, 3), salt=4)
+    assert o.pool_size == adaptive_pool(o.m, o.g) == min(POOL_CELLS // o.m, TALLY_CELLS // o.g)
+    assert adaptive_pool(1 << 20, o.g) == MIN_POOL
+    tallies = [o.tally(o.perturb(np.arange(5000) % (50 + 40 * i), batch_rng(5, i))) for i in range(3)]
+    stacked = o.supports_from_tallies(tallies)
+    np.testing.assert_array_equal(stacked, np.stack([o.support_from_tally(t) for t in tallies]))
+    small = OLH(2.0, np.arange(0, 300, 3), salt=4, pool_size=16)
+    reps = small.perturb(np.arange(5000) % 90, batch_rng(6))
+    naive = np.array([(small._bucket(np.full(reps.size, c), reps // small.g) == reps % small.g).sum()
+                      for c in small.candidates])
+    np.testing.assert_array_equal(small.support(reps), naive)
