@@ -9,7 +9,8 @@ SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything be
 * **TAP** — target alignment (design decision): at every level *all* parties answer the *same*
   candidate set, so the tree grows toward the *global* top-k rather than each party's local one.
 
-  - level 0 enumerates all ``2^s0`` prefixes, ``s0 = ⌊log2 B⌋`` (B = candidate budget);
+  - level 0 enumerates all ``2^s0`` prefixes, ``s0 = ⌊log2 B⌋`` (B = candidate budget); later
+    nominal levels split the remaining width into equal steps of at most ``⌊log2(B/keep_max)⌋``;
   - a party *claims* a candidate if its estimate is ≥ ``z_claim·σ_p`` or among its top r; the
     global score is the sum of the claimed estimates (unclaimed = 0), which drops the noise of
     parties that do not hold an item (non-IID data);
@@ -25,8 +26,9 @@ SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything be
   first, candidates whose upper bound ``Σ_p f̂_p + z_c·sqrt(Σ_p σ_p²)`` is below the current r-th
   best score are pruned (r = ``k`` at the final level, ``keep_max`` before) and the second cohort
   answers only the survivors — with GRR once ``m + 1 < 3e^ε + 2``, whose variance is then lower.
-  With several parties and ε > 2 a level is one cohort (measured: AOL, 5 parties, ε = 4: 0.825 vs
-  0.762 with two cohorts; at ε ≤ 2 two cohorts win, 0.087/0.312 vs 0.062/0.244).
+  With several parties and ε > 2 a level is one cohort (measured with a fixed 1,024-key OLH pool:
+  AOL, 5 parties, ε = 4: 0.825 vs 0.762 with two cohorts; at ε ≤ 2 two cohorts win, 0.087/0.312
+  vs 0.062/0.244).
 
 In every method each user belongs to one group and reports once with the full ε.
 
