@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from graphs.degree import cells_to_csr
 from graphs.wiring import WiringPlan, repair_loops, resolve_loops
@@ -46,8 +47,6 @@ def read_directed_graph(spark: SparkSession, graph_dir: str) -> tuple[DataFrame,
     if missing:
         raise ValueError(f"{root / 'edges'}: columns {sorted(missing)} missing")
     edges = edges.select(F.col("src").cast("long"), F.col("dst").cast("long"))
-    if edges.limit(1).count() == 0:
-        raise ValueError(f"{root / 'edges'}: the graph has no edges")
     if (root / "vertices").exists():
         vertices = spark.read.parquet(str(root / "vertices")).select(F.col("id").cast("long"))
     else:
@@ -82,6 +81,138 @@ def degree_matrices(edges: DataFrame, deg: DataFrame) -> tuple[sp.csr_array, sp.
     shape = (int(b["out_deg"].max()) + 1, int(b["in_deg"].max()) + 1)
     return (cells_to_csr(b["out_deg"].to_numpy(), b["in_deg"].to_numpy(), b["count"].to_numpy(), shape),
             cells_to_csr(a["out_deg"].to_numpy(), a["in_deg"].to_numpy(), a["count"].to_numpy(), shape))
+
+
+CELL_SCHEMA = "tag string, a long, b long, c long, d long"
+
+
+def _cells(df: DataFrame, tag: str, a: str, b: str, c: str) -> DataFrame:
+    return df.select(F.lit(tag).alias("tag"), F.col(a).cast("long").alias("a"), F.col(b).cast("long").alias("b"),
+                     F.col(c).cast("long").alias("c"), F.lit(None).cast("long").alias("d"))
+
+
+def edge_pairs(edges: DataFrame) -> DataFrame:
+    """One row per unordered pair ``a <= b``: ``bits`` (1: ``a -> b`` present, 2: ``b -> a``, 4: a self-loop)
+    and ``cnt`` (input rows). A single shuffle gives the simple graph, its duplicates and reciprocity."""
+    a, b = F.least("src", "dst"), F.greatest("src", "dst")
+    bit = (F.when(F.col("src") == F.col("dst"), 4).when(F.col("src") < F.col("dst"), 1).otherwise(2))
+    return edges.groupBy(a.alias("a"), b.alias("b")).agg(F.bit_or(bit).alias("bits"), F.count(F.lit(1)).alias("cnt"))
+
+
+def pairs_to_edges(pairs: DataFrame) -> DataFrame:
+    """The simple directed edges ``(src, dst)`` of :func:`edge_pairs` rows (loops and duplicates gone)."""
+    fwd = pairs.filter((F.col("bits").bitwiseAND(1)) > 0).select(F.col("a").alias("src"), F.col("b").alias("dst"))
+    back = pairs.filter((F.col("bits").bitwiseAND(2)) > 0).select(F.col("b").alias("src"), F.col("a").alias("dst"))
+    return fwd.unionByName(back)
+
+
+def _pair_stats(pairs: DataFrame) -> DataFrame:
+    """``stats`` row: input edges, self-loops, simple edges, reciprocated simple edges."""
+    d = F.col("bits").bitwiseAND(3)
+    return pairs.agg(
+        F.lit("stats").alias("tag"), F.sum("cnt").cast("long").alias("a"),
+        F.sum(F.when(F.col("bits") == 4, F.col("cnt")).otherwise(0)).cast("long").alias("b"),
+        F.sum(F.when(d == 3, 2).when(d > 0, 1).otherwise(0)).cast("long").alias("c"),
+        F.sum(F.when(d == 3, 2).otherwise(0)).cast("long").alias("d"))
+
+
+def degrees_fused(edges: DataFrame, vertices: DataFrame) -> DataFrame:
+    """``(id, out_deg, in_deg)`` for every vertex and edge endpoint in one aggregation (one shuffle)."""
+    one, zero = F.lit(1).cast("long"), F.lit(0).cast("long")
+    rows = (edges.select(F.col("src").alias("id"), one.alias("o"), zero.alias("i"))
+            .unionByName(edges.select(F.col("dst").alias("id"), zero.alias("o"), one.alias("i")))
+            .unionByName(vertices.select("id", zero.alias("o"), zero.alias("i"))))
+    return rows.groupBy("id").agg(F.sum("o").alias("out_deg"), F.sum("i").alias("in_deg"))
+
+
+def _jdm_cells(edges: DataFrame, deg: DataFrame) -> DataFrame:
+    a = (edges.join(deg.select(F.col("id").alias("src"), F.col("out_deg")), "src")
+         .join(deg.select(F.col("id").alias("dst"), F.col("in_deg")), "dst")
+         .groupBy("out_deg", "in_deg").count())
+    return _cells(a, "jdm", "out_deg", "in_deg", "count")
+
+
+def _to_matrices(pdf: pd.DataFrame) -> tuple[sp.csr_array, sp.csr_array]:
+    b, a = pdf[pdf["tag"] == "dcm"], pdf[pdf["tag"] == "jdm"]
+    shape = (int(pd.concat([b["a"], a["a"]]).max()) + 1 if len(b) + len(a) else 1,
+             int(pd.concat([b["b"], a["b"]]).max()) + 1 if len(b) + len(a) else 1)
+    return (cells_to_csr(b["a"].to_numpy(), b["b"].to_numpy(), b["c"].to_numpy(), shape),
+            cells_to_csr(a["a"].to_numpy(), a["b"].to_numpy(), a["c"].to_numpy(), shape))
+
+
+def summarise_graph(edges: DataFrame, vertices: DataFrame):
+    """Simplify, count, degree and aggregate a raw edge list in **one** Spark job.
+
+    Returns ``(simple, deg, dcm, jdm, stats)``: the simple edges and the degree table (both persisted,
+    filled by that job), the DCM and JDM (only their non-zero cells reach the driver) and
+    ``stats`` = ``{edges_in, self_loops, duplicates, edges, reciprocal}``.
+    """
+    pairs = edge_pairs(edges).persist()
+    simple = pairs_to_edges(pairs)
+    deg = degrees_fused(simple, vertices).persist()
+    pdf = (_pair_stats(pairs)
+           .unionByName(_cells(deg.groupBy("out_deg", "in_deg").count(), "dcm", "out_deg", "in_deg", "count"))
+           .unionByName(_jdm_cells(simple, deg)).toPandas())
+    st = pdf[pdf["tag"] == "stats"].iloc[0]
+    n_in, loops, n_simple, recip = (int(0 if pd.isna(st[c]) else st[c]) for c in ("a", "b", "c", "d"))
+    dcm, jdm = _to_matrices(pdf)
+    stats = {"edges_in": n_in, "self_loops": loops, "duplicates": n_in - loops - n_simple, "edges": n_simple,
+             "reciprocal": recip}
+    return simple, deg, dcm, jdm, stats
+
+
+def summarise_sample(spark: SparkSession, edges: DataFrame, vertices: DataFrame, plan: WiringPlan | None = None):
+    """DCM, JDM and reciprocity of a sample in one Spark job; returns ``(dcm, jdm, reciprocal edges)``.
+
+    With the wiring ``plan`` the JDM is counted from the plan's degree of each endpoint (no joins)
+    *and* every node's counted degrees are compared with the plan's in the same job; the JDM is
+    recounted with joins only if some node differs (then the sample does not realise the plan).
+    """
+    deg = degrees_fused(edges, vertices)
+    parts = [_cells(deg.groupBy("out_deg", "in_deg").count(), "dcm", "out_deg", "in_deg", "count")]
+    pairs = edge_pairs(edges)
+    parts.append(pairs.agg(F.lit("rec").alias("tag"),
+                           F.sum(F.when(F.col("bits").bitwiseAND(3) == 3, 2).otherwise(0)).cast("long").alias("a"),
+                           F.lit(None).cast("long").alias("b"), F.lit(None).cast("long").alias("c"),
+                           F.lit(None).cast("long").alias("d")))
+    if plan is not None:
+        bplan = spark.sparkContext.broadcast(plan)
+
+        def plan_jdm(batches):
+            p = bplan.value
+            for pdf in batches:
+                if pdf.empty:
+                    continue
+                i = p.degrees(pdf["src"].to_numpy(np.int64))[0]
+                j = p.degrees(pdf["dst"].to_numpy(np.int64))[1]
+                c = pd.DataFrame({"a": i, "b": j}).value_counts().reset_index()
+                yield pd.DataFrame({"tag": "jdm", "a": c["a"], "b": c["b"], "c": c["count"], "d": None})
+
+        def mismatches(batches):
+            p = bplan.value
+            for pdf in batches:
+                ids = pdf["id"].to_numpy(np.int64)
+                i, j = p.degrees(ids)
+                bad = int(((i != pdf["out_deg"].to_numpy()) | (j != pdf["in_deg"].to_numpy())).sum())
+                yield pd.DataFrame({"tag": ["bad"], "a": [bad], "b": [None], "c": [None], "d": [None]})
+
+        parts.append(edges.select("src", "dst").mapInPandas(plan_jdm, CELL_SCHEMA)
+                     .groupBy("tag", "a", "b").agg(F.sum("c").alias("c"), F.lit(None).cast("long").alias("d")))
+        parts.append(deg.mapInPandas(mismatches, CELL_SCHEMA)
+                     .groupBy("tag").agg(F.sum("a").alias("a"), F.lit(None).cast("long").alias("b"),
+                                         F.lit(None).cast("long").alias("c"), F.lit(None).cast("long").alias("d")))
+    else:
+        parts.append(_jdm_cells(edges, deg))
+    res = parts[0]
+    for p in parts[1:]:
+        res = res.unionByName(p)
+    pdf = res.toPandas()
+    rec = int(pdf.loc[pdf["tag"] == "rec", "a"].fillna(0).iloc[0]) if (pdf["tag"] == "rec").any() else 0
+    if plan is not None and int(pdf.loc[pdf["tag"] == "bad", "a"].sum()) > 0:
+        log.warning("sample degrees differ from the plan's: recounting the JDM with joins")
+        pdf = pd.concat([pdf[pdf["tag"] == "dcm"], _jdm_cells(edges, deg).toPandas()])
+    dcm, jdm = _to_matrices(pdf)
+    return dcm, jdm, rec
 
 
 def reciprocity(edges: DataFrame, total: int | None = None) -> float:
@@ -172,3 +303,184 @@ def random_edge(spark: SparkSession, edges: DataFrame, n: int, seed: int):
     e = ke.filter(F.col("u") <= theta).select("src", "dst")
     nodes = e.select(F.col("src").alias("id")).union(e.select(F.col("dst").alias("id")))
     return dense_relabel(spark, nodes, e)
+
+
+# --- distributed random walk and forest fire (same draws as graphs.baselines) -------------------------
+
+BROADCAST_ROWS = 2_000_000  # walkers / frontier rows up to which they are broadcast to the edge scan
+
+
+def dense_graph(spark: SparkSession, edges: DataFrame, deg: DataFrame, n_nodes: int
+                ) -> tuple[DataFrame, DataFrame | None]:
+    """Edges on ids ``0..n_nodes-1`` (the rank of the original id) and the map ``(dense, orig_id)``.
+
+    ``None`` as the map when the ids already are ``0..n_nodes-1`` (an ingest output): nothing moves.
+    """
+    lo, hi = deg.agg(F.min("id"), F.max("id")).first()
+    if lo == 0 and hi == n_nodes - 1:
+        return edges, None
+    from graphs.spark import dense_ids
+
+    m = dense_ids(deg, "id").persist()
+    e = (edges.join(m.select(F.col("orig_id").alias("src"), F.col("id").alias("s")), "src")
+         .join(m.select(F.col("orig_id").alias("dst"), F.col("id").alias("d")), "dst")
+         .select(F.col("s").alias("src"), F.col("d").alias("dst")))
+    return e, m.select(F.col("id").alias("dense"), "orig_id")
+
+
+def _hash_col(seed: int, stream: int, *cols):
+    """:func:`graphs.baselines.hash_uniform` as a column (a pandas UDF of one or two long columns)."""
+    from graphs.baselines import hash_uniform
+
+    if len(cols) == 1:
+        @F.pandas_udf(T.DoubleType())
+        def h1(a: pd.Series) -> pd.Series:
+            return pd.Series(hash_uniform(seed, stream, a.to_numpy()))
+        return h1(*cols)
+
+    @F.pandas_udf(T.DoubleType())
+    def h2(a: pd.Series, b: pd.Series) -> pd.Series:
+        return pd.Series(hash_uniform(seed, stream, a.to_numpy(), b.to_numpy()))
+    return h2(*cols)
+
+
+def _maybe_broadcast(df: DataFrame, rows: int) -> DataFrame:
+    return F.broadcast(df) if rows <= BROADCAST_ROWS else df
+
+
+def _first_n(parts: list[tuple[DataFrame, int]], n: int, order: str) -> DataFrame:
+    """Nodes (column ``id``) of ``parts`` (DataFrames of new nodes in sampling order, with counts)
+    up to ``n`` in all: every part but the last whole, the last cut by ``order`` (ascending)."""
+    out, count = [], 0
+    for df, c in parts:
+        if count + c <= n:
+            out.append(df.select("id"))
+            count += c
+        else:
+            out.append(df.orderBy(order, "id").limit(n - count).select("id"))
+            break
+    res = out[0]
+    for df in out[1:]:
+        res = res.unionByName(df)
+    return res
+
+
+def random_walk(spark: SparkSession, edges: DataFrame, n_nodes: int, n: int, seed: int, restart: float = 0.15,
+                life: int = 100, per_walker: int = 50, batch: int = 8) -> DataFrame:
+    """Ids (``0..n_nodes-1``, column ``id``) of the nodes of :func:`graphs.baselines.random_walk`.
+
+    The walkers are a small DataFrame ``(w, start, cur)``; a step joins it with the adjacency
+    ``(cur, nbrs)`` (sorted out-neighbour arrays, every node present) and moves each walker with
+    :func:`graphs.baselines.walk_decide` in a ``mapInPandas``. ``batch`` steps are chained before
+    the new nodes (first visit key ``step * walkers + w``) are merged into the visited set.
+    """
+    from graphs.baselines import n_walkers, walk_decide
+
+    k = n_walkers(n, per_walker)
+    nbrs = edges.groupBy(F.col("src").alias("cur")).agg(F.array_sort(F.collect_list("dst")).alias("nbrs"))
+    adj = (spark.range(n_nodes).withColumnRenamed("id", "cur").join(nbrs, "cur", "left")
+           .select("cur", F.coalesce("nbrs", F.array().cast("array<bigint>")).alias("nbrs")).persist())
+
+    def stepper(step: int):
+        def f(batches):
+            for pdf in batches:
+                nb = pdf["nbrs"].to_numpy()
+                deg = np.fromiter((len(a) for a in nb), dtype=np.int64, count=nb.size)
+                w = pdf["w"].to_numpy(np.int64)
+                start, nxt, kk = walk_decide(seed, step, w, pdf["start"].to_numpy(np.int64),
+                                             pdf["cur"].to_numpy(np.int64), deg, n_nodes, restart, life)
+                for i in np.flatnonzero(kk >= 0):
+                    nxt[i] = nb[i][kk[i]]
+                yield pd.DataFrame({"w": w, "start": start, "cur": nxt})
+        return f
+
+    schema = "w long, start long, cur long"
+    walkers = spark.range(k).select(F.col("id").alias("w"), F.lit(0).cast("long").alias("start"),
+                                    F.lit(0).cast("long").alias("cur")).persist()
+    parts: list[tuple[DataFrame, int]] = []
+    seen, count, step = None, 0, 0
+    while count < n:
+        visits, done = [], []
+        for _ in range(batch):
+            nxt = (_maybe_broadcast(walkers, k).join(adj, "cur").mapInPandas(stepper(step), schema)
+                   .persist())
+            visits.append(nxt.select(F.col("cur").alias("id"), (F.lit(step * k) + F.col("w")).alias("key")))
+            done.append(walkers)
+            walkers, step = nxt, step + 1
+        vis = visits[0]
+        for v in visits[1:]:
+            vis = vis.unionByName(v)
+        new = vis.groupBy("id").agg(F.min("key").alias("key"))
+        if seen is not None:
+            new = new.join(seen, "id", "left_anti")
+        new = new.localCheckpoint()  # eager: runs the batch; cuts the lineage of the step chain
+        walkers = walkers.localCheckpoint()
+        c = new.count()
+        for d in done + [nxt]:
+            d.unpersist()
+        parts.append((new, c))
+        seen = new.select("id") if seen is None else seen.unionByName(new.select("id"))
+        count += c
+    log.info("random walk: %d walkers, %d steps, %d nodes visited", k, step, count)
+    return _first_n(parts, n, "key")
+
+
+def forest_fire(spark: SparkSession, edges: DataFrame, n_nodes: int, n: int, seed: int, p_forward: float = 0.7,
+                r_backward: float = 0.3, per_fire: int = 500) -> DataFrame:
+    """Ids (``0..n_nodes-1``, column ``id``) of the nodes of :func:`graphs.baselines.forest_fire`.
+
+    One round per burning generation: the frontier joins the edge list on both ends, unburnt
+    neighbours are ranked per burning node by a hash key (a window) and the first ``x`` / ``y`` burn.
+    """
+    from graphs.baselines import burn_counts, fire_seeds, n_fires
+
+    k = n_fires(n, per_fire)
+
+    @F.pandas_udf("struct<x: long, y: long>")
+    def budgets(v: pd.Series) -> pd.DataFrame:
+        x, y = burn_counts(seed, v.to_numpy(np.int64), p_forward, r_backward)
+        return pd.DataFrame({"x": x, "y": y})
+
+    parts: list[tuple[DataFrame, int]] = []
+    burnt, frontier, f_count, count, ignitions, rounds = None, None, 0, 0, 0, 0
+    while count < n:
+        if f_count == 0:
+            cand = spark.createDataFrame(pd.DataFrame({"id": fire_seeds(seed, ignitions, k, n_nodes)}))
+            ignitions += 1
+        else:
+            fb = frontier.select(F.col("id").alias("v"), budgets("id").alias("b")).select(
+                "v", F.col("b.x").alias("x"), F.col("b.y").alias("y")).persist()
+            fb = _maybe_broadcast(fb, f_count)
+            picks = []
+            for near, far, budget, stream in (("src", "dst", "x", 13), ("dst", "src", "y", 14)):
+                c = (edges.join(fb.filter(F.col(budget) > 0), edges[near] == fb["v"])
+                     .select("v", F.col(far).alias("id"), F.col(budget).alias("budget"))
+                     .join(burnt, "id", "left_anti")
+                     .withColumn("key", _hash_col(seed, stream, F.col("v"), F.col("id"))))
+                rank = F.row_number().over(Window.partitionBy("v").orderBy("key", "id"))
+                picks.append(c.withColumn("rank", rank).filter(F.col("rank") <= F.col("budget")).select("id"))
+            cand = picks[0].unionByName(picks[1])
+        new = cand.distinct()
+        if burnt is not None:
+            new = new.join(burnt, "id", "left_anti")
+        new = new.withColumn("key", _hash_col(seed, 15, F.col("id"))).localCheckpoint()
+        c = new.count()
+        parts.append((new, c))
+        burnt = new.select("id") if burnt is None else burnt.unionByName(new.select("id"))
+        frontier, f_count, count, rounds = new, c, count + c, rounds + 1
+    log.info("forest fire: %d fires, %d ignitions, %d rounds, %d nodes burnt", k, ignitions, rounds, count)
+    return _first_n(parts, n, "key")
+
+
+def induced_sample(spark: SparkSession, edges: DataFrame, nodes: DataFrame, idmap: DataFrame | None
+                   ) -> tuple[DataFrame, DataFrame]:
+    """The subgraph of ``edges`` induced by ``nodes`` (column ``id``), relabelled densely;
+    ``orig_id`` mapped back through ``idmap`` (``(dense, orig_id)``) when given."""
+    nodes = nodes.persist()
+    e = (edges.join(nodes.withColumnRenamed("id", "src"), "src", "left_semi")
+         .join(nodes.withColumnRenamed("id", "dst"), "dst", "left_semi"))
+    verts, e = dense_relabel(spark, nodes, e)
+    if idmap is not None:
+        verts = verts.join(idmap.withColumnRenamed("orig_id", "o").withColumnRenamed("dense", "orig_id"),
+                           "orig_id").select("id", F.col("o").alias("orig_id"))
+    return verts, e

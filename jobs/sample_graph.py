@@ -9,8 +9,9 @@ null for the synthetic ``rescaled`` nodes), ``DIR/matrices/{orig,sample}_{dcm,jd
 cells ``out_degree, in_degree, count``; for ``rescaled`` also ``target_*``), ``DIR/report.json``
 (:func:`graphs.quality.quality_report`), ``DIR/degree_distributions.png`` and ``DIR/_meta.json``.
 Methods: ``rescaled`` (Yan & Jiang 2022, repaired; docs/algorithms.md §2), ``random-node``,
-``random-edge`` (distributed), ``random-walk``, ``forest-fire`` (sequential by nature: run on the
-driver over the collected edge list).
+``random-edge``, ``random-walk`` (many walkers, one join per step), ``forest-fire`` (synchronous
+rounds); all distributed — the edge list never reaches the driver. Random-walk and forest-fire give
+the same samples as their numpy versions in :mod:`graphs.baselines` for the same seed.
 """
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
@@ -82,7 +83,6 @@ def run(spark, cfg: SampleConfig) -> dict:
     """Sample and write everything; returns the report."""
     from pyspark.sql import functions as F
 
-    from graphs import baselines
     from graphs import spark_sampling as ss
     from graphs.quality import plot_degree_distributions, quality_report
     from graphs.rescale import rescale
@@ -91,20 +91,21 @@ def run(spark, cfg: SampleConfig) -> dict:
     t0 = time.time()
     timings: dict[str, float] = {}
     edges, vertices, stats = ss.read_directed_graph(spark, cfg.edges)
-    simple, n_simple, loops, dups = ss.simplify(edges)
-    if n_simple == 0:
+    simple, deg, dcm0, jdm0, gstats = ss.summarise_graph(edges, vertices)  # one Spark job
+    if gstats["edges_in"] == 0:
+        raise ValueError(f"{cfg.edges}: the graph has no edges")
+    if gstats["edges"] == 0:
         raise ValueError(f"{cfg.edges}: no edges left after removing self-loops and duplicates")
-    deg = ss.node_degrees(simple, vertices).persist()
-    n_nodes = deg.count()
-    dcm0, jdm0 = ss.degree_matrices(simple, deg)
+    n_simple, loops, dups = gstats["edges"], gstats["self_loops"], gstats["duplicates"]
     orig = _expand(dcm0, jdm0)
-    if orig.n_nodes != n_nodes:
-        raise RuntimeError("degree aggregation lost vertices")
+    n_nodes = orig.n_nodes
+    if orig.n_edges != n_simple or int(jdm0.sum()) != n_simple:
+        raise RuntimeError("degree aggregation lost edges")
     timings["degrees"] = time.time() - t0
     n_target = int(round(cfg.ratio * n_nodes))
     t = time.time()
     extra: dict = {}
-    target = None
+    target = plan = None
     if cfg.method == "rescaled":
         res = rescale(orig, cfg.ratio)
         timings["rescale"] = time.time() - t
@@ -122,25 +123,24 @@ def run(spark, cfg: SampleConfig) -> dict:
         else:
             s_verts, s_edges = ss.random_edge(spark, simple, n_target, cfg.seed)
     else:
-        log.info("%s is sequential: collecting the edge list to the driver", cfg.method)
-        pdf = simple.toPandas()
-        ids = np.sort(deg.select("id").toPandas()["id"].to_numpy())
-        src = np.searchsorted(ids, pdf["src"].to_numpy())
-        dst = np.searchsorted(ids, pdf["dst"].to_numpy())
-        smp = baselines.BASELINES[cfg.method](src, dst, ids.size, n_target, np.random.default_rng(cfg.seed))
-        s_edges = spark.createDataFrame(pd.DataFrame({"src": smp.src, "dst": smp.dst}))
-        s_verts = spark.createDataFrame(pd.DataFrame({"id": np.arange(smp.n_nodes), "orig_id": ids[smp.nodes]}))
+        from graphs.baselines import hash_seed
+
+        e_dense, idmap = ss.dense_graph(spark, simple, deg, n_nodes)
+        sampler = ss.random_walk if cfg.method == "random-walk" else ss.forest_fire
+        nodes = sampler(spark, e_dense, n_nodes, n_target, hash_seed(np.random.default_rng(cfg.seed)))
+        s_verts, s_edges = ss.induced_sample(spark, e_dense, nodes, idmap)
     s_edges = s_edges.persist()
     s_verts = s_verts.persist()
-    s_deg = ss.node_degrees(s_edges, s_verts.select("id"))
-    dcm1, jdm1 = ss.degree_matrices(s_edges, s_deg)
+    dcm1, jdm1, s_recip = ss.summarise_sample(spark, s_edges, s_verts.select("id"),
+                                              plan)  # one Spark job
     sample = _expand(dcm1, jdm1)
     timings["sample"] = time.time() - t
     report = quality_report(orig, sample, cfg.ratio)
     report.update({"method": cfg.method, "ratio": cfg.ratio, "seed": cfg.seed, "self_loops_removed": loops,
                    "duplicates_removed": dups, "orig_dcm_nnz": int(dcm0.nnz), "orig_jdm_nnz": int(jdm0.nnz),
                    "sample_dcm_nnz": int(dcm1.nnz), "sample_jdm_nnz": int(jdm1.nnz),
-                   "reciprocity_orig": ss.reciprocity(simple, n_simple), "reciprocity": ss.reciprocity(s_edges, sample.n_edges),
+                   "reciprocity_orig": gstats["reciprocal"] / n_simple,
+                   "reciprocity": s_recip / sample.n_edges if sample.n_edges else 0.0,
                    **extra})
     if target is not None:
         report["exact_realisation"] = bool((_pad(dcm1, target.dcm) != _pad(target.dcm, dcm1)).nnz == 0

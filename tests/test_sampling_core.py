@@ -274,3 +274,26 @@ def test_baselines_return_subgraphs_of_the_target_size(method):
     assert back <= orig
     if method != "random-edge":  # induced samples keep every edge among the chosen nodes
         assert len(back) == induced(src, dst, n, s.nodes).src.size
+
+
+def test_hash_uniform_is_a_pure_function_of_its_keys():
+    from graphs.baselines import hash_uniform
+
+    a = hash_uniform(7, 3, np.arange(1000), 5)
+    assert np.array_equal(a, hash_uniform(7, 3, np.arange(1000), np.full(1000, 5)))
+    assert np.array_equal(a[::-1], hash_uniform(7, 3, np.arange(999, -1, -1), 5))  # order-free
+    assert not np.array_equal(a, hash_uniform(7, 4, np.arange(1000), 5))
+    assert ((a >= 0) & (a < 1)).all() and abs(a.mean() - 0.5) < 0.03
+
+
+def test_random_walk_follows_out_edges():
+    """On a directed cycle without restarts one walker visits a contiguous forward arc."""
+    from graphs.baselines import random_walk
+
+    n_nodes = 100
+    src = np.arange(n_nodes)
+    dst = (src + 1) % n_nodes
+    s = random_walk(src, dst, n_nodes, 20, np.random.default_rng(1), restart=0.0)
+    chosen = set(s.nodes.tolist())
+    assert s.n_nodes == 20 and sum((v + 1) % n_nodes in chosen for v in chosen) == 19  # one forward arc
+    assert s.src.size == 19  # the induced arc is a path

@@ -71,7 +71,7 @@ def test_rescaled_job_realises_the_matrices(spark, graph, tmp_path, ratio):
         assert rep["out_l1"] <= 1.5 * rep["floor_out"] + 0.002
 
 
-@pytest.mark.parametrize("method", ["random-node", "random-edge", "forest-fire"])  # random-walk: core tests
+@pytest.mark.parametrize("method", ["random-node", "random-edge", "random-walk", "forest-fire"])
 def test_baseline_methods(spark, graph, tmp_path, method):
     from jobs.sample_graph import main
 
@@ -85,6 +85,27 @@ def test_baseline_methods(spark, graph, tmp_path, method):
     orig = set(zip(src.tolist(), dst.tolist()))
     o = dict(zip(v["id"], v["orig_id"]))
     assert {(o[a], o[b]) for a, b in zip(e["src"], e["dst"])} <= orig
+
+
+@pytest.mark.parametrize("method", ["random-walk", "forest-fire"])
+@pytest.mark.parametrize("offset", [0, 1000])
+def test_distributed_walk_and_fire_equal_the_numpy_versions(spark, tmp_path, method, offset):
+    """The Spark samplers draw the same hashed numbers as graphs.baselines: identical node sets,
+    also when the input ids are not 0..n-1 (they are ranked densely first)."""
+    from graphs.baselines import BASELINES
+    from jobs.sample_graph import SampleConfig, run
+
+    src, dst, n = small_rmat(9, 3000, 11, recip=0.3)
+    ids = np.arange(n) * 3 + offset  # sparse original ids when offset > 0
+    root = write_graph_dir(tmp_path / "g", ids[src], ids[dst], n)
+    if offset:  # vertices table with the sparse ids
+        pd.DataFrame({"id": ids, "orig_id": ids}).to_parquet(root / "vertices" / "part-0.parquet")
+    out = tmp_path / "out"
+    run(spark, SampleConfig(edges=str(root), ratio=0.3, output=str(out), method=method, seed=5))
+    e, v, rep = read_out(out)
+    ref = BASELINES[method](src, dst, n, round(0.3 * n), np.random.default_rng(5))
+    assert sorted(v["orig_id"].tolist()) == sorted(ids[ref.nodes].tolist())
+    assert len(e) == ref.src.size and rep["nodes"] == ref.n_nodes
 
 
 def test_job_rejects_bad_input(spark, graph, tmp_path):
