@@ -69,7 +69,10 @@ def _run_tree(cmd: list[str], env=None) -> tuple[float, float, int, float]:
     the Python driver process alone — for a Spark job the process that submits; its JVM is a child)."""
     import psutil
 
+    import resource
+
     t = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     errf = tempfile.TemporaryFile()
     p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errf)
     peak = root_peak = 0
@@ -87,6 +90,8 @@ def _run_tree(cmd: list[str], env=None) -> tuple[float, float, int, float]:
     if p.returncode:
         errf.seek(0)
         print(errf.read().decode(errors="replace")[-3000:], file=sys.stderr)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _run_tree.cpu_s = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)  # all waited-for descendants
     return time.perf_counter() - t, peak / 2**20, p.returncode, root_peak / 2**20
 
 
@@ -139,7 +144,8 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
         secs, peak, rc, _ = _run_tree(cmd, env)
         if rc == 0:
             meta = json.loads(Path(out + ".json").read_text())
-    res = {"seconds": round(secs, 2), "peak_mb": round(peak, 1), "ok": rc == 0, **meta}
+    res = {"seconds": round(secs, 2), "cpu_s": round(_run_tree.cpu_s, 1), "peak_mb": round(peak, 1), "ok": rc == 0,
+           "load_avg_1m": round(os.getloadavg()[0], 1), **meta}
     return res, (np.load(out) if rc == 0 else None)
 
 

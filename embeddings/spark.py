@@ -184,6 +184,7 @@ def _unpack(col: pd.Series, width: int) -> np.ndarray:
 
 
 MSG = "part int, id long, own boolean, cur binary, state binary"
+MSG_COLS = ("part", "id", "own", "cur", "state")
 
 
 def _messages(part: int, ids: np.ndarray, cur: np.ndarray, state: np.ndarray | None, subs: tuple) -> pd.DataFrame:
@@ -210,7 +211,7 @@ def _subscribers(src: np.ndarray, other_part: np.ndarray, part: int) -> tuple[np
 
 def _part_task(cfg: DistNEConfig, emit_halo: bool):
     """Embed ``H_i`` (ProNE + alignment) and emit the part's first fusion messages (or its final vectors)."""
-    def run(rows: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
+    def run(rows: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings.distne import embed_part
@@ -221,8 +222,8 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         kind = rows["kind"].to_numpy()
         x, y, w = rows["x"].to_numpy(), rows["y"].to_numpy(), rows["w"].to_numpy(np.float32)
         nodes = np.unique(x[kind == 3])
-        anchors = anchors.sort_values("cluster")
-        proxies = anchors["cluster"].to_numpy(np.int64)
+        anchors = rows[kind == 4].sort_values("x")
+        proxies = anchors["x"].to_numpy(np.int64)
         trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1, 2)]
         sub = build_part_subgraph(part, nodes, proxies, *trip)
         zp = _unpack(anchors["z"], cfg.dim) if len(proxies) else np.zeros((0, cfg.dim), np.float32)
@@ -243,11 +244,13 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
 def _round_task(k: int, cfg: DistNEConfig):
     """Fusion product ``k``: ``Ã·cur`` over the part's edges and its halo, the node-local step, and the
     next round's messages (:func:`embeddings.fusion.step`; only the live state slots are carried)."""
-    def run(msgs: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings import fusion
 
+        is_edge = pdf["edge"].to_numpy(bool)
+        msgs, edges = pdf[~is_edge], pdf[is_edge]
         order, d = cfg.refine_order, cfg.dim
         part = int(msgs["part"].iloc[0])
         own_m = msgs["own"].to_numpy(bool)
@@ -312,8 +315,21 @@ def _single_task(cfg: DistNEConfig):
 def shuffle_partitions(spark: SparkSession, sym_rows: int, rows_per_partition: int = 4_000_000) -> int:
     """Shuffle partitions sized to the data: the cores, or more when one would exceed
     ``rows_per_partition`` directed edge rows."""
-    cores = max(1, spark.sparkContext.defaultParallelism)
-    return max(cores, -(-sym_rows // rows_per_partition))
+    return max(task_slots(spark), -(-sym_rows // rows_per_partition))
+
+
+def task_slots(spark: SparkSession) -> int:
+    """Tasks the cluster runs at once: ``N`` of ``local[N]`` (``local[*]``: the machine's cores), else
+    the executors' default parallelism (``spark.default.parallelism`` may be set higher locally)."""
+    import os
+    import re
+
+    sc = spark.sparkContext
+    m = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", sc.master)
+    if m:
+        n = m.group(1)
+        return 1 if n is None else (os.cpu_count() or 1) if n == "*" else int(n)
+    return max(1, sc.defaultParallelism)
 
 
 def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistNEConfig,
@@ -348,6 +364,7 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
 
 def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
     max_part, budget = cfg.sizes(n)
+    slots = task_slots(spark)
     timings["read_s"] = time.perf_counter() - t0
     meta: dict = {"dim": cfg.dim, "nodes_with_edges": n, "edges": m_edges, "max_subgraph_nodes": cfg.resolved_m(),
                   "shuffle_partitions": buckets}
@@ -392,9 +409,12 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
         rows = (internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(coarse_rows.select(cols))
                 .unionByName(node_rows.select(cols)))
         anchors = (top.select("cluster", F.col("part").alias("cpart"), "z").crossJoin(F.broadcast(parts))
-                   .where(F.col("part") != F.col("cpart")).select("part", "cluster", "z"))
+                   .where(F.col("part") != F.col("cpart"))
+                   .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), F.lit(-1).cast("long").alias("y"),
+                           F.lit(0.0).cast("float").alias("w"), minus1, "z"))
+        rows = rows.withColumn("z", F.lit(bytearray()).cast("binary")).unionByName(anchors)
         refine = cfg.refine_order >= 2
-        parted = (rows.groupBy("part").cogroup(anchors.groupBy("part"))
+        parted = (by_part(rows, slots).groupBy("part")
                   .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
                   .localCheckpoint())
         hs = (parted.where("own").groupBy("part")
@@ -413,7 +433,7 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
         msgs = parted.select("part", "id", "own", "cur", "state")
         mp = None
         if refine:
-            msgs = fuse(ann, msgs, cfg, meta)
+            msgs = fuse(ann, msgs, cfg, slots)
             grams = msgs.select("cur").mapInPandas(_gram(d), "g array<double>").collect()
             mp = fusion_map(grams, d)
             timings["fusion_s"] = time.perf_counter() - t0 - sum(timings.values())
@@ -431,7 +451,7 @@ def fusion_map(grams: list, d: int) -> np.ndarray:
     return fusion.final_map(np.sum([np.asarray(r["g"]).reshape(d, d) for r in grams], axis=0), d)
 
 
-def fuse(ann: DataFrame, msgs: DataFrame, cfg: DistNEConfig, meta: dict) -> DataFrame:
+def fuse(ann: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataFrame:
     """Fusion by propagation: ``2(order−1)+1`` message rounds, each one cogroup of the messages (own state
     + one vector per (node, neighbouring part) pair) with the part's edges ``(src, dst, w, pd)``."""
     from embeddings import fusion
@@ -440,11 +460,21 @@ def fuse(ann: DataFrame, msgs: DataFrame, cfg: DistNEConfig, meta: dict) -> Data
                    F.col("pb").alias("pd")).unionByName(
         ann.select(F.col("pb").alias("part"), F.col("b").alias("src"), F.col("a").alias("dst"), "w",
                    F.col("pa").alias("pd")))
-    e = e.repartition("part").localCheckpoint()
+    e = e.select("part", F.lit(-1).cast("long").alias("id"), F.lit(False).alias("own"),
+                 F.lit(bytearray()).cast("binary").alias("cur"), F.lit(bytearray()).cast("binary").alias("state"),
+                 "src", "dst", "w", "pd", F.lit(True).alias("edge")).localCheckpoint()
     for k in range(fusion.n_products(cfg.refine_order)):
-        msgs = (msgs.groupBy("part").cogroup(e.groupBy("part"))
+        m = msgs.select(*MSG_COLS, F.lit(-1).cast("long").alias("src"), F.lit(-1).cast("long").alias("dst"),
+                        F.lit(0.0).cast("float").alias("w"), F.lit(-1).alias("pd"), F.lit(False).alias("edge"))
+        msgs = (by_part(m.unionByName(e), slots).groupBy("part")
                 .applyInPandas(_round_task(k, cfg), MSG).localCheckpoint())
     return msgs
+
+
+def by_part(df: DataFrame, slots: int) -> DataFrame:
+    """Range-partition by ``part`` so the parts spread evenly over the task slots (hash partitioning of a
+    few small ints can put 3 of 4 parts in one task); a following ``groupBy("part")`` adds no shuffle."""
+    return df.repartitionByRange(slots, "part")
 
 
 def knn_batches(path: str, cfg, sample_mod: int):
