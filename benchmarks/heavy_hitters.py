@@ -91,7 +91,8 @@ def worker(dataset: str, method: str, parties: list[int], eps: list[float], seed
             res.setdefault(str(P), {})[str(e)] = {
                 "f1_mean": float(a[:, 0].mean()), "f1_std": float(a[:, 0].std()), "ncr_mean": float(a[:, 1].mean()),
                 "ncr_std": float(a[:, 1].std()), "rel_error_mean": float(a[:, 2].mean()),
-                "seconds": float(a[:, 3].mean()), "seeds": seeds, "users": int(items.size), "bits": bits, "k": k}
+                "seconds": float(a[:, 3].mean()), "seeds": seeds, "users": int(items.size), "bits": bits, "k": k,
+                "olh_pool": "adaptive"}
             print(f"  {dataset} P={P} eps={e} {method}: F1 {a[:, 0].mean():.3f}±{a[:, 0].std():.3f} "
                   f"NCR {a[:, 1].mean():.3f} {a[:, 3].mean():.1f}s", flush=True)
     Path(out).write_text(json.dumps(res))
@@ -134,9 +135,10 @@ def table(results: dict) -> str:
     for ds, byp in results.items():
         for P, bye in byp.items():
             for e, bym in bye.items():
-                def cell(m):
+                def cell(m):  # † = measured before the adaptive OLH pool (fixed 1,024 keys)
                     r = bym.get(m)
-                    return f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}" if r else "—"
+                    old = "†" if r and m != "pureldp_pem" and r.get("olh_pool") != "adaptive" else ""
+                    return f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}{old}" if r else "—"
                 diff = (f"{bym['taps']['f1_mean'] - bym['fedpem']['f1_mean']:+.3f}"
                         if "taps" in bym and "fedpem" in bym else "—")
                 sec = (f"{bym['taps']['seconds']:.1f} / {bym['pem']['seconds']:.1f}"
