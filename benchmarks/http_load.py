@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -32,16 +33,15 @@ def free_port() -> int:
 
 
 class Service:
-    """The scoring service in a child process (``extras``: a folder put on its PYTHONPATH, e.g. uvloop)."""
+    """The scoring service in a child process (same interpreter; ``http_stack``: ``auto`` or ``plain``)."""
 
-    def __init__(self, params: Path, store: str, workdir: Path, extras: Path | None, token: str) -> None:
+    def __init__(self, params: Path, store: str, workdir: Path, http_stack: str, token: str) -> None:
         port_file = workdir / f"port-{time.monotonic_ns()}"
-        env = dict(os.environ, GRAPHREC_SERVE_TOKEN=token, PYTHONPATH=os.pathsep.join(
-            [str(ROOT)] + ([str(extras)] if extras else [])))
+        env = dict(os.environ, GRAPHREC_SERVE_TOKEN=token, PYTHONPATH=str(ROOT))
         self.log = open(workdir / f"service-{time.monotonic_ns()}.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "recsys.serving.cli", "--params", str(params), "--store", store,
                                       "--port", "0", "--port-file", str(port_file), "--log-level", "warning",
-                                      "--snapshot-every", "0"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+                                      "--snapshot-every", "0", "--http-stack", http_stack], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -130,6 +130,19 @@ async def open_loop(port: int, reqs: list[bytes], rate: float | None, conns: int
             status[i] = int(head[9:12])
         writer.close()
 
+    # no cyclic-GC pause in the load generator itself while it keeps the schedule (it would show up as
+    # service latency): collect now, keep the survivors out of later passes, no collection during the run
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return await _drive(port, reqs, rate, conns, max_s, q, lat, status, stop_at, bodies, worker)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+async def _drive(port, reqs, rate, conns, max_s, q, lat, status, stop_at, bodies, worker):
     tasks = [asyncio.create_task(worker()) for _ in range(conns)]
     await asyncio.sleep(0.2)
     t0 = time.perf_counter()

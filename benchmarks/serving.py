@@ -13,19 +13,20 @@ users with K = 3 clusters each (generated, :func:`recsys.serving.synthetic.synth
    in one process, an open-loop load generator (asyncio, keep-alive connections, latency measured
    from each request's *scheduled* send time, so queueing counts) in this process.  Score requests
    carry 200 candidates (k = 10) at 250 / 500 / 1,000 requests/s; feedback batches of 100 events at
-   100 / 200 / 300 batches/s plus a closed loop (8 connections) for the maximum.  Configurations:
-   SQLite with uvloop + httptools + orjson (when importable from ``.bench-venvs/serving-extras``),
-   SQLite with the plain asyncio/h11/json stack, and Redis (AOF, fsync always) when redis-server is
-   installed.  Peak RSS of the service process is sampled with psutil.
+   100 / 200 / 300 batches/s plus closed loops (8 and 32 connections) for the maximum.  Configurations:
+   SQLite with the service's own fast stack (uvloop + httptools + orjson, from the project's
+   environment), SQLite with ``--http-stack plain`` (asyncio + h11), and Redis (AOF, fsync always,
+   hiredis) when redis-server is installed.  Peak RSS of the service process is sampled with psutil.
 
 Writes ``benchmarks/results/serving.json``; the headline ``score``/``feedback`` entries are the SQLite
-configuration with the fast stack at 500 requests/s and the closed-loop feedback maximum.
+configuration with the fast stack at 500 requests/s and the last (32-connection) closed loop.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -39,7 +40,6 @@ import numpy as np
 from benchmarks.http_load import Service, fmt_ms, free_port, open_loop, request, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ROOT / ".bench-venvs" / "serving-extras"
 RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
 TOKEN = "bench-token-0123456789"
 
@@ -153,9 +153,10 @@ def _loads(b: bytes):
     return json.loads(b)
 
 
-def run_http(p, params_dir: Path, store: str, workdir: Path, extras: bool, duration: float,
-             score_rates=(250, 500, 1000), fb_rates=(100, 200, 300), conns: int = 32) -> dict:
-    svc = Service(params_dir, store, workdir, EXTRAS if extras else None, TOKEN)
+def run_http(p, params_dir: Path, store: str, workdir: Path, http_stack: str, duration: float,
+             score_rates=(250, 500, 1000), fb_rates=(100, 200, 300), conns: int = 32,
+             closed_conns=(8, 32)) -> dict:
+    svc = Service(params_dir, store, workdir, http_stack, TOKEN)
     rng = np.random.default_rng(3)
     n_users = int(np.unique(p.user).size)
     from recsys.serving.state import ServingStats
@@ -199,12 +200,13 @@ def run_http(p, params_dir: Path, store: str, workdir: Path, extras: bool, durat
             lat, status, _, wall = asyncio.run(open_loop(svc.port, reqs, rate, conns))
             out["feedback"].append({"target_batches_per_s": rate, "batch": 100, **summarise(lat, status, wall, 100, svc.cpu() - c0)})
             print(f"  feedback {rate:4d} batches/s: {out['feedback'][-1]}", flush=True)
-        reqs = fb_reqs(int(400 * duration))
-        c0 = svc.cpu()
-        lat, status, _, wall = asyncio.run(open_loop(svc.port, reqs, None, 8, max_s=duration))
-        out["feedback"].append({"target_batches_per_s": "closed loop, 8 connections", "batch": 100,
-                                **summarise(lat, status, wall, 100, svc.cpu() - c0)})
-        print(f"  feedback closed loop: {out['feedback'][-1]}", flush=True)
+        for nc in closed_conns:     # closed loops: each connection sends its next batch when answered
+            reqs = fb_reqs(int(500 * duration))
+            c0 = svc.cpu()
+            lat, status, _, wall = asyncio.run(open_loop(svc.port, reqs, None, nc, max_s=duration))
+            out["feedback"].append({"target_batches_per_s": f"closed loop, {nc} connections", "batch": 100,
+                                    **summarise(lat, status, wall, 100, svc.cpu() - c0)})
+            print(f"  feedback closed loop {nc}: {out['feedback'][-1]}", flush=True)
     finally:
         svc.stop()
     out["service_peak_rss_mb"] = svc.peak_rss / 2**20
@@ -212,6 +214,20 @@ def run_http(p, params_dir: Path, store: str, workdir: Path, extras: bool, durat
 
 
 # ---------------------------------------------------------------------------------------------- main
+def _fast_stack() -> dict:
+    """Which fast-stack packages the service's interpreter (this one) can import."""
+    import importlib.util
+
+    return {m: importlib.util.find_spec(m) is not None for m in ("uvloop", "httptools", "orjson", "hiredis")}
+
+
+def _stack_name(fast: bool) -> str:
+    from recsys.serving.cli import http_stack
+
+    loop, http = http_stack("auto" if fast else "plain")
+    return f"{loop}+{http}+{'orjson' if _fast_stack()['orjson'] else 'json'}"
+
+
 def _redis(workdir: Path):
     exe = shutil.which("redis-server")
     if exe is None:
@@ -235,9 +251,17 @@ def main(argv: list[str] | None = None) -> None:
                     help="comma list of sqlite-fast, sqlite-plain, redis-fast, redis-fast-noagg")
     ap.add_argument("--score-rates", default="250,500,1000", help="open-loop score request rates")
     ap.add_argument("--feedback-rates", default="100,200,300", help="open-loop feedback batch rates ('' for none)")
+    ap.add_argument("--closed-conns", default="8,32", help="closed-loop feedback connection counts (headline: the last)")
     ap.add_argument("--output", default=str(RESULTS))
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:  # the load generator on uvloop too: less of the 2 cores spent on the client side
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is in requirements.txt
+        pass
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
         t0 = time.perf_counter()
@@ -245,12 +269,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"params: C={a.clusters} items={a.items} users={a.users} W={a.w} edges={p.num_edges} ({time.perf_counter() - t0:.1f}s)")
         res = {"setup": {"clusters": a.clusters, "items": a.items, "users": a.users, "W": a.w, "K": 3, "edges": p.num_edges,
                          "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "duration_s": a.duration,
-                         "fast_stack_available": EXTRAS.exists()}}
+                         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         "fast_stack": _fast_stack()}}
         res["scoring_in_process"] = bench_scoring(p)
         res["ingest_in_process"] = bench_ingest(p, tmp)
         wanted = a.configs.split(",")
-        if not EXTRAS.exists():
-            wanted = [c.replace("-fast", "-plain") for c in wanted if c != "sqlite-plain"]
         rproc = None
         if not a.no_redis and any(c.startswith("redis") for c in wanted):
             rproc, rurl = _redis(tmp)
@@ -260,13 +283,14 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for cfg in wanted:
                 kind, fast = cfg.split("-")[0], "-fast" in cfg
-                name = f"{kind}/{'uvloop+httptools+orjson' if fast else 'asyncio+h11+json'}" + ("/no-aggregates" if "noagg" in cfg else "")
+                name = f"{kind}/{_stack_name(fast)}" + ("/no-aggregates" if "noagg" in cfg else "")
                 print(f"HTTP {name}", flush=True)
                 store = f"sqlite:///{tmp / (cfg + '.db')}" if kind == "sqlite" else rurl.replace("/0", f"/{len(res['http'])}") + (
                     "?aggregates=0" if "noagg" in cfg else "")
-                res["http"][name] = run_http(p, tmp / "params", store, tmp, fast, a.duration,
+                res["http"][name] = run_http(p, tmp / "params", store, tmp, "auto" if fast else "plain", a.duration,
                                              tuple(int(x) for x in a.score_rates.split(",") if x),
-                                             tuple(int(x) for x in a.feedback_rates.split(",") if x))
+                                             tuple(int(x) for x in a.feedback_rates.split(",") if x),
+                                             closed_conns=tuple(int(x) for x in a.closed_conns.split(",") if x))
         finally:
             if rproc is not None:
                 rproc.terminate()
@@ -277,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         fmax = head["feedback"][-1]
         res["score"] = {"rps": s500["achieved_per_s"], "p50_ms": s500["p50_ms"], "p99_ms": s500["p99_ms"], "config": next(iter(res["http"]))}
         res["feedback"] = {"events_per_s": fmax["achieved_per_s"], "p99_ms": fmax["p99_ms"], "batch": 100,
-                           "config": next(iter(res["http"])) + ", closed loop 8 connections"}
+                           "config": next(iter(res["http"])) + ", " + str(fmax["target_batches_per_s"])}
         res["capacity_from_service_cpu"] = {     # load-independent: what one core of service CPU sustains
             "score_rps_per_core": 1000.0 / s500["service_cpu_ms_per_req"],
             "feedback_events_per_s_per_core": 100 * 1000.0 / fmax["service_cpu_ms_per_req"]}

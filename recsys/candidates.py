@@ -16,14 +16,13 @@ Build (or rebuild) one parameter version from user and item vectors:
    cluster's top-W list are dropped with their statistics.
 4. **Context.** Each user's K nearest centroids (L2, the k-means geometry) with *normalised
    inverse-distance-power* weights ``w_uc = (δ_uc + ε)^-p / Σ_c' (δ_uc' + ε)^-p`` (``weighting=
-   "inverse_distance"``, the default, p = ``power`` = 2: scale-free, Σ w = 1), or
-   ``softmax(⟨u, μ_c⟩ / τ)`` over the K best inner products (``weighting="softmax"``). Why p = 2:
-   the diagonal statistics treat each context cluster as if it alone explained the reward, so
-   with nearly flat weights (p = 1 and few large clusters) one reward is counted up to K times;
-   squaring the inverse distances concentrates the weight on the nearest cluster while keeping
-   the others (measured in ``benchmarks/README.md`` § bandits; scaling all weights by a constant
-   only rescales λ). The same stored weights are used by the service, the impressions and the
-   batch job. K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
+   "inverse_distance"``, the default, p = ``power`` = 1: scale-free, Σ w = 1), or
+   ``softmax(⟨u, μ_c⟩ / τ)`` over the K best inner products (``weighting="softmax"``). Larger p
+   concentrates the weight on the nearest cluster (p → ∞ is K = 1, where Diag-LinUCB is disjoint
+   LinUCB); scaling all weights by a constant only rescales λ. p = 1 was kept by measurement
+   (p ∈ {0.5, 1, 2, 4, 8} and λ ∈ {0.3, 1, 3}, ``benchmarks/README.md`` § bandits). The weights are
+   stored in the version's ``user_clusters``, so the service, its impressions and the batch job all
+   use these same numbers. K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
 5. **Edges.** Each cluster is linked to its top-W items by inner product ⟨μ_c, v_j⟩ (exact faiss
    ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``extra.off_graph``
    (``prior``/``skip``) tells the service and the batch job how to treat pairs off the graph.
@@ -73,7 +72,7 @@ class CandidateConfig:
     lam: float = 1.0
     alpha: float = 1.0
     weighting: str = "inverse_distance"
-    power: float = 2.0
+    power: float = 1.0
     temperature: float = 1.0
     niter: int = 20
     seed: int = 0
@@ -159,7 +158,7 @@ def decay_factor(shift: np.ndarray, keep_shift: float = 0.25, reset_shift: float
 
 
 def user_context(users: np.ndarray, centroids: np.ndarray, k: int, weighting: str = "inverse_distance",
-                 temperature: float = 1.0, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+                 temperature: float = 1.0, power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Top-K cluster rows ``(n, K)`` and weights ``(n, K)`` (each row sums to 1) for user vectors.
 
     ``inverse_distance``: ``w_uc ∝ (δ_uc + ε)^-p`` (``power`` p), computed as ``((δ_u1 + ε)/(δ_uc + ε))^p``

@@ -7,8 +7,9 @@ The bearer token for writes comes from ``--token-file`` or the ``GRAPHREC_SERVE_
 environment variable; without one the service refuses to start unless
 ``--allow-unauthenticated`` is given.  ``sqlite:///rel/path.db`` is relative to the working
 directory, ``sqlite:////abs/path.db`` absolute (SQLAlchemy's convention).  ``--port 0`` binds an
-ephemeral port; ``--port-file`` receives the bound port.  uvloop, httptools and orjson are used
-when installed.
+ephemeral port; ``--port-file`` receives the bound port.  The fast stack (uvloop event loop,
+httptools HTTP parser, orjson bodies, hiredis for Redis; all in ``requirements.txt``) is used when
+importable; ``--http-stack plain`` forces asyncio + h11 (for comparison).
 
 >>> cfg = parse_args(["--params", "p", "--store", "sqlite:///log.db", "--allow-unauthenticated"])
 >>> cfg.port, cfg.store
@@ -47,12 +48,15 @@ class ServeConfig:
     snapshot_every: int = 200_000
     port_file: str | None = None
     log_level: str = "info"
+    http_stack: str = "auto"
 
     def __post_init__(self) -> None:
         if not (self.store.startswith("sqlite:///") or self.store.startswith(("redis://", "rediss://"))):
             raise ValueError(f"--store must be sqlite:///PATH or redis://HOST:PORT, got {self.store!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be in [0, 65535], got {self.port}")
+        if self.http_stack not in ("auto", "plain"):
+            raise ValueError(f"--http-stack must be auto or plain, got {self.http_stack!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> ServeConfig:
@@ -68,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> ServeConfig:
     ap.add_argument("--snapshot-every", type=int, default=200_000, help="events between snapshots (sqlite; 0: off)")
     ap.add_argument("--port-file", help="write the bound port here once listening")
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--http-stack", default="auto", choices=["auto", "plain"],
+                    help="auto: uvloop + httptools when installed; plain: asyncio + h11")
     return ServeConfig(**vars(ap.parse_args(argv)))
 
 
@@ -80,6 +86,14 @@ def open_store(url: str) -> EventStore:
     from recsys.serving.store_redis import RedisStore
 
     return RedisStore(url)
+
+
+def http_stack(choice: str = "auto") -> tuple[str, str]:
+    """uvicorn ``(loop, http)``: uvloop/httptools when importable (``auto``), else asyncio/h11."""
+    if choice == "plain":
+        return "asyncio", "h11"
+    has = lambda m: importlib.util.find_spec(m) is not None  # noqa: E731
+    return ("uvloop" if has("uvloop") else "asyncio"), ("httptools" if has("httptools") else "h11")
 
 
 def _token(cfg: ServeConfig) -> str | None:
@@ -118,11 +132,11 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(cfg.port_file).with_suffix(".tmp")
         tmp.write_text(str(port))
         os.replace(tmp, cfg.port_file)
-    has = lambda m: importlib.util.find_spec(m) is not None  # noqa: E731
+    loop, http = http_stack(cfg.http_stack)
     server = uvicorn.Server(uvicorn.Config(
-        app, loop="uvloop" if has("uvloop") else "asyncio", http="httptools" if has("httptools") else "h11",
-        log_level=cfg.log_level.lower(), access_log=False, lifespan="on", timeout_graceful_shutdown=10))
-    logging.getLogger(__name__).info("listening on %s:%d", cfg.host, port)
+        app, loop=loop, http=http, log_level=cfg.log_level.lower(), access_log=False, lifespan="on",
+        proxy_headers=False, timeout_graceful_shutdown=10))
+    logging.getLogger(__name__).info("listening on %s:%d (loop %s, http %s)", cfg.host, port, loop, http)
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(1)
