@@ -1,12 +1,20 @@
-"""Spark side of the JDM/DCM sampler: degree aggregations, distributed wiring, Spark baselines.
+"""Spark side of the JDM/DCM sampler: one-job graph summaries, distributed wiring, Spark baselines.
 
-Imported only by ``jobs/sample_graph.py``. The graph's edge list stays distributed: degrees, the
-DCM and the JDM are ``groupBy`` aggregations (only their non-zero cells reach the driver; they are
-small), the rescaling runs on those small matrices (:mod:`graphs.rescale`), and the wiring is a
-``mapInPandas`` over chunks of JDM cells: every executor receives the small
-:class:`graphs.wiring.WiringPlan` and emits the edges of its cells (with within-cell loop swaps).
-The rare cells still holding a self-loop are re-wired on the driver together with a few cells of
-their row/column (:func:`graphs.wiring.resolve_loops`), which replaces only those cells.
+Imported only by ``jobs/sample_graph.py``. The graph's edge list stays distributed:
+
+* :func:`summarise_graph` simplifies the input (one shuffle over unordered pairs also yields the
+  duplicates, self-loops and reciprocity), aggregates degrees and the DCM/JDM in a **single** Spark
+  job; only the non-zero matrix cells reach the driver. :func:`summarise_sample` does the same for
+  the sample (for ``rescaled`` it counts the JDM from the plan and checks every node's degrees
+  against it in the same job, without joins).
+* The rescaling runs on those small matrices (:mod:`graphs.rescale`); the wiring is a
+  ``mapInPandas`` over chunks of JDM cells: every executor receives the small
+  :class:`graphs.wiring.WiringPlan` and emits the edges of its cells (with within-cell loop swaps).
+  The rare cells still holding a self-loop are re-wired on the driver together with a few cells of
+  their row/column (:func:`graphs.wiring.resolve_loops`), which replaces only those cells.
+* Baselines: random node / random edge (ordering by random keys), random walk (walkers advanced by
+  one join per step) and forest fire (one round of joins per burning generation); the last two use
+  the hashed draws of :mod:`graphs.baselines` and give exactly its numpy samples.
 """
 from __future__ import annotations
 
@@ -52,35 +60,6 @@ def read_directed_graph(spark: SparkSession, graph_dir: str) -> tuple[DataFrame,
     else:
         vertices = edges.select(F.col("src").alias("id")).union(edges.select(F.col("dst").alias("id"))).distinct()
     return edges, vertices, stats
-
-
-def simplify(edges: DataFrame) -> tuple[DataFrame, int, int, int]:
-    """Drop self-loops and duplicate pairs; returns ``(edges (persisted), n_edges, self_loops, duplicates)``."""
-    agg = edges.agg(F.count(F.lit(1)).alias("n"), F.sum((F.col("src") == F.col("dst")).cast("long")).alias("loops")
-                    ).first()
-    simple = edges.filter(F.col("src") != F.col("dst")).dropDuplicates(["src", "dst"]).persist()
-    n_simple = simple.count()
-    loops = int(agg["loops"] or 0)
-    return simple, n_simple, loops, int(agg["n"]) - loops - n_simple
-
-
-def node_degrees(edges: DataFrame, vertices: DataFrame) -> DataFrame:
-    """``(id, out_deg, in_deg)`` for every vertex (zeros for vertices without edges)."""
-    out = edges.groupBy(F.col("src").alias("id")).agg(F.count(F.lit(1)).alias("out_deg"))
-    inn = edges.groupBy(F.col("dst").alias("id")).agg(F.count(F.lit(1)).alias("in_deg"))
-    return (vertices.join(out, "id", "left").join(inn, "id", "left")
-            .fillna(0, ["out_deg", "in_deg"]))
-
-
-def degree_matrices(edges: DataFrame, deg: DataFrame) -> tuple[sp.csr_array, sp.csr_array]:
-    """The DCM and JDM as ``csr_array`` (only the aggregated non-zero cells are collected)."""
-    b = deg.groupBy("out_deg", "in_deg").count().toPandas()
-    a = (edges.join(deg.select(F.col("id").alias("src"), F.col("out_deg")), "src")
-         .join(deg.select(F.col("id").alias("dst"), F.col("in_deg")), "dst")
-         .groupBy("out_deg", "in_deg").count().toPandas())
-    shape = (int(b["out_deg"].max()) + 1, int(b["in_deg"].max()) + 1)
-    return (cells_to_csr(b["out_deg"].to_numpy(), b["in_deg"].to_numpy(), b["count"].to_numpy(), shape),
-            cells_to_csr(a["out_deg"].to_numpy(), a["in_deg"].to_numpy(), a["count"].to_numpy(), shape))
 
 
 CELL_SCHEMA = "tag string, a long, b long, c long, d long"
@@ -213,15 +192,6 @@ def summarise_sample(spark: SparkSession, edges: DataFrame, vertices: DataFrame,
         pdf = pd.concat([pdf[pdf["tag"] == "dcm"], _jdm_cells(edges, deg).toPandas()])
     dcm, jdm = _to_matrices(pdf)
     return dcm, jdm, rec
-
-
-def reciprocity(edges: DataFrame, total: int | None = None) -> float:
-    """Fraction of (simple) edges whose reverse is present."""
-    total = edges.count() if total is None else total
-    if total == 0:
-        return 0.0
-    rev = edges.select(F.col("dst").alias("src"), F.col("src").alias("dst"))
-    return edges.join(rev, ["src", "dst"], "left_semi").count() / total
 
 
 def _chunks(plan: WiringPlan, n_chunks: int) -> list[np.ndarray]:
@@ -366,13 +336,14 @@ def _first_n(parts: list[tuple[DataFrame, int]], n: int, order: str) -> DataFram
 
 
 def random_walk(spark: SparkSession, edges: DataFrame, n_nodes: int, n: int, seed: int, restart: float = 0.15,
-                life: int = 100, per_walker: int = 50, batch: int = 8) -> DataFrame:
+                life: int = 100, per_walker: int = 50, batch: int = 16) -> DataFrame:
     """Ids (``0..n_nodes-1``, column ``id``) of the nodes of :func:`graphs.baselines.random_walk`.
 
     The walkers are a small DataFrame ``(w, start, cur)``; a step joins it with the adjacency
     ``(cur, nbrs)`` (sorted out-neighbour arrays, every node present) and moves each walker with
-    :func:`graphs.baselines.walk_decide` in a ``mapInPandas``. ``batch`` steps are chained before
-    the new nodes (first visit key ``step * walkers + w``) are merged into the visited set.
+    :func:`graphs.baselines.walk_decide` in a ``mapInPandas``. Up to ``batch`` steps (never more than
+    the nodes still missing per walker) are chained before the new nodes (first visit key
+    ``step * walkers + w``) are merged into the visited set; overshooting steps change nothing.
     """
     from graphs.baselines import n_walkers, walk_decide
 
@@ -401,7 +372,7 @@ def random_walk(spark: SparkSession, edges: DataFrame, n_nodes: int, n: int, see
     seen, count, step = None, 0, 0
     while count < n:
         visits, done = [], []
-        for _ in range(batch):
+        for _ in range(min(batch, max(1, -(-(n - count) // k)))):  # no more steps than could be needed
             nxt = (_maybe_broadcast(walkers, k).join(adj, "cur").mapInPandas(stepper(step), schema)
                    .persist())
             visits.append(nxt.select(F.col("cur").alias("id"), (F.lit(step * k) + F.col("w")).alias("key")))
