@@ -1,8 +1,10 @@
 """DistNE on Spark DataFrames: capped label propagation, quotient graph, part subgraphs embedded in
 ``applyInPandas`` tasks, alignment, and fusion by propagation with neighbour exchanges between parts.
 
-Imported only by ``jobs/``. The driver never collects edges: it only sums ``d × d`` Gram matrices (one
-per task) and reads a few counts. The per-task numerics are the pure functions of
+Label-propagation rounds and fusion rounds are message passing: one ``applyInPandas`` per node bucket
+(or part) over its edges and the messages addressed to it, emitting the next round's messages — one
+shuffle per round. Imported only by ``jobs/``. The driver never collects edges: it only sums ``d × d``
+Gram matrices (one per task) and reads a few counts. The per-task numerics are the pure functions of
 :mod:`embeddings.distne`, :mod:`embeddings.partition` and :mod:`embeddings.fusion`, so the Spark run
 and :class:`embeddings.distne.DistNE` follow the same steps (see those modules for the design).
 """
