@@ -172,7 +172,8 @@ def test_heavy_hitters_reach_the_served_candidate_graph(daily):
     hh = pq.read_table(out / "heavy_hitters").to_pydict()
     assert 0 < len(hh["item"]) <= 8 and sorted(hh["rank"]) == list(range(1, len(hh["item"]) + 1))
     ledger = json.loads((out / "ledger.json").read_text())
-    assert ledger  # who reported with which ε: written with the result
+    assert ledger["epsilon_per_user"] == 4.0 and ledger["parties"]  # written with the result
+    assert all(p["reports_per_user"] == 1 and p["epsilon_per_user"] == 4.0 for p in ledger["parties"].values())
     # catalogue ids of reported items, up to LDP noise: a run of 600 users found 6 of 8 (random 16-bit ids: ~0)
     reports = pq.read_table(work / "raw" / f"ds={DS}" / "reports" / "reports").column("item").to_numpy()
     assert len(set(hh["item"]) & set(reports.tolist())) >= 2, hh["item"]
