@@ -95,10 +95,9 @@ def test_distributed_forest_fire_equals_the_numpy_version(spark, tmp_path, offse
     from jobs.sample_graph import SampleConfig, run
 
     src, dst, n = small_rmat(9, 3000, 11, recip=0.3)
-    ids = np.arange(n) * 3 + offset  # sparse original ids when offset > 0
+    ids = np.arange(n) * 3 + offset if offset else np.arange(n)  # sparse original ids when offset > 0
     root = write_graph_dir(tmp_path / "g", ids[src], ids[dst], n)
-    if offset:  # vertices table with the sparse ids
-        pd.DataFrame({"id": ids, "orig_id": ids}).to_parquet(root / "vertices" / "part-0.parquet")
+    pd.DataFrame({"id": ids, "orig_id": ids}).to_parquet(root / "vertices" / "part-0.parquet")
     out = tmp_path / "out"
     run(spark, SampleConfig(edges=str(root), ratio=0.3, output=str(out), method="forest-fire", seed=5))
     e, v, rep = read_out(out)
