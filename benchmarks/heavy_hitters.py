@@ -139,8 +139,8 @@ def table(results: dict) -> str:
                     r = bym.get(m)
                     old = "†" if r and m != "pureldp_pem" and r.get("olh_pool") != "adaptive" else ""
                     return f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}{old}" if r else "—"
-                diff = (f"{bym['taps']['f1_mean'] - bym['fedpem']['f1_mean']:+.3f}"
-                        if "taps" in bym and "fedpem" in bym else "—")
+                same = "taps" in bym and "fedpem" in bym and bym["taps"].get("olh_pool") == bym["fedpem"].get("olh_pool")
+                diff = f"{bym['taps']['f1_mean'] - bym['fedpem']['f1_mean']:+.3f}" if same else "—"
                 sec = (f"{bym['taps']['seconds']:.1f} / {bym['pem']['seconds']:.1f}"
                        if "taps" in bym and "pem" in bym else "—")
                 lines.append(f"| {ds} | {P} | {e} | " + " | ".join(cell(m) for m in (*METHODS, "pureldp_pem"))
