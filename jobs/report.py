@@ -276,7 +276,9 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
         sections += [f"## {title}", ""] + body + [""]
     lines = [f"# graphrec daily run — ds={ds}", ""]
     if dag_rc is not None:
-        lines.append(f"DAG `graphrec_daily`: **{'succeeded' if dag_rc == 0 else 'FAILED'}**"
+        dags = list(dict.fromkeys(t.get("dag", "graphrec_daily") for t in tasks or [])) or ["graphrec_daily"]
+        lines.append(f"DAG{'s' if len(dags) > 1 else ''} {' + '.join(f'`{d}`' for d in dags)}: "
+                     f"**{'succeeded' if dag_rc == 0 else 'FAILED'}**"
                      + (f", {head['tasks_succeeded']}/{head['tasks']} tasks succeeded" if tasks is not None else "")
                      + (f", wall time {timings['total_s']:.0f} s (set-up {timings['setup_s']:.0f} s, "
                         f"DAG {timings['dag_s']:.0f} s)" if timings else "") + ".")

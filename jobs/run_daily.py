@@ -179,7 +179,8 @@ def run(cfg: RunConfig) -> int:
     t_dag = time.perf_counter()
     dags = [(DAG_ID, conf)]
     if cfg.heavy_hitters:  # trending items of the day's LDP reports join the candidate graph the service serves
-        dags.append((HH_DAG_ID, {"work_dir": str(work), "shuffle_partitions": 4, "driver_memory": "1g"}))
+        bits = max(1, (cfg.items - 1).bit_length())  # the demo catalogue's item ids are 0..items-1
+        dags.append((HH_DAG_ID, {"work_dir": str(work), "bits": bits, "shuffle_partitions": 4, "driver_memory": "1g"}))
     rc = 0
     try:
         for dag_id, dag_conf in dags:
@@ -194,7 +195,7 @@ def run(cfg: RunConfig) -> int:
     finally:
         service.stop()
     t_end = time.perf_counter()
-    tasks = [t for dag_id, _ in dags for t in task_states(home, cfg.ds, dag_id)]
+    tasks = [{**t, "dag": dag_id} for dag_id, _ in dags for t in task_states(home, cfg.ds, dag_id)]
     timings = {"setup_s": round(t_dag - t0, 1), "db_migrate_s": round(t_dag - t_setup, 1),
                "dag_s": round(t_end - t_dag, 1), "total_s": round(t_end - t0, 1)}
     if cfg.airflow_home is None:  # a private, temporary metadata DB: the task states are in the report

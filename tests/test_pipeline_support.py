@@ -115,13 +115,15 @@ def test_report_from_job_outputs(tmp_path):
     (tmp_path / f"traffic/ds={ds}/summary.json").write_text(json.dumps(
         {"requests": 600, "events": 6000, "reward_rate_first_quarter": 0.03, "reward_rate_last_quarter": 0.19,
          "random_rate": 0.01}))
-    tasks = [{"task_id": "ingest_graph", "state": "success", "tries": 1, "seconds": 12.5}]
+    tasks = [{"task_id": "ingest_graph", "state": "success", "tries": 1, "seconds": 12.5, "dag": "graphrec_daily"},
+             {"task_id": "heavy_hitters", "state": "success", "tries": 1, "seconds": 3.0, "dag": "graphrec_heavy_hitters"}]
     path = report.write_report(tmp_path, ds, tasks=tasks, timings={"total_s": 100.0, "setup_s": 10.0, "dag_s": 90.0},
                                dag_rc=0)
     text = path.read_text()
     for png in ("degrees.png", "recommender.png", "bandit.png"):
         assert f"({png})" in text and (path.parent / png).stat().st_size > 1000
-    assert "1/1 tasks succeeded" in text and "| ingest_graph | success |" in text
+    assert "DAGs `graphrec_daily` + `graphrec_heavy_hitters`: **succeeded**, 2/2 tasks succeeded" in text
+    assert "| ingest_graph | success |" in text and "| heavy_hitters | success |" in text
     assert "_No embedding" in text  # a missing input is reported, not fatal
     summary = json.loads((path.parent / "summary.json").read_text())
     assert summary["sample_in_l1"] == 0.05 and summary["recommender_recall@20"] == 0.1
