@@ -62,14 +62,18 @@ def label_propagation(adj: sp.spmatrix, cap: int, rounds: int = 4, ids: np.ndarr
         v, lab, score = v[ok], lab[ok], score[ok]
         if len(v) == 0:
             continue
-        # best label per node: max score, ties -> smallest label
-        order = np.lexsort((lab, -score, v))
-        v, lab, score = v[order], lab[order], score[order]
-        first = np.r_[True, v[1:] != v[:-1]]
-        v, lab, score = v[first], lab[first], score[first]
+        v, lab, score = best_label(v, lab, score)
         move = score > own_score[v]
         labels[v[move]] = lab[move]
     return split_oversized(labels, cap, ids)
+
+
+def best_label(v: np.ndarray, lab: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ``(node, label, score)`` per node: the highest score, ties to the smallest label."""
+    order = np.lexsort((lab, -score, v))
+    v, lab, score = v[order], lab[order], score[order]
+    first = np.r_[True, v[1:] != v[:-1]]
+    return v[first], lab[first], score[first]
 
 
 def split_oversized(labels: np.ndarray, cap: int, ids: np.ndarray | None = None) -> np.ndarray:
@@ -225,10 +229,7 @@ def lpa_local_round(src: np.ndarray, dst: np.ndarray, w: np.ndarray, lab_ids: np
     vv, ll, score = vv[ok], ll[ok], score[ok]
     new = own_lab.copy()
     if len(vv):
-        order = np.lexsort((ll, -score, vv))
-        vv, ll, score = vv[order], ll[order], score[order]
-        first = np.r_[True, vv[1:] != vv[:-1]]
-        vv, ll, score = vv[first], ll[first], score[first]
+        vv, ll, score = best_label(vv, ll, score)
         move = score > own_score[vv]
         new[vv[move]] = ll[move]
     return own, new
