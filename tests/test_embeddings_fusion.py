@@ -9,14 +9,18 @@ from embeddings import fusion
 from embeddings.prone import spectral_propagation
 
 
-@pytest.mark.parametrize("order", [2, 3, 5, 10])
-def test_propagation_program_equals_prone_filter(order):
-    rng = np.random.default_rng(order)
-    a = sp.random(80, 80, density=0.08, random_state=order, dtype=np.float32)
+def _graph_and_signal(n: int, density: float, d: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A random symmetric adjacency without self-loops and an ``n x d`` signal."""
+    a = sp.random(n, n, density=density, random_state=seed, dtype=np.float32)
     a = (a + a.T).tocsr()
     a.setdiag(0)
     a.eliminate_zeros()
-    x = rng.standard_normal((80, 6)).astype(np.float32)
+    return a, np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize("order", [2, 3, 5, 10])
+def test_propagation_program_equals_prone_filter(order):
+    a, x = _graph_and_signal(80, 0.08, 6, order)
     assert fusion.n_products(order) == 2 * order - 1
     assert np.allclose(fusion.propagate(a, x, order=order), spectral_propagation(a, x, order=order), atol=1e-4)
 
@@ -58,11 +62,6 @@ def _products(a, x, order, live_only):
 
 @pytest.mark.parametrize("order", [2, 3, 4])
 def test_propagation_with_only_live_slots_is_exact(order):
-    rng = np.random.default_rng(order)
-    a = sp.random(60, 60, density=0.1, random_state=order, dtype=np.float32)
-    a = (a + a.T).tocsr()
-    a.setdiag(0)
-    a.eliminate_zeros()
-    x = rng.standard_normal((60, 5)).astype(np.float32)
+    a, x = _graph_and_signal(60, 0.1, 5, order)
     assert np.array_equal(_products(a, x, order, True), _products(a, x, order, False))
     assert fusion.live_slots(0, 2) == (0, 4) and fusion.live_slots(1, 2) == ()  # order 2 carries ≤ 2·d floats
