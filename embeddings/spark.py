@@ -133,12 +133,16 @@ def quotient(sym: DataFrame, node_cluster: DataFrame) -> DataFrame:
 
 
 def coarsen(spark: SparkSession, und: DataFrame, nodes: DataFrame, n: int, cfg: DistNEConfig,
-            budget: int, buckets: int = 2) -> tuple[DataFrame, list[int], DataFrame]:
-    """Levels of capped label propagation until ≤ ``budget`` clusters; returns ``(id, cluster)``,
-    the cluster counts per level and the last quotient graph ``(a, b, w)``."""
-    node_cluster = nodes.select("id", F.col("id").alias("cluster"))
+            stop: int, buckets: int = 2) -> tuple[DataFrame, list[int], DataFrame]:
+    """Levels of capped label propagation on Spark while the quotient has more than ``stop`` nodes
+    (``stop`` = M: a quotient of ≤ M nodes fits one task, where :func:`embeddings.distne.coarsen` finishes
+    it); returns ``(id, cluster)``, the cluster counts per level and the last quotient graph ``(a, b, w)``.
+
+    The caps follow the overall budget ``B`` (``cfg.sizes``), so the levels equal the reference's."""
+    _, budget = cfg.sizes(n)
+    node_cluster = None
     cur_und, cur_n, counts = und, n, []
-    while cur_n > budget:
+    while cur_n > stop:
         cap = cfg.lpa_cap(cur_n, budget)
         sym = both_directions(cur_und)
         labels = lpa(sym, cap, cfg.lpa_rounds, buckets)
@@ -146,30 +150,58 @@ def coarsen(spark: SparkSession, und: DataFrame, nodes: DataFrame, n: int, cfg: 
         new_n = level.agg(F.max("cluster")).first()[0] + 1
         if new_n >= cur_n:
             raise RuntimeError(f"coarsening made no progress at {cur_n} clusters (cap {cap})")
-        node_cluster = (node_cluster.join(level.select(F.col("id").alias("cluster"), F.col("cluster").alias("c2")),
-                                          "cluster").select("id", F.col("c2").alias("cluster")).localCheckpoint())
+        if node_cluster is None:  # first level: nodes are their own clusters, no join needed
+            node_cluster = level
+        else:
+            node_cluster = (node_cluster.join(level.select(F.col("id").alias("cluster"), F.col("cluster").alias("c2")),
+                                              "cluster").select("id", F.col("c2").alias("cluster")).localCheckpoint())
         cur_und = quotient(sym, level).localCheckpoint()
         cur_n = new_n
         counts.append(int(new_n))
+    if node_cluster is None:
+        node_cluster = nodes.select("id", F.col("id").alias("cluster"))
     return node_cluster, counts, cur_und
 
 
-def _top_task(cfg: DistNEConfig, max_part: int):
+TOP = "kind int, a long, b long, w float, part int, z binary"
+
+
+def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
+    """One task over the Spark-coarsened quotient ``Q₁`` (≤ M nodes): the remaining coarsening levels
+    (:func:`embeddings.distne.coarsen`), ProNE of the final quotient ``Q`` and the parts of its clusters.
+
+    Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
+    2 — the final quotient's edges ``(a, b, w)``, ``a < b``; 3 — ``(a = level, b = clusters)`` of the levels
+    run here, and ``(a = −1, b = |E(Q)|)``.
+    """
     def run(qdf: pd.DataFrame, sdf: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
-        from embeddings.distne import top_level
+        from embeddings.distne import coarsen as coarsen_local, top_level
+        from embeddings.partition import quotient_graph
         from embeddings.prone import blas_threads
 
-        nc = len(sdf)
-        sizes = np.zeros(nc, np.int64)
-        sizes[sdf["cluster"].to_numpy()] = sdf["size"].to_numpy()
+        n1 = len(sdf)
+        sizes1 = np.zeros(n1, np.int64)
+        sizes1[sdf["cluster"].to_numpy()] = sdf["size"].to_numpy()
         a, b, w = qdf["a"].to_numpy(), qdf["b"].to_numpy(), qdf["w"].to_numpy(np.float32)
-        q = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(nc, nc)).tocsr()
+        q1 = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n1, n1)).tocsr()
         with blas_threads(1):
+            lab, counts = coarsen_local(q1, budget, cfg.lpa_cap, cfg.lpa_rounds)
+            q = quotient_graph(q1, lab)[0] if counts else q1
+            sizes = np.bincount(lab, weights=sizes1, minlength=int(lab.max()) + 1).astype(np.int64)
             z, part = top_level(q, sizes, cfg, max_part)
-        return pd.DataFrame({"cluster": np.arange(nc, dtype=np.int64), "part": part.astype(np.int32),
-                             "z": _pack(z), "q_edges": np.int64(len(qdf))})
+        nc, qu = len(sizes), sp.triu(q, k=1).tocoo()
+        i32, i64, f32 = np.int32, np.int64, np.float32
+        kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(qu.nnz, 2, i32), np.full(len(counts) + 1, 3, i32)]
+        return pd.DataFrame({
+            "kind": np.concatenate(kinds),
+            "a": np.r_[np.arange(n1, dtype=i64), np.arange(nc, dtype=i64), qu.row.astype(i64),
+                       np.arange(len(counts), dtype=i64), -1],
+            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.col.astype(i64), np.asarray(counts, i64), qu.nnz],
+            "w": np.r_[np.zeros(n1 + nc, f32), qu.data.astype(f32), np.zeros(len(counts) + 1, f32)],
+            "part": np.r_[part[lab], part, np.full(qu.nnz + len(counts) + 1, -1)].astype(i32),
+            "z": [b""] * n1 + _pack(z) + [b""] * (qu.nnz + len(counts) + 1)})
     return run
 
 
@@ -376,15 +408,21 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
             _single_task(cfg), f"id long, vector {VEC}")
         meta.update(levels=1, parts=1, edge_cut_fraction=0.0, largest_subgraph_nodes=n, embedded_edges_multiple=1.0)
     else:
-        node_cluster, counts, q = coarsen(spark, und, nodes, n, cfg, budget, buckets)
+        node_cluster, counts, q1 = coarsen(spark, und, nodes, n, cfg, cfg.resolved_m(), buckets)
         timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
         sizes = node_cluster.groupBy("cluster").agg(F.count("*").alias("size"))
-        top = (q.withColumn("g", F.lit(0)).groupBy("g")
-               .cogroup(sizes.withColumn("g", F.lit(0)).groupBy("g"))
-               .applyInPandas(_top_task(cfg, max_part), "cluster long, part int, z binary, q_edges long")
-               ).localCheckpoint()
+        top_rows = (q1.withColumn("g", F.lit(0)).groupBy("g")
+                    .cogroup(sizes.withColumn("g", F.lit(0)).groupBy("g"))
+                    .applyInPandas(_top_task(cfg, max_part, budget), TOP)).localCheckpoint()
+        info = sorted((int(r["a"]), int(r["b"])) for r in top_rows.where("kind = 3").select("a", "b").collect())
+        q_edges = info[0][1]
+        counts = counts + [c for _, c in info[1:]]
+        top = top_rows.where("kind = 1").select(F.col("a").alias("cluster"), "part", "z")
+        q = top_rows.where("kind = 2").select("a", "b", "w")
+        c1_map = top_rows.where("kind = 0").select(F.col("a").alias("c1"), F.col("b").alias("cluster"), "part")
         timings["top_s"] = time.perf_counter() - t0 - sum(timings.values())
-        npart = node_cluster.join(top.select("cluster", "part"), "cluster")
+        npart = (node_cluster.select("id", F.col("cluster").alias("c1")).join(c1_map, "c1")
+                 .select("id", "cluster", "part"))
         s_ = npart.select(F.col("id").alias("a"), F.col("cluster").alias("ca"), F.col("part").alias("pa"))
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
         ann = und.join(s_, "a").join(t_, "b").localCheckpoint()
@@ -423,7 +461,6 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
               .agg(*(F.max(c).alias(c) for c in ("h_nodes", "h_edges", "cut_rows", "border")))
               .agg(F.max("h_nodes"), F.sum("h_nodes"), F.sum("h_edges"), F.count("*"), F.sum("cut_rows"),
                    F.sum("border"))).first()
-        q_edges = int(top.select("q_edges").first()[0])
         cut_n = int(hs[4]) // 2
         timings["parts_s"] = time.perf_counter() - t0 - sum(timings.values())
         meta.update(levels=len(counts) + 1, parts=int(hs[3]), coarsening_clusters=counts,
