@@ -24,8 +24,13 @@ Build (or rebuild) one parameter version from user and item vectors:
    stored in the version's ``user_clusters``, so the service, its impressions and the batch job all
    use these same numbers. K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
 5. **Edges.** Each cluster is linked to its top-W items by inner product ⟨μ_c, v_j⟩ (exact faiss
-   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``extra.off_graph``
-   (``prior``/``skip``) tells the service and the batch job how to treat pairs off the graph.
+   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``extra.off_graph`` tells
+   the service and the batch job how to treat a (context cluster, item) pair that is not an edge:
+   ``skip`` (the default: the graph is the support of the parameters, as in the paper; such a pair
+   neither scores nor learns) or ``prior`` (it scores with ``d = λ, b = 0`` and feedback on it
+   creates the edge). ``skip`` was kept by measurement: more cumulative reward in every replay
+   configuration and a graph that does not grow with traffic (``benchmarks/README.md`` § bandits).
+   A manifest without the key predates it and is read as ``prior``.
 6. **Fresh items** (:func:`add_fresh_items`) join without a rebuild: with a vector, an item links to
    its ``fresh_clusters`` best clusters by inner product; without one (e.g. a trending catalogue
    id) it links to every cluster. They start at ``d = λ, b = 0``; existing edges are untouched.
@@ -79,7 +84,7 @@ class CandidateConfig:
     keep_shift: float = 0.25
     reset_shift: float = 1.0
     fresh_clusters: int = 8
-    off_graph: str = "prior"
+    off_graph: str = "skip"
 
     def __post_init__(self) -> None:
         if self.off_graph not in ("prior", "skip"):
@@ -308,8 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--power", type=float, default=CandidateConfig.power, help="inverse_distance: w ∝ δ^-power")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--off-graph", default="prior", choices=["prior", "skip"],
-                    help="pairs off the graph: score with the prior and learn (prior) or ignore (skip)")
+    ap.add_argument("--off-graph", default=CandidateConfig.off_graph, choices=["prior", "skip"],
+                    help="pairs off the graph: ignore them (skip, the default: the paper's sparse graph) or "
+                         "score them with the prior and create the edge on feedback (prior)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = CandidateConfig(n_clusters=a.clusters, k=a.k, w=a.w, lam=a.lam, alpha=a.alpha, weighting=a.weighting,

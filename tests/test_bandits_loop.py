@@ -19,7 +19,8 @@ def _vectors(path, ids, vecs):
 
 
 @pytest.mark.spark
-def test_build_feedback_update_loop(spark, tmp_path):
+@pytest.mark.parametrize("off_graph", ["skip", "prior"])
+def test_build_feedback_update_loop(spark, tmp_path, off_graph):
     from jobs.bandit_update import main as update_main
 
     rng = np.random.default_rng(0)
@@ -27,7 +28,9 @@ def test_build_feedback_update_loop(spark, tmp_path):
     _vectors(tmp_path / "rec" / "item_vectors", np.arange(300) * 3, rng.normal(size=(300, 8)))
     params = tmp_path / "params"
     vec = ["--user-vectors", str(tmp_path / "rec" / "user_vectors"), "--item-vectors", str(tmp_path / "rec" / "item_vectors")]
-    assert candidates_main([*vec, "--params", str(params), "--clusters", "8", "--k", "3", "--w", "20"]) == 0
+    assert candidates_main([*vec, "--params", str(params), "--clusters", "8", "--k", "3", "--w", "20",
+                            "--off-graph", off_graph]) == 0
+    assert load_params(params).extra["off_graph"] == off_graph
     for day in (1, 2):
         out = tmp_path / f"feedback/day={day}"
         assert feedback_main(["--params", str(params), "--out", str(out), *vec, "--requests", "300", "--slate", "5",
@@ -40,17 +43,24 @@ def test_build_feedback_update_loop(spark, tmp_path):
         after = load_params(params)
         assert after.version == before.version + 1
         assert after.watermark.events == before.watermark.events + n_events
-        # every event adds Σ_c w_c² to d: the totals grow by exactly that
+        # every event adds Σ_c w_c² to d over its (cluster, item) pairs — all of them with "prior" (new
+        # pairs become edges), only the edges of the version with "skip" (the graph does not grow)
         assert after.d.sum() - before.d.sum() - (after.num_edges - before.num_edges) * after.lam == pytest.approx(
-            _d_increment(out), rel=1e-9)
+            _d_increment(out, None if off_graph == "prior" else before), rel=1e-9)
+        if off_graph == "skip":  # some logged pairs were off the graph, and they changed nothing
+            assert after.num_edges == before.num_edges
+            assert _d_increment(out, before) < _d_increment(out)
         assert list_versions(params)[-1] == after.version
     assert load_merged_event_ids(params).num_rows == load_params(params).watermark.events
 
 
-def _d_increment(out):
-    """Σ over unique events of Σ_c w_c² from the logs (the direct computation)."""
+def _d_increment(out, on_graph_of=None):
+    """Σ over unique events of Σ_c w_c² from the logs (the direct computation), optionally only over
+    the (cluster, item) pairs that are edges of the version ``on_graph_of``."""
     ev = pq.read_table(out / "events").to_pandas().drop_duplicates("event_id")
     imps = pq.read_table(out / "impressions").to_pandas()
     j = ev.merge(imps, on=["score_id", "item"])
+    if on_graph_of is not None:
+        j = j[on_graph_of.edge_index(j.cluster.to_numpy(np.int32), j.item.to_numpy(np.int64)) >= 0]
     w = j.weight.to_numpy(np.float64)
     return float((w * w).sum())

@@ -9,7 +9,8 @@ the sums running over the user's clusters c that have an edge to j (``off_graph=
 candidate graph is the support of the parameters; an event on a pair that is not an edge is not
 applied), or over all the user's clusters with the prior ``d = λ, b = 0`` for a pair that is not an
 edge yet (``off_graph="prior"``: an event on it creates the edge — the diagonal of LinUCB over the
-whole C-dimensional context; this is what the scoring service and the batch job do). It is LinUCB
+whole C-dimensional context). The scoring service and the batch job follow the version's manifest;
+candidate graphs are built with ``skip`` by default (:mod:`recsys.candidates`). It is LinUCB
 with the per-item design matrix ``A_j = λI + Σ x xᵀ`` replaced by its diagonal, so every update
 touches one edge per context cluster: statistics are plain sums, and partial sums
 (:class:`EdgeDelta`) from any number of workers merge in any order (:func:`merge_deltas`).

@@ -135,15 +135,16 @@ class SimResult:
 def make_policies(params: BanditParams, cfg: SimConfig, linucb: bool = True) -> dict[str, BanditPolicy]:
     """The compared policies on the candidate graph of ``params``.
 
-    ``diag_linucb`` is Diag-LinUCB as served (pairs off the graph score with the prior and learn),
-    ``diag_linucb_skip`` the graph-restricted variant, ``linucb`` full LinUCB over the C-dimensional
+    ``diag_linucb`` is Diag-LinUCB as served by default (on the candidate graph: ``off_graph="skip"``),
+    ``diag_linucb_prior`` the variant where pairs off the graph score with the prior and an event on
+    one creates the edge (``off_graph="prior"``), ``linucb`` full LinUCB over the C-dimensional
     context (C ≤ 64), ``egreedy`` ε-greedy on the same statistics, ``random`` the floor.
     """
     def diag(mode: str) -> DiagLinUCB:
         return DiagLinUCB(params.keys, np.full(params.num_edges, cfg.lam), np.zeros(params.num_edges), cfg.lam,
                           cfg.alpha, off_graph=mode)
 
-    pols: dict[str, BanditPolicy] = {"diag_linucb": diag("prior"), "diag_linucb_skip": diag("skip")}
+    pols: dict[str, BanditPolicy] = {"diag_linucb": diag("skip"), "diag_linucb_prior": diag("prior")}
     if linucb:
         n_cl = int(params.centroid_ids.max()) + 1
         pols["linucb"] = LinUCB(np.unique(params.edge_item), n_cl, lam=cfg.lam, alpha=cfg.alpha)

@@ -6,10 +6,12 @@ candidate graph, ``d_jc = λ + Σ w_uc²`` and ``b_jc = Σ w_uc · r_uj`` and sc
 
     score(u, j) = Σ_c w_uc · b_jc / d_jc  +  α · sqrt(Σ_c w_uc² / d_jc)
 
-over the user's clusters ``c`` (weights ``w_uc``).  A pair that is not an edge scores with the prior
-``d = λ, b = 0`` (manifest ``extra.off_graph = "prior"``, the default; with ``"skip"`` only the
-clusters that have an edge to the item count, and events on non-edges are not applied — the same
-rule as :class:`recsys.bandits.diag_linucb.DiagLinUCB` and the batch job).  Statistics are plain sums, so an update is ``np.add.at`` over the
+over the user's clusters ``c`` (weights ``w_uc``).  The version's manifest says what a pair that is not
+an edge does: with ``extra.off_graph = "skip"`` (what :mod:`recsys.candidates` writes by default) only
+the clusters that have an edge to the item count, and events on non-edges are not applied; with
+``"prior"`` (also what a manifest without the key means) it scores with ``d = λ, b = 0`` and an event
+on it creates the edge — the same rule as :class:`recsys.bandits.diag_linucb.DiagLinUCB` and the
+batch job.  Statistics are plain sums, so an update is ``np.add.at`` over the
 touched edges and the serving state is exactly *parameter version + Σ events after its watermark*.
 
 >>> from recsys.bandits.params import BanditParams
