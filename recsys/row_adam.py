@@ -8,6 +8,9 @@ Same update as ``torch.optim.SparseAdam`` (Kingma & Ba, ICLR 2015, applied lazil
 for the rows ``r`` of the coalesced sparse gradient, written with plain index ops; several times
 faster than ``SparseAdam`` on CPU for batch-sized updates of large tables. Moment buffers are
 ``exp_avg`` / ``exp_avg_sq`` (parameter-shaped), so DSL can reset them where masks change.
+``step_masks[p]`` (a 0/1 float tensor shaped like ``p``), when set, multiplies the *update* of
+``p`` (``w_r ← w_r − M_r ⊙ step_r``): the moments still see the raw gradient, so DSL can grow by
+|exp_avg| (its ``momentum`` signal) while masked weights stay exactly zero.
 
 >>> import torch
 >>> e = torch.nn.Embedding(4, 2, sparse=True); opt = RowAdam(e.parameters(), lr=0.1)
@@ -27,6 +30,7 @@ class RowAdam(torch.optim.Optimizer):
         if lr <= 0 or eps <= 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError("invalid RowAdam hyper-parameters")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+        self.step_masks: dict[torch.Tensor, torch.Tensor] = {}
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -54,10 +58,14 @@ class RowAdam(torch.optim.Optimizer):
                     vr = v[rows].mul_(b2).addcmul_(gv, gv, value=1 - b2)
                     m[rows], v[rows] = mr, vr
                     step = mr.div_(1 - b1 ** t).div_(vr.div_(1 - b2 ** t).sqrt_().add_(eps))
+                    fm = self.step_masks.get(p)
+                    if fm is not None:
+                        step.mul_(fm.index_select(0, rows))
                     p.index_add_(0, rows, step, alpha=-lr)
                 else:
                     m.mul_(b1).add_(g, alpha=1 - b1)
                     v.mul_(b2).addcmul_(g, g, value=1 - b2)
                     denom = (v / (1 - b2 ** t)).sqrt_().add_(eps)
-                    p.addcdiv_(m, denom, value=-lr / (1 - b1 ** t))
+                    fm = self.step_masks.get(p)
+                    p.addcdiv_(m if fm is None else m * fm, denom, value=-lr / (1 - b1 ** t))
         return loss

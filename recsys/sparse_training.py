@@ -49,6 +49,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
+GROW_SIGNALS = ("last", "accumulated", "mean", "momentum")
+
 
 @dataclass(frozen=True)
 class DSLConfig:
@@ -69,7 +71,13 @@ class DSLConfig:
             0 -- and turning it off saves a pass per step (``check()`` still verifies the contract).
         grow_signal: ``"last"`` grows by |gradient of the last batch| (the paper); ``"accumulated"``
             by |sum of the gradients since the previous round| -- with sparse embedding gradients
-            (MF) a last batch touches few rows, so most growth would otherwise be a random pick.
+            (MF) a last batch touches few rows, so most growth would otherwise be a random pick;
+            ``"mean"`` by |that sum / the number of batches the row was in| (per-row mean, so rare
+            rows compete with popular ones); ``"momentum"`` by |Adam's first moment of the raw
+            gradient| (sparse momentum, Dettmers & Zettlemoyer 2019): the optimiser keeps moments
+            of every weight and DSL masks its *update* instead of the gradient
+            (``optimizer.step_masks``, see :class:`recsys.row_adam.RowAdam`), so no extra buffer or
+            per-step accumulation is needed.
         grow_window: with ``accumulated``, sum only the gradients of the last ``grow_window``
             steps before each round (``None``: the whole interval); a window of a fraction of an
             epoch already covers most rows and makes the per-step accumulation that much rarer.
@@ -98,8 +106,8 @@ class DSLConfig:
             raise ValueError("target_rounds must be >= 1")
         if self.grow_window is not None and self.grow_window < 1:
             raise ValueError(f"grow_window must be >= 1, got {self.grow_window}")
-        if self.grow_signal not in ("last", "accumulated"):
-            raise ValueError(f"grow_signal must be 'last' or 'accumulated', got {self.grow_signal!r}")
+        if self.grow_signal not in GROW_SIGNALS:
+            raise ValueError(f"grow_signal must be one of {GROW_SIGNALS}, got {self.grow_signal!r}")
         if not 0.0 <= self.prune_end <= self.prune_start <= 1.0:
             raise ValueError("need 0 <= prune_end <= prune_start <= 1")
 
@@ -159,6 +167,11 @@ class DynamicSparsity:
             self.params[name], self.masks[name], self.budget[name] = p, mask, k
         if not self.params:
             raise ValueError("no tensor to sparsify (check min_ndim)")
+        if config.grow_signal == "momentum":
+            if optimizer is None or not hasattr(optimizer, "step_masks"):
+                raise ValueError("grow_signal='momentum' needs an optimiser with step_masks (RowAdam)")
+            for name, p in self.params.items():
+                optimizer.step_masks[p] = self._fmask(name)
 
     # -- accounting -------------------------------------------------------------------------
     @property
@@ -181,40 +194,50 @@ class DynamicSparsity:
     @torch.no_grad()
     def before_step(self) -> None:
         """Call after ``backward()`` and before ``optimizer.step()``: maybe a prune/grow round,
-        then zero the inactive weights' gradients.
+        then zero the inactive weights' gradients (``momentum``: the optimiser masks the update).
 
-        A sparse gradient is added to the grow signal (``accumulated``) and masked as it comes from
-        the backward pass (uncoalesced: duplicate rows add up in ``index_add_``, and every copy of a
-        row gets the same mask), gathering only its rows of the mask, so the per-step cost is
-        proportional to the batch, not to the table, and the optimiser coalesces once as in dense."""
+        A sparse gradient is coalesced here (the optimiser would coalesce it anyway; a coalesced
+        tensor is returned as is there), so the grow-signal accumulation and the mask gather touch
+        each of the batch's rows once: the per-step cost is proportional to the batch's distinct
+        rows, not to the table."""
         self.step_count += 1
         if self.dense:
             return
         cfg = self.config
         to_round = -self.step_count % cfg.interval  # steps until the next round (0: this one)
         due = to_round == 0 and self.step_count < cfg.total_steps
-        accumulate = cfg.grow_signal == "accumulated" and (cfg.grow_window is None or to_round < cfg.grow_window)
+        accumulate = cfg.grow_signal in ("accumulated", "mean") and (cfg.grow_window is None or to_round < cfg.grow_window)
         for name, p in self.params.items():
             g = p.grad
             if g is None:
                 continue
+            if g.is_sparse and not g.is_coalesced():
+                g = p.grad = g.coalesce()
             if accumulate:
                 acc = self._acc.get(name)
                 if acc is None:
                     acc = self._acc[name] = torch.zeros_like(p)
-                if g.is_sparse:  # duplicate rows of an uncoalesced gradient simply add up
-                    acc.index_add_(0, g._indices()[0], g._values())
+                if g.is_sparse:
+                    rows = g._indices()[0]
+                    acc.index_add_(0, rows, g._values())
+                    if cfg.grow_signal == "mean":
+                        cnt = self._acc.get(name + "#count")
+                        if cnt is None:
+                            cnt = self._acc[name + "#count"] = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
+                        cnt.index_add_(0, rows, torch.ones(len(rows), dtype=p.dtype, device=p.device))
                 else:
                     acc.add_(g)
         if due:
             self._round(cfg.prune_ratio(self.step_count))
             self._acc.clear()
+        if cfg.grow_signal == "momentum":
+            return
         for name, p in self.params.items():
             g = p.grad
             if g is None:
                 continue
             fm = self._fmask(name)
-            if g.is_sparse:  # masked in place, duplicates included; the optimiser coalesces as it would anyway
+            if g.is_sparse:
                 rows = g._indices()[0]
                 g._values().mul_(fm.index_select(0, rows))
                 self._touched[name] = rows
@@ -251,7 +274,7 @@ class DynamicSparsity:
         changed_total = 0
         for name, p in self.params.items():
             m = self.masks[name]
-            g = self._acc.get(name) if self.config.grow_signal == "accumulated" else p.grad
+            g = self._grow_signal(name, p)
             if g is None:
                 continue
             k = self.budget[name]
@@ -278,6 +301,19 @@ class DynamicSparsity:
         self.rounds += 1
         log.debug("DSL round %d at step %d: ratio %.4f, %d weights moved", self.rounds, self.step_count,
                   ratio, changed_total)
+
+    def _grow_signal(self, name: str, p: torch.nn.Parameter) -> torch.Tensor | None:
+        """The tensor whose |.| ranks the inactive weights for growth (see ``DSLConfig.grow_signal``)."""
+        sig = self.config.grow_signal
+        if sig == "last":
+            return p.grad
+        if sig == "momentum":
+            return self.optimizer.state.get(p, {}).get("exp_avg")
+        acc = self._acc.get(name)
+        cnt = self._acc.get(name + "#count")
+        if acc is None or cnt is None or acc.dim() < 2:
+            return acc
+        return acc / cnt.clamp(min=1.0).view(-1, *([1] * (acc.dim() - 1)))
 
     def _grow_candidates(self, flat_m: torch.Tensor, grad: torch.Tensor, n: int) -> torch.Tensor:
         """Flat indices of ``n`` inactive weights with the largest |grad| (zero-gradient ties random)."""

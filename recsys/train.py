@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-min", type=float, default=d.lr_min)
     p.add_argument("--reg", type=float, default=d.reg)
     p.add_argument("--rounds", type=int, default=d.target_rounds, help="DSL prune/grow rounds to aim for")
-    p.add_argument("--grow-signal", choices=("auto", "last", "accumulated"), default=d.grow_signal,
+    p.add_argument("--grow-signal", choices=("auto", "last", "accumulated", "mean", "momentum"), default=d.grow_signal,
                    help="DSL growth criterion (auto: accumulated for mf, last batch for lightgcn)")
     p.add_argument("--grow-window", type=float, default=d.grow_window,
                    help="accumulated signal: sum the last N epochs of gradients before a round (0: all)")

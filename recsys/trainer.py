@@ -84,6 +84,7 @@ class TrainConfig:
     grow_window: float = 0.0
     init_std: float | None = None
     init_density_scale: bool = False
+    min_interval_epochs: float = 1.0
     eval_every: int = 0
     k: int = 20
     device: str = "auto"
@@ -106,8 +107,8 @@ class TrainConfig:
             raise ValueError("reg must be >= 0")
         if self.grow_window < 0 or (self.init_std is not None and self.init_std <= 0):
             raise ValueError("need grow_window >= 0 and init_std > 0")
-        if self.grow_signal not in ("auto", "last", "accumulated"):
-            raise ValueError(f"grow_signal must be auto, last or accumulated, got {self.grow_signal!r}")
+        if self.grow_signal not in ("auto", "last", "accumulated", "mean", "momentum"):
+            raise ValueError(f"grow_signal must be auto, last, accumulated, mean or momentum, got {self.grow_signal!r}")
 
 
 @dataclass
@@ -179,7 +180,7 @@ class BPRRecommender(Recommender):
             opt, lambda s: gamma + (1 - gamma) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
         interval = max(1, total // cfg.target_rounds)
         if model.sparse_grad:
-            interval = max(interval, steps_per_epoch)
+            interval = max(interval, int(cfg.min_interval_epochs * steps_per_epoch))
         signal = cfg.grow_signal if cfg.grow_signal != "auto" else ("accumulated" if model.sparse_grad else "last")
         window = max(1, int(cfg.grow_window * steps_per_epoch)) if cfg.grow_window else None
         dsl = DynamicSparsity(model.named_parameters(), DSLConfig(

@@ -200,3 +200,70 @@ def test_mf_contract_with_accumulated_window():
             step += 1
             dsl.check()  # budget constant, inactive weights exactly zero without re-masking
     assert dsl.rounds == 9
+
+
+def _sparse_grad(rows: list[int], values: torch.Tensor, shape) -> torch.Tensor:
+    return torch.sparse_coo_tensor(torch.tensor([rows]), values, shape, check_invariants=True)
+
+
+@pytest.mark.parametrize("signal, expect", [("accumulated", "b"), ("mean", "a")])
+def test_mean_signal_divides_by_row_appearances(signal, expect):
+    """Row a: one batch with gradient 3; row b: four batches with 1 -> sum favours b, mean favours a."""
+    w = torch.nn.Parameter(torch.randn(4, 2))
+    dsl = DynamicSparsity([("w", w)], DSLConfig(0.5, total_steps=100, update_interval=4, prune_start=0.25,
+                                                prune_end=0.25, grow_signal=signal, seed=3))
+    inactive = (~dsl.masks["w"]).nonzero().tolist()
+    (ra, ca), (rb, cb) = next((x, y) for x in inactive for y in inactive if x[0] != y[0])
+    for step in range(4):
+        vals, rows = [], []
+        for r, c, v in ((ra, ca, 3.0 if step == 0 else None), (rb, cb, 1.0)):
+            if v is not None:
+                row = torch.zeros(2)
+                row[c] = v
+                rows.append(r)
+                vals.append(row)
+        w.grad = _sparse_grad(rows, torch.stack(vals), (4, 2))
+        dsl.before_step()
+        dsl.after_step()
+    assert dsl.rounds == 1
+    grown, other = ((ra, ca), (rb, cb)) if expect == "a" else ((rb, cb), (ra, ca))
+    assert bool(dsl.masks["w"][grown]) and not bool(dsl.masks["w"][other])
+    dsl.check()
+
+
+def test_momentum_signal_masks_the_update_and_grows_by_exp_avg():
+    data = _data(4)
+    model = MF(data.n_users, data.n_items, dim=16)
+    opt = model.make_optimizer(1e-2)
+    dsl = DynamicSparsity(model.named_parameters(), DSLConfig(0.2, 60, update_interval=6, remask=False,
+                                                              grow_signal="momentum"), opt)
+    sampler = BPRSampler(data.train, seed=1)
+    step, grown_checked = 0, 0
+    while step < 60:
+        for u, i, j in sampler.batches(128):
+            if step >= 60:
+                break
+            opt.zero_grad()
+            model.loss(*(torch.from_numpy(x) for x in (u, i, j)), 1e-4).backward()
+            before = {n: m.clone() for n, m in dsl.masks.items()}
+            if (step + 1) % 6 == 0:  # a round is due: the grown weights are the inactive ones of largest |m|
+                expect = {}
+                for n, p in dsl.params.items():
+                    score = opt.state[p]["exp_avg"].abs().masked_fill(before[n], -1.0).view(-1)
+                    k = math.ceil(dsl.config.prune_ratio(step + 1) * dsl.budget[n])
+                    expect[n] = set(torch.topk(score, k).indices.tolist())
+            dsl.before_step()
+            for n, p in dsl.params.items():
+                new = dsl.masks[n] & ~before[n]
+                if new.any():
+                    assert torch.all(p.detach()[new] == 0)  # regrown at zero
+                    assert set(new.view(-1).nonzero().squeeze(1).tolist()) == expect[n]
+                    assert not opt.state[p]["exp_avg"][new].any()  # moments reset where masks changed
+                    grown_checked += 1
+            opt.step()
+            dsl.after_step()
+            step += 1
+            dsl.check()  # budget constant; masked weights exactly zero although their moments move
+    assert dsl.rounds == 9 and grown_checked > 0
+    # inactive weights did see gradients (their first moments are the growth signal)
+    assert any(bool(opt.state[p]["exp_avg"][~dsl.masks[n]].any()) for n, p in dsl.params.items())
