@@ -45,11 +45,11 @@ TOKEN = "bench-token-0123456789"
 
 
 # --------------------------------------------------------------------------------------------- setup
-def make_params(root: Path, n_clusters: int, n_items: int, n_users: int, w: int):
+def make_params(root: Path, n_clusters: int, n_items: int, n_users: int, w: int, off_graph: str = "skip"):
     from recsys.bandits.publish import publish_params
     from recsys.serving.synthetic import synthetic_params
 
-    p = synthetic_params(n_clusters, n_items, n_users, w, k=3, seed=7)
+    p = synthetic_params(n_clusters, n_items, n_users, w, k=3, seed=7).replace(extra={"off_graph": off_graph})
     rng = np.random.default_rng(1)   # some learnt statistics, so scores are not all ties
     p = p.replace(d=p.d + rng.exponential(2.0, p.d.size), b=rng.normal(0, 0.3, p.b.size))
     publish_params(root / "params", p)
@@ -61,6 +61,7 @@ def bench_scoring(p, sizes=(50, 200, 1000), reps=300) -> list[dict]:
     from recsys.serving.state import ServingStats
 
     st = ServingStats(p)
+    skip = st.off_graph == "skip"   # the baseline follows the same off-graph rule
     dmap = {(c, i): (d, b) for c, i, d, b in zip(p.edge_cluster.tolist(), p.edge_item.tolist(), p.d.tolist(), p.b.tolist())}
     rng = np.random.default_rng(0)
     rows = []
@@ -87,6 +88,8 @@ def bench_scoring(p, sizes=(50, 200, 1000), reps=300) -> list[dict]:
             for j in cand.tolist():
                 mean = var = 0.0
                 for ci, wi in cw:
+                    if skip and (ci, j) not in dmap:
+                        continue
                     d, b = dmap.get((ci, j), (p.lam, 0.0))
                     mean += wi * b / d
                     var += wi * wi / d
@@ -252,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--score-rates", default="250,500,1000", help="open-loop score request rates")
     ap.add_argument("--feedback-rates", default="100,200,300", help="open-loop feedback batch rates ('' for none)")
     ap.add_argument("--closed-conns", default="8,32", help="closed-loop feedback connection counts (headline: the last)")
+    ap.add_argument("--off-graph", default="skip", choices=["skip", "prior"],
+                    help="the version's off-graph rule (skip: what recsys.candidates builds by default)")
     ap.add_argument("--output", default=str(RESULTS))
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -265,10 +270,10 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
         t0 = time.perf_counter()
-        p = make_params(tmp, a.clusters, a.items, a.users, a.w)
+        p = make_params(tmp, a.clusters, a.items, a.users, a.w, a.off_graph)
         print(f"params: C={a.clusters} items={a.items} users={a.users} W={a.w} edges={p.num_edges} ({time.perf_counter() - t0:.1f}s)")
         res = {"setup": {"clusters": a.clusters, "items": a.items, "users": a.users, "W": a.w, "K": 3, "edges": p.num_edges,
-                         "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "duration_s": a.duration,
+                         "off_graph": a.off_graph, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(), "duration_s": a.duration,
                          "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "fast_stack": _fast_stack()}}
         res["scoring_in_process"] = bench_scoring(p)
