@@ -48,6 +48,43 @@ def both_directions(und: DataFrame) -> DataFrame:
         und.select(F.col("b").alias("src"), F.col("a").alias("dst"), "w"))
 
 
+def _murmur3_int(x: int, seed: int = 42) -> int:
+    """Spark's ``hash()`` of an ``int`` column (Murmur3 x86 32-bit, seed 42): what ``HashPartitioning`` uses."""
+    m = 0xFFFFFFFF
+
+    def rotl(v: int, r: int) -> int:
+        return ((v << r) | (v >> (32 - r))) & m
+
+    k = rotl((x & m) * 0xCC9E2D51 & m, 15) * 0x1B873593 & m
+    h = (rotl(seed ^ k, 13) * 5 + 0xE6546B64) & m
+    h ^= 4
+    h ^= h >> 16
+    h = h * 0x85EBCA6B & m
+    h ^= h >> 13
+    h = h * 0xC2B2AE35 & m
+    h ^= h >> 16
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def partition_keys(n: int) -> list[int]:
+    """``keys[i]``: the smallest non-negative int that hash partitioning into ``n`` partitions sends to
+    partition ``i`` (``pmod(hash(k), n) = i``). Small ints as partition keys collide: with 2 partitions,
+    0 and 1 both land in partition 1 and one core does all the work; keyed by ``keys[i]`` they do not."""
+    keys: list[int | None] = [None] * n
+    k, left = 0, n
+    while left:
+        i = _murmur3_int(k) % n
+        if keys[i] is None:
+            keys[i], left = k, left - 1
+        k += 1
+    return keys
+
+
+def _key_col(index, keys: list[int]):
+    """Column ``keys[index]`` (``index`` an int column in ``0..len(keys)−1``)."""
+    return F.element_at(F.array(*[F.lit(k) for k in keys]), (index + 1).cast("int")).cast("int")
+
+
 def _bucket_round_task(cap: int, r: int, buckets: int, last: bool):
     """``applyInPandas`` body of one label-propagation round over one bucket of nodes (message passing).
 
@@ -74,9 +111,10 @@ def _bucket_round_task(cap: int, r: int, buckets: int, last: bool):
             size_labels, inv = np.unique(c["label"].to_numpy(np.int64), return_inverse=True)
             size_counts = np.bincount(inv.ravel(), weights=c["cnt"].to_numpy(np.float64)).astype(np.int64)
         own, new = lpa_local_round(src, dst, w, lab_ids, lab, size_labels, size_counts, cap, r)
-        b = np.int32(edges["bucket"].iloc[0])
+        keys = np.asarray(partition_keys(buckets), np.int32)
+        b = int(np.flatnonzero(keys == int(edges["bucket"].iloc[0]))[0])  # the bucket's index
         if last:
-            return pd.DataFrame({"bucket": b, "id": own, "label": new, "cnt": np.int64(-1)})
+            return pd.DataFrame({"bucket": keys[b], "id": own, "label": new, "cnt": np.int64(-1)})
         # label messages: own bucket + the buckets of the neighbours
         v = np.searchsorted(own, src)
         key = np.unique(np.r_[np.arange(len(own), dtype=np.int64) * buckets + b,
@@ -84,7 +122,7 @@ def _bucket_round_task(cap: int, r: int, buckets: int, last: bool):
         who, tgt = key // buckets, key % buckets
         labs, cnts = np.unique(new, return_counts=True)
         return pd.DataFrame({
-            "bucket": np.r_[tgt, np.repeat(np.arange(buckets), len(labs))].astype(np.int32),
+            "bucket": keys[np.r_[tgt, np.repeat(np.arange(buckets), len(labs))]],
             "id": np.r_[own[who], np.full(len(labs) * buckets, -1, np.int64)],
             "label": np.r_[new[who], np.tile(labs, buckets)],
             "cnt": np.r_[np.full(len(who), -1, np.int64), np.tile(cnts, buckets)]})
@@ -99,9 +137,11 @@ def _one_arg(fn):
 
 def lpa(sym: DataFrame, cap: int, rounds: int, buckets: int) -> DataFrame:
     """Capped label propagation (:func:`embeddings.partition.label_propagation`'s rule) as ``rounds``
-    message-passing rounds over ``buckets`` node buckets (``id mod buckets``); returns ``(id, label)``."""
+    message-passing rounds over ``buckets`` node buckets (``id mod buckets``, keyed by :func:`partition_keys`
+    so that bucket ``i`` is shuffle partition ``i``); returns ``(id, label)``."""
     schema = "bucket int, id long, label long, cnt long"
-    e = sym.withColumn("bucket", (F.col("src") % buckets).cast("int")).repartition(buckets, "bucket").localCheckpoint()
+    e = (sym.withColumn("bucket", _key_col(F.col("src") % buckets, partition_keys(buckets)))
+         .repartition(buckets, "bucket").localCheckpoint())
     if rounds == 0:
         return e.select(F.col("src").alias("id")).distinct().withColumn("label", F.col("id"))
     msgs = None
@@ -132,7 +172,7 @@ def quotient(sym: DataFrame, node_cluster: DataFrame) -> DataFrame:
     return q
 
 
-def coarsen(spark: SparkSession, und: DataFrame, nodes: DataFrame, n: int, cfg: DistNEConfig,
+def coarsen(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig,
             stop: int, buckets: int = 2) -> tuple[DataFrame, list[int], DataFrame]:
     """Levels of capped label propagation on Spark while the quotient has more than ``stop`` nodes
     (``stop`` = M: a quotient of ≤ M nodes fits one task, where :func:`embeddings.distne.coarsen` finishes
@@ -159,7 +199,7 @@ def coarsen(spark: SparkSession, und: DataFrame, nodes: DataFrame, n: int, cfg: 
         cur_n = new_n
         counts.append(int(new_n))
     if node_cluster is None:
-        node_cluster = nodes.select("id", F.col("id").alias("cluster"))
+        node_cluster = both_directions(und).select(F.col("src").alias("id")).distinct().withColumn("cluster", F.col("id"))
     return node_cluster, counts, cur_und
 
 
@@ -309,16 +349,12 @@ def _round_task(k: int, cfg: DistNEConfig):
         none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         last = k == fusion.n_products(order) - 1
         subs = none if last else _subscribers(src, edges["pd"].to_numpy(np.int64), part)
-        return _messages(part, ids, nxt, state[:, list(keep)] if keep else None, subs)
-    return run
-
-
-def _gram(d: int):
-    def run(batches):
-        for pdf in batches:
-            if len(pdf):
-                m = _unpack(pdf["cur"], d).astype(np.float64)
-                yield pd.DataFrame({"g": [(m.T @ m).ravel()]})
+        out = _messages(part, ids, nxt, state[:, list(keep)] if keep else None, subs)
+        if last:  # this part's share of the global Gram matrix of the final map
+            g = nxt.astype(np.float64)
+            out = pd.concat([out, pd.DataFrame({"part": [np.int32(part)], "id": [np.int64(-2)], "own": [False],
+                                                "cur": [b""], "state": [(g.T @ g).tobytes()]})], ignore_index=True)
+        return out
     return run
 
 
@@ -376,10 +412,11 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    und = undirected_edges(edges, dedup=directed).localCheckpoint()
-    nodes = (both_directions(und).groupBy("src").agg(F.count("*").alias("deg"))
-             .select(F.col("src").alias("id"), "deg").localCheckpoint())
-    n, deg_sum = nodes.agg(F.count("*"), F.sum("deg")).first()
+    und = undirected_edges(edges, dedup=directed)
+    if directed:  # the de-duplication is a shuffle: keep its result (an undirected input is re-read instead)
+        und = und.localCheckpoint()
+    n, deg_sum = (both_directions(und).groupBy("src").agg(F.count("*").alias("deg"))
+                  .agg(F.count("*"), F.sum("deg")).first())
     n, m_edges = int(n), int(deg_sum or 0) // 2
     buckets = shuffle_partitions(spark, 2 * m_edges)
     keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled")
@@ -387,7 +424,7 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     spark.conf.set(keys[0], str(buckets))
     spark.conf.set(keys[1], "false")  # keep one task per core for the per-part numpy work
     try:
-        return _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings)
+        return _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -396,7 +433,7 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
                 spark.conf.set(k, v)
 
 
-def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
+def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings):
     max_part, budget = cfg.sizes(n)
     slots = task_slots(spark)
     timings["read_s"] = time.perf_counter() - t0
@@ -408,7 +445,7 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
             _single_task(cfg), f"id long, vector {VEC}")
         meta.update(levels=1, parts=1, edge_cut_fraction=0.0, largest_subgraph_nodes=n, embedded_edges_multiple=1.0)
     else:
-        node_cluster, counts, q1 = coarsen(spark, und, nodes, n, cfg, cfg.resolved_m(), buckets)
+        node_cluster, counts, q1 = coarsen(spark, und, n, cfg, cfg.resolved_m(), buckets)
         timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
         sizes = node_cluster.groupBy("cluster").agg(F.count("*").alias("size"))
         top_rows = (q1.withColumn("g", F.lit(0)).groupBy("g")
@@ -425,17 +462,19 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
                  .select("id", "cluster", "part"))
         s_ = npart.select(F.col("id").alias("a"), F.col("cluster").alias("ca"), F.col("part").alias("pa"))
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
-        ann = und.join(s_, "a").join(t_, "b").localCheckpoint()
+        ann = und.join(s_, "a").join(t_, "b")
+        # every edge in both directions, annotated: (part of src, src, dst, w, part of dst, cluster of dst)
+        pe = ann.select(F.col("pa").alias("part"), F.col("a").alias("src"), F.col("b").alias("dst"), "w",
+                        F.col("pb").alias("pd"), F.col("cb").alias("cd")).unionByName(
+            ann.select(F.col("pb").alias("part"), F.col("b").alias("src"), F.col("a").alias("dst"), "w",
+                       F.col("pa").alias("pd"), F.col("ca").alias("cd"))).localCheckpoint()
         cols = ["part", "kind", "x", "y", "w", "q"]
         minus1 = F.lit(-1).alias("q")
-        internal = ann.where(F.col("pa") == F.col("pb")).select(F.col("pa").alias("part"), F.lit(0).alias("kind"),
-                                                                F.col("a").alias("x"), F.col("b").alias("y"), "w",
-                                                                minus1)
-        cut = ann.where(F.col("pa") != F.col("pb"))
-        cut_rows = cut.select(F.col("pa").alias("part"), F.lit(1).alias("kind"), F.col("a").alias("x"),
-                              F.col("cb").alias("y"), "w", F.col("pb").alias("q")).unionByName(
-            cut.select(F.col("pb").alias("part"), F.lit(1).alias("kind"), F.col("b").alias("x"),
-                       F.col("ca").alias("y"), "w", F.col("pa").alias("q")))
+        internal = (pe.where((F.col("part") == F.col("pd")) & (F.col("src") < F.col("dst")))
+                    .select("part", F.lit(0).alias("kind"), F.col("src").alias("x"), F.col("dst").alias("y"), "w",
+                            minus1))
+        cut_rows = pe.where(F.col("part") != F.col("pd")).select("part", F.lit(1).alias("kind"), F.col("src").alias("x"),
+                                                                 F.col("cd").alias("y"), "w", F.col("pd").alias("q"))
         parts = top.select("part").distinct()
         cp = top.select("cluster", "part")
         qa = (q.join(cp.select(F.col("cluster").alias("a"), F.col("part").alias("qa")), "a")
@@ -454,7 +493,7 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
                            F.lit(0.0).cast("float").alias("w"), minus1, "z"))
         rows = rows.withColumn("z", F.lit(bytearray()).cast("binary")).unionByName(anchors)
         refine = cfg.refine_order >= 2
-        parted = (by_part(rows, slots).groupBy("part")
+        parted = (by_part(rows, slots)
                   .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
                   .localCheckpoint())
         hs = (parted.where("own").groupBy("part")
@@ -472,9 +511,8 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
         msgs = parted.select("part", "id", "own", "cur", "state")
         mp = None
         if refine:
-            msgs = fuse(ann, msgs, cfg, slots)
-            grams = msgs.select("cur").mapInPandas(_gram(d), "g array<double>").collect()
-            mp = fusion_map(grams, d)
+            msgs = fuse(pe, msgs, cfg, slots)
+            mp = fusion_map([r[0] for r in msgs.where("id = -2").select("state").collect()], d)
             timings["fusion_s"] = time.perf_counter() - t0 - sum(timings.values())
         vec = msgs.where("own").select("id", "cur").mapInPandas(_apply_map(mp, d), f"id long, vector {VEC}")
     out = (vertices.select(F.col("id").cast("long").alias("id")).join(vec, "id", "left")
@@ -484,36 +522,35 @@ def _embed(spark, und, nodes, n, m_edges, vertices, cfg, buckets, t0, timings):
 
 
 def fusion_map(grams: list, d: int) -> np.ndarray:
-    """The final ``d × d`` map from the per-task Gram matrices (the only vector-derived data on the driver)."""
+    """The final ``d × d`` map from the per-part Gram matrices (float64 bytes; the only vector-derived
+    data on the driver)."""
     from embeddings import fusion
 
-    return fusion.final_map(np.sum([np.asarray(r["g"]).reshape(d, d) for r in grams], axis=0), d)
+    return fusion.final_map(np.sum([np.frombuffer(bytes(g), np.float64).reshape(d, d) for g in grams], axis=0), d)
 
 
-def fuse(ann: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataFrame:
-    """Fusion by propagation: ``2(order−1)+1`` message rounds, each one cogroup of the messages (own state
-    + one vector per (node, neighbouring part) pair) with the part's edges ``(src, dst, w, pd)``."""
+def fuse(pe: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataFrame:
+    """Fusion by propagation: ``2(order−1)+1`` message rounds, each one grouping of the messages (own state
+    + one vector per (node, neighbouring part) pair) with the part's edges ``pe`` ``(part, src, dst, w, pd)``.
+    The last round also emits each task's Gram matrix ``curᵀcur`` as a row ``id = −2`` (float64 in ``state``)."""
     from embeddings import fusion
 
-    e = ann.select(F.col("pa").alias("part"), F.col("a").alias("src"), F.col("b").alias("dst"), "w",
-                   F.col("pb").alias("pd")).unionByName(
-        ann.select(F.col("pb").alias("part"), F.col("b").alias("src"), F.col("a").alias("dst"), "w",
-                   F.col("pa").alias("pd")))
-    e = e.select("part", F.lit(-1).cast("long").alias("id"), F.lit(False).alias("own"),
-                 F.lit(bytearray()).cast("binary").alias("cur"), F.lit(bytearray()).cast("binary").alias("state"),
-                 "src", "dst", "w", "pd", F.lit(True).alias("edge")).localCheckpoint()
+    e = pe.select("part", F.lit(-1).cast("long").alias("id"), F.lit(False).alias("own"),
+                  F.lit(bytearray()).cast("binary").alias("cur"), F.lit(bytearray()).cast("binary").alias("state"),
+                  "src", "dst", "w", "pd", F.lit(True).alias("edge"))
     for k in range(fusion.n_products(cfg.refine_order)):
         m = msgs.select(*MSG_COLS, F.lit(-1).cast("long").alias("src"), F.lit(-1).cast("long").alias("dst"),
                         F.lit(0.0).cast("float").alias("w"), F.lit(-1).alias("pd"), F.lit(False).alias("edge"))
-        msgs = (by_part(m.unionByName(e), slots).groupBy("part")
-                .applyInPandas(_round_task(k, cfg), MSG).localCheckpoint())
+        msgs = by_part(m.unionByName(e), slots).applyInPandas(_round_task(k, cfg), MSG).localCheckpoint()
     return msgs
 
 
-def by_part(df: DataFrame, slots: int) -> DataFrame:
-    """Range-partition by ``part`` so the parts spread evenly over the task slots (hash partitioning of a
-    few small ints can put 3 of 4 parts in one task); a following ``groupBy("part")`` adds no shuffle."""
-    return df.repartitionByRange(slots, "part")
+def by_part(df: DataFrame, slots: int):
+    """Group by part with part ``p`` in task slot ``p mod slots``: hash partitioning of a few small ints can
+    put 3 of 4 parts in one task, and range partitioning costs a sampling job per exchange; keyed by
+    :func:`partition_keys` one shuffle places the parts exactly (``groupBy("pk", "part")`` adds none)."""
+    pk = _key_col(F.col("part") % slots, partition_keys(slots)).alias("pk")
+    return df.withColumn("pk", pk).repartition(slots, "pk").groupBy("pk", "part")
 
 
 def knn_batches(path: str, cfg, sample_mod: int):

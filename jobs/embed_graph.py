@@ -90,8 +90,10 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     if "id" not in vertices.columns:
         raise ValueError(f"{gdir / 'vertices'}: no column 'id'")
     vectors, meta = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)))
-    vectors = vectors.repartition(cfg.partitions).sortWithinPartitions("id").cache()
-    rows = vectors.count()
+    # one row per vertex (a left join from the ingest's unique vertex ids): count the vertices, not the vectors,
+    # so the vectors are computed once, by the write
+    vectors = vectors.repartition(cfg.partitions).sortWithinPartitions("id")
+    rows = vertices.count()
     meta["timings"]["embed_total_s"] = round(time.perf_counter() - t0, 3)
     meta.update(method="distne", directed_input=bool(stats.get("directed", False)), symmetrised=True)
     out = publish(cfg.output, "embed_graph", asdict(cfg), {"vectors": vectors}, rows={"vectors": rows},
