@@ -90,6 +90,10 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                "--reg", str(args.mf_reg if model == "mf" else args.lgcn_reg)]
         if args.init_density_scale:
             cmd.append("--init-density-scale")
+        if model == "mf":
+            cmd += ["--grow-signal", args.grow_signal, "--min-interval-epochs", str(args.mf_interval_epochs)]
+            if args.mf_lr is not None:
+                cmd += ["--lr", str(args.mf_lr)]
         wall, peak, _ = run_tree(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
@@ -139,7 +143,8 @@ def measure_propagation(data, repeats: int = 3) -> dict:
     return out
 
 
-def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: int = 2, batch: int = 4096) -> dict:
+def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: int = 2, batch: int = 4096,
+                       grow_signal: str = "auto", interval_epochs: float = 1.0) -> dict:
     """CPU seconds per MF epoch at each density, measured in one process with the runs interleaved
     (dense, DSL, dense, DSL, ...) so that every density sees the same load; no evaluation.
 
@@ -161,11 +166,13 @@ def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: i
     for _ in range(repeats):
         for d in densities:
             rec = BPRRecommender(TrainConfig(model="mf", density=d, epochs=epochs, batch_size=batch, device="cpu",
+                                             grow_signal=grow_signal, min_interval_epochs=interval_epochs,
                                              show_progress=False)).fit(train_only)
             cpu[d].append(rec.result.train_cpu_seconds / epochs)
             rounds[d] = rec.result.rounds
     med = {d: float(np.median(v)) for d, v in cpu.items()}
     return {f"mf@{d:g}": {"cpu_s_per_epoch": med[d], "runs": cpu[d], "rounds": rounds[d], "epochs": epochs,
+                          "grow_signal": grow_signal, "load_avg_1m": os.getloadavg()[0],
                           "vs_dense": med[d] / med[1.0] if 1.0 in med else None} for d in densities}
 
 
@@ -222,6 +229,10 @@ def main(argv=None) -> int:
     p.add_argument("--lgcn-rounds", type=int, default=20)
     p.add_argument("--lgcn-densities", nargs="+", type=float, default=[1.0, 0.2])
     p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--mf-lr", type=float, default=None, help="MF learning rate (default: --lr)")
+    p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
+    p.add_argument("--mf-interval-epochs", type=float, default=1.0,
+                   help="MF DSL: at least this many epochs between prune/grow rounds (recsys.train --min-interval-epochs)")
     p.add_argument("--mf-reg", type=float, default=1e-4, help="MF L2 weight (recsys.train --reg)")
     p.add_argument("--lgcn-reg", type=float, default=1e-4, help="LightGCN L2 weight (the paper's 1e-4)")
     p.add_argument("--init-density-scale", action="store_true", help="sparse init std / sqrt(density)")
@@ -272,7 +283,8 @@ def main(argv=None) -> int:
 
         if a.cost_only:
             runs.pop("popularity")
-            runs["_epoch_cost"] = measure_epoch_cost(data, a.densities, a.cost_epochs, a.cost_repeats, a.mf_batch)
+            runs["_epoch_cost"] = measure_epoch_cost(data, a.densities, a.cost_epochs, a.cost_repeats, a.mf_batch,
+                                                   a.grow_signal, a.mf_interval_epochs)
             print(f"[{key}] CPU s/epoch, interleaved: {json.dumps(runs['_epoch_cost'], indent=1)}", flush=True)
             save()
             continue

@@ -22,6 +22,12 @@ from __future__ import annotations
 
 import torch
 
+# sqrt(v) is taken of max(v, 1e-30): identical updates (sqrt(1e-30) = 1e-15 << eps) and it keeps
+# exact zeros out of sqrt_, which on CPU is ~5x slower on zeros than on normal numbers -- and under
+# DSL ~80 % of the second moments are exactly zero (masked gradients), which made sqrt_ alone most
+# of DSL's per-step overhead (torch profiler, Gowalla MF batch 4,096: 7.2 of 25.9 ms per step).
+_TINY = 1e-30
+
 
 class RowAdam(torch.optim.Optimizer):
     """Adam restricted to the rows of sparse (COO, row-indexed) gradients; dense grads update all."""
@@ -57,7 +63,7 @@ class RowAdam(torch.optim.Optimizer):
                     mr = m[rows].mul_(b1).add_(gv, alpha=1 - b1)
                     vr = v[rows].mul_(b2).addcmul_(gv, gv, value=1 - b2)
                     m[rows], v[rows] = mr, vr
-                    step = mr.div_(1 - b1 ** t).div_(vr.div_(1 - b2 ** t).sqrt_().add_(eps))
+                    step = mr.div_(1 - b1 ** t).div_(vr.div_(1 - b2 ** t).clamp_min_(_TINY).sqrt_().add_(eps))
                     fm = self.step_masks.get(p)
                     if fm is not None:
                         step.mul_(fm.index_select(0, rows))
@@ -65,7 +71,7 @@ class RowAdam(torch.optim.Optimizer):
                 else:
                     m.mul_(b1).add_(g, alpha=1 - b1)
                     v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                    denom = (v / (1 - b2 ** t)).sqrt_().add_(eps)
+                    denom = (v / (1 - b2 ** t)).clamp_min_(_TINY).sqrt_().add_(eps)
                     fm = self.step_masks.get(p)
                     p.addcdiv_(m if fm is None else m * fm, denom, value=-lr / (1 - b1 ** t))
         return loss

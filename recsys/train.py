@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DSL growth criterion (auto: accumulated for mf, last batch for lightgcn)")
     p.add_argument("--grow-window", type=float, default=d.grow_window,
                    help="accumulated signal: sum the last N epochs of gradients before a round (0: all)")
+    p.add_argument("--min-interval-epochs", type=float, default=d.min_interval_epochs,
+                   help="MF: at least this many epochs between two DSL rounds")
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
     p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -98,7 +100,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     train = TrainConfig(model=a.model, density=a.density, epochs=a.epochs, dim=a.dim, layers=a.layers,
                         batch_size=a.batch_size, lr=a.lr, lr_min=a.lr_min, reg=a.reg, target_rounds=a.rounds,
                         grow_signal=a.grow_signal, grow_window=a.grow_window, init_std=a.init_std,
-                        init_density_scale=a.init_density_scale, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
+                        init_density_scale=a.init_density_scale,
+                        min_interval_epochs=a.min_interval_epochs, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
                         show_progress=not a.no_progress)
     return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads)
 
