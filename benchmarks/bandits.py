@@ -168,8 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slate", type=int, default=10)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                     help="one replay per seed: the k-means of the candidate graph and the user sequence")
-    ap.add_argument("--alpha", type=float, nargs="+", default=[0.03, 0.1, 0.3], help="grid for both UCB policies")
-    ap.add_argument("--epsilon", type=float, nargs="+", default=[0.02, 0.05, 0.1], help="grid for ε-greedy")
+    ap.add_argument("--alpha", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0], help="grid for both UCB policies")
+    ap.add_argument("--epsilon", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4], help="grid for ε-greedy")
     ap.add_argument("--weighting", default=CandidateConfig.weighting, choices=["inverse_distance", "softmax"])
     ap.add_argument("--power", type=float, default=CandidateConfig.power, help="inverse_distance: w ∝ δ^-power")
     ap.add_argument("--temperature", type=float, default=CandidateConfig.temperature, help="softmax temperature")
