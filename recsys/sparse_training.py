@@ -81,6 +81,10 @@ class DSLConfig:
         grow_window: with ``accumulated``, sum only the gradients of the last ``grow_window``
             steps before each round (``None``: the whole interval); a window of a fraction of an
             epoch already covers most rows and makes the per-step accumulation that much rarer.
+        min_row_active: pruning never takes a row (of a 2-D tensor) below this many active weights
+            (each row's largest |w| are exempt); the budget stays per tensor. With the accumulated
+            signal, magnitude pruning otherwise empties the rows of rare users, whose vector is then
+            0 and whose ranking is arbitrary (0.7-10 % of Gowalla's users, see benchmarks/README.md).
     """
 
     density: float
@@ -94,6 +98,7 @@ class DSLConfig:
     remask: bool = True
     grow_signal: str = "last"
     grow_window: int | None = None
+    min_row_active: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
@@ -104,6 +109,8 @@ class DSLConfig:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if self.target_rounds < 1:
             raise ValueError("target_rounds must be >= 1")
+        if self.min_row_active < 0:
+            raise ValueError("min_row_active must be >= 0")
         if self.grow_window is not None and self.grow_window < 1:
             raise ValueError(f"grow_window must be >= 1, got {self.grow_window}")
         if self.grow_signal not in GROW_SIGNALS:
@@ -285,6 +292,8 @@ class DynamicSparsity:
             grow_idx = self._grow_candidates(flat_m, g, n)
             active = flat_m.nonzero().squeeze(1)
             w_score = flat_w[active].abs() + self._tiebreak(active)
+            if self.config.min_row_active and p.dim() == 2:
+                w_score[self._row_protected(m, p)[active]] = math.inf
             prune_idx = active[torch.topk(w_score, n, largest=False, sorted=False).indices]
             flat_m[prune_idx] = False
             flat_m[grow_idx] = True
@@ -301,6 +310,14 @@ class DynamicSparsity:
         self.rounds += 1
         log.debug("DSL round %d at step %d: ratio %.4f, %d weights moved", self.rounds, self.step_count,
                   ratio, changed_total)
+
+    def _row_protected(self, m: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """Flat bool: each row's ``min_row_active`` active weights of largest |w| (never pruned)."""
+        score = p.detach().abs().masked_fill(~m, -1.0)
+        top = torch.topk(score, min(self.config.min_row_active, p.shape[1]), dim=1).indices
+        prot = torch.zeros_like(m)
+        prot.scatter_(1, top, True)
+        return (prot & m).view(-1)
 
     def _grow_signal(self, name: str, p: torch.nn.Parameter) -> torch.Tensor | None:
         """The tensor whose |.| ranks the inactive weights for growth (see ``DSLConfig.grow_signal``)."""

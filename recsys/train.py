@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accumulated signal: sum the last N epochs of gradients before a round (0: all)")
     p.add_argument("--min-interval-epochs", type=float, default=d.min_interval_epochs,
                    help="MF: at least this many epochs between two DSL rounds")
+    p.add_argument("--prune-start", type=float, default=d.prune_start, help="DSL update ratio at step 0 (paper 0.5)")
+    p.add_argument("--min-row-active", type=int, default=d.min_row_active,
+                   help="DSL: never prune a row below this many active weights")
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
     p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -101,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
                         batch_size=a.batch_size, lr=a.lr, lr_min=a.lr_min, reg=a.reg, target_rounds=a.rounds,
                         grow_signal=a.grow_signal, grow_window=a.grow_window, init_std=a.init_std,
                         init_density_scale=a.init_density_scale,
-                        min_interval_epochs=a.min_interval_epochs, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
+                        min_interval_epochs=a.min_interval_epochs, prune_start=a.prune_start,
+                        min_row_active=a.min_row_active, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
                         show_progress=not a.no_progress)
     return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads)
 

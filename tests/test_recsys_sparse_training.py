@@ -267,3 +267,22 @@ def test_momentum_signal_masks_the_update_and_grows_by_exp_avg():
     assert dsl.rounds == 9 and grown_checked > 0
     # inactive weights did see gradients (their first moments are the growth signal)
     assert any(bool(opt.state[p]["exp_avg"][~dsl.masks[n]].any()) for n, p in dsl.params.items())
+
+
+def test_min_row_active_keeps_every_row_alive():
+    """Row 0 holds the smallest weights: plain |w| pruning empties it, the floor keeps 2 of its weights."""
+    for floor, expect_row0 in ((0, 0), (2, 2)):
+        w = torch.nn.Parameter(torch.ones(4, 8) * torch.arange(1.0, 5.0).unsqueeze(1))
+        w.data[0] = torch.arange(1, 9) * 1e-3  # row 0: tiny, distinct weights
+        dsl = DynamicSparsity([("w", w)], DSLConfig(0.5, total_steps=100, update_interval=1, prune_start=0.5,
+                                                    prune_end=0.5, min_row_active=floor, seed=1))
+        kept0 = dsl.masks["w"][0].clone()
+        g = torch.zeros(4, 8)
+        g[1:] = 1.0  # growth goes to rows 1-3
+        w.grad = g
+        dsl.before_step()
+        assert int(dsl.masks["w"][0].sum()) == expect_row0
+        if floor:  # the survivors are row 0's largest active weights
+            top = torch.topk(w.detach()[0].abs().masked_fill(~kept0, -1), 2).indices
+            assert bool(dsl.masks["w"][0, top].all())
+        dsl.check()
