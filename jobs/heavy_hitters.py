@@ -43,7 +43,7 @@ class HeavyHittersConfig:
     seed: int | None = None
     evaluate: bool = False
     candidate_budget: int = 4096
-    final_share: float = 0.4
+    final_share: float | None = None  # None: max(0.4, 1/levels) (ldp.federated.TAPConfig)
     pem_step: int = 6
     pool_size: int | None = DEFAULT_POOL  # None: sized per round (ldp.oracles.adaptive_pool)
     check_users: bool = True
@@ -75,7 +75,8 @@ def parse_args(argv=None) -> HeavyHittersConfig:
                     help="fixed seed for tests/benchmarks ONLY; default draws from the OS CSPRNG")
     ap.add_argument("--evaluate", action="store_true", help="simulation only: score against the true top-k")
     ap.add_argument("--candidate-budget", type=int, default=4096)
-    ap.add_argument("--final-share", type=float, default=0.4)
+    ap.add_argument("--final-share", type=float, default=None,
+                    help="TAP/TAPS share of users at the full-width level (default max(0.4, 1/levels))")
     ap.add_argument("--pem-step", type=int, default=6)
     ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL,
                     help="public OLH hash-key pool size (default: sized per round from its candidate count)")

@@ -18,10 +18,18 @@ SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything be
     ``keep_max``); their union, capped by score to fit the budget, is the next frontier;
   - adaptive extension: the next level extends the frontier as far as ``|frontier|·2^Δ ≤ B``;
     skipped nominal levels' user groups join the level that is asked (no user is wasted);
-  - uneven groups: the full-width level gets ``final_share`` of every party's users, the other
-    levels share the rest equally.
-* **TAPS** = TAP + consensus (design decisions): the frontier is the *consensus* — each party's
-  ``party_keep`` strongest prefixes plus the globally best claimed ones (significance-limited).
+  - uneven groups: the full-width level gets ``final_share`` of every party's users (default
+    ``max(0.4, 1/levels)``: never less than an equal share), the other levels share the rest equally.
+* **TAPS** = TAP + consensus (design decisions): the frontier is the *consensus* — the globally
+  best claimed prefixes (significance-limited) plus each party's ``party_keep`` (default k)
+  strongest ones, capped by score to fit the budget.
+  *Evidence-restricted claims*: below the first level, party p may claim a candidate only if p
+  kept its parent prefix (own top ``party_keep``) or claimed it as part of the consensus, and p's
+  top r are taken among those candidates. A party's claim then needs evidence from two
+  independent user groups, which removes most claims on noise when every party answers the
+  shared (aligned) candidates: on retail, 5 parties, ε = 4 (seeds 3000–3009) 0.481 vs 0.431
+  without the restriction; fed. PEM gets the same effect by construction (a party only ranks
+  children of its own prefixes).
   With one party or ε ≤ 2, each level's users form ``splits = 2`` cohorts answering in sequence: after the
   first, candidates whose upper bound ``Σ_p f̂_p + z_c·sqrt(Σ_p σ_p²)`` is below the current r-th
   best score are pruned (r = ``k`` at the final level, ``keep_max`` before) and the second cohort
@@ -77,9 +85,11 @@ class TAPConfig:
     k_min: int | None = None  # default k
     z: float = 2.0  # significance to keep a prefix
     z_claim: float = 1.0  # a party's estimate counts toward the global one if ≥ z_claim·σ (or top r)
-    final_share: float = 0.4  # share of each party's users at the full-width level
+    final_share: float | None = None  # share of each party's users at the full-width level (default max(0.4, 1/levels))
     consensus_z: float = 2.0  # TAPS pruning margin
-    party_keep: int = 4  # TAPS: each party's best prefixes always stay in the frontier
+    party_keep: int | None = None  # TAPS: each party's best prefixes always stay in the frontier (default k)
+    evidence: bool = True  # TAPS: a party claims only below prefixes it kept or claimed one level up
+    first_bits: int | None = None  # width of the enumerated first level (default ⌊log2 B⌋)
     splits: int | None = None  # TAPS: sequential cohorts per level (default 2 for one party or ε ≤ 2, else 1)
     grain: int | None = None  # nominal level spacing in bits (default ⌊log2(B / keep_max)⌋)
     oracle: str = "auto"
@@ -90,7 +100,7 @@ class TAPConfig:
             raise ValueError("grain must be >= 1")
         if self.k < 1 or self.candidate_budget < 2:
             raise ValueError("k >= 1 and candidate_budget >= 2 required")
-        if not 0 < self.final_share <= 1:
+        if self.final_share is not None and not 0 < self.final_share <= 1:
             raise ValueError("final_share must be in (0, 1]")
         if self.keep < self.kmin:
             raise ValueError("keep_max must be >= k_min")
@@ -105,6 +115,10 @@ class TAPConfig:
     def kmin(self) -> int:
         return self.k_min or self.k
 
+    @property
+    def own(self) -> int:
+        return self.k if self.party_keep is None else self.party_keep
+
     def lengths(self, bits: int) -> list[int]:
         """Nominal prefix lengths: ``s0 = ⌊log2 B⌋``, then ``L = ⌈(bits − s0)/η⌉`` equal steps.
 
@@ -112,7 +126,7 @@ class TAPConfig:
         ``bits − s0`` are spread evenly over the ``L`` levels (design decision: no degenerate
         1-bit last level, e.g. 19-bit items get 12, 16, 19 rather than 12, 18, 19).
         """
-        s0 = min(bits, int(math.log2(self.candidate_budget)))
+        s0 = min(bits, self.first_bits or int(math.log2(self.candidate_budget)))
         step = self.grain or max(1, int(math.log2(self.candidate_budget / self.keep)))
         levels = math.ceil((bits - s0) / step)
         return [s0] + [s0 + math.ceil(i * (bits - s0) / levels) for i in range(1, levels + 1)]
@@ -120,15 +134,17 @@ class TAPConfig:
     def shares(self, levels: int) -> list[float]:
         if levels == 1:
             return [1.0]
-        rest = (1.0 - self.final_share) / (levels - 1)
-        return [rest] * (levels - 1) + [self.final_share]
+        final = max(0.4, 1.0 / levels) if self.final_share is None else self.final_share
+        rest = (1.0 - final) / (levels - 1)
+        return [rest] * (levels - 1) + [final]
 
 
 class _LevelState:
     """Per-party accumulators of one level: estimates, variances and users over the cohorts so far."""
 
-    def __init__(self, parties, m):
+    def __init__(self, parties, m, allowed=None):
         self.parties = list(parties)
+        self.allowed = allowed or {}  # party -> bool mask of candidates it may claim (TAPS evidence)
         self.est = {p: np.zeros(m) for p in parties}
         self.var = {p: np.zeros(m) for p in parties}
         self.n = {p: np.zeros(m) for p in parties}
@@ -146,10 +162,18 @@ class _LevelState:
         return self.est[p] * scale, np.sqrt(self.var[p]) * scale
 
     def claims(self, p, z, r):
-        """Party p claims c if its estimate is significant (≥ z·σ) or among its top r."""
+        """Party p claims c if its estimate is significant (≥ z·σ) or among its top r.
+
+        With an evidence mask (TAPS) only candidates whose parent prefix p kept or claimed at the
+        previous level can be claimed, and the top r are taken among those.
+        """
         cnt, sd = self.party_counts(p)
         claim = cnt >= z * sd
-        claim[np.argsort(-cnt, kind="stable")[:r]] = True
+        ok = self.allowed.get(p)
+        ranked = cnt if ok is None else np.where(ok, cnt, -np.inf)
+        claim[np.argsort(-ranked, kind="stable")[:r]] = True
+        if ok is not None:
+            claim &= ok
         return cnt, sd, claim
 
     def score(self, z, r):
@@ -169,10 +193,10 @@ class _LevelState:
         return tot + z * np.sqrt(var)
 
 
-def _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r):
+def _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r, allowed=None):
     """Ask the cohorts in turn (TAP: one cohort); between cohorts prune by consensus (TAPS)."""
     parties = sorted({p for c in cohorts for p, _ in c})
-    st = _LevelState(parties, cands.size)
+    st = _LevelState(parties, cands.size, allowed)
     active = np.ones(cands.size, dtype=bool)
     for j, cohort in enumerate(cohorts):
         qs = [Query(p, groups, ln, cands[active], cfg.oracle, salt + j) for p, groups in cohort]
@@ -200,7 +224,7 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
     shares = [s / splits for s in cfg.shares(len(lengths)) for _ in range(splits)]
     ledger = PrivacyLedger(method, pop.epsilon, sizes, shares)
     gsalt = public_salt(cfg.seed, 0)
-    i, cur, frontier, rounds = 0, 0, None, 0
+    i, cur, frontier, rounds, allowed = 0, 0, None, 0, None
     while True:
         if i == 0:
             j, ln, cands = 0, lengths[0], np.arange(1 << lengths[0], dtype=np.int64)
@@ -210,26 +234,39 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
                 j += 1
             ln = lengths[j]
             cands = children(frontier, ln - cur)
+            if allowed is not None:  # a party's evidence for a prefix carries to all its children
+                allowed = {p: np.repeat(a, 1 << (ln - cur)) for p, a in allowed.items()}
         cohorts = [[(p, tuple(lv * splits + sp for lv in range(i, j + 1))) for p in parties] for sp in range(splits)]
         salt = public_salt(cfg.seed, 2, i) % (1 << 40)
         final = ln == pop.bits
         r = cfg.k if final else cfg.keep
-        st = _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r)
+        st = _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r, allowed)
         rounds += 1
         score = st.score(cfg.z_claim, r)
         if final:
             items, e = top(cands, score, cfg.k)
             return HeavyHitters(items, e, method, ledger.to_dict(), rounds=rounds)
         cap = cfg.candidate_budget >> (lengths[j + 1] - ln)  # the frontier must fit the next level
-        if sequential:  # consensus frontier: each party's strongest prefixes, then the global best
+        if sequential:  # consensus frontier: the global best, then every party's own strongest prefixes
             sig = int((score >= cfg.z * np.sqrt(sum(st.var[p] for p in parties))).sum())
             want = min(cfg.keep, max(cfg.kmin, sig), cands.size, cap)
-            sel = np.zeros(cands.size, dtype=bool)
+            cons = np.zeros(cands.size, dtype=bool)
+            cons[np.argsort(-score, kind="stable")[:want]] = True
+            own = {p: np.zeros(cands.size, dtype=bool) for p in parties}
             if len(parties) > 1:
                 for p in parties:
-                    sel[np.argsort(-st.party_counts(p)[0], kind="stable")[:cfg.party_keep]] = True
-            order = np.argsort(-np.where(sel, np.inf, score), kind="stable")
-            keep = np.sort(cands[order[:max(want, min(int(sel.sum()), cap))]])
+                    cnt = st.party_counts(p)[0]
+                    if p in st.allowed:
+                        cnt = np.where(st.allowed[p], cnt, -np.inf)
+                    own[p][np.argsort(-cnt, kind="stable")[:cfg.own]] = True
+            sel = cons | np.logical_or.reduce(list(own.values()))
+            idx = np.flatnonzero(sel)
+            if idx.size > cap:  # consensus first, then the parties' own prefixes by global score
+                idx = idx[np.argsort(-np.where(cons[idx], np.inf, score[idx]), kind="stable")[:cap]]
+            idx = np.sort(idx)
+            keep = cands[idx]
+            if cfg.evidence and len(parties) > 1:  # p may later claim only below prefixes it kept or claimed
+                allowed = {p: (own[p] | (cons & st.claims(p, cfg.z_claim, r)[2]))[idx] for p in parties}
         else:  # every party extends toward its own candidates: union of per-party top prefixes
             sel = np.zeros(cands.size, dtype=bool)
             for p in parties:

@@ -124,3 +124,40 @@ def test_aol_single_party_quality(shared_data):
     items, bits = load_dataset("aol", shared_data)
     pop = LocalPopulation(np.zeros(items.size, int), np.arange(items.size), items, bits, 4.0, seed=11)
     assert f1_score(taps(pop, TAPConfig(seed=11)).items, true_top_k(items, 32)) >= 0.7
+
+
+def test_default_final_share_is_at_least_an_equal_share():
+    assert TAPConfig().shares(2) == [0.5, 0.5]
+    assert TAPConfig().shares(7)[-1] == 0.4 and np.isclose(sum(TAPConfig().shares(7)), 1.0)
+    assert TAPConfig(final_share=0.3).shares(2) == [0.7, 0.3]
+    assert TAPConfig(first_bits=11).lengths(15) == [11, 15]
+
+
+def test_evidence_mask_limits_claims():
+    """TAPS: a party claims only candidates below prefixes it kept or claimed one level up."""
+    from ldp.federated import _LevelState
+
+    st = _LevelState([0], 4, allowed={0: np.array([False, True, True, False])})
+    st.add(0, np.ones(4, dtype=bool), Answer(np.array([900.0, 50.0, 400.0, 800.0]), 1000, "olh", 100.0 ** 2))
+    _, _, claim = st.claims(0, z=1.0, r=1)
+    assert claim.tolist() == [False, False, True, False]  # 900 and 800 are outside the evidence
+    np.testing.assert_allclose(st.score(1.0, 1), [0.0, 0.0, 400.0, 0.0])
+    free = _LevelState([0], 4)
+    free.add(0, np.ones(4, dtype=bool), Answer(np.array([900.0, 50.0, 400.0, 800.0]), 1000, "olh", 100.0 ** 2))
+    assert free.claims(0, z=1.0, r=1)[2].tolist() == [True, False, True, True]
+
+
+def test_taps_finds_items_heavy_in_one_small_party():
+    """Non-IID: each small party holds its own heavy item; TAPS's evidence-restricted claims keep them."""
+    rng = np.random.default_rng(7)
+    sizes, items, parties = [30_000, 8_000, 6_000], [], []
+    for p, n in enumerate(sizes):
+        own = np.full(n // 10, (p + 1) * 1_000_003)
+        vals = np.concatenate([own, np.full(n // 20, 424242), rng.integers(0, 1 << 24, n - n // 10 - n // 20)])
+        items.append(vals)
+        parties.append(np.full(vals.size, p))
+    items, parties = np.concatenate(items), np.concatenate(parties)
+    pop = LocalPopulation(parties, np.arange(items.size), items, 24, 4.0, seed=4)
+    truth = true_top_k(items, 4)
+    hh = taps(pop, TAPConfig(k=4, candidate_budget=1024, seed=4))
+    assert f1_score(hh.items, truth) == 1.0, (hh.items, truth)
