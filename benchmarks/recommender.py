@@ -91,7 +91,8 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
         if args.init_density_scale:
             cmd.append("--init-density-scale")
         if model == "mf":
-            cmd += ["--grow-signal", args.grow_signal, "--min-interval-epochs", str(args.mf_interval_epochs)]
+            cmd += ["--grow-signal", args.grow_signal, "--min-interval-epochs", str(args.mf_interval_epochs),
+                    "--min-row-active", str(args.min_row_active)]
             if args.mf_lr is not None:
                 cmd += ["--lr", str(args.mf_lr)]
         wall, peak, _ = run_tree(cmd)
@@ -144,7 +145,7 @@ def measure_propagation(data, repeats: int = 3) -> dict:
 
 
 def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: int = 2, batch: int = 4096,
-                       grow_signal: str = "auto", interval_epochs: float = 1.0) -> dict:
+                       grow_signal: str = "auto", interval_epochs: float = 1.0, min_row_active: int = 0) -> dict:
     """CPU seconds per MF epoch at each density, measured in one process with the runs interleaved
     (dense, DSL, dense, DSL, ...) so that every density sees the same load; no evaluation.
 
@@ -167,12 +168,14 @@ def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: i
         for d in densities:
             rec = BPRRecommender(TrainConfig(model="mf", density=d, epochs=epochs, batch_size=batch, device="cpu",
                                              grow_signal=grow_signal, min_interval_epochs=interval_epochs,
+                                             min_row_active=min_row_active,
                                              show_progress=False)).fit(train_only)
             cpu[d].append(rec.result.train_cpu_seconds / epochs)
             rounds[d] = rec.result.rounds
     med = {d: float(np.median(v)) for d, v in cpu.items()}
     return {f"mf@{d:g}": {"cpu_s_per_epoch": med[d], "runs": cpu[d], "rounds": rounds[d], "epochs": epochs,
-                          "grow_signal": grow_signal, "load_avg_1m": os.getloadavg()[0],
+                          "grow_signal": grow_signal, "min_row_active": min_row_active,
+                          "load_avg_1m": os.getloadavg()[0],
                           "vs_dense": med[d] / med[1.0] if 1.0 in med else None} for d in densities}
 
 
@@ -231,6 +234,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--mf-lr", type=float, default=None, help="MF learning rate (default: --lr)")
     p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
+    p.add_argument("--min-row-active", type=int, default=0,
+                   help="MF DSL: never prune a row below this many active weights (recsys.train --min-row-active)")
     p.add_argument("--mf-interval-epochs", type=float, default=1.0,
                    help="MF DSL: at least this many epochs between prune/grow rounds (recsys.train --min-interval-epochs)")
     p.add_argument("--mf-reg", type=float, default=1e-4, help="MF L2 weight (recsys.train --reg)")
@@ -284,7 +289,7 @@ def main(argv=None) -> int:
         if a.cost_only:
             runs.pop("popularity")
             runs["_epoch_cost"] = measure_epoch_cost(data, a.densities, a.cost_epochs, a.cost_repeats, a.mf_batch,
-                                                   a.grow_signal, a.mf_interval_epochs)
+                                                   a.grow_signal, a.mf_interval_epochs, a.min_row_active)
             print(f"[{key}] CPU s/epoch, interleaved: {json.dumps(runs['_epoch_cost'], indent=1)}", flush=True)
             save()
             continue
