@@ -316,17 +316,23 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
 
 
 def _round_task(k: int, cfg: DistNEConfig):
-    """Fusion product ``k``: ``Ã·cur`` over the part's edges and its halo, the node-local step, and the
-    next round's messages (:func:`embeddings.fusion.step`; only the live state slots are carried)."""
-    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+    """Fusion product ``k`` for the parts of one task slot: ``Ã·cur`` over each part's edges and its halo,
+    the node-local step, and the next round's messages (:func:`embeddings.fusion.step`; only the live
+    state slots are carried). Input: the slot's edges (pre-partitioned once) and the messages sent to it."""
+    def run(edges: pd.DataFrame, msgs: pd.DataFrame) -> pd.DataFrame:
+        e_part, m_part = edges["part"].to_numpy(), msgs["part"].to_numpy()
+        outs = [one_part(int(p), edges[e_part == p], msgs[m_part == p]) for p in np.unique(m_part)]
+        if not outs:
+            return pd.DataFrame({"part": np.zeros(0, np.int32), "id": np.zeros(0, np.int64),
+                                 "own": np.zeros(0, bool), "cur": [], "state": []})
+        return pd.concat(outs, ignore_index=True)
+
+    def one_part(part: int, edges: pd.DataFrame, msgs: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings import fusion
 
-        is_edge = pdf["edge"].to_numpy(bool)
-        msgs, edges = pdf[~is_edge], pdf[is_edge]
         order, d = cfg.refine_order, cfg.dim
-        part = int(msgs["part"].iloc[0])
         own_m = msgs["own"].to_numpy(bool)
         own = msgs[own_m].sort_values("id")
         halo = msgs[~own_m].drop_duplicates("id")
@@ -467,7 +473,9 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings):
         pe = ann.select(F.col("pa").alias("part"), F.col("a").alias("src"), F.col("b").alias("dst"), "w",
                         F.col("pb").alias("pd"), F.col("cb").alias("cd")).unionByName(
             ann.select(F.col("pb").alias("part"), F.col("b").alias("src"), F.col("a").alias("dst"), "w",
-                       F.col("pa").alias("pd"), F.col("ca").alias("cd"))).localCheckpoint()
+                       F.col("pa").alias("pd"), F.col("ca").alias("cd")))
+        # placed once in the task slot of its part: the fusion rounds then shuffle only their messages
+        pe = checkpoint_partitioned(spark, pe.withColumn("pk", _part_key(slots)).repartition(slots, "pk"))
         cols = ["part", "kind", "x", "y", "w", "q"]
         minus1 = F.lit(-1).alias("q")
         internal = (pe.where((F.col("part") == F.col("pd")) & (F.col("src") < F.col("dst")))
@@ -535,13 +543,10 @@ def fuse(pe: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataF
     The last round also emits each task's Gram matrix ``curᵀcur`` as a row ``id = −2`` (float64 in ``state``)."""
     from embeddings import fusion
 
-    e = pe.select("part", F.lit(-1).cast("long").alias("id"), F.lit(False).alias("own"),
-                  F.lit(bytearray()).cast("binary").alias("cur"), F.lit(bytearray()).cast("binary").alias("state"),
-                  "src", "dst", "w", "pd", F.lit(True).alias("edge"))
+    e = pe.select("pk", "part", "src", "dst", "w", "pd").groupBy("pk")
     for k in range(fusion.n_products(cfg.refine_order)):
-        m = msgs.select(*MSG_COLS, F.lit(-1).cast("long").alias("src"), F.lit(-1).cast("long").alias("dst"),
-                        F.lit(0.0).cast("float").alias("w"), F.lit(-1).alias("pd"), F.lit(False).alias("edge"))
-        msgs = by_part(m.unionByName(e), slots).applyInPandas(_round_task(k, cfg), MSG).localCheckpoint()
+        m = msgs.withColumn("pk", _part_key(slots)).groupBy("pk")
+        msgs = e.cogroup(m).applyInPandas(_round_task(k, cfg), MSG).localCheckpoint()
     return msgs
 
 
@@ -549,8 +554,24 @@ def by_part(df: DataFrame, slots: int):
     """Group by part with part ``p`` in task slot ``p mod slots``: hash partitioning of a few small ints can
     put 3 of 4 parts in one task, and range partitioning costs a sampling job per exchange; keyed by
     :func:`partition_keys` one shuffle places the parts exactly (``groupBy("pk", "part")`` adds none)."""
-    pk = _key_col(F.col("part") % slots, partition_keys(slots)).alias("pk")
-    return df.withColumn("pk", pk).repartition(slots, "pk").groupBy("pk", "part")
+    return df.withColumn("pk", _part_key(slots)).repartition(slots, "pk").groupBy("pk", "part")
+
+
+def checkpoint_partitioned(spark: SparkSession, df: DataFrame) -> DataFrame:
+    """``localCheckpoint`` that keeps ``df``'s hash partitioning, so later groupings on the key shuffle
+    nothing on this side (an adaptive plan reports an unknown partitioning: run this one non-adaptive)."""
+    key = "spark.sql.adaptive.enabled"
+    saved = spark.conf.get(key, None)
+    spark.conf.set(key, "false")
+    try:
+        return df.localCheckpoint()
+    finally:
+        spark.conf.set(key, saved) if saved is not None else spark.conf.unset(key)
+
+
+def _part_key(slots: int):
+    """The shuffle key of part ``p``: :func:`partition_keys` ``[p mod slots]``."""
+    return _key_col(F.col("part") % slots, partition_keys(slots))
 
 
 def knn_batches(path: str, cfg, sample_mod: int):
