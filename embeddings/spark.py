@@ -468,6 +468,8 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings):
                  .select("id", "cluster", "part"))
         s_ = npart.select(F.col("id").alias("a"), F.col("cluster").alias("ca"), F.col("part").alias("pa"))
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
+        if 32 * n <= broadcast_limit(spark):  # the node table is small: broadcast it (the checkpoint below
+            s_, t_ = F.broadcast(s_), F.broadcast(t_)  # runs non-adaptive, so AQE would not decide this)
         ann = und.join(s_, "a").join(t_, "b")
         # every edge in both directions, annotated: (part of src, src, dst, w, part of dst, cluster of dst)
         pe = ann.select(F.col("pa").alias("part"), F.col("a").alias("src"), F.col("b").alias("dst"), "w",
@@ -555,6 +557,14 @@ def by_part(df: DataFrame, slots: int):
     put 3 of 4 parts in one task, and range partitioning costs a sampling job per exchange; keyed by
     :func:`partition_keys` one shuffle places the parts exactly (``groupBy("pk", "part")`` adds none)."""
     return df.withColumn("pk", _part_key(slots)).repartition(slots, "pk").groupBy("pk", "part")
+
+
+def broadcast_limit(spark: SparkSession) -> int:
+    """``spark.sql.autoBroadcastJoinThreshold`` in bytes (default 10 MiB)."""
+    v = str(spark.conf.get("spark.sql.autoBroadcastJoinThreshold", "10485760")).strip().lower()
+    mult = {"k": 2**10, "m": 2**20, "g": 2**30}
+    v = v[:-1] if v.endswith("b") else v
+    return int(float(v[:-1]) * mult[v[-1]]) if v and v[-1] in mult else int(v)
 
 
 def checkpoint_partitioned(spark: SparkSession, df: DataFrame) -> DataFrame:
