@@ -179,6 +179,50 @@ def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: i
                           "vs_dense": med[d] / med[1.0] if 1.0 in med else None} for d in densities}
 
 
+def mask_stats(rec, data) -> dict:
+    """Where a DSL run's budget went: empty rows, active weights per row by degree quintile
+    (cut at the 25/50/75/95 % degree quantiles) and the mean number of dimensions a training
+    (user, item) pair shares (``|M_u ∧ M_i|``; 64·ρ² ≈ 2.6 for independent random masks at ρ = 0.2)."""
+    import torch
+
+    deg = {"user.weight": np.diff(data.train.indptr), "item.weight": np.bincount(data.train.indices, minlength=data.n_items)}
+    out = {}
+    for name, d in deg.items():
+        active = rec.dsl.masks[name].sum(1).numpy()
+        bins = np.digitize(d, np.quantile(d, [0.25, 0.5, 0.75, 0.95]))
+        out[name] = {"empty_rows": float((active == 0).mean()),
+                     "active_by_degree": [float(active[bins == b].mean()) for b in range(5)]}
+    users = np.repeat(np.arange(data.n_users), deg["user.weight"])
+    pick = np.random.default_rng(0).choice(len(users), min(20000, len(users)), replace=False)
+    mu, mi = rec.dsl.masks["user.weight"].float(), rec.dsl.masks["item.weight"].float()
+    out["shared_dims_train_pairs"] = float((mu[users[pick]] * mi[data.train.indices[pick]]).sum(1).mean())
+    return out
+
+
+def run_variants(data, variants: dict, epochs: int, batch: int) -> dict:
+    """In-process MF runs, one per ``{name: TrainConfig overrides}`` (default: DSL@0.2), each with
+    Recall@20, final training loss and, for DSL, :func:`mask_stats` -- the diagnosis runs."""
+    import torch
+
+    from recsys.trainer import BPRRecommender, TrainConfig
+
+    torch.set_num_threads(1)
+    out = {}
+    for name, over in variants.items():
+        kw = dict(model="mf", density=0.2, epochs=epochs, batch_size=batch, device="cpu", show_progress=False)
+        kw.update(over)
+        c = time.process_time()
+        rec = BPRRecommender(TrainConfig(**kw)).fit(data)
+        r = {"config": over, "recall@20": rec.result.metrics["recall@20"], "ndcg@20": rec.result.metrics["ndcg@20"],
+             "final_loss": rec.result.losses[-1], "rounds": rec.result.rounds, "epochs": epochs,
+             "cpu_s": time.process_time() - c}
+        if not rec.dsl.dense:
+            r.update(mask_stats(rec, data))
+        out[name] = r
+        print(f"variant {name}: {json.dumps(r)}", flush=True)
+    return out
+
+
 def write_slice(src: Path, dst: Path, n_users: int) -> None:
     """A LightGCN-format folder with the first ``n_users`` users of ``src`` (same item ids)."""
     import gzip
@@ -252,6 +296,8 @@ def main(argv=None) -> int:
     p.add_argument("--table-only", action="store_true", help="print the table of the saved results")
     p.add_argument("--cost-only", action="store_true",
                    help="only the interleaved in-process CPU s/epoch comparison of MF at --densities (into _epoch_cost)")
+    p.add_argument("--variants", default=None,
+                   help='JSON {name: TrainConfig overrides}: in-process MF diagnosis runs (into _variants)')
     p.add_argument("--cost-epochs", type=int, default=4)
     p.add_argument("--cost-repeats", type=int, default=2)
     a = p.parse_args(argv)
@@ -286,6 +332,12 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
             os.replace(tmp, RESULTS)
 
+        if a.variants:
+            runs.pop("popularity")
+            runs["_variants"] = {**results.get(key, {}).get("_variants", {}),
+                                 **run_variants(data, json.loads(a.variants), a.mf_epochs, a.mf_batch)}
+            save()
+            continue
         if a.cost_only:
             runs.pop("popularity")
             runs["_epoch_cost"] = measure_epoch_cost(data, a.densities, a.cost_epochs, a.cost_repeats, a.mf_batch,
