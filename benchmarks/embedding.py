@@ -224,8 +224,60 @@ def main(argv=None) -> int:
                 merged.setdefault(gname, {}).update(res)
                 out_file.write_text(json.dumps(merged, indent=2, sort_keys=True, default=float))
                 results = merged
-    print_table(json.loads(out_file.read_text()) if out_file.exists() else results)
+    final = json.loads(out_file.read_text()) if out_file.exists() else results
+    print_table(final)
+    print_scaling(final)
     return 0
+
+
+SCALING_GRAPHS = ("rmat16", "rmat18", "rmat20")  # ≈ 10⁶, 4·10⁶, 1.6·10⁷ edges: the issue's sizes
+
+
+def scaling(results: dict, graphs=SCALING_GRAPHS) -> dict:
+    """Per method over the R-MAT graphs: (edges, seconds, peak MB, driver MB) rows sorted by edges, the
+    least-squares exponent ``b`` of ``seconds ∝ edges^b`` (and of CPU seconds), and DistNE/ProNE time at
+    the largest graph both ran on."""
+    out: dict = {}
+    for g, methods in results.items():
+        if g not in graphs or "_graph" not in methods:
+            continue
+        for m, r in methods.items():
+            if not m.startswith("_") and r.get("ok"):
+                out.setdefault(m, {"rows": []})["rows"].append(
+                    (methods["_graph"]["edges"], r["seconds"], r.get("cpu_s"), r.get("peak_mb"), r.get("driver_peak_mb"), g))
+    for m, v in out.items():
+        v["rows"].sort()
+        e = np.log([r[0] for r in v["rows"]])
+        if len(e) >= 2:
+            v["time_exponent"] = float(np.polyfit(e, np.log([r[1] for r in v["rows"]]), 1)[0])
+            if all(r[2] for r in v["rows"]):
+                v["cpu_exponent"] = float(np.polyfit(e, np.log([r[2] for r in v["rows"]]), 1)[0])
+    if "distne-spark" in out and "prone" in out:
+        common = {r[5]: r for r in out["distne-spark"]["rows"]} , {r[5]: r for r in out["prone"]["rows"]}
+        both = [g for g in common[0] if g in common[1]]
+        if both:
+            g = max(both, key=lambda k: common[0][k][0])
+            out["distne_over_prone"] = {"graph": g, "edges": common[0][g][0],
+                                        "ratio": common[0][g][1] / common[1][g][1]}
+    return out
+
+
+def print_scaling(results: dict) -> None:
+    """R-MAT scaling: time/memory per size, fitted exponents, driver memory, DistNE vs ProNE at the largest."""
+    sc = scaling(results)
+    if not sc:
+        return
+    print("\nR-MAT scaling (seconds ∝ edges^b)")
+    for m, v in sc.items():
+        if m == "distne_over_prone":
+            continue
+        rows = "; ".join(f"{r[5]} {r[0]:,} edges: {r[1]:.1f} s, {r[2]} CPU s, peak {r[3]} MB, driver {r[4]} MB"
+                         for r in v["rows"])
+        exps = "".join(f", {k} {v[k]:.2f}" for k in ("time_exponent", "cpu_exponent") if k in v)
+        print(f"  {m}: {rows}{exps}")
+    if "distne_over_prone" in sc:
+        d = sc["distne_over_prone"]
+        print(f"  DistNE / ProNE wall time at {d['graph']} ({d['edges']:,} edges): {d['ratio']:.2f}x")
 
 
 def print_table(results: dict) -> None:
