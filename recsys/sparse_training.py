@@ -85,6 +85,10 @@ class DSLConfig:
             (each row's largest |w| are exempt); the budget stays per tensor. With the accumulated
             signal, magnitude pruning otherwise empties the rows of rare users, whose vector is then
             0 and whose ranking is arbitrary (0.7-10 % of Gowalla's users, see benchmarks/README.md).
+        regrow_second_moment: Adam's ``exp_avg_sq`` of a regrown weight: ``"zero"`` (reset, as its
+            first moment) or ``"row_mean"`` (the mean over its row's active weights). With a reset
+            v and the optimiser's global bias correction, a regrown weight's first updates are
+            up to ~6x lr ((1 - 0.9^k) / sqrt(1 - 0.999^k) after k updates); ``row_mean`` keeps them ~lr.
     """
 
     density: float
@@ -99,6 +103,7 @@ class DSLConfig:
     grow_signal: str = "last"
     grow_window: int | None = None
     min_row_active: int = 0
+    regrow_second_moment: str = "zero"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
@@ -109,6 +114,8 @@ class DSLConfig:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if self.target_rounds < 1:
             raise ValueError("target_rounds must be >= 1")
+        if self.regrow_second_moment not in ("zero", "row_mean"):
+            raise ValueError("regrow_second_moment must be 'zero' or 'row_mean'")
         if self.min_row_active < 0:
             raise ValueError("min_row_active must be >= 0")
         if self.grow_window is not None and self.grow_window < 1:
@@ -303,13 +310,16 @@ class DynamicSparsity:
                 fm.view(-1)[grow_idx] = 1.0
             changed = torch.cat([prune_idx, grow_idx])
             flat_w[changed] = 0.0  # pruned weights vanish, regrown weights start at zero
-            self._reset_state(p, changed)
+            self._reset_state(p, changed, grow_idx if self.config.regrow_second_moment == "row_mean" else None)
             n_active = int(flat_m.sum())
             assert n_active == k, f"{name}: budget changed {k} -> {n_active}"
             changed_total += n
         self.rounds += 1
         log.debug("DSL round %d at step %d: ratio %.4f, %d weights moved", self.rounds, self.step_count,
                   ratio, changed_total)
+
+    def _name_of(self, p: torch.nn.Parameter) -> str:
+        return next(n for n, q in self.params.items() if q is p)
 
     def _row_protected(self, m: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Flat bool: each row's ``min_row_active`` active weights of largest |w| (never pruned)."""
@@ -366,13 +376,19 @@ class DynamicSparsity:
             need -= len(draw)
         return torch.cat(extra)
 
-    def _reset_state(self, p: torch.nn.Parameter, flat_idx: torch.Tensor) -> None:
+    def _reset_state(self, p: torch.nn.Parameter, flat_idx: torch.Tensor, grown: torch.Tensor | None = None) -> None:
+        """Zero the optimiser moments at ``flat_idx``; with ``grown`` (``regrow_second_moment="row_mean"``)
+        the regrown weights' ``exp_avg_sq`` starts at the mean of their row's active weights instead."""
         if self.optimizer is None:
             return
         state = self.optimizer.state.get(p, {})
-        for buf in state.values():
+        for key, buf in state.items():
             if torch.is_tensor(buf) and buf.shape == p.shape:
                 buf.view(-1)[flat_idx] = 0.0
+                if grown is not None and key == "exp_avg_sq" and p.dim() == 2:
+                    live = self.masks[self._name_of(p)] & (buf > 0)  # active, excluding the just-reset
+                    row_mean = (buf * live).sum(1) / live.sum(1).clamp(min=1)
+                    buf.view(-1)[grown] = row_mean[grown // p.shape[1]]
 
     # -- checkpointing ----------------------------------------------------------------------
     def state_dict(self) -> dict:

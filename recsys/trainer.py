@@ -69,6 +69,7 @@ class TrainConfig:
         min_interval_epochs: for MF (sparse gradients), ΔT is at least this many epochs.
         prune_start: DSL update ratio p at step 0 (cosine-annealed to 0.005; the paper's 0.5).
         min_row_active: DSL never prunes a table row below this many active weights.
+        regrow_second_moment: ``zero`` / ``row_mean``: Adam's v of regrown weights (see DSLConfig).
         eval_every: evaluate every N epochs (0: only at the end). k: the metrics' cut-off.
         device: ``auto`` / ``cpu`` / ``cuda``. seed: everything random.
     """
@@ -90,6 +91,7 @@ class TrainConfig:
     min_interval_epochs: float = 1.0
     prune_start: float = 0.5
     min_row_active: int = 0
+    regrow_second_moment: str = "zero"
     eval_every: int = 0
     k: int = 20
     device: str = "auto"
@@ -193,6 +195,7 @@ class BPRRecommender(Recommender):
         dsl = DynamicSparsity(model.named_parameters(), DSLConfig(
             cfg.density, total, update_interval=interval, seed=cfg.seed, remask=False, grow_signal=signal,
             prune_start=cfg.prune_start, prune_end=min(0.005, cfg.prune_start), min_row_active=cfg.min_row_active,
+            regrow_second_moment=cfg.regrow_second_moment,
             grow_window=window), opt)
         res = TrainResult(dense_params=dsl.dense_params, device=device_name(dev))
         start = 0

@@ -286,3 +286,37 @@ def test_min_row_active_keeps_every_row_alive():
             top = torch.topk(w.detach()[0].abs().masked_fill(~kept0, -1), 2).indices
             assert bool(dsl.masks["w"][0, top].all())
         dsl.check()
+
+
+def test_regrown_second_moment_row_mean():
+    """``row_mean``: a regrown weight's exp_avg_sq is its row's mean over the other active weights."""
+    data = _data(5)
+    model = MF(data.n_users, data.n_items, dim=8)
+    opt = model.make_optimizer(1e-2)
+    dsl = DynamicSparsity(model.named_parameters(), DSLConfig(0.5, 100, update_interval=4, prune_start=0.3,
+                                                              prune_end=0.3, regrow_second_moment="row_mean"), opt)
+    sampler = BPRSampler(data.train, seed=2)
+    for step, (u, i, j) in enumerate(sampler.batches(64)):
+        opt.zero_grad()
+        model.loss(torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(j), 1e-4).backward()
+        before = {n: m.clone() for n, m in dsl.masks.items()}
+        v_before = {n: opt.state[p]["exp_avg_sq"].clone() for n, p in dsl.params.items() if p in opt.state}
+        dsl.before_step()
+        if dsl.rounds:
+            break
+        opt.step()
+        dsl.after_step()
+    checked = 0
+    for n, p in dsl.params.items():
+        v, m = opt.state[p]["exp_avg_sq"], dsl.masks[n]
+        grown = m & ~before[n]
+        kept = m & before[n]
+        assert not opt.state[p]["exp_avg"][grown].any() and not v[~m].any()
+        for r in grown.any(1).nonzero().squeeze(1).tolist():
+            live = kept[r] & (v_before[n][r] > 0)
+            if live.any():
+                expect = v_before[n][r][live].mean()
+                assert torch.allclose(v[r][grown[r]], expect.expand(int(grown[r].sum())))
+                checked += 1
+    assert checked > 0
+    dsl.check()
