@@ -180,7 +180,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-part-nodes", type=int, default=None, help="M for DistNE (default 0.51·n: 4 parts)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--results", default=str(RESULTS), help="JSON file to update (merged per graph and method)")
+    ap.add_argument("--report", action="store_true", help="only print the table and R-MAT scaling of --results")
     args = ap.parse_args(argv)
+    if args.report:
+        final = json.loads(Path(args.results).read_text())
+        print_table(final)
+        print_scaling(final)
+        return 0
     if args.child:
         _child(*args.child, extra="")
         return 0
@@ -230,7 +236,7 @@ def main(argv=None) -> int:
     return 0
 
 
-SCALING_GRAPHS = ("rmat16", "rmat18", "rmat20")  # ≈ 10⁶, 4·10⁶, 1.6·10⁷ edges: the sizes
+SCALING_GRAPHS = ("rmat16", "rmat18", "rmat19", "rmat20")  # ≈ 10⁶, 4·10⁶, (7.6·10⁶), 1.6·10⁷ edges
 
 
 def scaling(results: dict, graphs=SCALING_GRAPHS) -> dict:
