@@ -11,7 +11,8 @@ Python loop over the whole 2^bits domain, so it is compared on the setting where
 ``zipf12`` (Zipf 1.3 over a 12-bit domain, 20,000 users, k = 10, start 2, fragment 2 bits) against
 our PEM with the same levels. Writes ``benchmarks/results/heavy_hitters.json`` shaped
 ``{dataset: {parties: {epsilon: {method: {f1_mean, f1_std, ncr_mean, seconds, ...}}}}}``;
-``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``.
+``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``. ``--timing --seeds 1 --merge`` times one
+seed per cell (meant to run alone, holding the shared timing lock) and stores it as ``seconds_locked``.
 """
 from __future__ import annotations
 
@@ -141,8 +142,9 @@ def table(results: dict) -> str:
                     return f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}{old}" if r else "—"
                 same = "taps" in bym and "fedpem" in bym and bym["taps"].get("olh_pool") == bym["fedpem"].get("olh_pool")
                 diff = f"{bym['taps']['f1_mean'] - bym['fedpem']['f1_mean']:+.3f}" if same else "—"
-                sec = (f"{bym['taps']['seconds']:.1f} / {bym['pem']['seconds']:.1f}"
-                       if "taps" in bym and "pem" in bym else "—")
+                key = "seconds_locked" if "seconds_locked" in bym.get("taps", {}) else "seconds"  # timed alone (--timing)
+                sec = (f"{bym['taps'][key]:.1f} / {bym['pem'][key]:.1f}"
+                       if "taps" in bym and key in bym.get("pem", {}) else "—")
                 lines.append(f"| {ds} | {P} | {e} | " + " | ".join(cell(m) for m in (*METHODS, "pureldp_pem"))
                              + f" | {diff} | {sec} |")
     return "\n".join(lines)
@@ -159,13 +161,19 @@ def quality(args) -> None:
                 cmd = [sys.executable, "-m", "benchmarks.heavy_hitters", "--worker", ds, method, str(out),
                        "--seeds", str(args.seeds), "--eps", ",".join(map(str, args.eps)),
                        "--parties", ",".join(map(str, parties))]
+                load = [round(x, 2) for x in os.getloadavg()]
                 wall, peak, rc = run_child(cmd)
                 if rc != 0:
                     raise RuntimeError(f"worker {ds}/{method} failed")
+                load = [load, [round(x, 2) for x in os.getloadavg()]]  # 1/5/15-min load before and after
                 for P, bye in json.loads(out.read_text()).items():
                     for e, r in bye.items():
+                        cell = results.setdefault(ds, {}).setdefault(P, {}).setdefault(e, {})
+                        if args.timing:  # keep the quality figures, add the time of one seed run alone
+                            cell.setdefault(method, {}).update(seconds_locked=r["seconds"], timing_load=load)
+                            continue
                         r["peak_rss_mb"] = round(peak, 1)
-                        results.setdefault(ds, {}).setdefault(P, {}).setdefault(e, {})[method] = r
+                        cell[method] = r
             if ds == "zipf12" and args.pureldp:
                 for e, r in pureldp(args.eps, args.seeds).items():
                     results[ds]["1"].setdefault(e, {})["pureldp_pem"] = r
@@ -226,6 +234,8 @@ def main(argv=None) -> None:
     ap.add_argument("--no-pureldp", dest="pureldp", action="store_false")
     ap.add_argument("--merge", action="store_true", help="update the existing results file instead of replacing it")
     ap.add_argument("--out", default=str(RESULTS / "heavy_hitters.json"))
+    ap.add_argument("--timing", action="store_true",
+                    help="time one seed per cell (run under the shared timing lock) and add it to --out as seconds_locked")
     ap.add_argument("--scale", action="store_true", help="Spark scale run instead of the quality grid")
     ap.add_argument("--sizes", type=lambda s: [int(float(x)) for x in s.split(",")], default=[10**6, 3 * 10**6, 10**7])
     ap.add_argument("--scale-method", default="taps")
