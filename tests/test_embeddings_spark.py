@@ -107,3 +107,17 @@ def test_embed_job_rejects_missing_input(spark, tmp_path):
     with pytest.raises(FileNotFoundError, match="edges"):
         embed_graph.run(spark, cfg)
     assert not (tmp_path / "out").exists()
+
+
+def test_partition_keys_follow_spark_hash_partitioning(spark):
+    """Bucket/part keys land in shuffle partition i of n, as Spark's Murmur3 hash partitioning places them."""
+    from pyspark.sql import functions as F
+
+    from embeddings.spark import partition_keys
+
+    for n in (2, 3, 4, 8):
+        keys = partition_keys(n)
+        df = spark.createDataFrame([(k,) for k in keys], "k int")
+        assert [r[0] for r in df.select(F.pmod(F.hash("k"), F.lit(n))).collect()] == list(range(n))
+        placed = df.repartition(n, "k").select("k", F.spark_partition_id().alias("p")).collect()
+        assert {r.k: r.p for r in placed} == {k: i for i, k in enumerate(keys)}
