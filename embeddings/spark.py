@@ -2,8 +2,9 @@
 ``applyInPandas`` tasks, alignment, and fusion by propagation with neighbour exchanges between parts.
 
 Label-propagation rounds and fusion rounds are message passing: one ``applyInPandas`` per node bucket
-(or part) over its edges and the messages addressed to it, emitting the next round's messages — one
-shuffle per round. Imported only by ``jobs/``. The driver never collects edges: it only sums ``d × d``
+(or task slot of parts) over its edges and the messages addressed to it, emitting the next round's
+messages — one shuffle per round. Buckets and slots are keyed by :func:`partition_keys`, so bucket ``i``
+is shuffle partition ``i`` (small ints collide under Spark's hash partitioning). Imported only by ``jobs/``. The driver never collects edges: it only sums ``d × d``
 Gram matrices (one per task) and reads a few counts. The per-task numerics are the pure functions of
 :mod:`embeddings.distne`, :mod:`embeddings.partition` and :mod:`embeddings.fusion`, so the Spark run
 and :class:`embeddings.distne.DistNE` follow the same steps (see those modules for the design).
@@ -413,8 +414,10 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     """Run DistNE; return ``(vectors(id, vector), meta)`` — ``vectors`` covers every vertex id.
 
     ``directed=False`` declares the input an undirected ingest output (pairs stored once). Spark jobs:
-    read (3), per coarsening level ``lpa_rounds`` message rounds + renumbering + quotient, top level (1),
-    parts (1), one aggregate of the metadata, ``2(order−1)+1`` fusion rounds, one Gram sum, the write.
+    read (1, +1 de-duplication for directed input); per Spark coarsening level (while > M clusters)
+    ``lpa_rounds`` message rounds + renumbering + quotient; one top-level task (the remaining levels, ProNE of
+    the quotient, parts); the annotated edges (1); parts (1); one aggregate of the metadata;
+    ``2(order−1)+1`` fusion rounds (the last also emits the Gram matrices); the write.
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
