@@ -29,36 +29,41 @@ def _data(seed: int = 0) -> Interactions:
     return Interactions.from_pairs(rng.integers(0, 60, 1500), rng.integers(0, 80, 1500))
 
 
+def _backward_steps(model, opt, data, steps, device="cpu", batch=128, seed=1):
+    """``steps`` BPR steps over repeated epochs: zero the gradients, backward, then yield the step index."""
+    sampler = BPRSampler(data.train, seed=seed)
+    step = 0
+    while step < steps:
+        for u, i, j in sampler.batches(batch):
+            if step >= steps:
+                return
+            opt.zero_grad()
+            model.loss(*(torch.from_numpy(a).to(device) for a in (u, i, j)), 1e-4).backward()
+            yield step
+            step += 1
+
+
 def _run_and_check(model, data, density, steps, interval, device, remask):
     opt = model.make_optimizer(1e-2)
     dsl = DynamicSparsity(model.named_parameters(), DSLConfig(density, steps, update_interval=interval, remask=remask), opt)
     budgets = dict(dsl.budget)
     for name, p in dsl.params.items():
         assert budgets[name] == round(density * p.numel())
-    sampler = BPRSampler(data.train, seed=1)
-    step = 0
     grown_checked = 0
-    while step < steps:
-        for u, i, j in sampler.batches(128):
-            if step >= steps:
-                break
-            u, i, j = (torch.from_numpy(a).to(device) for a in (u, i, j))
-            opt.zero_grad()
-            model.loss(u, i, j, 1e-4).backward()
-            before = {n: m.clone() for n, m in dsl.masks.items()}
-            dsl.before_step()
-            for n, p in dsl.params.items():
-                new = dsl.masks[n] & ~before[n]
-                if new.any():  # a round happened: regrown weights start at exactly zero
-                    assert torch.all(p.detach()[new] == 0)
-                    grown_checked += 1
-            opt.step()
-            dsl.after_step()
-            step += 1
-            for n, p in dsl.params.items():
-                assert int(dsl.masks[n].sum()) == budgets[n], "budget changed"
-                assert not p.detach()[~dsl.masks[n]].any(), "a masked weight moved"
-            dsl.check()
+    for _ in _backward_steps(model, opt, data, steps, device):
+        before = {n: m.clone() for n, m in dsl.masks.items()}
+        dsl.before_step()
+        for n, p in dsl.params.items():
+            new = dsl.masks[n] & ~before[n]
+            if new.any():  # a round happened: regrown weights start at exactly zero
+                assert torch.all(p.detach()[new] == 0)
+                grown_checked += 1
+        opt.step()
+        dsl.after_step()
+        for n, p in dsl.params.items():
+            assert int(dsl.masks[n].sum()) == budgets[n], "budget changed"
+            assert not p.detach()[~dsl.masks[n]].any(), "a masked weight moved"
+        dsl.check()
     return dsl, grown_checked
 
 
@@ -186,19 +191,11 @@ def test_mf_contract_with_accumulated_window():
     opt = model.make_optimizer(1e-2)
     dsl = DynamicSparsity(model.named_parameters(), DSLConfig(0.2, 60, update_interval=6, remask=False,
                                                               grow_signal="accumulated", grow_window=2), opt)
-    sampler = BPRSampler(data.train, seed=1)
-    step = 0
-    while step < 60:
-        for u, i, j in sampler.batches(128):
-            if step >= 60:
-                break
-            opt.zero_grad()
-            model.loss(*(torch.from_numpy(x) for x in (u, i, j)), 1e-4).backward()
-            dsl.before_step()
-            opt.step()
-            dsl.after_step()
-            step += 1
-            dsl.check()  # budget constant, inactive weights exactly zero without re-masking
+    for _ in _backward_steps(model, opt, data, 60):
+        dsl.before_step()
+        opt.step()
+        dsl.after_step()
+        dsl.check()  # budget constant, inactive weights exactly zero without re-masking
     assert dsl.rounds == 9
 
 
@@ -237,33 +234,26 @@ def test_momentum_signal_masks_the_update_and_grows_by_exp_avg():
     opt = model.make_optimizer(1e-2)
     dsl = DynamicSparsity(model.named_parameters(), DSLConfig(0.2, 60, update_interval=6, remask=False,
                                                               grow_signal="momentum"), opt)
-    sampler = BPRSampler(data.train, seed=1)
-    step, grown_checked = 0, 0
-    while step < 60:
-        for u, i, j in sampler.batches(128):
-            if step >= 60:
-                break
-            opt.zero_grad()
-            model.loss(*(torch.from_numpy(x) for x in (u, i, j)), 1e-4).backward()
-            before = {n: m.clone() for n, m in dsl.masks.items()}
-            if (step + 1) % 6 == 0:  # a round is due: the grown weights are the inactive ones of largest |m|
-                expect = {}
-                for n, p in dsl.params.items():
-                    score = opt.state[p]["exp_avg"].abs().masked_fill(before[n], -1.0).view(-1)
-                    k = math.ceil(dsl.config.prune_ratio(step + 1) * dsl.budget[n])
-                    expect[n] = set(torch.topk(score, k).indices.tolist())
-            dsl.before_step()
+    grown_checked = 0
+    for step in _backward_steps(model, opt, data, 60):
+        before = {n: m.clone() for n, m in dsl.masks.items()}
+        if (step + 1) % 6 == 0:  # a round is due: the grown weights are the inactive ones of largest |m|
+            expect = {}
             for n, p in dsl.params.items():
-                new = dsl.masks[n] & ~before[n]
-                if new.any():
-                    assert torch.all(p.detach()[new] == 0)  # regrown at zero
-                    assert set(new.view(-1).nonzero().squeeze(1).tolist()) == expect[n]
-                    assert not opt.state[p]["exp_avg"][new].any()  # moments reset where masks changed
-                    grown_checked += 1
-            opt.step()
-            dsl.after_step()
-            step += 1
-            dsl.check()  # budget constant; masked weights exactly zero although their moments move
+                score = opt.state[p]["exp_avg"].abs().masked_fill(before[n], -1.0).view(-1)
+                k = math.ceil(dsl.config.prune_ratio(step + 1) * dsl.budget[n])
+                expect[n] = set(torch.topk(score, k).indices.tolist())
+        dsl.before_step()
+        for n, p in dsl.params.items():
+            new = dsl.masks[n] & ~before[n]
+            if new.any():
+                assert torch.all(p.detach()[new] == 0)  # regrown at zero
+                assert set(new.view(-1).nonzero().squeeze(1).tolist()) == expect[n]
+                assert not opt.state[p]["exp_avg"][new].any()  # moments reset where masks changed
+                grown_checked += 1
+        opt.step()
+        dsl.after_step()
+        dsl.check()  # budget constant; masked weights exactly zero although their moments move
     assert dsl.rounds == 9 and grown_checked > 0
     # inactive weights did see gradients (their first moments are the growth signal)
     assert any(bool(opt.state[p]["exp_avg"][~dsl.masks[n]].any()) for n, p in dsl.params.items())
