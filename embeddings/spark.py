@@ -95,6 +95,8 @@ def _bucket_round_task(cap: int, r: int, buckets: int, last: bool):
     neighbours, and the bucket's label counts to all buckets — or, after the ``last`` round, ``(id, label)``.
     One shuffle per round instead of a join pipeline (:func:`embeddings.partition.lpa_local_round`).
     """
+    keys = np.asarray(partition_keys(buckets), np.int32)  # bucket index -> its shuffle key
+
     def run(edges: pd.DataFrame, msgs: pd.DataFrame | None = None) -> pd.DataFrame:
         from embeddings.partition import lpa_local_round
 
@@ -112,7 +114,6 @@ def _bucket_round_task(cap: int, r: int, buckets: int, last: bool):
             size_labels, inv = np.unique(c["label"].to_numpy(np.int64), return_inverse=True)
             size_counts = np.bincount(inv.ravel(), weights=c["cnt"].to_numpy(np.float64)).astype(np.int64)
         own, new = lpa_local_round(src, dst, w, lab_ids, lab, size_labels, size_counts, cap, r)
-        keys = np.asarray(partition_keys(buckets), np.int32)
         b = int(np.flatnonzero(keys == int(edges["bucket"].iloc[0]))[0])  # the bucket's index
         if last:
             return pd.DataFrame({"bucket": keys[b], "id": own, "label": new, "cnt": np.int64(-1)})
