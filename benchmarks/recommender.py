@@ -183,8 +183,6 @@ def mask_stats(rec, data) -> dict:
     """Where a DSL run's budget went: empty rows, active weights per row by degree quintile
     (cut at the 25/50/75/95 % degree quantiles) and the mean number of dimensions a training
     (user, item) pair shares (``|M_u ∧ M_i|``; 64·ρ² ≈ 2.6 for independent random masks at ρ = 0.2)."""
-    import torch
-
     deg = {"user.weight": np.diff(data.train.indptr), "item.weight": np.bincount(data.train.indices, minlength=data.n_items)}
     out = {}
     for name, d in deg.items():

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.http_load import Service, fmt_ms, free_port, open_loop, request, summarise
+from recsys.candidates import CandidateConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serving.json"
@@ -45,7 +46,8 @@ TOKEN = "bench-token-0123456789"
 
 
 # --------------------------------------------------------------------------------------------- setup
-def make_params(root: Path, n_clusters: int, n_items: int, n_users: int, w: int, off_graph: str = "skip"):
+def make_params(root: Path, n_clusters: int, n_items: int, n_users: int, w: int,
+                off_graph: str = CandidateConfig.off_graph):
     from recsys.bandits.publish import publish_params
     from recsys.serving.synthetic import synthetic_params
 
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--score-rates", default="250,500,1000", help="open-loop score request rates")
     ap.add_argument("--feedback-rates", default="100,200,300", help="open-loop feedback batch rates ('' for none)")
     ap.add_argument("--closed-conns", default="8,32", help="closed-loop feedback connection counts (headline: the last)")
-    ap.add_argument("--off-graph", default="skip", choices=["skip", "prior"],
+    ap.add_argument("--off-graph", default=CandidateConfig.off_graph, choices=["skip", "prior"],
                     help="the version's off-graph rule (skip: what recsys.candidates builds by default)")
     ap.add_argument("--output", default=str(RESULTS))
     a = ap.parse_args(argv)
