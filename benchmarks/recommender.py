@@ -95,6 +95,11 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                     "--min-row-active", str(args.min_row_active)]
             if args.mf_lr is not None:
                 cmd += ["--lr", str(args.mf_lr)]
+            if args.mf_lr_min is not None:
+                cmd += ["--lr-min", str(args.mf_lr_min)]
+            if density < 1:
+                cmd += ["--init-mask", args.init_mask, "--init-spread", str(args.init_spread),
+                        "--prune-start", str(args.prune_start)]
         wall, peak, _ = run_tree(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
@@ -275,6 +280,11 @@ def main(argv=None) -> int:
     p.add_argument("--lgcn-densities", nargs="+", type=float, default=[1.0, 0.2])
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--mf-lr", type=float, default=None, help="MF learning rate (default: --lr)")
+    p.add_argument("--mf-lr-min", type=float, default=None, help="MF cosine floor (default: recsys.train's)")
+    p.add_argument("--init-mask", choices=("random", "shared"), default="random",
+                   help="MF DSL initial masks (recsys.train --init-mask); non-default runs are keyed 'mf@<d> <mask>'")
+    p.add_argument("--init-spread", type=float, default=0.0, help="MF DSL shared-mask row-length spread")
+    p.add_argument("--prune-start", type=float, default=0.5, help="MF DSL update ratio at step 0 (recsys.train --prune-start)")
     p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
     p.add_argument("--min-row-active", type=int, default=0,
                    help="MF DSL: never prune a row below this many active weights (recsys.train --min-row-active)")
@@ -350,7 +360,11 @@ def main(argv=None) -> int:
             todo += [("lightgcn", d, a.lgcn_epochs) for d in a.lgcn_densities]
         for model, density, epochs in todo:
             print(f"[{key}] {model}@{density:g} x{epochs} ...", flush=True)
-            runs[f"{model}@{density:g}"] = run_ours(folder, model, density, epochs, a)
+            name = f"{model}@{density:g}"
+            if model == "mf" and density < 1 and (a.init_mask != "random" or a.prune_start != 0.5):
+                name += f" {a.init_mask}" + (f" s{a.init_spread:g}" if a.init_spread else "") + (
+                    f" p{a.prune_start:g}" if a.prune_start != 0.5 else "")
+            runs[name] = run_ours(folder, model, density, epochs, a)
             save()
         if "lightgcn" not in a.skip:
             import torch

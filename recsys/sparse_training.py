@@ -50,6 +50,7 @@ import torch
 log = logging.getLogger(__name__)
 
 GROW_SIGNALS = ("last", "accumulated", "mean", "momentum")
+INIT_MASKS = ("random", "shared")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,19 @@ class DSLConfig:
             first moment) or ``"row_mean"`` (the mean over its row's active weights). With a reset
             v and the optimiser's global bias correction, a regrown weight's first updates are
             up to ~6x lr ((1 - 0.9^k) / sqrt(1 - 0.999^k) after k updates); ``row_mean`` keeps them ~lr.
+        init_mask: the initial masks. ``"random"`` (the paper): ``k`` positions drawn uniformly per
+            tensor, independently across tensors. ``"shared"`` (structured): every row ``r`` of every
+            masked tensor (rows = first dimension, columns = the rest flattened) keeps the first
+            ``L_r`` columns of *one* column order shared by all tensors of that width, with
+            ``Σ L_r = k`` exactly. In a factorisation ``<e_u, e_i>`` a user and an item row then
+            share ``min(L_u, L_i)`` dimensions instead of ``ρ²·d`` for independent masks, and
+            growth by gradient stays aligned (the gradient of an inactive ``e_u[c]`` is zero
+            unless items are active at ``c``). Tensors with fewer than 2 dimensions use ``random``.
+        init_spread: with ``shared``, ``L_r`` is drawn uniformly in ``ρ·d·[1 − s, 1 + s]`` (then
+            rescaled and rounded to the exact budget). ``s = 0``: every row starts on the same
+            ``ρ·d`` columns (an equal-size dense model); ``s > 0`` also activates columns beyond
+            ``ρ·d`` in some rows, so the other table's rows receive a growth signal there (two rows
+            regrown at zero in a column where nothing else is active would never get a gradient).
     """
 
     density: float
@@ -104,6 +118,9 @@ class DSLConfig:
     grow_window: int | None = None
     min_row_active: int = 0
     regrow_second_moment: str = "zero"
+    init_mask: str = "random"
+    init_spread: float = 0.0
+    grow_zero_signal: str = "random"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
@@ -122,6 +139,12 @@ class DSLConfig:
             raise ValueError(f"grow_window must be >= 1, got {self.grow_window}")
         if self.grow_signal not in GROW_SIGNALS:
             raise ValueError(f"grow_signal must be one of {GROW_SIGNALS}, got {self.grow_signal!r}")
+        if self.grow_zero_signal not in ("random", "skip"):
+            raise ValueError(f"grow_zero_signal must be 'random' or 'skip', got {self.grow_zero_signal!r}")
+        if self.init_mask not in INIT_MASKS:
+            raise ValueError(f"init_mask must be one of {INIT_MASKS}, got {self.init_mask!r}")
+        if not 0.0 <= self.init_spread <= 1.0:
+            raise ValueError(f"init_spread must be in [0, 1], got {self.init_spread}")
         if not 0.0 <= self.prune_end <= self.prune_start <= 1.0:
             raise ValueError("need 0 <= prune_end <= prune_start <= 1")
 
@@ -136,6 +159,26 @@ class DSLConfig:
         """Cosine-annealed update ratio ``p_t`` at ``step``."""
         t = min(max(step, 0), self.total_steps) / self.total_steps
         return self.prune_end + 0.5 * (self.prune_start - self.prune_end) * (1.0 + math.cos(math.pi * t))
+
+
+def shared_prefix_mask(rows: int, width: int, k: int, spread: float, order: torch.Tensor,
+                       gen: torch.Generator) -> torch.Tensor:
+    """A ``rows × width`` bool mask with exactly ``k`` ones where row ``r`` holds the first ``L_r``
+    columns of ``order``; ``L_r ∝ U(1 − spread, 1 + spread)``, rescaled to ``Σ L_r = k``, capped at
+    ``width`` (floors first, the remainder one column at a time to random rows below the cap)."""
+    if not 0 < k <= rows * width:
+        raise ValueError(f"k={k} out of range for a {rows}x{width} mask")
+    t = 1.0 + spread * (2.0 * torch.rand(rows, generator=gen, dtype=torch.float64) - 1.0)
+    lengths = torch.clamp(torch.floor(t * (k / float(t.sum()))), 0, width).long()
+    rem = k - int(lengths.sum())
+    while rem > 0:  # floors and the cap only lower the sum: top up, never above ``width``
+        open_rows = (lengths < width).nonzero().squeeze(1)
+        pick = open_rows[torch.randperm(len(open_rows), generator=gen)[:rem]]
+        lengths[pick] += 1
+        rem -= len(pick)
+    rank = torch.empty(width, dtype=torch.long)
+    rank[order] = torch.arange(width)  # position of each column in the shared order
+    return rank.unsqueeze(0) < lengths.unsqueeze(1)
 
 
 class DynamicSparsity:
@@ -167,14 +210,21 @@ class DynamicSparsity:
             return
         gen = torch.Generator().manual_seed(config.seed)
         self._gen = gen
+        col_orders: dict[int, torch.Tensor] = {}
         for name, p in all_params:
             if p.dim() < config.min_ndim:
                 continue
             k = int(round(config.density * p.numel()))
             if k < 1:
                 raise ValueError(f"{name}: density {config.density} leaves no weight of {p.numel()}")
-            flat = torch.zeros(p.numel(), dtype=torch.bool)
-            flat[torch.randperm(p.numel(), generator=gen)[:k]] = True
+            if config.init_mask == "shared" and p.dim() >= 2:
+                width = p.numel() // p.shape[0]
+                if width not in col_orders:
+                    col_orders[width] = torch.randperm(width, generator=gen)
+                flat = shared_prefix_mask(p.shape[0], width, k, config.init_spread, col_orders[width], gen).view(-1)
+            else:
+                flat = torch.zeros(p.numel(), dtype=torch.bool)
+                flat[torch.randperm(p.numel(), generator=gen)[:k]] = True
             mask = flat.view_as(p).to(p.device)
             with torch.no_grad():
                 p.mul_(mask)
@@ -296,7 +346,10 @@ class DynamicSparsity:
             if n <= 0:
                 continue
             flat_m, flat_w = m.view(-1), p.detach().view(-1)
-            grow_idx = self._grow_candidates(flat_m, g, n)
+            grow_idx = self._grow_candidates(flat_m, g, n, fill=self.config.grow_zero_signal == "random")
+            n = len(grow_idx)
+            if n == 0:
+                continue
             active = flat_m.nonzero().squeeze(1)
             w_score = flat_w[active].abs() + self._tiebreak(active)
             if self.config.min_row_active and p.dim() == 2:
@@ -342,8 +395,9 @@ class DynamicSparsity:
             return acc
         return acc / cnt.clamp(min=1.0).view(-1, *([1] * (acc.dim() - 1)))
 
-    def _grow_candidates(self, flat_m: torch.Tensor, grad: torch.Tensor, n: int) -> torch.Tensor:
-        """Flat indices of ``n`` inactive weights with the largest |grad| (zero-gradient ties random)."""
+    def _grow_candidates(self, flat_m: torch.Tensor, grad: torch.Tensor, n: int, fill: bool = True) -> torch.Tensor:
+        """Flat indices of ``n`` inactive weights with the largest |grad| (zero-gradient ties random;
+        ``fill=False``: only those with a non-zero |grad|, possibly fewer than ``n``)."""
         if grad.is_sparse:
             g = grad.coalesce()
             rows, vals = g.indices()[0], g.values().abs()
@@ -359,7 +413,7 @@ class DynamicSparsity:
         top = torch.topk(score, min(n, score.numel()), sorted=False)
         chosen = top.indices[top.values > 0]
         chosen = flat_idx[chosen] if flat_idx is not None else chosen
-        if len(chosen) >= n:
+        if len(chosen) >= n or not fill:
             return chosen
         # Not enough non-zero gradients: the rest are ties at |g| = 0, chosen uniformly at random.
         taken = flat_m.clone()

@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-start", type=float, default=d.prune_start, help="DSL update ratio at step 0 (paper 0.5)")
     p.add_argument("--min-row-active", type=int, default=d.min_row_active,
                    help="DSL: never prune a row below this many active weights")
+    p.add_argument("--init-mask", choices=("random", "shared"), default=d.init_mask,
+                   help="DSL initial masks: random (paper) or shared (rows start on one shared column prefix)")
+    p.add_argument("--init-spread", type=float, default=d.init_spread,
+                   help="shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
+    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=d.grow_zero_signal,
+                   help="DSL: fill growth at random among zero-signal weights, or move fewer weights (skip)")
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
     p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -105,7 +111,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
                         grow_signal=a.grow_signal, grow_window=a.grow_window, init_std=a.init_std,
                         init_density_scale=a.init_density_scale,
                         min_interval_epochs=a.min_interval_epochs, prune_start=a.prune_start,
-                        min_row_active=a.min_row_active, eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
+                        min_row_active=a.min_row_active, init_mask=a.init_mask, init_spread=a.init_spread,
+                        grow_zero_signal=a.grow_zero_signal,
+                        eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
                         show_progress=not a.no_progress)
     return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads)
 

@@ -70,6 +70,9 @@ class TrainConfig:
         prune_start: DSL update ratio p at step 0 (cosine-annealed to 0.005; the paper's 0.5).
         min_row_active: DSL never prunes a table row below this many active weights.
         regrow_second_moment: ``zero`` / ``row_mean``: Adam's v of regrown weights (see DSLConfig).
+        init_mask / init_spread: DSL's initial masks, ``random`` (the paper) or ``shared`` (every
+            row of both tables starts on a prefix of one shared column order; see DSLConfig).
+        grow_zero_signal: ``random`` / ``skip``: growth among zero-signal weights (see DSLConfig).
         eval_every: evaluate every N epochs (0: only at the end). k: the metrics' cut-off.
         device: ``auto`` / ``cpu`` / ``cuda``. seed: everything random.
     """
@@ -92,6 +95,9 @@ class TrainConfig:
     prune_start: float = 0.5
     min_row_active: int = 0
     regrow_second_moment: str = "zero"
+    init_mask: str = "random"
+    init_spread: float = 0.0
+    grow_zero_signal: str = "random"
     eval_every: int = 0
     k: int = 20
     device: str = "auto"
@@ -195,7 +201,8 @@ class BPRRecommender(Recommender):
         dsl = DynamicSparsity(model.named_parameters(), DSLConfig(
             cfg.density, total, update_interval=interval, seed=cfg.seed, remask=False, grow_signal=signal,
             prune_start=cfg.prune_start, prune_end=min(0.005, cfg.prune_start), min_row_active=cfg.min_row_active,
-            regrow_second_moment=cfg.regrow_second_moment,
+            regrow_second_moment=cfg.regrow_second_moment, init_mask=cfg.init_mask, init_spread=cfg.init_spread,
+            grow_zero_signal=cfg.grow_zero_signal,
             grow_window=window), opt)
         res = TrainResult(dense_params=dsl.dense_params, device=device_name(dev))
         start = 0

@@ -10,7 +10,7 @@ import torch
 from recsys.data import BPRSampler, Interactions
 from recsys.lightgcn import LightGCN
 from recsys.mf import MF
-from recsys.sparse_training import DSLConfig, DynamicSparsity
+from recsys.sparse_training import DSLConfig, DynamicSparsity, shared_prefix_mask
 
 CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")])
 
@@ -43,9 +43,10 @@ def _backward_steps(model, opt, data, steps, device="cpu", batch=128, seed=1):
             step += 1
 
 
-def _run_and_check(model, data, density, steps, interval, device, remask):
+def _run_and_check(model, data, density, steps, interval, device, remask, **extra):
     opt = model.make_optimizer(1e-2)
-    dsl = DynamicSparsity(model.named_parameters(), DSLConfig(density, steps, update_interval=interval, remask=remask), opt)
+    dsl = DynamicSparsity(model.named_parameters(),
+                          DSLConfig(density, steps, update_interval=interval, remask=remask, **extra), opt)
     budgets = dict(dsl.budget)
     for name, p in dsl.params.items():
         assert budgets[name] == round(density * p.numel())
@@ -154,7 +155,10 @@ def test_optimizer_moments_reset_where_masks_change():
 
 @pytest.mark.parametrize("kwargs", [dict(density=0.0, total_steps=5), dict(density=1.5, total_steps=5),
                                     dict(density=0.5, total_steps=0), dict(density=0.5, total_steps=5, update_interval=0),
-                                    dict(density=0.5, total_steps=5, prune_start=0.1, prune_end=0.2)])
+                                    dict(density=0.5, total_steps=5, prune_start=0.1, prune_end=0.2),
+                                    dict(density=0.5, total_steps=5, init_mask="blocks"),
+                                    dict(density=0.5, total_steps=5, grow_zero_signal="never"),
+                                    dict(density=0.5, total_steps=5, init_mask="shared", init_spread=1.5)])
 def test_bad_config_rejected(kwargs):
     with pytest.raises(ValueError):
         DSLConfig(**kwargs)
@@ -310,3 +314,68 @@ def test_regrown_second_moment_row_mean():
                 checked += 1
     assert checked > 0
     dsl.check()
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.5])
+def test_shared_init_masks_are_aligned_prefixes(spread):
+    """``init_mask="shared"``: exact budget per tensor, every row a prefix of one column order shared by
+    the user and item tables (so a user and an item share min(L_u, L_i) dims), lengths within the spread."""
+    u, i = torch.nn.Parameter(torch.randn(300, 20)), torch.nn.Parameter(torch.randn(170, 20))
+    dsl = DynamicSparsity([("u", u), ("i", i)], DSLConfig(0.2, 10, init_mask="shared", init_spread=spread, seed=3))
+    mu, mi = dsl.masks["u"], dsl.masks["i"]
+    assert int(mu.sum()) == dsl.budget["u"] == 1200 and int(mi.sum()) == dsl.budget["i"] == 680
+    order = torch.argsort(-mu.sum(0).float(), stable=True)  # columns by how many user rows hold them
+    for m in (mu, mi):
+        lengths = m.sum(1)
+        assert torch.equal(m[:, order], torch.arange(20).unsqueeze(0) < lengths.unsqueeze(1)), "not prefixes"
+        assert lengths.min() >= math.floor(4 * (1 - spread)) - 1 and lengths.max() <= math.ceil(4 * (1 + spread)) + 1
+        if spread == 0.0:
+            assert set(lengths.tolist()) == {4}
+    shared = (mu[:170] & mi).sum(1)
+    assert torch.equal(shared, torch.minimum(mu[:170].sum(1), mi.sum(1)))
+    assert not u.detach()[~mu].any() and not i.detach()[~mi].any()
+    if spread > 0:
+        assert int(mu.sum(1).max()) > 4 and int(mu.any(0).sum()) > 4  # columns beyond rho*d are in use
+
+
+def test_shared_init_mask_contract_mf():
+    """The mask contract holds with shared initial masks, and the rounds keep growth aligned: a weight is
+    only grown where the other table has active weights in that column (elsewhere its gradient is 0)."""
+    data = _data(4)
+    model = MF(data.n_users, data.n_items, dim=16)
+    dsl, grown = _run_and_check(model, data, 0.25, 40, 5, "cpu", False, init_mask="shared", init_spread=0.5,
+                                grow_signal="accumulated")
+    assert dsl.rounds == 7 and grown > 0
+    used_u, used_i = dsl.masks["user.weight"].any(0), dsl.masks["item.weight"].any(0)
+    start = DynamicSparsity(MF(data.n_users, data.n_items, dim=16).named_parameters(),
+                            DSLConfig(0.25, 40, init_mask="shared", init_spread=0.5, grow_signal="accumulated"))
+    assert (used_u | used_i).sum() <= (start.masks["user.weight"].any(0) | start.masks["item.weight"].any(0)).sum()
+
+
+def test_shared_prefix_mask_caps_rows_at_width():
+    gen = torch.Generator().manual_seed(0)
+    m = shared_prefix_mask(10, 8, 75, 1.0, torch.randperm(8, generator=gen), gen)
+    assert int(m.sum()) == 75 and int(m.sum(1).max()) <= 8
+    with pytest.raises(ValueError):
+        shared_prefix_mask(10, 8, 81, 0.0, torch.arange(8), gen)
+
+
+@pytest.mark.parametrize("mode, moved", [("random", 10), ("skip", 1)])
+def test_grow_zero_signal(mode, moved):
+    """With one inactive weight of non-zero gradient and n = 10 to move, ``random`` fills the other 9 at
+    random among zero-gradient weights; ``skip`` moves just the one (and prunes just the smallest |w|)."""
+    w = torch.nn.Parameter(torch.arange(1.0, 41.0).reshape(5, 8))
+    dsl = DynamicSparsity([("w", w)], DSLConfig(0.5, total_steps=100, update_interval=1, prune_start=0.5,
+                                                prune_end=0.5, grow_zero_signal=mode))
+    old = dsl.masks["w"].clone()
+    smallest = w.detach()[old].min()
+    g = torch.zeros(5, 8)
+    r, c = (~old).nonzero()[0]
+    g[r, c] = 1.0
+    w.grad = g
+    dsl.before_step()
+    grown, pruned = dsl.masks["w"] & ~old, old & ~dsl.masks["w"]
+    assert int(grown.sum()) == int(pruned.sum()) == moved and bool(grown[r, c])
+    assert int(dsl.masks["w"].sum()) == dsl.budget["w"] == 20
+    if mode == "skip":
+        assert float(w.detach()[old & ~dsl.masks["w"]].sum()) == 0.0 and bool((torch.arange(1.0, 41.0).reshape(5, 8)[pruned] == smallest).all())

@@ -125,3 +125,23 @@ def test_init_density_scale_keeps_row_norms():
     assert float(dense.user.weight.detach().std()) == pytest.approx(0.01, rel=0.05)  # MF default
     assert float(scaled.user.weight.detach().std()) == pytest.approx(0.02, rel=0.05)
     assert torch.equal(plain.user.weight, dense.user.weight)
+
+
+def test_cli_structured_mask_options_reach_the_trainer():
+    """``--init-mask shared --init-spread --grow-zero-signal`` reach TrainConfig, and a fit with them keeps
+    the budget and starts every row on a prefix of one column order shared by users and items."""
+    from recsys.data import Interactions
+    from recsys.trainer import BPRRecommender, TrainConfig
+
+    cfg = train_cli.parse_args(["--data", "d", "--output", "o", "--density", "0.25", "--init-mask", "shared",
+                                "--init-spread", "0.3", "--grow-zero-signal", "skip"]).train
+    assert (cfg.init_mask, cfg.init_spread, cfg.grow_zero_signal) == ("shared", 0.3, "skip")
+    assert train_cli.parse_args(["--data", "d", "--output", "o"]).train.init_mask == "random"
+    rng = np.random.default_rng(1)
+    data = Interactions.from_pairs(rng.integers(0, 80, 1500), rng.integers(0, 90, 1500))
+    static = TrainConfig(model="mf", density=0.25, epochs=2, dim=16, batch_size=256, init_mask="shared",
+                         prune_start=0.0, show_progress=False)
+    rec = BPRRecommender(static).fit(data)
+    mu, mi = rec.dsl.masks["user.weight"], rec.dsl.masks["item.weight"]
+    assert torch.equal(mu.sum(1), torch.full((80,), 4)) and torch.equal(mi[:, mu[0]], torch.ones(90, 4, dtype=torch.bool))
+    assert rec.result.params == 0.25 * 16 * (80 + 90) and rec.result.rounds == 1
