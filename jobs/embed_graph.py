@@ -35,14 +35,14 @@ class EmbedGraphConfig:
     lpa_rounds: int = 4
     refine_order: int = 2
     align: str = "lstsq"
-    partitions: int = 8
+    partitions: int | None = None
 
     def __post_init__(self) -> None:
         if self.dim < 1:
             raise ValueError(f"--dim must be >= 1, got {self.dim}")
         if self.max_part_nodes is not None and self.max_part_nodes < 4:
             raise ValueError(f"--max-part-nodes must be >= 4, got {self.max_part_nodes}")
-        if self.partitions < 1:
+        if self.partitions is not None and self.partitions < 1:
             raise ValueError("--partitions must be >= 1")
 
     def distne(self):
@@ -66,7 +66,8 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--refine-order", type=int, default=2,
                    help="Chebyshev terms of the global fusion propagation (0 = off; rounds = 2(order-1)+1)")
     p.add_argument("--align", choices=["lstsq", "orthogonal"], default="lstsq")
-    p.add_argument("--partitions", type=int, default=8, help="output partitions")
+    p.add_argument("--partitions", type=int, default=None,
+                   help="output partitions (default: the job's shuffle partitions, i.e. the task slots)")
     a = p.parse_args(argv)
     return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
                             a.refine_order, a.align, a.partitions)
@@ -89,10 +90,10 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     vertices = spark.read.parquet(str(gdir / "vertices"))
     if "id" not in vertices.columns:
         raise ValueError(f"{gdir / 'vertices'}: no column 'id'")
-    vectors, meta = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)))
+    vectors, meta = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)),
+                          out_partitions=cfg.partitions)
     # one row per vertex (a left join from the ingest's unique vertex ids): count the vertices, not the vectors,
     # so the vectors are computed once, by the write
-    vectors = vectors.repartition(cfg.partitions).sortWithinPartitions("id")
     rows = vertices.count()
     meta["timings"]["embed_total_s"] = round(time.perf_counter() - t0, 3)
     meta.update(method="distne", directed_input=bool(stats.get("directed", False)), symmetrised=True)

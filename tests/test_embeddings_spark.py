@@ -121,3 +121,32 @@ def test_partition_keys_follow_spark_hash_partitioning(spark):
         assert [r[0] for r in df.select(F.pmod(F.hash("k"), F.lit(n))).collect()] == list(range(n))
         placed = df.repartition(n, "k").select("k", F.spark_partition_id().alias("p")).collect()
         assert {r.k: r.p for r in placed} == {k: i for i, k in enumerate(keys)}
+
+
+def test_output_map_reads_binary_rows_and_zero_fills_missing():
+    """The output ``mapInArrow`` body: ``normalize(cur @ map)`` per row, a vertex without ``cur`` → zeros."""
+    from embeddings.spark import _apply_map
+
+    rng = np.random.default_rng(0)
+    cur = rng.standard_normal((5, 4)).astype(np.float32)
+    mp = rng.standard_normal((4, 4)).astype(np.float32)
+    vals = [cur[0].tobytes(), None, cur[2].tobytes(), cur[3].tobytes(), None]
+    rb = pa.RecordBatch.from_arrays([pa.array(np.arange(5, dtype=np.int64)), pa.array(vals, pa.binary())], ["id", "cur"])
+    out = list(_apply_map(mp, 4)([rb.slice(1, 4), rb.slice(0, 1)]))
+    got = {i: v for b in out for i, v in zip(b.column(0).to_pylist(), b.column(1).to_pylist())}
+    want = cur @ mp
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    for i in (0, 2, 3):
+        np.testing.assert_allclose(got[i], want[i], rtol=1e-5, atol=1e-6)
+    assert got[1] == [0.0] * 4 and got[4] == [0.0] * 4
+    assert list(_apply_map(None, 4)([rb]))[0].column(1).to_pylist()[3] == cur[3].tolist()
+
+
+def test_embed_job_output_files_sorted_by_id(embedded):
+    """Vectors come out in the job's shuffle partitions (the task slots), each file sorted by id."""
+    out, meta = embedded
+    files = sorted((out / "vectors").glob("*.parquet"))
+    assert 1 <= len(files) <= meta["shuffle_partitions"]
+    for f in files:
+        ids = pq.read_table(f).column("id").to_numpy()
+        assert (np.diff(ids) > 0).all()
