@@ -11,13 +11,16 @@ Python loop over the whole 2^bits domain, so it is compared on the setting where
 ``zipf12`` (Zipf 1.3 over a 12-bit domain, 20,000 users, k = 10, start 2, fragment 2 bits) against
 our PEM with the same levels. Writes ``benchmarks/results/heavy_hitters.json`` shaped
 ``{dataset: {parties: {epsilon: {method: {f1_mean, f1_std, ncr_mean, seconds, ...}}}}}``;
-``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``. ``--timing --seeds 1 --merge`` times one
+``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``. ``--bound`` computes the genie bound
+(:func:`genie_f1`) next to TAPS and federated PEM on the same seeds and writes
+``benchmarks/results/heavy_hitters_bound.json``. ``--timing --seeds 1 --merge`` times one
 seed per cell (meant to run alone, holding the shared timing lock) and stores it as ``seconds_locked``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -224,6 +227,146 @@ def scale(args) -> None:
               f"{r['peak_rss_mb']} | {r['time_ratio']} | {r['size_ratio']} |")
 
 
+# ---------------------------------------------------------------------------------------------
+def genie_f1(items: np.ndarray, bits: int, k: int, epsilon: float, m: int | None, seed: int,
+             share: float = 1.0, mode: str = "pooled", parties: np.ndarray | None = None) -> tuple[float, float]:
+    """(F1, NCR) of a *genie* protocol: users answer only the true top-``m`` items, top ``k`` kept.
+
+    A genie hands the server the true top-``m`` set for free (``m = None``: the whole ``2^bits``
+    domain, i.e. one-shot direct estimation — a real protocol). A ``share`` of the users (seeded
+    subset) reports once with the full ε. ``mode``:
+
+    * ``pooled``: every party pooled, the lower-variance oracle — GRR if ``m + 1 < 3e^ε + 2`` (run
+      through :class:`ldp.rounds.LocalPopulation`), else OUE, whose variance equals OLH's with an
+      unlimited key pool. OUE's supports are independent given the counts,
+      ``Binomial(f_j, 1/2) + Binomial(n − f_j, q)``, so they are drawn exactly in O(m).
+    * ``party``: OUE per party, and the genie also says which parties hold each item: the global
+      estimate sums only those parties' estimates (the noise of non-holders is dropped — the most a
+      federated protocol can gain from non-IID data). This also reveals the items' *support*: with
+      ``m = None`` every item no party holds is excluded for free, so it is a candidate genie too.
+    * ``rr``: every candidate gets *every* user's own binary randomised response ("is my item c?",
+      ``p = e^ε/(e^ε+1)``) — impossible with one report per user; its variance
+      ``n e^ε/(e^ε−1)²`` is the ε-LDP floor for estimating one item's count, so this is an
+      optimistic model of any protocol that ranks by unbiased count estimates.
+    """
+    from ldp.metrics import evaluate, true_counts
+    from ldp.oracles import choose_oracle, make_oracle
+    from ldp.pem import top
+    from ldp.randomness import public_salt
+    from ldp.rounds import LocalPopulation, Query
+
+    rng = np.random.default_rng([seed, 9])
+    keep = np.ones(items.size, dtype=bool) if share >= 1 else rng.random(items.size) < share
+    sub = items[keep]
+    cands = np.arange(1 << bits, dtype=np.int64) if m is None else np.sort(true_counts(items)[0][:m])
+
+    def counts(vals):
+        u, c = np.unique(vals, return_counts=True)
+        idx = np.minimum(np.searchsorted(u, cands), u.size - 1)
+        return np.where(u[idx] == cands, c[idx], 0)
+
+    e = math.exp(epsilon)
+    if mode == "rr":
+        f, p, q = counts(sub), e / (e + 1), 1 / (e + 1)
+        est = (rng.binomial(f, p) + rng.binomial(sub.size - f, q) - sub.size * q) / (p - q)
+    elif mode == "party":
+        o = make_oracle("oue", epsilon, cands[:1])
+        est = np.zeros(cands.size)
+        for pid in np.unique(parties):
+            vals = items[keep & (parties == pid)]
+            f = counts(vals)
+            sup = rng.binomial(f, o.p) + rng.binomial(vals.size - f, o.q)
+            est += np.where(f > 0, o.debias(sup, vals.size), 0.0)
+    elif choose_oracle(epsilon, cands.size) == "grr":
+        pop = LocalPopulation(np.zeros(sub.size, dtype=np.int64), np.arange(sub.size), sub, bits, epsilon, seed=seed)
+        salt = public_salt(seed, 9) % (1 << 40)
+        est = pop.answer([Query(0, (0,), bits, cands, "grr", salt)], (1.0,), salt)[0].estimates
+    else:
+        o = make_oracle("oue", epsilon, cands[:1])
+        f = counts(sub)
+        est = o.debias(rng.binomial(f, o.p) + rng.binomial(sub.size - f, o.q), sub.size)
+    found, est = top(cands, est, k)
+    r = evaluate(found, est, items, k)
+    return r["f1"], r["ncr"]
+
+
+def frontier_needed(items: np.ndarray, bits: int, k: int, epsilon: float, seed: int, prefix_bits: int = 12,
+                    share: float = 0.5, cover: float = 1.0) -> int:
+    """Smallest R such that the top-R ``prefix_bits``-bit prefixes, ranked by an ideal one-shot OUE
+    estimate from a ``share`` of the users (pooled), hold ``cover`` of the true top-k items' prefixes.
+
+    What a first tree level of that width must keep so that the final level still contains the
+    top k: the final candidate count is then ``R · 2^(bits − prefix_bits)``.
+    """
+    from ldp.metrics import true_top_k
+    from ldp.oracles import make_oracle
+
+    rng = np.random.default_rng([seed, 11])
+    sub = items[rng.random(items.size) < share] >> (bits - prefix_bits)
+    f = np.bincount(sub, minlength=1 << prefix_bits)
+    o = make_oracle("oue", epsilon, np.arange(1))
+    est = o.debias(rng.binomial(f, o.p) + rng.binomial(sub.size - f, o.q), sub.size)
+    rank = np.empty(f.size, dtype=np.int64)
+    rank[np.argsort(-est, kind="stable")] = np.arange(f.size)
+    need = np.sort(np.unique(rank[true_top_k(items, k) >> (bits - prefix_bits)]))
+    return int(need[max(0, math.ceil(cover * need.size) - 1)] + 1)
+
+
+def bound(args) -> None:
+    """Genie bound F1(m) vs TAPS and federated PEM (``--parties``, default 5), paired on seeds ``--seed0 + s``."""
+    from ldp.datasets import dirichlet_parties
+    from ldp.federated import run_method
+    from ldp.metrics import evaluate
+    from ldp.rounds import LocalPopulation
+
+    path = Path(args.out if args.out != str(RESULTS / "heavy_hitters.json") else RESULTS / "heavy_hitters_bound.json")
+    results: dict = json.loads(path.read_text()) if path.exists() and args.merge else {}
+    seeds = [args.seed0 + s for s in range(args.seeds)]
+    P = args.parties[-1]
+    for ds in args.datasets:
+        items, bits, k, _ = load(ds)
+        part = dirichlet_parties(items, P, alpha=0.5, seed=0)
+        for e in args.eps:
+            cell = results.setdefault(ds, {}).setdefault(str(P), {}).setdefault(str(e), {})
+            runs = {}
+            for method in args.methods:
+                if method in ("taps", "tap", "fedpem", "pem"):
+                    f = []
+                    for s in seeds:
+                        pop = LocalPopulation(part, np.arange(items.size), items, bits, e, seed=s)
+                        hh = run_method(method, pop, k=k, seed=s)
+                        f.append(evaluate(hh.items, hh.estimates, items, k)["f1"])
+                    runs[method] = f
+            for m in args.genie_m:
+                mm = None if m == "all" else int(m)
+                if mm is not None and mm >= 1 << bits:
+                    continue
+                t = time.time()
+                for mode in args.genie_modes:
+                    for sh in args.genie_share if mode == "pooled" else [1.0]:
+                        name = f"genie_{m}" + ("" if mode == "pooled" else f"_{mode}") + ("" if sh >= 1 else f"_share{sh:g}")
+                        runs[name] = [genie_f1(items, bits, k, e, mm, s, sh, mode, part)[0] for s in seeds]
+                print(f"    genie_{m}: {time.time() - t:.1f}s", flush=True)
+            for name, f in runs.items():
+                a = np.array(f)
+                cell[name] = {"f1_mean": float(a.mean()), "f1_std": float(a.std()), "f1": [round(x, 4) for x in f],
+                              "seeds": seeds, "users": int(items.size), "bits": bits, "k": k}
+                if "fedpem" in runs and name != "fedpem":
+                    d = a - np.array(runs["fedpem"])
+                    cell[name]["minus_fedpem_mean"] = float(d.mean())
+                    cell[name]["minus_fedpem_se"] = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
+                print(f"  {ds} P={P} eps={e} {name}: F1 {a.mean():.3f} ± {a.std():.3f}"
+                      + (f"  (− fedPEM {cell[name]['minus_fedpem_mean']:+.3f})" if "minus_fedpem_mean" in cell[name] else ""),
+                      flush=True)
+            for cov in (1.0, 0.9):
+                r = [frontier_needed(items, bits, k, e, s, cover=cov) for s in seeds]
+                cell[f"frontier12_share0.5_cover{cov:g}"] = {"median": float(np.median(r)), "values": r,
+                                                              "final_candidates_median": float(np.median(r)) * 2 ** (bits - 12)}
+                print(f"  {ds} eps={e} 12-bit prefixes to keep for {cov:.0%} of the top-{k}: median {np.median(r):.0f} "
+                      f"(final candidates {np.median(r) * 2 ** (bits - 12):.0f})", flush=True)
+            path.write_text(json.dumps(results, indent=2, sort_keys=True))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -239,6 +382,15 @@ def main(argv=None) -> None:
     ap.add_argument("--scale", action="store_true", help="Spark scale run instead of the quality grid")
     ap.add_argument("--sizes", type=lambda s: [int(float(x)) for x in s.split(",")], default=[10**6, 3 * 10**6, 10**7])
     ap.add_argument("--scale-method", default="taps")
+    ap.add_argument("--bound", action="store_true",
+                    help="genie bound F1(m) vs TAPS / fed. PEM on the same seeds (writes heavy_hitters_bound.json)")
+    ap.add_argument("--genie-m", type=lambda s: s.split(","), default=["64", "256", "1024", "4096", "all"],
+                    help="genie candidate-set sizes (true top-m items; 'all' = the whole domain)")
+    ap.add_argument("--genie-share", type=lambda s: [float(x) for x in s.split(",")], default=[1.0],
+                    help="shares of the users answering the genie (e.g. 1,0.5)")
+    ap.add_argument("--genie-modes", type=lambda s: s.split(","), default=["pooled", "party", "rr"],
+                    help="genie variants (see genie_f1)")
+    ap.add_argument("--seed0", type=int, default=4000, help="first perturbation seed of --bound")
     ap.add_argument("--worker", nargs=3, metavar=("DATASET", "METHOD", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -247,6 +399,8 @@ def main(argv=None) -> None:
         worker(ds, method, args.parties, args.eps, args.seeds, out)
     elif args.scale:
         scale(args)
+    elif args.bound:
+        bound(args)
     else:
         quality(args)
 
