@@ -419,21 +419,21 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    und = undirected_edges(edges, dedup=directed)
-    if directed:  # the de-duplication is a shuffle: keep its result (an undirected input is re-read instead)
-        und = und.localCheckpoint()
-    n, deg_sum = (both_directions(und).groupBy("src").agg(F.count("*").alias("deg"))
-                  .agg(F.count("*"), F.sum("deg")).first())
-    n, m_edges = int(n), int(deg_sum or 0) // 2
-    buckets = shuffle_partitions(spark, 2 * m_edges)
     keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled", "spark.sql.adaptive.enabled")
     saved = {k: spark.conf.get(k, None) for k in keys}
-    spark.conf.set(keys[0], str(buckets))
-    spark.conf.set(keys[1], "false")  # keep one task per core for the per-part numpy work
     # non-adaptive: every shuffle of a query in one job (AQE submits each shuffle stage and broadcast as a job
-    # of its own — Slashdot: 69 → 34 jobs); small tables are broadcast explicitly
+    # of its own — Slashdot: 69 → 32 jobs); small tables are broadcast explicitly
     spark.conf.set(keys[2], "false")
+    spark.conf.set(keys[1], "false")  # keep one task per core for the per-part numpy work
     try:
+        und = undirected_edges(edges, dedup=directed)
+        if directed:  # the de-duplication is a shuffle: keep its result (an undirected input is re-read instead)
+            und = und.localCheckpoint()
+        n, deg_sum = (both_directions(und).groupBy("src").agg(F.count("*").alias("deg"))
+                      .agg(F.count("*"), F.sum("deg")).first())
+        n, m_edges = int(n), int(deg_sum or 0) // 2
+        buckets = shuffle_partitions(spark, 2 * m_edges)
+        spark.conf.set(keys[0], str(buckets))
         return _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_partitions)
     finally:
         for k, v in saved.items():
