@@ -127,6 +127,9 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
         cmd = [sys.executable, "jobs/embed_graph.py", "--edges", str(gdir), "--output", str(odir), "--dim", str(DIM)]
         if method == "distne-spark":  # the auto variant lets the job choose M from its memory budget
             cmd += ["--max-part-nodes", str(m)]
+        if args.coarse_edges_per_cluster:
+            cmd += ["--coarse-edges-per-cluster", str(args.coarse_edges_per_cluster)]
+            meta["coarse_edges_per_cluster"] = args.coarse_edges_per_cluster
         secs, peak, rc, driver = _run_tree(cmd, env)
         meta["driver_peak_mb"] = round(driver, 1)
         if rc == 0:
@@ -178,6 +181,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-python", default=str(ROOT / ".bench-venvs" / "embed" / "bin" / "python"))
     ap.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--max-part-nodes", type=int, default=None, help="M for DistNE (default 0.51·n: 4 parts)")
+    ap.add_argument("--coarse-edges-per-cluster", type=int, default=None,
+                    help="DistNE: part subgraphs keep only the K heaviest quotient edges of each outside cluster")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--results", default=str(RESULTS), help="JSON file to update (merged per graph and method)")
     ap.add_argument("--report", action="store_true", help="only print the table and R-MAT scaling of --results")

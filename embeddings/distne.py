@@ -48,6 +48,8 @@ class DistNEConfig:
     ``order = 5`` Chebyshev terms for the per-subgraph ProNE: with θ = 0.5 the coefficients ``I_k(θ)`` for
     ``k ≥ 5`` are below 10⁻⁵ (I_5 = 8·10⁻⁶), so 5 terms equal the paper's 10 in float32 (BlogCatalog
     ProNE vectors differ by ≤ 8·10⁻⁴, median cosine 1.0; DistNE micro-F1 identical) at half the products.
+    ``coarse_edges_per_cluster = k`` keeps, in the part subgraphs, only the quotient edges among the ``k``
+    heaviest of one of their outside clusters (``None``: all; see benchmarks/README.md for its measurements).
     """
 
     dim: int = 128
@@ -61,8 +63,11 @@ class DistNEConfig:
     mu: float = 0.2
     theta: float = 0.5
     seed: int = 0
+    coarse_edges_per_cluster: int | None = None
 
     def __post_init__(self) -> None:
+        if self.coarse_edges_per_cluster is not None and self.coarse_edges_per_cluster < 1:
+            raise ValueError(f"coarse_edges_per_cluster must be >= 1, got {self.coarse_edges_per_cluster}")
         if self.dim < 1:
             raise ValueError(f"dim must be >= 1, got {self.dim}")
         if self.max_subgraph_nodes is not None and self.max_subgraph_nodes < 4:
@@ -167,7 +172,7 @@ class DistNE(Embedder):
         q, sizes = partition.quotient_graph(g, labels)
         timings["partition_s"] = time.perf_counter() - t0
         z, cpart = top_level(q, sizes, cfg, max_part)
-        subs = partition.part_subgraphs(g, labels, cpart)
+        subs = partition.part_subgraphs(g, labels, cpart, cfg.coarse_edges_per_cluster)
         timings["top_s"] = time.perf_counter() - t0 - timings["partition_s"]
         x = np.zeros((len(active), cfg.dim), np.float32)
         for s in subs:

@@ -169,10 +169,31 @@ def build_part_subgraph(part: int, nodes: np.ndarray, proxies: np.ndarray, inter
     return PartSubgraph(part, nodes, proxies, adj)
 
 
-def part_subgraphs(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarray) -> list[PartSubgraph]:
-    """All ``H_i`` of a partition (numpy reference of the Spark construction)."""
+def heaviest_edges(a: np.ndarray, b: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the edges ``(a, b, w)`` (each undirected edge once) that are among the ``k`` heaviest edges of
+    at least one of their ends (ties: the earlier edge). Every node keeps ``min(k, degree)`` of its edges."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    e = len(a)
+    ends, ww, eid = np.r_[a, b], np.r_[w, w], np.r_[np.arange(e), np.arange(e)]
+    order = np.lexsort((eid, -ww, ends))
+    se = ends[order]
+    start = np.r_[0, np.flatnonzero(se[1:] != se[:-1]) + 1] if e else np.zeros(0, np.int64)
+    rank = np.arange(2 * e) - np.repeat(start, np.diff(np.r_[start, 2 * e]))
+    keep = np.zeros(e, bool)
+    keep[eid[order][rank < k]] = True
+    return keep
+
+
+def part_subgraphs(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarray,
+                   coarse_k: int | None = None) -> list[PartSubgraph]:
+    """All ``H_i`` of a partition (numpy reference of the Spark construction). ``coarse_k``: keep only the quotient
+    edges among the ``k`` heaviest of one of their clusters (:func:`heaviest_edges`) as coarse edges."""
     a = sp.triu(sp.coo_matrix(adj), k=1).tocoo()
     q = sp.triu(quotient_graph(adj, labels)[0], k=1).tocoo()
+    if coarse_k is not None:
+        keep = heaviest_edges(q.row, q.col, q.data, coarse_k)
+        q = sp.coo_matrix((q.data[keep], (q.row[keep], q.col[keep])), shape=q.shape)
     node_part = cluster_part[labels]
     ps, pd = node_part[a.row], node_part[a.col]
     out = []

@@ -219,14 +219,15 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
     (:func:`embeddings.distne.coarsen`), ProNE of the final quotient ``Q`` and the parts of its clusters.
 
     Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
-    2 — the final quotient's edges ``(a, b, w)``, ``a < b``; 3 — ``(a = level, b = clusters)`` of the levels
+    2 — the final quotient's edges ``(a, b, w)``, ``a < b`` (the coarse edges of the part subgraphs: only the
+    heaviest ones with ``coarse_edges_per_cluster``); 3 — ``(a = level, b = clusters)`` of the levels
     run here, and ``(a = −1, b = |E(Q)|)``.
     """
     def run(qdf: pd.DataFrame, sdf: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings.distne import coarsen as coarsen_local, top_level
-        from embeddings.partition import quotient_graph
+        from embeddings.partition import heaviest_edges, quotient_graph
         from embeddings.prone import blas_threads
 
         n1 = len(sdf)
@@ -240,13 +241,17 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
             sizes = np.bincount(lab, weights=sizes1, minlength=int(lab.max()) + 1).astype(np.int64)
             z, part = top_level(q, sizes, cfg, max_part)
         nc, qu = len(sizes), sp.triu(q, k=1).tocoo()
+        q_nnz = qu.nnz  # the top level embeds all of Q; the part subgraphs get its coarse edges (maybe pruned)
+        if cfg.coarse_edges_per_cluster is not None:
+            keep = heaviest_edges(qu.row, qu.col, qu.data, cfg.coarse_edges_per_cluster)
+            qu = sp.coo_matrix((qu.data[keep], (qu.row[keep], qu.col[keep])), shape=qu.shape)
         i32, i64, f32 = np.int32, np.int64, np.float32
         kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(qu.nnz, 2, i32), np.full(len(counts) + 1, 3, i32)]
         return pd.DataFrame({
             "kind": np.concatenate(kinds),
             "a": np.r_[np.arange(n1, dtype=i64), np.arange(nc, dtype=i64), qu.row.astype(i64),
                        np.arange(len(counts), dtype=i64), -1],
-            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.col.astype(i64), np.asarray(counts, i64), qu.nnz],
+            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.col.astype(i64), np.asarray(counts, i64), q_nnz],
             "w": np.r_[np.zeros(n1 + nc, f32), qu.data.astype(f32), np.zeros(len(counts) + 1, f32)],
             "part": np.r_[part[lab], part, np.full(qu.nnz + len(counts) + 1, -1)].astype(i32),
             "z": [b""] * n1 + _pack(z) + [b""] * (qu.nnz + len(counts) + 1)})

@@ -36,6 +36,7 @@ class EmbedGraphConfig:
     refine_order: int = 2
     align: str = "lstsq"
     partitions: int | None = None
+    coarse_edges_per_cluster: int | None = None
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -50,7 +51,7 @@ class EmbedGraphConfig:
 
         return DistNEConfig(dim=self.dim, max_subgraph_nodes=self.max_part_nodes, memory_mb=self.memory_mb,
                             lpa_rounds=self.lpa_rounds, refine_order=self.refine_order, align=self.align,
-                            seed=self.seed)
+                            seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster)
 
 
 def parse_args(argv=None) -> EmbedGraphConfig:
@@ -68,9 +69,12 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--align", choices=["lstsq", "orthogonal"], default="lstsq")
     p.add_argument("--partitions", type=int, default=None,
                    help="output partitions (default: the job's shuffle partitions, i.e. the task slots)")
+    p.add_argument("--coarse-edges-per-cluster", type=int, default=None,
+                   help="part subgraphs keep only the quotient edges among the K heaviest of one of their outside "
+                        "clusters (default: all)")
     a = p.parse_args(argv)
     return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
-                            a.refine_order, a.align, a.partitions)
+                            a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster)
 
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:

@@ -116,3 +116,25 @@ def test_bucketed_rounds_reproduce_label_propagation(buckets):
     ref = partition.label_propagation(a.tocsr(), cap=cap, rounds=rounds)
     assert np.array_equal(partition.split_oversized(labels, cap), ref)
     assert len(np.unique(ref)) < n  # it did merge nodes
+
+
+def test_heaviest_edges_keeps_k_per_node_and_only_those(setup):
+    a, labels, cpart, subs, _, _ = setup
+    q = sp.triu(partition.quotient_graph(a, labels)[0], k=1).tocoo()
+    k = 3
+    keep = partition.heaviest_edges(q.row, q.col, q.data, k)
+    deg = np.bincount(np.r_[q.row, q.col], minlength=q.shape[0])
+    kept = np.bincount(np.r_[q.row[keep], q.col[keep]], minlength=q.shape[0])
+    assert (kept >= np.minimum(deg, k)).all() and keep.sum() < len(keep)
+    for e in np.flatnonzero(keep)[:50]:  # a kept edge is among the k heaviest at one of its ends
+        ok = False
+        for v in (q.row[e], q.col[e]):
+            at = (q.row == v) | (q.col == v)
+            ok |= (q.data[at] > q.data[e]).sum() < k
+        assert ok
+    pruned = partition.part_subgraphs(a, labels, cpart, coarse_k=k)
+    for s_full, s_pr in zip(subs, pruned):
+        assert np.array_equal(s_full.nodes, s_pr.nodes) and np.array_equal(s_full.proxies, s_pr.proxies)
+        assert s_pr.adjacency.nnz <= s_full.adjacency.nnz
+        full_e, pr = s_full.adjacency.tocoo(), s_pr.adjacency.tocoo()
+        assert set(zip(pr.row, pr.col)) <= set(zip(full_e.row, full_e.col))  # a subset of the edges

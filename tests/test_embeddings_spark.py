@@ -64,14 +64,36 @@ def test_embed_job_writes_vectors_and_invariants(graph_dir, embedded):
 
 def test_spark_run_equals_single_process_reference(graph_dir, embedded):
     """Same partition and (up to float summation order) the same vectors as embeddings.distne.DistNE."""
+    _assert_equals_reference(graph_dir, *embedded, config_kw={})
+
+
+def test_spark_run_with_pruned_coarse_edges_equals_reference(spark, graph_dir, tmp_path):
+    """``--coarse-edges-per-cluster``: the same pruning in the Spark run and the reference, fewer embedded edges."""
+    from jobs import embed_graph
+
+    gdir, _, _ = graph_dir
+    cfg = embed_graph.parse_args(["--edges", str(gdir), "--output", str(tmp_path / "e"), "--dim", "16",
+                                  "--max-part-nodes", "600", "--seed", "1", "--coarse-edges-per-cluster", "3"])
+    meta = embed_graph.run(spark, cfg)
+    ref = _assert_equals_reference(graph_dir, tmp_path / "e", meta, config_kw={"coarse_edges_per_cluster": 3})
+    full = _reference(graph_dir, {})
+    assert ref.stats_["embedded_edges_multiple"] < full.stats_["embedded_edges_multiple"]
+
+
+def _reference(graph_dir, kw):
     from embeddings.datasets import symmetric_adjacency
     from embeddings.distne import DistNE, DistNEConfig
-    from embeddings.evaluate import read_vectors
 
     _, df, n = graph_dir
-    out, meta = embedded
-    ref = DistNE(DistNEConfig(dim=16, max_subgraph_nodes=600, seed=1)).fit(
+    return DistNE(DistNEConfig(dim=16, max_subgraph_nodes=600, seed=1, **kw)).fit(
         symmetric_adjacency(df.src.to_numpy(), df.dst.to_numpy(), n))
+
+
+def _assert_equals_reference(graph_dir, out, meta, config_kw):
+    from embeddings.evaluate import read_vectors
+
+    _, _, n = graph_dir
+    ref = _reference(graph_dir, config_kw)
     assert meta["parts"] == ref.stats_["parts"]
     assert meta["coarsening_clusters"] == ref.stats_["coarsening_clusters"]
     assert meta["largest_subgraph_nodes"] == ref.stats_["largest_subgraph_nodes"]
@@ -81,6 +103,7 @@ def test_spark_run_equals_single_process_reference(graph_dir, embedded):
     live = np.linalg.norm(y, axis=1) > 0
     cos = (x[live] * y[live]).sum(1) / np.linalg.norm(x[live], axis=1) / np.linalg.norm(y[live], axis=1)
     assert np.median(np.abs(cos)) > 0.99
+    return ref
 
 
 def test_knn_job_excludes_friends_and_reports_recall(spark, graph_dir, embedded, tmp_path):
