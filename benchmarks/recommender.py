@@ -99,7 +99,7 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                 cmd += ["--lr-min", str(args.mf_lr_min)]
             if density < 1:
                 cmd += ["--init-mask", args.init_mask, "--init-spread", str(args.init_spread),
-                        "--prune-start", str(args.prune_start)]
+                        "--prune-start", str(args.prune_start), "--grow-zero-signal", args.grow_zero_signal]
         wall, peak, _ = run_tree(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
@@ -285,6 +285,8 @@ def main(argv=None) -> int:
                    help="MF DSL initial masks (recsys.train --init-mask); non-default runs are keyed 'mf@<d> <mask>'")
     p.add_argument("--init-spread", type=float, default=0.0, help="MF DSL shared-mask row-length spread")
     p.add_argument("--prune-start", type=float, default=0.5, help="MF DSL update ratio at step 0 (recsys.train --prune-start)")
+    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default="random",
+                   help="MF DSL growth among zero-signal weights (recsys.train --grow-zero-signal)")
     p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
     p.add_argument("--min-row-active", type=int, default=0,
                    help="MF DSL: never prune a row below this many active weights (recsys.train --min-row-active)")
@@ -361,9 +363,11 @@ def main(argv=None) -> int:
         for model, density, epochs in todo:
             print(f"[{key}] {model}@{density:g} x{epochs} ...", flush=True)
             name = f"{model}@{density:g}"
-            if model == "mf" and density < 1 and (a.init_mask != "random" or a.prune_start != 0.5):
+            if model == "mf" and density < 1 and (a.init_mask != "random" or a.prune_start != 0.5
+                                                   or a.grow_zero_signal != "random"):
                 name += f" {a.init_mask}" + (f" s{a.init_spread:g}" if a.init_spread else "") + (
-                    f" p{a.prune_start:g}" if a.prune_start != 0.5 else "")
+                    f" p{a.prune_start:g}" if a.prune_start != 0.5 else "") + (
+                    f" {a.grow_zero_signal}" if a.grow_zero_signal != "random" else "")
             runs[name] = run_ours(folder, model, density, epochs, a)
             save()
         if "lightgcn" not in a.skip:
