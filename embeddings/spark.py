@@ -219,9 +219,10 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
     (:func:`embeddings.distne.coarsen`), ProNE of the final quotient ``Q`` and the parts of its clusters.
 
     Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
-    2 — the final quotient's edges ``(a, b, w)``, ``a < b`` (the coarse edges of the part subgraphs: only the
-    heaviest ones with ``coarse_edges_per_cluster``); 3 — ``(a = level, b = clusters)`` of the levels
-    run here, and ``(a = −1, b = |E(Q)|)``.
+    2 — one row, ``z`` = the final quotient's edges ``a < b`` packed by :func:`pack_edges` (the coarse edges
+    of the part subgraphs: only the heaviest ones with ``coarse_edges_per_cluster``; one binary row per part
+    instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and
+    ``(a = −1, b = |E(Q)|)``.
     """
     def run(qdf: pd.DataFrame, sdf: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
@@ -246,16 +247,30 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
             keep = heaviest_edges(qu.row, qu.col, qu.data, cfg.coarse_edges_per_cluster)
             qu = sp.coo_matrix((qu.data[keep], (qu.row[keep], qu.col[keep])), shape=qu.shape)
         i32, i64, f32 = np.int32, np.int64, np.float32
-        kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(qu.nnz, 2, i32), np.full(len(counts) + 1, 3, i32)]
+        kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(1, 2, i32), np.full(len(counts) + 1, 3, i32)]
         return pd.DataFrame({
             "kind": np.concatenate(kinds),
-            "a": np.r_[np.arange(n1, dtype=i64), np.arange(nc, dtype=i64), qu.row.astype(i64),
-                       np.arange(len(counts), dtype=i64), -1],
-            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.col.astype(i64), np.asarray(counts, i64), q_nnz],
-            "w": np.r_[np.zeros(n1 + nc, f32), qu.data.astype(f32), np.zeros(len(counts) + 1, f32)],
-            "part": np.r_[part[lab], part, np.full(qu.nnz + len(counts) + 1, -1)].astype(i32),
-            "z": [b""] * n1 + _pack(z) + [b""] * (qu.nnz + len(counts) + 1)})
+            "a": np.r_[np.arange(n1, dtype=i64), np.arange(nc, dtype=i64), -1, np.arange(len(counts), dtype=i64), -1],
+            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.nnz, np.asarray(counts, i64), q_nnz],
+            "w": np.zeros(n1 + nc + len(counts) + 2, f32),
+            "part": np.r_[part[lab], part, np.full(len(counts) + 2, -1)].astype(i32),
+            "z": [b""] * n1 + _pack(z) + [pack_edges(qu.row, qu.col, qu.data)] + [b""] * (len(counts) + 1)})
     return run
+
+
+EDGE = np.dtype([("a", "<i8"), ("b", "<i8"), ("w", "<f4")])
+
+
+def pack_edges(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> bytes:
+    """An edge list as one binary value (records ``(a int64, b int64, w float32)``)."""
+    rec = np.empty(len(a), EDGE)
+    rec["a"], rec["b"], rec["w"] = a, b, w
+    return rec.tobytes()
+
+
+def unpack_edges(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rec = np.frombuffer(blob, EDGE)
+    return rec["a"].astype(np.int64), rec["b"].astype(np.int64), rec["w"].astype(np.float32)
 
 
 def _pack(m: np.ndarray) -> list[bytes]:
@@ -311,8 +326,10 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         nodes = np.unique(x[kind == 3])
         anchors = rows[kind == 4].sort_values("x")
         proxies = anchors["x"].to_numpy(np.int64)
-        trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1, 2)]
-        sub = build_part_subgraph(part, nodes, proxies, *trip)
+        trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1)]
+        qa, qb, qw = unpack_edges(rows["z"].to_numpy()[kind == 2][0])
+        outside = _member(proxies, qa) & _member(proxies, qb)  # quotient edges among the outside clusters
+        sub = build_part_subgraph(part, nodes, proxies, *trip, (qa[outside], qb[outside], qw[outside]))
         zp = _unpack(anchors["z"], cfg.dim) if len(proxies) else np.zeros((0, cfg.dim), np.float32)
         with blas_threads(1):
             vec = embed_part(sub, zp, cfg)
@@ -326,6 +343,14 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         out["border"] = np.int64(len(np.unique(x[cut])))
         return out
     return run
+
+
+def _member(sorted_keys: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``v ∈ sorted_keys``, element-wise."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(v), bool)
+    i = np.minimum(np.searchsorted(sorted_keys, v), len(sorted_keys) - 1)
+    return sorted_keys[i] == v
 
 
 def _round_task(k: int, cfg: DistNEConfig):
@@ -470,7 +495,7 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         q_edges = info[0][1]
         counts = counts + [c for _, c in info[1:]]
         top = top_rows.where("kind = 1").select(F.col("a").alias("cluster"), "part", "z")
-        q = top_rows.where("kind = 2").select("a", "b", "w")
+        q_blob = top_rows.where("kind = 2").select("z")
         c1_map = top_rows.where("kind = 0").select(F.col("a").alias("c1"), F.col("b").alias("cluster"), "part")
         timings["top_s"] = time.perf_counter() - t0 - sum(timings.values())
         npart = (node_cluster.select("id", F.col("cluster").alias("c1")).join(c1_map, "c1")
@@ -495,22 +520,17 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         cut_rows = pe.where(F.col("part") != F.col("pd")).select("part", F.lit(1).alias("kind"), F.col("src").alias("x"),
                                                                  F.col("cd").alias("y"), "w", F.col("pd").alias("q"))
         parts = top.select("part").distinct()
-        cp = top.select("cluster", "part")
-        qa = (q.join(cp.select(F.col("cluster").alias("a"), F.col("part").alias("qa")), "a")
-              .join(cp.select(F.col("cluster").alias("b"), F.col("part").alias("qb")), "b"))
-        coarse_rows = (qa.crossJoin(F.broadcast(parts))
-                       .where((F.col("part") != F.col("qa")) & (F.col("part") != F.col("qb")))
-                       .select("part", F.lit(2).alias("kind"), F.col("a").alias("x"), F.col("b").alias("y"), "w",
-                               minus1))
-        node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"),
-                                 F.lit(-1).cast("long").alias("y"), F.lit(0.0).cast("float").alias("w"), minus1)
-        rows = (internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(coarse_rows.select(cols))
-                .unionByName(node_rows.select(cols)))
+        no_edge = [F.lit(-1).cast("long").alias("y"), F.lit(0.0).cast("float").alias("w"), minus1]
+        # the coarse edges: the packed quotient, one row per part (each part keeps those among its outside clusters)
+        coarse_rows = q_blob.crossJoin(F.broadcast(parts)).select("part", F.lit(2).alias("kind"),
+                                                                  F.lit(-1).cast("long").alias("x"), *no_edge, "z")
+        node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"), *no_edge)
+        rows = (internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(node_rows.select(cols)))
         anchors = (top.select("cluster", F.col("part").alias("cpart"), "z").crossJoin(F.broadcast(parts))
                    .where(F.col("part") != F.col("cpart"))
-                   .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), F.lit(-1).cast("long").alias("y"),
-                           F.lit(0.0).cast("float").alias("w"), minus1, "z"))
-        rows = rows.withColumn("z", F.lit(bytearray()).cast("binary")).unionByName(anchors)
+                   .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), *no_edge, "z"))
+        rows = (rows.withColumn("z", F.lit(bytearray()).cast("binary")).unionByName(coarse_rows)
+                .unionByName(anchors))
         refine = cfg.refine_order >= 2
         parted = (by_part(rows, slots)
                   .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
