@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from recsys.trainer import TrainConfig
+
+DEFAULTS = TrainConfig()  # recsys.train's defaults: result keys name departures from them (run_name)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "recommender.json"
@@ -90,6 +94,9 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                "--reg", str(args.mf_reg if model == "mf" else args.lgcn_reg)]
         if args.init_density_scale:
             cmd.append("--init-density-scale")
+        if density < 1:
+            cmd += ["--init-mask", args.init_mask, "--init-spread", str(args.init_spread),
+                    "--prune-start", str(args.prune_start), "--grow-zero-signal", args.grow_zero_signal]
         if model == "mf":
             cmd += ["--grow-signal", args.grow_signal, "--min-interval-epochs", str(args.mf_interval_epochs),
                     "--min-row-active", str(args.min_row_active)]
@@ -97,9 +104,6 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                 cmd += ["--lr", str(args.mf_lr)]
             if args.mf_lr_min is not None:
                 cmd += ["--lr-min", str(args.mf_lr_min)]
-            if density < 1:
-                cmd += ["--init-mask", args.init_mask, "--init-spread", str(args.init_spread),
-                        "--prune-start", str(args.prune_start), "--grow-zero-signal", args.grow_zero_signal]
         wall, peak, _ = run_tree(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
@@ -150,7 +154,8 @@ def measure_propagation(data, repeats: int = 3) -> dict:
 
 
 def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: int = 2, batch: int = 4096,
-                       grow_signal: str = "auto", interval_epochs: float = 1.0, min_row_active: int = 0) -> dict:
+                       grow_signal: str = "auto", interval_epochs: float = 1.0, min_row_active: int = 0,
+                       init_mask: str = DEFAULTS.init_mask, grow_zero_signal: str = DEFAULTS.grow_zero_signal) -> dict:
     """CPU seconds per MF epoch at each density, measured in one process with the runs interleaved
     (dense, DSL, dense, DSL, ...) so that every density sees the same load; no evaluation.
 
@@ -173,13 +178,14 @@ def measure_epoch_cost(data, densities: list[float], epochs: int = 4, repeats: i
         for d in densities:
             rec = BPRRecommender(TrainConfig(model="mf", density=d, epochs=epochs, batch_size=batch, device="cpu",
                                              grow_signal=grow_signal, min_interval_epochs=interval_epochs,
-                                             min_row_active=min_row_active,
-                                             show_progress=False)).fit(train_only)
+                                             min_row_active=min_row_active, init_mask=init_mask,
+                                             grow_zero_signal=grow_zero_signal, show_progress=False)).fit(train_only)
             cpu[d].append(rec.result.train_cpu_seconds / epochs)
             rounds[d] = rec.result.rounds
     med = {d: float(np.median(v)) for d, v in cpu.items()}
     return {f"mf@{d:g}": {"cpu_s_per_epoch": med[d], "runs": cpu[d], "rounds": rounds[d], "epochs": epochs,
-                          "grow_signal": grow_signal, "min_row_active": min_row_active,
+                          "grow_signal": grow_signal, "min_row_active": min_row_active, "init_mask": init_mask,
+                          "grow_zero_signal": grow_zero_signal,
                           "load_avg_1m": os.getloadavg()[0],
                           "vs_dense": med[d] / med[1.0] if 1.0 in med else None} for d in densities}
 
@@ -239,6 +245,24 @@ def write_slice(src: Path, dst: Path, n_users: int) -> None:
                     g.write(line)
 
 
+def run_name(model: str, density: float, a) -> str:
+    """``<model>@<density>``, plus what departs from recsys.train's DSL defaults: ``random`` for the
+    paper's procedure (random initial masks, random fill of the growth quota; every DSL run before round 5),
+    else ``random-mask`` / ``fill-random`` / ``s<spread>`` / ``p<prune_start>``."""
+    name = f"{model}@{density:g}"
+    if density >= 1:
+        return name
+    tags = []
+    if (a.init_mask, a.grow_zero_signal) == ("random", "random"):
+        tags.append("random")
+    else:
+        tags += ["random-mask"] * (a.init_mask != DEFAULTS.init_mask)
+        tags += ["fill-random"] * (a.grow_zero_signal != DEFAULTS.grow_zero_signal)
+    tags += [f"s{a.init_spread:g}"] * (a.init_spread != DEFAULTS.init_spread)
+    tags += [f"p{a.prune_start:g}"] * (a.prune_start != DEFAULTS.prune_start)
+    return " ".join([name, *tags])
+
+
 def _normalised(results: dict) -> dict:
     """``bytes`` counts each table in its cheaper layout (runs before that rule counted dense tables as CSR)."""
     for runs in results.values():
@@ -281,12 +305,13 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--mf-lr", type=float, default=None, help="MF learning rate (default: --lr)")
     p.add_argument("--mf-lr-min", type=float, default=None, help="MF cosine floor (default: recsys.train's)")
-    p.add_argument("--init-mask", choices=("random", "shared"), default="random",
-                   help="MF DSL initial masks (recsys.train --init-mask); non-default runs are keyed 'mf@<d> <mask>'")
-    p.add_argument("--init-spread", type=float, default=0.0, help="MF DSL shared-mask row-length spread")
-    p.add_argument("--prune-start", type=float, default=0.5, help="MF DSL update ratio at step 0 (recsys.train --prune-start)")
-    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default="random",
-                   help="MF DSL growth among zero-signal weights (recsys.train --grow-zero-signal)")
+    p.add_argument("--init-mask", choices=("random", "shared"), default=DEFAULTS.init_mask,
+                   help="DSL initial masks (recsys.train --init-mask); runs off the defaults are keyed by run_name")
+    p.add_argument("--init-spread", type=float, default=DEFAULTS.init_spread, help="DSL shared-mask row-length spread")
+    p.add_argument("--prune-start", type=float, default=DEFAULTS.prune_start,
+                   help="DSL update ratio at step 0 (recsys.train --prune-start)")
+    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=DEFAULTS.grow_zero_signal,
+                   help="DSL growth among zero-signal weights (recsys.train --grow-zero-signal)")
     p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
     p.add_argument("--min-row-active", type=int, default=0,
                    help="MF DSL: never prune a row below this many active weights (recsys.train --min-row-active)")
@@ -351,7 +376,8 @@ def main(argv=None) -> int:
         if a.cost_only:
             runs.pop("popularity")
             runs["_epoch_cost"] = measure_epoch_cost(data, a.densities, a.cost_epochs, a.cost_repeats, a.mf_batch,
-                                                   a.grow_signal, a.mf_interval_epochs, a.min_row_active)
+                                                   a.grow_signal, a.mf_interval_epochs, a.min_row_active,
+                                                   a.init_mask, a.grow_zero_signal)
             print(f"[{key}] CPU s/epoch, interleaved: {json.dumps(runs['_epoch_cost'], indent=1)}", flush=True)
             save()
             continue
@@ -362,12 +388,7 @@ def main(argv=None) -> int:
             todo += [("lightgcn", d, a.lgcn_epochs) for d in a.lgcn_densities]
         for model, density, epochs in todo:
             print(f"[{key}] {model}@{density:g} x{epochs} ...", flush=True)
-            name = f"{model}@{density:g}"
-            if model == "mf" and density < 1 and (a.init_mask != "random" or a.prune_start != 0.5
-                                                   or a.grow_zero_signal != "random"):
-                name += f" {a.init_mask}" + (f" s{a.init_spread:g}" if a.init_spread else "") + (
-                    f" p{a.prune_start:g}" if a.prune_start != 0.5 else "") + (
-                    f" {a.grow_zero_signal}" if a.grow_zero_signal != "random" else "")
+            name = run_name(model, density, a)
             runs[name] = run_ours(folder, model, density, epochs, a)
             save()
         if "lightgcn" not in a.skip:

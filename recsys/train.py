@@ -84,11 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-row-active", type=int, default=d.min_row_active,
                    help="DSL: never prune a row below this many active weights")
     p.add_argument("--init-mask", choices=("random", "shared"), default=d.init_mask,
-                   help="DSL initial masks: random (paper) or shared (rows start on one shared column prefix)")
+                   help="DSL initial masks: shared (rows start on one shared column prefix) or random (paper)")
     p.add_argument("--init-spread", type=float, default=d.init_spread,
                    help="shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
     p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=d.grow_zero_signal,
-                   help="DSL: fill growth at random among zero-signal weights, or move fewer weights (skip)")
+                   help="DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)")
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
     p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

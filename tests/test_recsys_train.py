@@ -128,15 +128,16 @@ def test_init_density_scale_keeps_row_norms():
 
 
 def test_cli_structured_mask_options_reach_the_trainer():
-    """``--init-mask shared --init-spread --grow-zero-signal`` reach TrainConfig, and a fit with them keeps
+    """``--init-mask --init-spread --grow-zero-signal`` reach TrainConfig (default: shared, skip), and a fit keeps
     the budget and starts every row on a prefix of one column order shared by users and items."""
     from recsys.data import Interactions
     from recsys.trainer import BPRRecommender, TrainConfig
 
-    cfg = train_cli.parse_args(["--data", "d", "--output", "o", "--density", "0.25", "--init-mask", "shared",
-                                "--init-spread", "0.3", "--grow-zero-signal", "skip"]).train
-    assert (cfg.init_mask, cfg.init_spread, cfg.grow_zero_signal) == ("shared", 0.3, "skip")
-    assert train_cli.parse_args(["--data", "d", "--output", "o"]).train.init_mask == "random"
+    cfg = train_cli.parse_args(["--data", "d", "--output", "o", "--density", "0.25", "--init-mask", "random",
+                                "--init-spread", "0.3", "--grow-zero-signal", "random"]).train
+    assert (cfg.init_mask, cfg.init_spread, cfg.grow_zero_signal) == ("random", 0.3, "random")
+    default = train_cli.parse_args(["--data", "d", "--output", "o"]).train
+    assert (default.init_mask, default.init_spread, default.grow_zero_signal) == ("shared", 0.0, "skip")
     rng = np.random.default_rng(1)
     data = Interactions.from_pairs(rng.integers(0, 80, 1500), rng.integers(0, 90, 1500))
     static = TrainConfig(model="mf", density=0.25, epochs=2, dim=16, batch_size=256, init_mask="shared",
