@@ -173,3 +173,20 @@ def test_embed_job_output_files_sorted_by_id(embedded):
     for f in files:
         ids = pq.read_table(f).column("id").to_numpy()
         assert (np.diff(ids) > 0).all()
+
+
+def test_packed_edges_round_trip_and_membership():
+    """The coarse edges travel as one binary value: exact round trip (int64 ids above 2^31, float32
+    weights, empty list), and ``_member`` — the part task's outside-cluster filter — agrees with ``np.isin``."""
+    from embeddings.spark import _member, pack_edges, unpack_edges
+
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, 2**40, 500), rng.integers(0, 2**40, 500)
+    w = rng.random(500).astype(np.float32)
+    ra, rb, rw = unpack_edges(pack_edges(a, b, w))
+    assert np.array_equal(ra, a) and np.array_equal(rb, b) and np.array_equal(rw, w)
+    assert all(len(x) == 0 for x in unpack_edges(pack_edges(a[:0], b[:0], w[:0])))
+    keys = np.unique(rng.integers(0, 50, 20))
+    v = rng.integers(-5, 60, 300)
+    assert np.array_equal(_member(keys, v), np.isin(v, keys))
+    assert not _member(keys[:0], v).any()
