@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from recsys.train import add_mask_options
 from recsys.trainer import TrainConfig
 
 DEFAULTS = TrainConfig()  # recsys.train's defaults: result keys name departures from them (run_name)
@@ -305,13 +306,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--mf-lr", type=float, default=None, help="MF learning rate (default: --lr)")
     p.add_argument("--mf-lr-min", type=float, default=None, help="MF cosine floor (default: recsys.train's)")
-    p.add_argument("--init-mask", choices=("random", "shared"), default=DEFAULTS.init_mask,
-                   help="DSL initial masks (recsys.train --init-mask); runs off the defaults are keyed by run_name")
-    p.add_argument("--init-spread", type=float, default=DEFAULTS.init_spread, help="DSL shared-mask row-length spread")
-    p.add_argument("--prune-start", type=float, default=DEFAULTS.prune_start,
-                   help="DSL update ratio at step 0 (recsys.train --prune-start)")
-    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=DEFAULTS.grow_zero_signal,
-                   help="DSL growth among zero-signal weights (recsys.train --grow-zero-signal)")
+    add_mask_options(p)  # recsys.train's DSL mask options, forwarded; runs off their defaults are keyed by run_name
     p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
     p.add_argument("--min-row-active", type=int, default=0,
                    help="MF DSL: never prune a row below this many active weights (recsys.train --min-row-active)")

@@ -59,6 +59,19 @@ class RunConfig:
         return out.parent / f"{out.name}.ckpt"
 
 
+def add_mask_options(p: argparse.ArgumentParser) -> None:
+    """The DSL mask options (``--init-mask --init-spread --grow-zero-signal --prune-start``) with
+    TrainConfig's defaults; ``benchmarks.recommender`` takes the same options and forwards them."""
+    d = TrainConfig()
+    p.add_argument("--init-mask", choices=("random", "shared"), default=d.init_mask,
+                   help="DSL initial masks: shared (rows start on one shared column prefix) or random (paper)")
+    p.add_argument("--init-spread", type=float, default=d.init_spread,
+                   help="shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
+    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=d.grow_zero_signal,
+                   help="DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)")
+    p.add_argument("--prune-start", type=float, default=d.prune_start, help="DSL update ratio at step 0 (paper 0.5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m recsys.train", description=__doc__.split("\n\n")[0])
@@ -80,15 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accumulated signal: sum the last N epochs of gradients before a round (0: all)")
     p.add_argument("--min-interval-epochs", type=float, default=d.min_interval_epochs,
                    help="MF: at least this many epochs between two DSL rounds")
-    p.add_argument("--prune-start", type=float, default=d.prune_start, help="DSL update ratio at step 0 (paper 0.5)")
     p.add_argument("--min-row-active", type=int, default=d.min_row_active,
                    help="DSL: never prune a row below this many active weights")
-    p.add_argument("--init-mask", choices=("random", "shared"), default=d.init_mask,
-                   help="DSL initial masks: shared (rows start on one shared column prefix) or random (paper)")
-    p.add_argument("--init-spread", type=float, default=d.init_spread,
-                   help="shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
-    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=d.grow_zero_signal,
-                   help="DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)")
+    add_mask_options(p)
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
     p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
