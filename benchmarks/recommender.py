@@ -92,7 +92,7 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                "--epochs", str(epochs), "--batch-size", str(batch), "--lr", str(args.lr), "--rounds", str(rounds),
                "--eval-every", str(args.eval_every if model == "mf" else 0), "--device", args.device,
                "--threads", str(args.threads), "--output", str(out), "--no-progress",
-               "--reg", str(args.mf_reg if model == "mf" else args.lgcn_reg)]
+               "--reg", str(args.mf_reg if model == "mf" else args.lgcn_reg), "--seed", str(args.seed)]
         if args.init_density_scale:
             cmd.append("--init-density-scale")
         if density < 1:
@@ -249,10 +249,11 @@ def write_slice(src: Path, dst: Path, n_users: int) -> None:
 def run_name(model: str, density: float, a) -> str:
     """``<model>@<density>``, plus what departs from recsys.train's DSL defaults: ``random`` for the
     paper's procedure (random initial masks, random fill of the growth quota; every DSL run before round 5),
-    else ``random-mask`` / ``fill-random`` / ``s<spread>`` / ``p<prune_start>``."""
+    else ``random-mask`` / ``fill-random`` / ``s<spread>`` / ``p<prune_start>``; ``seed<N>`` off the default seed."""
     name = f"{model}@{density:g}"
+    seed = [f"seed{a.seed}"] * (a.seed != DEFAULTS.seed)
     if density >= 1:
-        return name
+        return " ".join([name, *seed])
     tags = []
     if (a.init_mask, a.grow_zero_signal) == ("random", "random"):
         tags.append("random")
@@ -261,7 +262,7 @@ def run_name(model: str, density: float, a) -> str:
         tags += ["fill-random"] * (a.grow_zero_signal != DEFAULTS.grow_zero_signal)
     tags += [f"s{a.init_spread:g}"] * (a.init_spread != DEFAULTS.init_spread)
     tags += [f"p{a.prune_start:g}"] * (a.prune_start != DEFAULTS.prune_start)
-    return " ".join([name, *tags])
+    return " ".join([name, *tags, *seed])
 
 
 def _normalised(results: dict) -> dict:
@@ -320,6 +321,7 @@ def main(argv=None) -> int:
     p.add_argument("--implicit-bpr-iters", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="training seed (result keys name other seeds)")
     p.add_argument("--skip", nargs="*", default=[], help="families to skip: mf lightgcn implicit")
     p.add_argument("--tag", default="", help="suffix of the result key (e.g. ' 12ep' to keep other budgets)")
     p.add_argument("--users", type=int, default=0, help="only the first N users of each dataset (0: all)")

@@ -4,7 +4,8 @@
   overridden. The project is shipped with ``--py-files dist/graphrec.zip`` (built by ``make``);
   if that was forgotten, :func:`get_session` adds the zip itself.
 * Embedded (plain ``python``/pytest): ``local[*]`` with local settings — Arrow on, few shuffle
-  partitions, UI off, ``SPARK_LOCAL_IP=127.0.0.1`` — and the project root on the workers' path.
+  partitions, UI off, ``SPARK_LOCAL_IP=127.0.0.1`` — the project root on the workers' path, and
+  the driver JVM started from the class-data-sharing archive of :mod:`jobs.cds` when there is one.
 
 No session exists at import time; call :func:`get_session` in ``main``.
 """
@@ -16,6 +17,8 @@ import sys
 import zipfile
 from pathlib import Path
 from typing import Mapping
+
+from jobs.cds import java_options
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,19 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
     paths = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     builder = builder.master(master or os.environ.get("GRAPHREC_SPARK_MASTER", "local[*]"))
-    for k, v in {**LOCAL_CONF, **(conf or {})}.items():
+    conf = {**LOCAL_CONF, **(conf or {})}
+    for k, v in conf.items():
         builder = builder.config(k, v)
-    spark = builder.getOrCreate()
+    cds = java_options()  # the class-data-sharing archive of `make setup`: ~4 s less start-up
+    if cds:
+        user = conf.get("spark.driver.extraJavaOptions", "")
+        try:
+            spark = builder.config("spark.driver.extraJavaOptions", f"{cds} {user}".strip()).getOrCreate()
+        except Exception as e:  # an unusable archive must never stop a job: start without it
+            log.warning("Spark driver did not start with the CDS archive (%s); starting without it", e)
+            spark = builder.config("spark.driver.extraJavaOptions", user).getOrCreate()
+    else:
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 

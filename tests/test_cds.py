@@ -1,0 +1,56 @@
+"""The driver JVM's class-data-sharing archive: named per runtime, used when present, never fatal."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobs import cds
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_java_options_name_the_archive_only_when_it_exists(tmp_path, monkeypatch):
+    monkeypatch.setattr(cds, "CACHE_DIR", tmp_path)
+    monkeypatch.delenv("GRAPHREC_SPARK_CDS", raising=False)
+    path = cds.archive_path()
+    if path is None:
+        pytest.skip("no java on PATH")
+    assert path.parent == tmp_path and path.suffix == ".jsa"
+    assert cds.java_options() == ""
+    path.write_bytes(b"x")
+    assert cds.java_options() == f"-XX:SharedArchiveFile={path}"
+    monkeypatch.setenv("GRAPHREC_SPARK_CDS", "0")
+    assert cds.java_options() == ""
+
+
+def test_archive_name_changes_with_the_java_runtime(tmp_path, monkeypatch):
+    monkeypatch.setattr(cds, "CACHE_DIR", tmp_path)
+    first = cds.archive_path()
+    if first is None:
+        pytest.skip("no java on PATH")
+    fake = tmp_path / "jdk" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "java").write_text("#!/bin/sh\n")
+    monkeypatch.setenv("JAVA_HOME", str(fake.parent))
+    assert cds.archive_path() != first
+
+
+def test_a_truncated_archive_does_not_stop_a_job(tmp_path):
+    """A truncated archive makes the JVM refuse to start; get_session must log it and start without."""
+    real = cds.archive_path()
+    if real is None or not real.is_file():
+        pytest.skip("no CDS archive built (make cds)")
+    env = {**os.environ, "GRAPHREC_CDS_DIR": str(tmp_path), "GRAPHREC_SPARK_CDS": "1", "SPARK_LOCAL_IP": "127.0.0.1"}
+    code = ("import logging; logging.basicConfig(level=logging.WARNING)\n"
+            f"from jobs import cds; p = cds.archive_path(); src = open({str(real)!r}, 'rb').read(1 << 20)\n"
+            "p.write_bytes(src); assert cds.java_options()\n"
+            "from jobs.session import get_session\n"
+            "s = get_session('cds-test', master='local[1]'); print('count', s.range(7).count()); s.stop()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "count 7" in proc.stdout
+    assert "did not start with the CDS archive" in proc.stderr
