@@ -79,4 +79,4 @@ $(BENCH)/implicit/.stamp:
 	touch $@
 
 clean:
-	rm -rf dist runs
+	rm -rf dist runs build
