@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,8 +43,8 @@ class DistNEConfig:
     """Parameters; ``max_subgraph_nodes`` (M) bounds every embedded subgraph.
 
     ``part_fraction`` of M goes to a part's own nodes, the rest to the contracted outside clusters.
-    ``max_subgraph_nodes=None`` derives M from ``memory_mb`` (≈ 2 KiB per node and d = 128 covers
-    ProNE's ``n × (d+10)`` float32 blocks, the sparse matrices of an average degree ≤ 50, and slack).
+    ``max_subgraph_nodes=None`` derives M from ``memory_mb`` and the graph (:meth:`for_graph`): a subgraph
+    of ``n`` nodes and ``e`` edges costs ≈ ``NODE_BYTES·d/128·n + EDGE_BYTES·e`` in its task.
     ``order = 5`` Chebyshev terms for the per-subgraph ProNE: with θ = 0.5 the coefficients ``I_k(θ)`` for
     ``k ≥ 5`` are below 10⁻⁵ (I_5 = 8·10⁻⁶), so 5 terms equal the paper's 10 in float32 (BlogCatalog
     ProNE vectors differ by ≤ 8·10⁻⁴, median cosine 1.0; DistNE micro-F1 identical) at half the products.
@@ -81,12 +81,30 @@ class DistNEConfig:
         if self.lpa_rounds < 0:
             raise ValueError(f"lpa_rounds must be >= 0, got {self.lpa_rounds}")
 
-    def resolved_m(self) -> int:
-        """M: the flag, or the memory budget divided by the per-node footprint."""
+    # Task memory model (tracemalloc peaks of ProNE, d = 128, R-MAT with 13-88 edges per node, fit
+    # 4,656 B/node + 48 B/edge within 2 %; tests/test_embeddings_jobs.py checks it bounds the peak):
+    # per node ProNE's n × (d+10) float32/float64 blocks; per edge its CSR matrices (48 B) plus the
+    # task's Arrow/pandas edge rows (src, dst, weight, both directions, one copy each: 80 B).
+    NODE_BYTES = 4864
+    EDGE_BYTES = 128
+    # Part subgraphs carry their own edges plus the coarse edges among their outside clusters: about
+    # twice the graph's edges per node (Slashdot 12.1 vs 6.1, R-MAT 2^18 48 vs 22).
+    SUBGRAPH_DENSITY = 2.0
+
+    def resolved_m(self, edges_per_node: float = 0.0) -> int:
+        """M: the flag, or the memory budget over the per-node footprint of a subgraph whose nodes
+        carry ``edges_per_node`` edges each in the whole graph (see :meth:`for_graph`)."""
         if self.max_subgraph_nodes is not None:
             return self.max_subgraph_nodes
-        per_node = 2048 * max(self.dim, 16) / 128
+        per_node = (self.NODE_BYTES * max(self.dim, 16) / 128
+                    + self.EDGE_BYTES * self.SUBGRAPH_DENSITY * edges_per_node)
         return max(1000, int(self.memory_mb * 2**20 / per_node))
+
+    def for_graph(self, n_nodes: int, n_edges: int) -> "DistNEConfig":
+        """This config with M fixed for a graph of ``n_nodes`` and ``n_edges`` undirected edges."""
+        if self.max_subgraph_nodes is not None:
+            return self
+        return replace(self, max_subgraph_nodes=self.resolved_m(n_edges / max(n_nodes, 1)))
 
     def sizes(self, n: int) -> tuple[int, int]:
         """``(max_part_nodes, coarse_budget)`` for a graph of ``n`` nodes."""
@@ -158,6 +176,7 @@ class DistNE(Embedder):
         n = a.shape[0]
         active = np.flatnonzero(np.diff(a.indptr) > 0)
         g = a[active][:, active]
+        cfg = cfg.for_graph(len(active), g.nnz // 2)
         max_part, budget = cfg.sizes(len(active))
         timings = {}
         if len(active) <= cfg.resolved_m():  # fits one task: plain ProNE, one level

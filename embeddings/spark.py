@@ -474,6 +474,7 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
 
 
 def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_partitions=None):
+    cfg = cfg.for_graph(n, m_edges)  # M from the memory budget, now that the graph's size is known
     max_part, budget = cfg.sizes(n)
     slots = task_slots(spark)
     timings["read_s"] = time.perf_counter() - t0

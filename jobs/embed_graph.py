@@ -60,7 +60,7 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--max-part-nodes", type=int, default=None,
-                   help="M: most nodes of any embedded subgraph (default: from --memory-mb)")
+                   help="M: most nodes of any embedded subgraph (default: from --memory-mb and the edges per node)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory budget of one embedding task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lpa-rounds", type=int, default=4, help="label-propagation rounds per coarsening level")
