@@ -87,9 +87,9 @@ class DistNEConfig:
     # task's Arrow/pandas edge rows (src, dst, weight, both directions, one copy each: 80 B).
     NODE_BYTES = 4864
     EDGE_BYTES = 128
-    # Part subgraphs carry their own edges plus the coarse edges among their outside clusters: about
-    # twice the graph's edges per node (Slashdot 12.1 vs 6.1, R-MAT 2^18 48 vs 22).
-    SUBGRAPH_DENSITY = 2.0
+    # Part subgraphs carry their own edges plus the coarse edges among their outside clusters: 2.1-2.5x
+    # the graph's edges per node (measured over all parts: Slashdot 13.0 vs 6.1, R-MAT 2^18 50 vs 22, 2^20 60 vs 24).
+    SUBGRAPH_DENSITY = 2.5
 
     def resolved_m(self, edges_per_node: float = 0.0) -> int:
         """M: the flag, or the memory budget over the per-node footprint of a subgraph whose nodes
