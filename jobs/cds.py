@@ -10,7 +10,8 @@ work (measured here: session 7.0 -> 4.0 s, first job 3.3 -> 2.0 s).
   (Parquet read/write, joins, aggregations, Arrow Python UDFs), and moves the archive into place
   only once the JVM has exited cleanly.
 * :func:`archive_path` names the archive after the Java runtime and the Spark jars it was made
-  with, so an upgrade of either simply finds no archive (and runs without one).
+  with, so an upgrade or reinstall of either finds no archive (and runs without one until
+  ``make setup`` builds the new one).
 * :func:`java_options` is what :func:`jobs.session.get_session` adds to a local driver; set
   ``GRAPHREC_SPARK_CDS=0`` to turn it off. Under spark-submit the driver JVM is already running,
   so pass ``--driver-java-options "$(python -m jobs.cds --java-options)"`` there to use it.
@@ -47,7 +48,8 @@ def archive_path() -> Path | None:
     if java is None:
         return None
     jars = Path(pyspark.__file__).parent / "jars"
-    names = sorted(p.name for p in jars.glob("*.jar")) if jars.is_dir() else []
+    # the JVM rejects an archive whose jars changed (a reinstall): their mtimes are part of the name
+    names = sorted(f"{p.name}:{p.stat().st_mtime_ns}" for p in jars.glob("*.jar")) if jars.is_dir() else []
     key = "\n".join([str(java), str(java.stat().st_size), str(jars), *names])
     return CACHE_DIR / f"spark-{pyspark.__version__}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.jsa"
 
