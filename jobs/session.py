@@ -85,7 +85,8 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
         try:
             spark = builder.config("spark.driver.extraJavaOptions", f"{cds} {user}".strip()).getOrCreate()
         except Exception as e:  # an unusable archive must never stop a job: start without it
-            log.warning("Spark driver did not start with the CDS archive (%s); starting without it", e)
+            log.warning("Spark driver did not start with the CDS archive (%s; its JVM may have left an hs_err_pid*.log "
+                        "here); starting without it — rebuild it with `python -m jobs.cds --force`", e)
             spark = builder.config("spark.driver.extraJavaOptions", user).getOrCreate()
     else:
         spark = builder.getOrCreate()

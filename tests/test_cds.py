@@ -44,13 +44,15 @@ def test_a_truncated_archive_does_not_stop_a_job(tmp_path):
     real = cds.archive_path()
     if real is None or not real.is_file():
         pytest.skip("no CDS archive built (make cds)")
-    env = {**os.environ, "GRAPHREC_CDS_DIR": str(tmp_path), "GRAPHREC_SPARK_CDS": "1", "SPARK_LOCAL_IP": "127.0.0.1"}
+    env = {**os.environ, "GRAPHREC_CDS_DIR": str(tmp_path), "GRAPHREC_SPARK_CDS": "1", "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     code = ("import logging; logging.basicConfig(level=logging.WARNING)\n"
             f"from jobs import cds; p = cds.archive_path(); src = open({str(real)!r}, 'rb').read(1 << 20)\n"
             "p.write_bytes(src); assert cds.java_options()\n"
             "from jobs.session import get_session\n"
             "s = get_session('cds-test', master='local[1]'); print('count', s.range(7).count()); s.stop()\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    # cwd: the refused JVM leaves its crash report (hs_err_pid*.log) there
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "count 7" in proc.stdout
     assert "did not start with the CDS archive" in proc.stderr
