@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         print(java_options())
         return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build(force=args.force)
+    try:
+        build(force=args.force)
+    except RuntimeError as e:  # only a start-up optimisation: jobs run without it, so setup goes on
+        log.warning("%s\njobs will start without a CDS archive", e)
     return 0
 
 
