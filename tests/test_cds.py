@@ -56,3 +56,14 @@ def test_a_truncated_archive_does_not_stop_a_job(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "count 7" in proc.stdout
     assert "did not start with the CDS archive" in proc.stderr
+
+
+def test_local_driver_runs_the_throughput_collector_from_the_archive(spark):
+    """The embedded session's JVM is on ParallelGC ('PS' collectors) and, when built, maps the archive."""
+    jvm = spark.sparkContext._jvm
+    beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    names = {beans.get(i).getName() for i in range(beans.size())}
+    assert names == {"PS Scavenge", "PS MarkSweep"}, names
+    args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    if cds.java_options():
+        assert cds.java_options() in args, args
