@@ -9,7 +9,7 @@ OUT ?= runs/pipeline
 MASTER ?= local[2]
 SUBMIT = SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$(PY) PYSPARK_DRIVER_PYTHON=$(PY) \
 	$(SPARK_SUBMIT) --master $(MASTER) --conf spark.ui.enabled=false --py-files dist/graphrec.zip \
-	--driver-java-options "-XX:+UseParallelGC $$($(PY) -m jobs.cds --java-options)"
+	--driver-java-options "$$($(PY) -m jobs.cds --java-options)"
 
 .PHONY: run test setup zip cds demo-ingest test-project test-dags bench-envs clean
 

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
-from jobs.cds import java_options
+from jobs.cds import LOCAL_JAVA_OPTIONS, java_options
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,6 @@ LOCAL_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.python.worker.reuse": "true",
 }
-# The local driver JVM (which also runs the executors): the throughput collector. Batch jobs with a 2 GiB heap
-# spend less on ParallelGC than on the default G1 (Slashdot DistNE, 6 alternated pairs: 49.7 vs 54.2 s wall,
-# 89.7 vs 100.0 CPU s; benchmarks/README.md).
-LOCAL_JAVA_OPTIONS = "-XX:+UseParallelGC"
 
 
 def launched_by_spark_submit() -> bool:

@@ -67,3 +67,17 @@ def test_local_driver_runs_the_throughput_collector_from_the_archive(spark):
     args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
     if cds.java_options():
         assert cds.java_options() in args, args
+
+
+def test_cli_prints_the_local_drivers_java_options(tmp_path, monkeypatch, capsys):
+    """`python -m jobs.cds --java-options` (for spark-submit) gives what embedded sessions use."""
+    monkeypatch.setattr(cds, "CACHE_DIR", tmp_path)
+    monkeypatch.delenv("GRAPHREC_SPARK_CDS", raising=False)
+    assert cds.main(["--java-options"]) == 0
+    assert capsys.readouterr().out.split() == ["-XX:+UseParallelGC"]
+    path = cds.archive_path()
+    if path is None:
+        pytest.skip("no java on PATH")
+    path.write_bytes(b"x")
+    assert cds.main(["--java-options"]) == 0
+    assert capsys.readouterr().out.split() == ["-XX:+UseParallelGC", f"-XX:SharedArchiveFile={path}"]

@@ -43,17 +43,13 @@ def test_memory_model_bounds_the_embedders_peak(edge_factor):
     import tracemalloc
 
     import numpy as np
-    import scipy.sparse as sp
 
+    from embeddings.datasets import symmetric_adjacency
     from embeddings.distne import DistNEConfig
     from embeddings.prone import ProNE
     from graphs.generators import rmat_block
 
-    s, d = rmat_block(13, edge_factor * 2**13, seed=3)
-    a = sp.csr_matrix((np.ones(len(s), np.float32), (s, d)), shape=(2**13, 2**13))
-    a = ((a + a.T) > 0).astype(np.float32)
-    a.setdiag(0)
-    a.eliminate_zeros()
+    a = symmetric_adjacency(*rmat_block(13, edge_factor * 2**13, seed=3), n=2**13)
     live = np.diff(a.indptr) > 0
     a = a[live][:, live].tocsr()
     n, e = a.shape[0], a.nnz // 2
