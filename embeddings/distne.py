@@ -107,8 +107,11 @@ class DistNEConfig:
         return replace(self, max_subgraph_nodes=self.resolved_m(n_edges / max(n_nodes, 1)))
 
     def sizes(self, n: int) -> tuple[int, int]:
-        """``(max_part_nodes, coarse_budget)`` for a graph of ``n`` nodes."""
-        m = self.resolved_m()
+        """``(max_part_nodes, coarse_budget)`` for a graph of ``n`` nodes; M must be fixed (the flag or
+        :meth:`for_graph`), since a node-only estimate would ignore the edges and overshoot the budget."""
+        if self.max_subgraph_nodes is None:
+            raise ValueError("M is not fixed: call for_graph(n_nodes, n_edges) first or set max_subgraph_nodes")
+        m = self.max_subgraph_nodes
         part = max(1, int(self.part_fraction * m))
         return part, m - part
 
