@@ -76,6 +76,9 @@ class TrainConfig:
             (see DSLConfig). Shared + skip against the paper's choices, DSL@0.2 Recall@20: MF Gowalla
             0.1135 vs 0.0946 (20 epochs; dense 0.1217), Yelp2018 0.0378 vs 0.0297 (12; dense 0.0385),
             LightGCN Gowalla 0.0971 vs 0.0706 (2; dense 0.1113) -- benchmarks/README.md, round 5.
+            With init_spread 0, shared + skip never grows outside the first ceil(ρ·d) columns (a column
+            no partner row uses has zero gradient), so the model is an equal-size dense one in effect
+            (benchmarks/README.md, round 6); the paper's choices are the truly dynamic variant.
         eval_every: evaluate every N epochs (0: only at the end). k: the metrics' cut-off.
         device: ``auto`` / ``cpu`` / ``cuda``. seed: everything random.
     """
