@@ -352,6 +352,32 @@ def test_shared_init_mask_contract_mf():
     assert (used_u | used_i).sum() <= (start.masks["user.weight"].any(0) | start.masks["item.weight"].any(0)).sum()
 
 
+@pytest.mark.parametrize("fill, stays", [("skip", True), ("random", False)])
+def test_shared_masks_without_spread_never_leave_their_columns(fill, stays):
+    """Spread 0 (the trainer's default): rows start on ``floor``/``ceil(ρ·d)`` columns of one order, and growth
+    by gradient can only fill the last of those (any other column has no partner weight, so zero gradient):
+    with ``skip`` the tables use exactly the ``ceil(ρ·d)`` starting columns after every round; the paper's
+    random fill scatters weights into the other columns."""
+    data = _data(5)
+    model = MF(data.n_users, data.n_items, dim=16)
+    opt = model.make_optimizer(1e-2)
+    cfg = DSLConfig(0.2, 40, update_interval=5, init_mask="shared", init_spread=0.0, grow_signal="accumulated",
+                    grow_zero_signal=fill)
+    dsl = DynamicSparsity(model.named_parameters(), cfg, opt)
+    first = dsl.masks["user.weight"].any(0)
+    assert int(first.sum()) == 4 and torch.equal(dsl.masks["item.weight"].any(0), first)  # ceil(0.2 * 16)
+    moved, left = 0, False
+    for _ in _backward_steps(model, opt, data, 40):
+        before = {n: m.clone() for n, m in dsl.masks.items()}
+        dsl.before_step()
+        opt.step()
+        dsl.after_step()
+        moved += sum(int((dsl.masks[n] & ~before[n]).sum()) for n in before)
+        left |= any(not torch.equal(m.any(0) | first, first) for m in dsl.masks.values())
+    assert dsl.rounds == 7 and moved > 0  # the rounds did move weights...
+    assert left != stays  # ...within the starting columns only, unless filled at random
+
+
 def test_shared_prefix_mask_caps_rows_at_width():
     gen = torch.Generator().manual_seed(0)
     m = shared_prefix_mask(10, 8, 75, 1.0, torch.randperm(8, generator=gen), gen)
