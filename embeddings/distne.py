@@ -50,6 +50,11 @@ class DistNEConfig:
     ProNE vectors differ by ≤ 8·10⁻⁴, median cosine 1.0; DistNE micro-F1 identical) at half the products.
     ``coarse_edges_per_cluster = k`` keeps, in the part subgraphs, only the quotient edges among the ``k``
     heaviest of one of their outside clusters (``None``: all; see benchmarks/README.md for its measurements).
+    ``max_subgraph_edges`` bounds the edges of every embedded subgraph: the top level keeps the heaviest
+    quotient edges, a part subgraph its own edges and then the heaviest coarse edges that fit. :meth:`for_graph`
+    sets it with M from the memory budget (the edges a task of M nodes holds, ``2.5 · |E|/|V| · M``): the
+    coarse edges grow with the part count (R-MAT 2^18: 4.1 / 5.9 / 6.8 |E| embedded at 4 / 8 / 16 parts), and
+    without it a part task could outgrow its budget. ``None`` (M from the flag): no bound.
     """
 
     dim: int = 128
@@ -64,10 +69,13 @@ class DistNEConfig:
     theta: float = 0.5
     seed: int = 0
     coarse_edges_per_cluster: int | None = None
+    max_subgraph_edges: int | None = None
 
     def __post_init__(self) -> None:
         if self.coarse_edges_per_cluster is not None and self.coarse_edges_per_cluster < 1:
             raise ValueError(f"coarse_edges_per_cluster must be >= 1, got {self.coarse_edges_per_cluster}")
+        if self.max_subgraph_edges is not None and self.max_subgraph_edges < 1:
+            raise ValueError(f"max_subgraph_edges must be >= 1, got {self.max_subgraph_edges}")
         if self.dim < 1:
             raise ValueError(f"dim must be >= 1, got {self.dim}")
         if self.max_subgraph_nodes is not None and self.max_subgraph_nodes < 4:
@@ -101,10 +109,13 @@ class DistNEConfig:
         return max(1000, int(self.memory_mb * 2**20 / per_node))
 
     def for_graph(self, n_nodes: int, n_edges: int) -> "DistNEConfig":
-        """This config with M fixed for a graph of ``n_nodes`` and ``n_edges`` undirected edges."""
+        """This config with M (and, unless set, the subgraph edge bound) fixed for a graph of ``n_nodes`` and
+        ``n_edges`` undirected edges; an M from the flag is kept as it is."""
         if self.max_subgraph_nodes is not None:
             return self
-        return replace(self, max_subgraph_nodes=self.resolved_m(n_edges / max(n_nodes, 1)))
+        m = self.resolved_m(n_edges / max(n_nodes, 1))
+        edges = (self.memory_mb * 2**20 - self.NODE_BYTES * max(self.dim, 16) / 128 * m) / self.EDGE_BYTES
+        return replace(self, max_subgraph_nodes=m, max_subgraph_edges=self.max_subgraph_edges or max(1, int(edges)))
 
     def sizes(self, n: int) -> tuple[int, int]:
         """``(max_part_nodes, coarse_budget)`` for a graph of ``n`` nodes; M must be fixed (the flag or
@@ -144,9 +155,20 @@ def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int,
 
 
 def top_level(q: sp.csr_matrix, sizes: np.ndarray, cfg: DistNEConfig, max_part_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """ProNE of the quotient graph (the global frame ``Z``) and the part of every cluster."""
-    z = cfg.prone().fit_transform(q)
+    """ProNE of the quotient graph (the global frame ``Z``; its heaviest ``max_subgraph_edges`` edges) and the
+    part of every cluster."""
+    z = cfg.prone().fit_transform(bounded_quotient(q, cfg.max_subgraph_edges))
     return z, partition.bisect_parts(z, sizes, max_part_nodes)
+
+
+def bounded_quotient(q: sp.csr_matrix, max_edges: int | None) -> sp.csr_matrix:
+    """``q`` (symmetric) with only its ``max_edges`` heaviest edges (all when ``None`` or fewer)."""
+    u = sp.triu(q, k=1).tocoo()
+    if max_edges is None or u.nnz <= max_edges:
+        return q
+    keep = partition.heaviest(u.data, max_edges)
+    r, c, w = u.row[keep], u.col[keep], u.data[keep]
+    return sp.coo_matrix((np.r_[w, w], (np.r_[r, c], np.r_[c, r])), shape=q.shape).tocsr()
 
 
 def embed_part(sub: partition.PartSubgraph, z_proxies: np.ndarray, cfg: DistNEConfig) -> np.ndarray:
@@ -194,7 +216,7 @@ class DistNE(Embedder):
         q, sizes = partition.quotient_graph(g, labels)
         timings["partition_s"] = time.perf_counter() - t0
         z, cpart = top_level(q, sizes, cfg, max_part)
-        subs = partition.part_subgraphs(g, labels, cpart, cfg.coarse_edges_per_cluster)
+        subs = partition.part_subgraphs(g, labels, cpart, cfg.coarse_edges_per_cluster, cfg.max_subgraph_edges)
         timings["top_s"] = time.perf_counter() - t0 - timings["partition_s"]
         x = np.zeros((len(active), cfg.dim), np.float32)
         for s in subs:
@@ -208,11 +230,13 @@ class DistNE(Embedder):
         self.embedding_ = out
         st = partition.partition_stats(g, labels, cpart, subs)
         e = max(sp.triu(g, k=1).nnz, 1)
-        embedded = st["subgraph_edges"] + sp.triu(q, k=1).nnz
+        top_edges = sp.triu(bounded_quotient(q, cfg.max_subgraph_edges), k=1).nnz
+        embedded = st["subgraph_edges"] + top_edges
+        st["largest_subgraph_edges"] = max(st["largest_subgraph_edges"], int(top_edges))
         self.stats_ = {**st, "levels": len(counts) + 1, "coarsening_clusters": counts,
                        "quotient_nodes": int(q.shape[0]), "quotient_edges": int(sp.triu(q, k=1).nnz),
                        "embedded_edges_multiple": embedded / e, "max_subgraph_nodes": cfg.resolved_m(),
-                       "config": asdict(cfg), "timings": timings}
+                       "max_subgraph_edges": cfg.max_subgraph_edges, "config": asdict(cfg), "timings": timings}
         log.info("DistNE: %s", {k: v for k, v in self.stats_.items() if k != "config"})
         return self
 

@@ -185,10 +185,29 @@ def heaviest_edges(a: np.ndarray, b: np.ndarray, w: np.ndarray, k: int) -> np.nd
     return keep
 
 
+def heaviest(w: np.ndarray, n: int | None) -> np.ndarray:
+    """Mask of the ``n`` largest ``w`` (ties: the earlier one); all of them when ``n`` is ``None`` or ≥ ``len(w)``."""
+    keep = np.ones(len(w), bool)
+    if n is not None and n < len(w):
+        keep[:] = False
+        keep[np.argsort(-np.asarray(w), kind="stable")[:max(n, 0)]] = True
+    return keep
+
+
+def fit_coarse(coarse: tuple, own_edges: int, max_edges: int | None) -> tuple:
+    """The coarse edges ``(a, b, w)`` of a part subgraph within ``max_edges`` edges in all: the part's
+    ``own_edges`` (internal + cut) always stay, then the heaviest coarse edges that fit."""
+    if max_edges is None or own_edges + len(coarse[2]) <= max_edges:
+        return coarse
+    keep = heaviest(coarse[2], max_edges - own_edges)
+    return tuple(c[keep] for c in coarse)
+
+
 def part_subgraphs(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarray,
-                   coarse_k: int | None = None) -> list[PartSubgraph]:
+                   coarse_k: int | None = None, max_edges: int | None = None) -> list[PartSubgraph]:
     """All ``H_i`` of a partition (numpy reference of the Spark construction). ``coarse_k``: keep only the quotient
-    edges among the ``k`` heaviest of one of their clusters (:func:`heaviest_edges`) as coarse edges."""
+    edges among the ``k`` heaviest of one of their clusters (:func:`heaviest_edges`) as coarse edges;
+    ``max_edges``: at most that many edges per subgraph (:func:`fit_coarse`)."""
     a = sp.triu(sp.coo_matrix(adj), k=1).tocoo()
     q = sp.triu(quotient_graph(adj, labels)[0], k=1).tocoo()
     if coarse_k is not None:
@@ -204,8 +223,8 @@ def part_subgraphs(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarra
         m1, m2 = (ps == p) & (pd != p), (ps != p) & (pd == p)
         cut = (np.r_[a.row[m1], a.col[m2]], np.r_[labels[a.col[m1]], labels[a.row[m2]]], np.r_[a.data[m1], a.data[m2]])
         mq = (cluster_part[q.row] != p) & (cluster_part[q.col] != p)
-        out.append(build_part_subgraph(p, nodes, proxies, (a.row[m_in], a.col[m_in], a.data[m_in]), cut,
-                                       (q.row[mq], q.col[mq], q.data[mq])))
+        coarse = fit_coarse((q.row[mq], q.col[mq], q.data[mq]), int(m_in.sum()) + len(cut[0]), max_edges)
+        out.append(build_part_subgraph(p, nodes, proxies, (a.row[m_in], a.col[m_in], a.data[m_in]), cut, coarse))
     return out
 
 
@@ -221,7 +240,8 @@ def partition_stats(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarr
            "balance": float(sizes.max() / sizes.mean()), "largest_part": int(sizes.max())}
     if subgraphs is not None:
         out["largest_subgraph_nodes"] = int(max(len(s.nodes) + len(s.proxies) for s in subgraphs))
-        out["subgraph_edges"] = int(sum(sp.triu(s.adjacency, k=1).nnz for s in subgraphs))
+        edges = [sp.triu(s.adjacency, k=1).nnz for s in subgraphs]
+        out["subgraph_edges"], out["largest_subgraph_edges"] = int(sum(edges)), int(max(edges))
     return out
 
 

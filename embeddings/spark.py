@@ -242,7 +242,8 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
             sizes = np.bincount(lab, weights=sizes1, minlength=int(lab.max()) + 1).astype(np.int64)
             z, part = top_level(q, sizes, cfg, max_part)
         nc, qu = len(sizes), sp.triu(q, k=1).tocoo()
-        q_nnz = qu.nnz  # the top level embeds all of Q; the part subgraphs get its coarse edges (maybe pruned)
+        # the top level embeds Q (its heaviest max_subgraph_edges edges); the parts get its coarse edges
+        q_nnz = min(qu.nnz, cfg.max_subgraph_edges or qu.nnz)
         if cfg.coarse_edges_per_cluster is not None:
             keep = heaviest_edges(qu.row, qu.col, qu.data, cfg.coarse_edges_per_cluster)
             qu = sp.coo_matrix((qu.data[keep], (qu.row[keep], qu.col[keep])), shape=qu.shape)
@@ -317,7 +318,7 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         import scipy.sparse as sp
 
         from embeddings.distne import embed_part
-        from embeddings.partition import build_part_subgraph
+        from embeddings.partition import build_part_subgraph, fit_coarse
         from embeddings.prone import blas_threads
 
         part = int(rows["part"].iloc[0])
@@ -329,7 +330,9 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1)]
         qa, qb, qw = unpack_edges(rows["z"].to_numpy()[kind == 2][0])
         outside = _member(proxies, qa) & _member(proxies, qb)  # quotient edges among the outside clusters
-        sub = build_part_subgraph(part, nodes, proxies, *trip, (qa[outside], qb[outside], qw[outside]))
+        coarse = fit_coarse((qa[outside], qb[outside], qw[outside]), len(trip[0][0]) + len(trip[1][0]),
+                            cfg.max_subgraph_edges)
+        sub = build_part_subgraph(part, nodes, proxies, *trip, coarse)
         zp = _unpack(anchors["z"], cfg.dim) if len(proxies) else np.zeros((0, cfg.dim), np.float32)
         with blas_threads(1):
             vec = embed_part(sub, zp, cfg)
@@ -479,6 +482,7 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
     slots = task_slots(spark)
     timings["read_s"] = time.perf_counter() - t0
     meta: dict = {"dim": cfg.dim, "nodes_with_edges": n, "edges": m_edges, "max_subgraph_nodes": cfg.resolved_m(),
+                  "max_subgraph_edges": cfg.max_subgraph_edges,
                   "shuffle_partitions": buckets}
     d = cfg.dim
     if n <= cfg.resolved_m():
@@ -539,11 +543,12 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         hs = (parted.where("own").groupBy("part")
               .agg(*(F.max(c).alias(c) for c in ("h_nodes", "h_edges", "cut_rows", "border")))
               .agg(F.max("h_nodes"), F.sum("h_nodes"), F.sum("h_edges"), F.count("*"), F.sum("cut_rows"),
-                   F.sum("border"))).first()
+                   F.sum("border"), F.max("h_edges"))).first()
         cut_n = int(hs[4]) // 2
         timings["parts_s"] = time.perf_counter() - t0 - sum(timings.values())
         meta.update(levels=len(counts) + 1, parts=int(hs[3]), coarsening_clusters=counts,
                     edge_cut_fraction=cut_n / max(m_edges, 1), largest_subgraph_nodes=int(hs[0]),
+                    largest_subgraph_edges=max(int(hs[6]), q_edges),
                     border_nodes_fraction=int(hs[5]) / n,
                     per_level={"top": {"nodes_frac": counts[-1] / n, "edges_frac": q_edges / max(m_edges, 1)},
                                "parts": {"nodes_frac": int(hs[1]) / n, "edges_frac": int(hs[2]) / max(m_edges, 1)}},

@@ -5,7 +5,9 @@
 
 Reads ``GRAPH_DIR/edges`` (src, dst[, weight]) and ``GRAPH_DIR/vertices`` (id); directed graphs are
 symmetrised. Writes ``vectors(id long, vector array<float>)`` and ``_meta.json`` (dim, levels, parts,
-edge cut, per-level node/edge fractions, largest embedded subgraph, embedded-edges multiple, timings).
+edge cut, per-level node/edge fractions, largest embedded subgraph in nodes and edges, embedded-edges
+multiple, timings). Without ``--max-part-nodes``, M and the most edges of any embedded subgraph both come
+from ``--memory-mb`` (one task's budget) and the graph's edges per node.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class EmbedGraphConfig:
     align: str = "lstsq"
     partitions: int | None = None
     coarse_edges_per_cluster: int | None = None
+    max_subgraph_edges: int | None = None
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -51,7 +54,8 @@ class EmbedGraphConfig:
 
         return DistNEConfig(dim=self.dim, max_subgraph_nodes=self.max_part_nodes, memory_mb=self.memory_mb,
                             lpa_rounds=self.lpa_rounds, refine_order=self.refine_order, align=self.align,
-                            seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster)
+                            seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster,
+                            max_subgraph_edges=self.max_subgraph_edges)
 
 
 def parse_args(argv=None) -> EmbedGraphConfig:
@@ -72,9 +76,12 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--coarse-edges-per-cluster", type=int, default=None,
                    help="part subgraphs keep only the quotient edges among the K heaviest of one of their outside "
                         "clusters (default: all)")
+    p.add_argument("--max-subgraph-edges", type=int, default=None,
+                   help="most edges of any embedded subgraph: the heaviest coarse/quotient edges that fit are kept "
+                        "(default: from --memory-mb when M is, else no bound)")
     a = p.parse_args(argv)
     return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
-                            a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster)
+                            a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster, a.max_subgraph_edges)
 
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:

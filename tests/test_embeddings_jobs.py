@@ -34,6 +34,11 @@ def test_memory_budget_sets_m():
     assert fixed.max_subgraph_nodes == small.resolved_m(25.0) and fixed.resolved_m(1e6) == fixed.max_subgraph_nodes
     flag = embed_graph.parse_args(["--edges", "g", "--output", "o", "--max-part-nodes", "777"]).distne()
     assert flag.for_graph(100_000, 2_500_000).max_subgraph_nodes == 777
+    # with M from the budget, subgraphs also get the edges a task of M nodes holds (2.5 x edges per node x M)
+    assert fixed.max_subgraph_edges == pytest.approx(2.5 * 25 * fixed.max_subgraph_nodes, rel=1e-3)
+    assert flag.for_graph(100_000, 2_500_000).max_subgraph_edges is None
+    both = embed_graph.parse_args(["--edges", "g", "--output", "o", "--max-subgraph-edges", "5000"]).distne()
+    assert both.for_graph(100_000, 2_500_000).max_subgraph_edges == 5000
     with pytest.raises(ValueError, match="for_graph"):  # no silent node-only M for the part sizes
         small.sizes(100_000)
     assert fixed.sizes(100_000) == (fixed.max_subgraph_nodes // 2, fixed.max_subgraph_nodes - fixed.max_subgraph_nodes // 2)

@@ -138,3 +138,39 @@ def test_heaviest_edges_keeps_k_per_node_and_only_those(setup):
         assert s_pr.adjacency.nnz <= s_full.adjacency.nnz
         full_e, pr = s_full.adjacency.tocoo(), s_pr.adjacency.tocoo()
         assert set(zip(pr.row, pr.col)) <= set(zip(full_e.row, full_e.col))  # a subset of the edges
+
+
+def test_subgraph_edge_bound_keeps_own_edges_and_the_heaviest_coarse_edges(setup):
+    """``max_edges``: a part subgraph keeps its own (internal and cut) edges and the heaviest coarse edges that fit."""
+    a, labels, cpart, subs, _, _ = setup
+    blocks = []
+    for s in subs:
+        k0, u = len(s.nodes), sp.triu(s.adjacency, k=1).tocoo()
+        own = (u.row < k0) | (u.col < k0)
+        blocks.append((k0, int(own.sum()), u.data[~own]))
+    cap = max(o + len(c) // 2 for _, o, c in blocks)
+    bounded = partition.part_subgraphs(a, labels, cpart, max_edges=cap)
+    pruned = 0
+    for s, b, (k0, own, coarse) in zip(subs, bounded, blocks):
+        assert np.array_equal(s.nodes, b.nodes) and np.array_equal(s.proxies, b.proxies)
+        assert sp.triu(b.adjacency, k=1).nnz <= cap
+        assert (s.adjacency[:k0] != b.adjacency[:k0]).nnz == 0  # own edges untouched
+        kept = sp.triu(b.adjacency[k0:, k0:], k=1).tocoo().data
+        if len(kept) < len(coarse):
+            pruned += 1
+            dropped = np.sort(coarse)[::-1][len(kept):]  # the heaviest survive
+            assert len(kept) == 0 or kept.min() >= dropped.max()
+    assert pruned >= 1
+    assert all(np.array_equal(x.adjacency.toarray(), y.adjacency.toarray())
+               for x, y in zip(subs, partition.part_subgraphs(a, labels, cpart, max_edges=None)))
+
+
+def test_fit_coarse_and_heaviest():
+    w = np.array([1.0, 5.0, 3.0, 5.0, 2.0], np.float32)
+    assert partition.heaviest(w, 2).tolist() == [False, True, False, True, False]
+    assert partition.heaviest(w, None).all() and partition.heaviest(w, 9).all() and not partition.heaviest(w, -1).any()
+    coarse = (np.arange(5), np.arange(5) + 10, w)
+    assert partition.fit_coarse(coarse, 2, None) is coarse and partition.fit_coarse(coarse, 2, 7) is coarse
+    a, b, kw = partition.fit_coarse(coarse, 4, 7)  # room for 3: the weights 5, 5, 3
+    assert a.tolist() == [1, 2, 3] and sorted(kw.tolist()) == [3.0, 5.0, 5.0]
+    assert len(partition.fit_coarse(coarse, 8, 7)[0]) == 0  # own edges alone exceed the bound: they stay, no coarse

@@ -67,17 +67,22 @@ def test_spark_run_equals_single_process_reference(graph_dir, embedded):
     _assert_equals_reference(graph_dir, *embedded, config_kw={})
 
 
-def test_spark_run_with_pruned_coarse_edges_equals_reference(spark, graph_dir, tmp_path):
-    """``--coarse-edges-per-cluster``: the same pruning in the Spark run and the reference, fewer embedded edges."""
+@pytest.mark.parametrize("flag, kw", [("--coarse-edges-per-cluster", {"coarse_edges_per_cluster": 3}),
+                                      ("--max-subgraph-edges", {"max_subgraph_edges": 6000})])
+def test_spark_run_with_pruned_coarse_edges_equals_reference(spark, graph_dir, tmp_path, flag, kw):
+    """``--coarse-edges-per-cluster`` / ``--max-subgraph-edges``: the same pruning in the Spark run and the
+    reference, fewer embedded edges (6,000 binds on the parts, not on the 4,638-edge top level)."""
     from jobs import embed_graph
 
     gdir, _, _ = graph_dir
     cfg = embed_graph.parse_args(["--edges", str(gdir), "--output", str(tmp_path / "e"), "--dim", "16",
-                                  "--max-part-nodes", "600", "--seed", "1", "--coarse-edges-per-cluster", "3"])
+                                  "--max-part-nodes", "600", "--seed", "1", flag, str(next(iter(kw.values())))])
     meta = embed_graph.run(spark, cfg)
-    ref = _assert_equals_reference(graph_dir, tmp_path / "e", meta, config_kw={"coarse_edges_per_cluster": 3})
+    ref = _assert_equals_reference(graph_dir, tmp_path / "e", meta, config_kw=kw)
     full = _reference(graph_dir, {})
     assert ref.stats_["embedded_edges_multiple"] < full.stats_["embedded_edges_multiple"]
+    assert meta["largest_subgraph_edges"] == ref.stats_["largest_subgraph_edges"]
+    assert meta["largest_subgraph_edges"] < full.stats_["largest_subgraph_edges"]
 
 
 def _reference(graph_dir, kw):
