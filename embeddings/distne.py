@@ -55,6 +55,9 @@ class DistNEConfig:
     sets it with M from the memory budget (the edges a task of M nodes holds, ``2.5 · |E|/|V| · M``): the
     coarse edges grow with the part count (R-MAT 2^18: 4.1 / 5.9 / 6.8 |E| embedded at 4 / 8 / 16 parts), and
     without it a part task could outgrow its budget. ``None`` (M from the flag): no bound.
+    ``local_coarsen_edges``: a graph of at most this many edges is coarsened inside the top-level task
+    (the same levels as on Spark, :meth:`coarsens_locally`); ``None``: half the task budget at
+    ``COARSEN_EDGE_BYTES`` per edge; ``0``: always on Spark.
     """
 
     dim: int = 128
@@ -70,10 +73,13 @@ class DistNEConfig:
     seed: int = 0
     coarse_edges_per_cluster: int | None = None
     max_subgraph_edges: int | None = None
+    local_coarsen_edges: int | None = None
 
     def __post_init__(self) -> None:
         if self.coarse_edges_per_cluster is not None and self.coarse_edges_per_cluster < 1:
             raise ValueError(f"coarse_edges_per_cluster must be >= 1, got {self.coarse_edges_per_cluster}")
+        if self.local_coarsen_edges is not None and self.local_coarsen_edges < 0:
+            raise ValueError(f"local_coarsen_edges must be >= 0, got {self.local_coarsen_edges}")
         if self.max_subgraph_edges is not None and self.max_subgraph_edges < 1:
             raise ValueError(f"max_subgraph_edges must be >= 1, got {self.max_subgraph_edges}")
         if self.dim < 1:
@@ -98,6 +104,17 @@ class DistNEConfig:
     # Part subgraphs carry their own edges plus the coarse edges among their outside clusters: 2.1-2.5x
     # the graph's edges per node (measured over all parts: Slashdot 13.0 vs 6.1, R-MAT 2^18 50 vs 22, 2^20 60 vs 24).
     SUBGRAPH_DENSITY = 2.5
+    # Coarsening a whole graph in one task (label propagation + quotient, tracemalloc peak): 205-213 B per
+    # undirected edge on Slashdot and R-MAT 2^16 / 2^18, plus the task's input rows.
+    COARSEN_EDGE_BYTES = 256
+
+    def coarsens_locally(self, n_edges: int) -> bool:
+        """Whether a graph of ``n_edges`` undirected edges is coarsened in one task instead of on Spark: its
+        label-propagation rounds then cost one pass each instead of a Spark job each (Slashdot: 1.1 s vs ≈ 12 s)."""
+        limit = self.local_coarsen_edges
+        if limit is None:
+            limit = int(self.memory_mb * 2**20 / 2 / self.COARSEN_EDGE_BYTES)
+        return n_edges <= limit
 
     def resolved_m(self, edges_per_node: float = 0.0) -> int:
         """M: the flag, or the memory budget over the per-node footprint of a subgraph whose nodes

@@ -214,9 +214,11 @@ def coarsen(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig,
 TOP = "kind int, a long, b long, w float, part int, z binary"
 
 
-def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
+def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = False):
     """One task over the Spark-coarsened quotient ``Q₁`` (≤ M nodes): the remaining coarsening levels
     (:func:`embeddings.distne.coarsen`), ProNE of the final quotient ``Q`` and the parts of its clusters.
+    ``whole_graph``: ``Q₁`` is the graph itself (``a, b`` node ids, no size rows; every level runs here,
+    :meth:`DistNEConfig.coarsens_locally`).
 
     Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
     2 — one row, ``z`` = the final quotient's edges ``a < b`` packed by :func:`pack_edges` (the coarse edges
@@ -224,20 +226,27 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
     instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and
     ``(a = −1, b = |E(Q)|)``.
     """
-    def run(qdf: pd.DataFrame, sdf: pd.DataFrame) -> pd.DataFrame:
+    def run(qdf: pd.DataFrame, sdf: pd.DataFrame | None = None) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings.distne import coarsen as coarsen_local, top_level
         from embeddings.partition import heaviest_edges, quotient_graph
         from embeddings.prone import blas_threads
 
-        n1 = len(sdf)
-        sizes1 = np.zeros(n1, np.int64)
-        sizes1[sdf["cluster"].to_numpy()] = sdf["size"].to_numpy()
-        a, b, w = qdf["a"].to_numpy(), qdf["b"].to_numpy(), qdf["w"].to_numpy(np.float32)
+        a, b, w = qdf["a"].to_numpy(np.int64), qdf["b"].to_numpy(np.int64), qdf["w"].to_numpy(np.float32)
+        if whole_graph:  # rows are the graph's nodes (ids, as the first level's label propagation needs)
+            ids1 = np.unique(np.r_[a, b])
+            a, b = np.searchsorted(ids1, a), np.searchsorted(ids1, b)
+            sizes1 = np.ones(len(ids1), np.int64)
+        else:  # rows are Q₁'s clusters 0..n1-1
+            ids1 = np.arange(len(sdf), dtype=np.int64)
+            sizes1 = np.zeros(len(ids1), np.int64)
+            sizes1[sdf["cluster"].to_numpy()] = sdf["size"].to_numpy()
+        n1 = len(ids1)
         q1 = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n1, n1)).tocsr()
+        del a, b, w
         with blas_threads(1):
-            lab, counts = coarsen_local(q1, budget, cfg.lpa_cap, cfg.lpa_rounds)
+            lab, counts = coarsen_local(q1, budget, cfg.lpa_cap, cfg.lpa_rounds, ids=ids1 if whole_graph else None)
             q = quotient_graph(q1, lab)[0] if counts else q1
             sizes = np.bincount(lab, weights=sizes1, minlength=int(lab.max()) + 1).astype(np.int64)
             z, part = top_level(q, sizes, cfg, max_part)
@@ -251,7 +260,7 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int):
         kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(1, 2, i32), np.full(len(counts) + 1, 3, i32)]
         return pd.DataFrame({
             "kind": np.concatenate(kinds),
-            "a": np.r_[np.arange(n1, dtype=i64), np.arange(nc, dtype=i64), -1, np.arange(len(counts), dtype=i64), -1],
+            "a": np.r_[ids1, np.arange(nc, dtype=i64), -1, np.arange(len(counts), dtype=i64), -1],
             "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.nnz, np.asarray(counts, i64), q_nnz],
             "w": np.zeros(n1 + nc + len(counts) + 2, f32),
             "part": np.r_[part[lab], part, np.full(len(counts) + 2, -1)].astype(i32),
@@ -490,12 +499,19 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         mp = None
         meta.update(levels=1, parts=1, edge_cut_fraction=0.0, largest_subgraph_nodes=n, embedded_edges_multiple=1.0)
     else:
-        node_cluster, counts, q1 = coarsen(spark, und, n, cfg, cfg.resolved_m(), buckets)
-        timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
-        sizes = node_cluster.groupBy("cluster").agg(F.count("*").alias("size"))
-        top_rows = (q1.withColumn("g", F.lit(0)).groupBy("g")
-                    .cogroup(sizes.withColumn("g", F.lit(0)).groupBy("g"))
-                    .applyInPandas(_top_task(cfg, max_part, budget), TOP)).localCheckpoint()
+        local = cfg.coarsens_locally(m_edges)
+        meta["coarsening"] = "top task" if local else "spark"
+        if local:  # every level inside the top task: one pass per round instead of a Spark job per round
+            node_cluster, counts = None, []
+            top_rows = (und.withColumn("g", F.lit(0)).groupBy("g")
+                        .applyInPandas(_one_arg(_top_task(cfg, max_part, budget, whole_graph=True)), TOP)).localCheckpoint()
+        else:
+            node_cluster, counts, q1 = coarsen(spark, und, n, cfg, cfg.resolved_m(), buckets)
+            timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
+            sizes = node_cluster.groupBy("cluster").agg(F.count("*").alias("size"))
+            top_rows = (q1.withColumn("g", F.lit(0)).groupBy("g")
+                        .cogroup(sizes.withColumn("g", F.lit(0)).groupBy("g"))
+                        .applyInPandas(_top_task(cfg, max_part, budget), TOP)).localCheckpoint()
         info = sorted((int(r["a"]), int(r["b"])) for r in top_rows.where("kind = 3").select("a", "b").collect())
         q_edges = info[0][1]
         counts = counts + [c for _, c in info[1:]]
@@ -503,8 +519,8 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         q_blob = top_rows.where("kind = 2").select("z")
         c1_map = top_rows.where("kind = 0").select(F.col("a").alias("c1"), F.col("b").alias("cluster"), "part")
         timings["top_s"] = time.perf_counter() - t0 - sum(timings.values())
-        npart = (node_cluster.select("id", F.col("cluster").alias("c1")).join(c1_map, "c1")
-                 .select("id", "cluster", "part"))
+        npart = (c1_map.select(F.col("c1").alias("id"), "cluster", "part") if node_cluster is None else
+                 node_cluster.select("id", F.col("cluster").alias("c1")).join(c1_map, "c1").select("id", "cluster", "part"))
         s_ = npart.select(F.col("id").alias("a"), F.col("cluster").alias("ca"), F.col("part").alias("pa"))
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
         if 32 * n <= broadcast_limit(spark):  # the node table is small: broadcast it (the checkpoint below

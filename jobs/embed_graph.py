@@ -40,6 +40,7 @@ class EmbedGraphConfig:
     partitions: int | None = None
     coarse_edges_per_cluster: int | None = None
     max_subgraph_edges: int | None = None
+    local_coarsen_edges: int | None = None
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -55,7 +56,7 @@ class EmbedGraphConfig:
         return DistNEConfig(dim=self.dim, max_subgraph_nodes=self.max_part_nodes, memory_mb=self.memory_mb,
                             lpa_rounds=self.lpa_rounds, refine_order=self.refine_order, align=self.align,
                             seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster,
-                            max_subgraph_edges=self.max_subgraph_edges)
+                            max_subgraph_edges=self.max_subgraph_edges, local_coarsen_edges=self.local_coarsen_edges)
 
 
 def parse_args(argv=None) -> EmbedGraphConfig:
@@ -79,9 +80,13 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--max-subgraph-edges", type=int, default=None,
                    help="most edges of any embedded subgraph: the heaviest coarse/quotient edges that fit are kept "
                         "(default: from --memory-mb when M is, else no bound)")
+    p.add_argument("--local-coarsen-edges", type=int, default=None,
+                   help="coarsen a graph of at most N edges inside one task, else on Spark (default: half of "
+                        "--memory-mb at 256 B per edge; 0: always on Spark)")
     a = p.parse_args(argv)
     return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
-                            a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster, a.max_subgraph_edges)
+                            a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster, a.max_subgraph_edges,
+                            a.local_coarsen_edges)
 
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:

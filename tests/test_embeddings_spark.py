@@ -58,8 +58,9 @@ def test_embed_job_writes_vectors_and_invariants(graph_dir, embedded):
     assert meta["largest_subgraph_nodes"] <= 600
     assert 1.0 <= meta["embedded_edges_multiple"] <= 6.0
     assert meta["symmetrised"] and meta["directed_input"]
-    for phase in ("read_s", "coarsen_s", "top_s", "parts_s", "fusion_s"):
+    for phase in ("read_s", "top_s", "parts_s", "fusion_s"):
         assert meta["timings"][phase] >= 0
+    assert meta["coarsening"] == "top task" and "coarsen_s" not in meta["timings"]  # 16k edges: one task
 
 
 def test_spark_run_equals_single_process_reference(graph_dir, embedded):
@@ -83,6 +84,19 @@ def test_spark_run_with_pruned_coarse_edges_equals_reference(spark, graph_dir, t
     assert ref.stats_["embedded_edges_multiple"] < full.stats_["embedded_edges_multiple"]
     assert meta["largest_subgraph_edges"] == ref.stats_["largest_subgraph_edges"]
     assert meta["largest_subgraph_edges"] < full.stats_["largest_subgraph_edges"]
+
+
+def test_spark_coarsening_equals_reference(spark, graph_dir, tmp_path):
+    """``--local-coarsen-edges 0``: the label-propagation levels run as Spark message rounds, with the same
+    clusters, parts and vectors as the one-task coarsening of the fixture and the reference."""
+    from jobs import embed_graph
+
+    gdir, _, _ = graph_dir
+    cfg = embed_graph.parse_args(["--edges", str(gdir), "--output", str(tmp_path / "e"), "--dim", "16",
+                                  "--max-part-nodes", "600", "--seed", "1", "--local-coarsen-edges", "0"])
+    meta = embed_graph.run(spark, cfg)
+    assert meta["coarsening"] == "spark" and meta["timings"]["coarsen_s"] >= 0
+    _assert_equals_reference(graph_dir, tmp_path / "e", meta, config_kw={})
 
 
 def _reference(graph_dir, kw):
