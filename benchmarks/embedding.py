@@ -127,6 +127,9 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
         cmd = [sys.executable, "jobs/embed_graph.py", "--edges", str(gdir), "--output", str(odir), "--dim", str(DIM)]
         if method == "distne-spark":  # the auto variant lets the job choose M from its memory budget
             cmd += ["--max-part-nodes", str(m)]
+        if args.memory_mb:  # the task budget: with a forced M it only decides where the coarsening runs
+            cmd += ["--memory-mb", str(args.memory_mb)]
+            meta["memory_mb"] = args.memory_mb
         if args.coarse_edges_per_cluster:
             cmd += ["--coarse-edges-per-cluster", str(args.coarse_edges_per_cluster)]
             meta["coarse_edges_per_cluster"] = args.coarse_edges_per_cluster
@@ -140,7 +143,8 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
             jm = json.loads((odir / "_meta.json").read_text())
             meta |= {k: jm.get(k) for k in ("parts", "levels", "largest_subgraph_nodes", "max_subgraph_nodes",
                                            "edge_cut_fraction", "border_nodes_fraction", "embedded_edges_multiple",
-                                           "per_level", "timings")}
+                                           "per_level", "timings", "coarsening", "largest_subgraph_edges",
+                                           "max_subgraph_edges")}
     else:
         py = args.baseline_python if method in ("nodevectors-prone", "pecanpy-node2vec") else sys.executable
         cmd = [py, str(Path(__file__).resolve()), "--child", method, str(npz), out]
@@ -183,6 +187,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-part-nodes", type=int, default=None, help="M for DistNE (default 0.51·n: 4 parts)")
     ap.add_argument("--coarse-edges-per-cluster", type=int, default=None,
                     help="DistNE: part subgraphs keep only the K heaviest quotient edges of each outside cluster")
+    ap.add_argument("--memory-mb", type=int, default=None,
+                    help="DistNE: the job's --memory-mb (task budget; default the job's 2048)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--results", default=str(RESULTS), help="JSON file to update (merged per graph and method)")
     ap.add_argument("--report", action="store_true", help="only print the table and R-MAT scaling of --results")

@@ -214,7 +214,7 @@ def coarsen(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig,
 TOP = "kind int, a long, b long, w float, part int, z binary"
 
 
-def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = False):
+def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = False, chunk_edges: int = 1 << 18):
     """One task over the Spark-coarsened quotient ``Q₁`` (≤ M nodes): the remaining coarsening levels
     (:func:`embeddings.distne.coarsen`), ProNE of the final quotient ``Q`` and the parts of its clusters.
     ``whole_graph``: ``Q₁`` is the graph itself (``a, b`` node ids, no size rows; every level runs here,
@@ -222,8 +222,8 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool =
 
     Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
     2 — one row, ``z`` = the final quotient's edges ``a < b`` packed by :func:`pack_edges` (the coarse edges
-    of the part subgraphs: only the heaviest ones with ``coarse_edges_per_cluster``; one binary row per part
-    instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and
+    of the part subgraphs: only the heaviest ones with ``coarse_edges_per_cluster``; pieces of ``chunk_edges``
+    edges, ``a`` = piece, sent to every part instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and
     ``(a = −1, b = |E(Q)|)``.
     """
     def run(qdf: pd.DataFrame, sdf: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -257,14 +257,16 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool =
             keep = heaviest_edges(qu.row, qu.col, qu.data, cfg.coarse_edges_per_cluster)
             qu = sp.coo_matrix((qu.data[keep], (qu.row[keep], qu.col[keep])), shape=qu.shape)
         i32, i64, f32 = np.int32, np.int64, np.float32
-        kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(1, 2, i32), np.full(len(counts) + 1, 3, i32)]
+        chunks = pack_chunks(qu.row, qu.col, qu.data, chunk_edges)
+        nk = len(chunks)
+        kinds = [np.zeros(n1, i32), np.ones(nc, i32), np.full(nk, 2, i32), np.full(len(counts) + 1, 3, i32)]
         return pd.DataFrame({
             "kind": np.concatenate(kinds),
-            "a": np.r_[ids1, np.arange(nc, dtype=i64), -1, np.arange(len(counts), dtype=i64), -1],
-            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), qu.nnz, np.asarray(counts, i64), q_nnz],
-            "w": np.zeros(n1 + nc + len(counts) + 2, f32),
-            "part": np.r_[part[lab], part, np.full(len(counts) + 2, -1)].astype(i32),
-            "z": [b""] * n1 + _pack(z) + [pack_edges(qu.row, qu.col, qu.data)] + [b""] * (len(counts) + 1)})
+            "a": np.r_[ids1, np.arange(nc, dtype=i64), np.arange(nk, dtype=i64), np.arange(len(counts), dtype=i64), -1],
+            "b": np.r_[lab.astype(i64), np.full(nc, -1, i64), np.full(nk, qu.nnz, i64), np.asarray(counts, i64), q_nnz],
+            "w": np.zeros(n1 + nc + nk + len(counts) + 1, f32),
+            "part": np.r_[part[lab], part, np.full(nk + len(counts) + 1, -1)].astype(i32),
+            "z": [b""] * n1 + _pack(z) + chunks + [b""] * (len(counts) + 1)})
     return run
 
 
@@ -281,6 +283,17 @@ def pack_edges(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> bytes:
 def unpack_edges(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rec = np.frombuffer(blob, EDGE)
     return rec["a"].astype(np.int64), rec["b"].astype(np.int64), rec["w"].astype(np.float32)
+
+
+CHUNK_EDGES = 1 << 18  # 5 MiB per binary value: a JVM row of hundreds of MB cannot be sorted or spilled
+
+
+def pack_chunks(a: np.ndarray, b: np.ndarray, w: np.ndarray, chunk_edges: int = CHUNK_EDGES) -> list[bytes]:
+    """:func:`pack_edges` in pieces of at most ``chunk_edges`` edges (at least one piece, maybe empty);
+    concatenated in order they are the whole list (R-MAT 2^19's quotient: 6M edges, 120 MB as one value,
+    ran the local JVM out of heap when four copies were sorted for the part tasks)."""
+    starts = range(0, max(len(a), 1), chunk_edges)
+    return [pack_edges(a[i:i + chunk_edges], b[i:i + chunk_edges], w[i:i + chunk_edges]) for i in starts]
 
 
 def _pack(m: np.ndarray) -> list[bytes]:
@@ -337,7 +350,8 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         anchors = rows[kind == 4].sort_values("x")
         proxies = anchors["x"].to_numpy(np.int64)
         trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1)]
-        qa, qb, qw = unpack_edges(rows["z"].to_numpy()[kind == 2][0])
+        chunks = rows[kind == 2].sort_values("x")["z"]  # the quotient's edges, packed in pieces (pack_chunks)
+        qa, qb, qw = unpack_edges(b"".join(chunks.to_numpy()))
         outside = _member(proxies, qa) & _member(proxies, qb)  # quotient edges among the outside clusters
         coarse = fit_coarse((qa[outside], qb[outside], qw[outside]), len(trip[0][0]) + len(trip[1][0]),
                             cfg.max_subgraph_edges)
@@ -504,19 +518,19 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         if local:  # every level inside the top task: one pass per round instead of a Spark job per round
             node_cluster, counts = None, []
             top_rows = (und.withColumn("g", F.lit(0)).groupBy("g")
-                        .applyInPandas(_one_arg(_top_task(cfg, max_part, budget, whole_graph=True)), TOP)).localCheckpoint()
+                        .applyInPandas(_one_arg(_top_task(cfg, max_part, budget, True, CHUNK_EDGES)), TOP)).localCheckpoint()
         else:
             node_cluster, counts, q1 = coarsen(spark, und, n, cfg, cfg.resolved_m(), buckets)
             timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
             sizes = node_cluster.groupBy("cluster").agg(F.count("*").alias("size"))
             top_rows = (q1.withColumn("g", F.lit(0)).groupBy("g")
                         .cogroup(sizes.withColumn("g", F.lit(0)).groupBy("g"))
-                        .applyInPandas(_top_task(cfg, max_part, budget), TOP)).localCheckpoint()
+                        .applyInPandas(_top_task(cfg, max_part, budget, False, CHUNK_EDGES), TOP)).localCheckpoint()
         info = sorted((int(r["a"]), int(r["b"])) for r in top_rows.where("kind = 3").select("a", "b").collect())
         q_edges = info[0][1]
         counts = counts + [c for _, c in info[1:]]
         top = top_rows.where("kind = 1").select(F.col("a").alias("cluster"), "part", "z")
-        q_blob = top_rows.where("kind = 2").select("z")
+        q_blob = top_rows.where("kind = 2").select(F.col("a").alias("x"), "z")
         c1_map = top_rows.where("kind = 0").select(F.col("a").alias("c1"), F.col("b").alias("cluster"), "part")
         timings["top_s"] = time.perf_counter() - t0 - sum(timings.values())
         npart = (c1_map.select(F.col("c1").alias("id"), "cluster", "part") if node_cluster is None else
@@ -542,9 +556,9 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
                                                                  F.col("cd").alias("y"), "w", F.col("pd").alias("q"))
         parts = top.select("part").distinct()
         no_edge = [F.lit(-1).cast("long").alias("y"), F.lit(0.0).cast("float").alias("w"), minus1]
-        # the coarse edges: the packed quotient, one row per part (each part keeps those among its outside clusters)
-        coarse_rows = q_blob.crossJoin(F.broadcast(parts)).select("part", F.lit(2).alias("kind"),
-                                                                  F.lit(-1).cast("long").alias("x"), *no_edge, "z")
+        # the coarse edges: the packed quotient, its pieces once per part (each part keeps those among its
+        # outside clusters); x orders the pieces
+        coarse_rows = q_blob.crossJoin(F.broadcast(parts)).select("part", F.lit(2).alias("kind"), "x", *no_edge, "z")
         node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"), *no_edge)
         rows = (internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(node_rows.select(cols)))
         anchors = (top.select("cluster", F.col("part").alias("cpart"), "z").crossJoin(F.broadcast(parts))

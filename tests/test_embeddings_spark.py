@@ -86,10 +86,14 @@ def test_spark_run_with_pruned_coarse_edges_equals_reference(spark, graph_dir, t
     assert meta["largest_subgraph_edges"] < full.stats_["largest_subgraph_edges"]
 
 
-def test_spark_coarsening_equals_reference(spark, graph_dir, tmp_path):
+def test_spark_coarsening_equals_reference(spark, graph_dir, tmp_path, monkeypatch):
     """``--local-coarsen-edges 0``: the label-propagation levels run as Spark message rounds, with the same
-    clusters, parts and vectors as the one-task coarsening of the fixture and the reference."""
+    clusters, parts and vectors as the one-task coarsening of the fixture and the reference; the quotient's
+    edges reach the part tasks in pieces of 100 edges (``CHUNK_EDGES``; 4,638 quotient edges)."""
+    from embeddings import spark as spark_embed
     from jobs import embed_graph
+
+    monkeypatch.setattr(spark_embed, "CHUNK_EDGES", 100)
 
     gdir, _, _ = graph_dir
     cfg = embed_graph.parse_args(["--edges", str(gdir), "--output", str(tmp_path / "e"), "--dim", "16",
@@ -195,9 +199,9 @@ def test_embed_job_output_files_sorted_by_id(embedded):
 
 
 def test_packed_edges_round_trip_and_membership():
-    """The coarse edges travel as one binary value: exact round trip (int64 ids above 2^31, float32
+    """The coarse edges travel as binary values (pieces of ``CHUNK_EDGES``): exact round trip (int64 ids above 2^31, float32
     weights, empty list), and ``_member`` — the part task's outside-cluster filter — agrees with ``np.isin``."""
-    from embeddings.spark import _member, pack_edges, unpack_edges
+    from embeddings.spark import _member, pack_chunks, pack_edges, unpack_edges
 
     rng = np.random.default_rng(4)
     a, b = rng.integers(0, 2**40, 500), rng.integers(0, 2**40, 500)
@@ -205,6 +209,11 @@ def test_packed_edges_round_trip_and_membership():
     ra, rb, rw = unpack_edges(pack_edges(a, b, w))
     assert np.array_equal(ra, a) and np.array_equal(rb, b) and np.array_equal(rw, w)
     assert all(len(x) == 0 for x in unpack_edges(pack_edges(a[:0], b[:0], w[:0])))
+    chunks = pack_chunks(a, b, w, chunk_edges=64)  # pieces of <= 64 edges, in order
+    assert len(chunks) == 8 and all(len(c) <= 64 * 20 for c in chunks)
+    ra, rb, rw = unpack_edges(b"".join(chunks))
+    assert np.array_equal(ra, a) and np.array_equal(rb, b) and np.array_equal(rw, w)
+    assert pack_chunks(a[:0], b[:0], w[:0]) == [b""] and len(pack_chunks(a, b, w)) == 1
     keys = np.unique(rng.integers(0, 50, 20))
     v = rng.integers(-5, 60, 300)
     assert np.array_equal(_member(keys, v), np.isin(v, keys))
