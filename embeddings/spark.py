@@ -212,18 +212,20 @@ def coarsen(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig,
 
 
 TOP = "kind int, a long, b long, w float, part int, z binary"
+CHUNK_EDGES = 1 << 18  # 5 MiB per binary value: a JVM row of hundreds of MB cannot be sorted or spilled
 
 
-def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = False, chunk_edges: int = 1 << 18):
+def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = False,
+              chunk_edges: int = CHUNK_EDGES):
     """One task over the Spark-coarsened quotient ``Q₁`` (≤ M nodes): the remaining coarsening levels
     (:func:`embeddings.distne.coarsen`), ProNE of the final quotient ``Q`` and the parts of its clusters.
     ``whole_graph``: ``Q₁`` is the graph itself (``a, b`` node ids, no size rows; every level runs here,
     :meth:`DistNEConfig.coarsens_locally`).
 
     Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
-    2 — one row, ``z`` = the final quotient's edges ``a < b`` packed by :func:`pack_edges` (the coarse edges
-    of the part subgraphs: only the heaviest ones with ``coarse_edges_per_cluster``; pieces of ``chunk_edges``
-    edges, ``a`` = piece, sent to every part instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and
+    2 — ``z`` = the final quotient's edges ``a < b`` packed by :func:`pack_chunks`, ``a`` = piece (the coarse
+    edges of the part subgraphs: only the heaviest ones with ``coarse_edges_per_cluster``; a few binary rows per
+    part instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and
     ``(a = −1, b = |E(Q)|)``.
     """
     def run(qdf: pd.DataFrame, sdf: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -283,9 +285,6 @@ def pack_edges(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> bytes:
 def unpack_edges(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rec = np.frombuffer(blob, EDGE)
     return rec["a"].astype(np.int64), rec["b"].astype(np.int64), rec["w"].astype(np.float32)
-
-
-CHUNK_EDGES = 1 << 18  # 5 MiB per binary value: a JVM row of hundreds of MB cannot be sorted or spilled
 
 
 def pack_chunks(a: np.ndarray, b: np.ndarray, w: np.ndarray, chunk_edges: int = CHUNK_EDGES) -> list[bytes]:
@@ -467,7 +466,8 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     ``directed=False`` declares the input an undirected ingest output (pairs stored once); ``out_partitions``
     hash-places the output by id into that many partitions (default: the shuffle partitions, i.e. the task
     slots), sorted by id (see :func:`output_vectors`). Spark jobs:
-    read (1, +1 de-duplication for directed input); per Spark coarsening level (while > M clusters)
+    read (1, +1 de-duplication for directed input); unless the graph is coarsened in the top-level task
+    (:meth:`DistNEConfig.coarsens_locally`), per Spark coarsening level (while > M clusters)
     ``lpa_rounds`` message rounds + renumbering + quotient; one top-level task (the remaining levels, ProNE of
     the quotient, parts); the annotated edges (1); parts (1); one aggregate of the metadata;
     ``2(order−1)+1`` fusion rounds (the last also emits the Gram matrices); the output rows placed by id (1);
@@ -517,8 +517,8 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         meta["coarsening"] = "top task" if local else "spark"
         if local:  # every level inside the top task: one pass per round instead of a Spark job per round
             node_cluster, counts = None, []
-            top_rows = (und.withColumn("g", F.lit(0)).groupBy("g")
-                        .applyInPandas(_one_arg(_top_task(cfg, max_part, budget, True, CHUNK_EDGES)), TOP)).localCheckpoint()
+            task = _one_arg(_top_task(cfg, max_part, budget, True, CHUNK_EDGES))
+            top_rows = und.withColumn("g", F.lit(0)).groupBy("g").applyInPandas(task, TOP).localCheckpoint()
         else:
             node_cluster, counts, q1 = coarsen(spark, und, n, cfg, cfg.resolved_m(), buckets)
             timings["coarsen_s"] = time.perf_counter() - t0 - sum(timings.values())
@@ -533,8 +533,11 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         q_blob = top_rows.where("kind = 2").select(F.col("a").alias("x"), "z")
         c1_map = top_rows.where("kind = 0").select(F.col("a").alias("c1"), F.col("b").alias("cluster"), "part")
         timings["top_s"] = time.perf_counter() - t0 - sum(timings.values())
-        npart = (c1_map.select(F.col("c1").alias("id"), "cluster", "part") if node_cluster is None else
-                 node_cluster.select("id", F.col("cluster").alias("c1")).join(c1_map, "c1").select("id", "cluster", "part"))
+        if node_cluster is None:  # coarsened in the top task: its first map is node -> cluster
+            npart = c1_map.select(F.col("c1").alias("id"), "cluster", "part")
+        else:
+            npart = (node_cluster.select("id", F.col("cluster").alias("c1")).join(c1_map, "c1")
+                     .select("id", "cluster", "part"))
         s_ = npart.select(F.col("id").alias("a"), F.col("cluster").alias("ca"), F.col("part").alias("pa"))
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
         if 32 * n <= broadcast_limit(spark):  # the node table is small: broadcast it (the checkpoint below

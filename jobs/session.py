@@ -59,6 +59,15 @@ def build_zip(path: Path = ZIP_PATH) -> Path:
     return path
 
 
+def local_conf(conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An embedded session's settings: :data:`LOCAL_CONF`, the heap from ``GRAPHREC_DRIVER_MEMORY``, then ``conf``.
+
+    In local mode one JVM is the driver and every executor (their shuffle, spill and checkpoint blocks): 2g
+    runs everything up to R-MAT 2^19 (7.7M edges); the 1.6e7-edge embedding needs more (``6g``)."""
+    heap = os.environ.get("GRAPHREC_DRIVER_MEMORY")
+    return {**LOCAL_CONF, **({"spark.driver.memory": heap} if heap else {}), **(conf or {})}
+
+
 def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str] | None = None):
     """Return a SparkSession: spark-submit's settings if launched by it, else local defaults."""
     from pyspark.sql import SparkSession
@@ -77,7 +86,7 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
     paths = [str(PROJECT_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     builder = builder.master(master or os.environ.get("GRAPHREC_SPARK_MASTER", "local[*]"))
-    conf = {**LOCAL_CONF, **(conf or {})}
+    conf = local_conf(conf)
     for k, v in conf.items():
         builder = builder.config(k, v)
     java = f"{LOCAL_JAVA_OPTIONS} {conf.get('spark.driver.extraJavaOptions', '')}".strip()

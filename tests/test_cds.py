@@ -81,3 +81,15 @@ def test_cli_prints_the_local_drivers_java_options(tmp_path, monkeypatch, capsys
     path.write_bytes(b"x")
     assert cds.main(["--java-options"]) == 0
     assert capsys.readouterr().out.split() == ["-XX:+UseParallelGC", f"-XX:SharedArchiveFile={path}"]
+
+
+def test_local_conf_takes_the_driver_heap_from_the_environment(monkeypatch):
+    """Embedded sessions: 2g by default, ``GRAPHREC_DRIVER_MEMORY`` to raise it, explicit conf above both."""
+    from jobs.session import local_conf
+
+    monkeypatch.delenv("GRAPHREC_DRIVER_MEMORY", raising=False)
+    assert local_conf()["spark.driver.memory"] == "2g"
+    monkeypatch.setenv("GRAPHREC_DRIVER_MEMORY", "6g")
+    conf = local_conf({"spark.sql.shuffle.partitions": "4"})
+    assert conf["spark.driver.memory"] == "6g" and conf["spark.sql.shuffle.partitions"] == "4"
+    assert local_conf({"spark.driver.memory": "1g"})["spark.driver.memory"] == "1g"
