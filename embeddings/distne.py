@@ -247,11 +247,12 @@ class DistNE(Embedder):
         self.embedding_ = out
         st = partition.partition_stats(g, labels, cpart, subs)
         e = max(sp.triu(g, k=1).nnz, 1)
-        top_edges = sp.triu(bounded_quotient(q, cfg.max_subgraph_edges), k=1).nnz
+        q_edges = sp.triu(q, k=1).nnz
+        top_edges = min(q_edges, cfg.max_subgraph_edges or q_edges)  # what top_level embedded
         embedded = st["subgraph_edges"] + top_edges
         st["largest_subgraph_edges"] = max(st["largest_subgraph_edges"], int(top_edges))
         self.stats_ = {**st, "levels": len(counts) + 1, "coarsening_clusters": counts,
-                       "quotient_nodes": int(q.shape[0]), "quotient_edges": int(sp.triu(q, k=1).nnz),
+                       "quotient_nodes": int(q.shape[0]), "quotient_edges": int(q_edges),
                        "embedded_edges_multiple": embedded / e, "max_subgraph_nodes": cfg.resolved_m(),
                        "max_subgraph_edges": cfg.max_subgraph_edges, "config": asdict(cfg), "timings": timings}
         log.info("DistNE: %s", {k: v for k, v in self.stats_.items() if k != "config"})

@@ -222,7 +222,7 @@ def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool =
     ``whole_graph``: ``Q₁`` is the graph itself (``a, b`` node ids, no size rows; every level runs here,
     :meth:`DistNEConfig.coarsens_locally`).
 
-    Rows by ``kind``: 0 — ``(a = Q₁ cluster, b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
+    Rows by ``kind``: 0 — ``(a = Q₁ cluster (node id with whole_graph), b = final cluster, part)``; 1 — ``(a = final cluster, part, z)``;
     2 — ``z`` = the final quotient's edges ``a < b`` packed by :func:`pack_chunks`, ``a`` = piece (the coarse
     edges of the part subgraphs: only the heaviest ones with ``coarse_edges_per_cluster``; a few binary rows per
     part instead of a row per edge and part); 3 — ``(a = level, b = clusters)`` of the levels run here, and

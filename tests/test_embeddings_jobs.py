@@ -41,7 +41,8 @@ def test_memory_budget_sets_m():
     assert both.for_graph(100_000, 2_500_000).max_subgraph_edges == 5000
     with pytest.raises(ValueError, match="for_graph"):  # no silent node-only M for the part sizes
         small.sizes(100_000)
-    assert fixed.sizes(100_000) == (fixed.max_subgraph_nodes // 2, fixed.max_subgraph_nodes - fixed.max_subgraph_nodes // 2)
+    m = fixed.max_subgraph_nodes
+    assert fixed.sizes(100_000) == (m // 2, m - m // 2)
 
 
 @pytest.mark.parametrize("edge_factor", [4, 32])
