@@ -295,6 +295,47 @@ def pack_chunks(a: np.ndarray, b: np.ndarray, w: np.ndarray, chunk_edges: int = 
     return [pack_edges(a[i:i + chunk_edges], b[i:i + chunk_edges], w[i:i + chunk_edges]) for i in starts]
 
 
+ARC = np.dtype([("src", "<i8"), ("dst", "<i8"), ("w", "<f4"), ("pd", "<i4"), ("cd", "<i8")])
+ARCS = "part int, z binary"
+
+
+def _arc_chunks(chunk_edges: int = CHUNK_EDGES):
+    """``mapInPandas`` over the annotated edges ``(a, b, w, pa, pb, ca, cb)``: both directions of every edge as
+    :data:`ARC` records ``(src, dst, w, part of dst, cluster of dst)``, packed per part of ``src`` in pieces of
+    about ``chunk_edges``. The part tasks and every fusion round read a part's edges from a few binary rows:
+    31M directed edge rows (R-MAT 2^20) are never sorted or converted to Arrow row by row."""
+    def run(batches):
+        buf: dict[int, list] = {}
+        held: dict[int, int] = {}
+        for pdf in batches:
+            a, b, w = pdf["a"].to_numpy(np.int64), pdf["b"].to_numpy(np.int64), pdf["w"].to_numpy(np.float32)
+            pa, pb = pdf["pa"].to_numpy(np.int32), pdf["pb"].to_numpy(np.int32)
+            ca, cb = pdf["ca"].to_numpy(np.int64), pdf["cb"].to_numpy(np.int64)
+            rec = np.empty(2 * len(a), ARC)
+            rec["src"], rec["dst"], rec["w"], rec["pd"], rec["cd"] = np.r_[a, b], np.r_[b, a], np.r_[w, w], \
+                np.r_[pb, pa], np.r_[cb, ca]
+            part = np.r_[pa, pb]
+            order = np.argsort(part, kind="stable")
+            ps, starts = np.unique(part[order], return_index=True)
+            for p, seg in zip(ps.tolist(), np.split(rec[order], starts[1:])):
+                buf.setdefault(p, []).append(seg)
+                held[p] = held.get(p, 0) + len(seg)
+                if held[p] >= chunk_edges:
+                    yield pd.DataFrame({"part": [np.int32(p)], "z": [np.concatenate(buf.pop(p)).tobytes()]})
+                    held[p] = 0
+        for p, segs in buf.items():
+            yield pd.DataFrame({"part": [np.int32(p)], "z": [np.concatenate(segs).tobytes()]})
+    return run
+
+
+def _arcs_of(pdf: pd.DataFrame) -> dict[int, np.ndarray]:
+    """The :data:`ARC` records of each part in a group of :func:`_arc_chunks` rows."""
+    if len(pdf) == 0:
+        return {}
+    part = pdf["part"].to_numpy()
+    return {int(p): np.frombuffer(b"".join(pdf["z"].to_numpy()[part == p]), ARC) for p in np.unique(part)}
+
+
 def _pack(m: np.ndarray) -> list[bytes]:
     """Rows of a float32 matrix as bytes (a binary column: no per-element Arrow/JVM array cost)."""
     m = np.ascontiguousarray(m, np.float32).reshape(len(m), -1)
@@ -334,21 +375,31 @@ def _subscribers(src: np.ndarray, other_part: np.ndarray, part: int) -> tuple[np
 
 
 def _part_task(cfg: DistNEConfig, emit_halo: bool):
-    """Embed ``H_i`` (ProNE + alignment) and emit the part's first fusion messages (or its final vectors)."""
-    def run(rows: pd.DataFrame) -> pd.DataFrame:
+    """Embed every ``H_i`` of one task slot (ProNE + alignment) and emit the parts' first fusion messages (or
+    their final vectors). Input: the slot's packed edges (:func:`_arc_chunks`) and its node, coarse-edge and
+    anchor rows."""
+    def run(arcs: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        by_part = _arcs_of(arcs)
+        r_part = rows["part"].to_numpy()
+        none = np.zeros(0, ARC)
+        outs = [one_part(int(p), by_part.get(int(p), none), rows[r_part == p]) for p in np.unique(r_part)]
+        return pd.concat(outs, ignore_index=True) if outs else pd.DataFrame(
+            {"part": np.zeros(0, np.int32), "id": np.zeros(0, np.int64), "own": np.zeros(0, bool), "cur": [],
+             "state": [], **{c: np.zeros(0, np.int64) for c in ("h_nodes", "h_edges", "cut_rows", "border")}})
+
+    def one_part(part: int, arcs: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings.distne import embed_part
         from embeddings.partition import build_part_subgraph, fit_coarse
         from embeddings.prone import blas_threads
 
-        part = int(rows["part"].iloc[0])
         kind = rows["kind"].to_numpy()
-        x, y, w = rows["x"].to_numpy(), rows["y"].to_numpy(), rows["w"].to_numpy(np.float32)
-        nodes = np.unique(x[kind == 3])
+        nodes = np.unique(rows["x"].to_numpy()[kind == 3])
         anchors = rows[kind == 4].sort_values("x")
         proxies = anchors["x"].to_numpy(np.int64)
-        trip = [(x[kind == k], y[kind == k], w[kind == k]) for k in (0, 1)]
+        inner, cut = (arcs["pd"] == part) & (arcs["src"] < arcs["dst"]), arcs["pd"] != part
+        trip = [(arcs["src"][inner], arcs["dst"][inner], arcs["w"][inner]), (arcs["src"][cut], arcs["cd"][cut], arcs["w"][cut])]
         chunks = rows[kind == 2].sort_values("x")["z"]  # the quotient's edges, packed in pieces (pack_chunks)
         qa, qb, qw = unpack_edges(b"".join(chunks.to_numpy()))
         outside = _member(proxies, qa) & _member(proxies, qb)  # quotient edges among the outside clusters
@@ -358,14 +409,13 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         zp = _unpack(anchors["z"], cfg.dim) if len(proxies) else np.zeros((0, cfg.dim), np.float32)
         with blas_threads(1):
             vec = embed_part(sub, zp, cfg)
-        cut = kind == 1
         none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
-        subs = _subscribers(x[cut], rows["q"].to_numpy()[cut], part) if emit_halo else none
+        subs = _subscribers(arcs["src"][cut], arcs["pd"][cut].astype(np.int64), part) if emit_halo else none
         out = _messages(part, nodes, vec, None, subs)
         out["h_nodes"] = np.int64(sub.adjacency.shape[0])
         out["h_edges"] = np.int64(sp.triu(sub.adjacency, k=1).nnz)
         out["cut_rows"] = np.int64(cut.sum())
-        out["border"] = np.int64(len(np.unique(x[cut])))
+        out["border"] = np.int64(len(np.unique(arcs["src"][cut])))
         return out
     return run
 
@@ -382,15 +432,16 @@ def _round_task(k: int, cfg: DistNEConfig):
     """Fusion product ``k`` for the parts of one task slot: ``Ã·cur`` over each part's edges and its halo,
     the node-local step, and the next round's messages (:func:`embeddings.fusion.step`; only the live
     state slots are carried). Input: the slot's edges (pre-partitioned once) and the messages sent to it."""
-    def run(edges: pd.DataFrame, msgs: pd.DataFrame) -> pd.DataFrame:
-        e_part, m_part = edges["part"].to_numpy(), msgs["part"].to_numpy()
-        outs = [one_part(int(p), edges[e_part == p], msgs[m_part == p]) for p in np.unique(m_part)]
+    def run(arcs: pd.DataFrame, msgs: pd.DataFrame) -> pd.DataFrame:
+        by_part, m_part = _arcs_of(arcs), msgs["part"].to_numpy()
+        none = np.zeros(0, ARC)
+        outs = [one_part(int(p), by_part.get(int(p), none), msgs[m_part == p]) for p in np.unique(m_part)]
         if not outs:
             return pd.DataFrame({"part": np.zeros(0, np.int32), "id": np.zeros(0, np.int64),
                                  "own": np.zeros(0, bool), "cur": [], "state": []})
         return pd.concat(outs, ignore_index=True)
 
-    def one_part(part: int, edges: pd.DataFrame, msgs: pd.DataFrame) -> pd.DataFrame:
+    def one_part(part: int, arcs: np.ndarray, msgs: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
 
         from embeddings import fusion
@@ -403,10 +454,10 @@ def _round_task(k: int, cfg: DistNEConfig):
         all_ids = np.r_[ids, halo["id"].to_numpy(np.int64)]
         order_ix = np.argsort(all_ids, kind="stable")
         cur = np.r_[_unpack(own["cur"], d), _unpack(halo["cur"], d)]
-        src, dst = edges["src"].to_numpy(np.int64), edges["dst"].to_numpy(np.int64)
+        src, dst = arcs["src"], arcs["dst"]
         rows = np.searchsorted(ids, src)
         cols = order_ix[np.searchsorted(all_ids[order_ix], dst)]
-        w = edges["w"].to_numpy(np.float32)
+        w = arcs["w"]
         a = sp.csr_matrix((w, (rows, cols)), shape=(len(ids), len(all_ids)))
         deg = 1.0 + np.asarray(a.sum(axis=1)).ravel().astype(np.float32)
         ay = ((cur[: len(ids)] + a @ cur) / deg[:, None]).astype(np.float32)
@@ -417,7 +468,7 @@ def _round_task(k: int, cfg: DistNEConfig):
         keep = fusion.live_slots(k, order)
         none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         last = k == fusion.n_products(order) - 1
-        subs = none if last else _subscribers(src, edges["pd"].to_numpy(np.int64), part)
+        subs = none if last else _subscribers(src, arcs["pd"].astype(np.int64), part)
         out = _messages(part, ids, nxt, state[:, list(keep)] if keep else None, subs)
         if last:  # this part's share of the global Gram matrix of the final map
             g = nxt.astype(np.float64)
@@ -542,35 +593,24 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         t_ = npart.select(F.col("id").alias("b"), F.col("cluster").alias("cb"), F.col("part").alias("pb"))
         if 32 * n <= broadcast_limit(spark):  # the node table is small: broadcast it (the checkpoint below
             s_, t_ = F.broadcast(s_), F.broadcast(t_)  # runs non-adaptive, so AQE would not decide this)
-        ann = und.join(s_, "a").join(t_, "b")
-        # every edge in both directions, annotated: (part of src, src, dst, w, part of dst, cluster of dst)
-        pe = ann.select(F.col("pa").alias("part"), F.col("a").alias("src"), F.col("b").alias("dst"), "w",
-                        F.col("pb").alias("pd"), F.col("cb").alias("cd")).unionByName(
-            ann.select(F.col("pb").alias("part"), F.col("b").alias("src"), F.col("a").alias("dst"), "w",
-                       F.col("pa").alias("pd"), F.col("ca").alias("cd")))
-        # placed once in the task slot of its part: the fusion rounds then shuffle only their messages
-        pe = checkpoint_partitioned(spark, pe.withColumn("pk", _part_key(slots)).repartition(slots, "pk"))
-        cols = ["part", "kind", "x", "y", "w", "q"]
-        minus1 = F.lit(-1).alias("q")
-        internal = (pe.where((F.col("part") == F.col("pd")) & (F.col("src") < F.col("dst")))
-                    .select("part", F.lit(0).alias("kind"), F.col("src").alias("x"), F.col("dst").alias("y"), "w",
-                            minus1))
-        cut_rows = pe.where(F.col("part") != F.col("pd")).select("part", F.lit(1).alias("kind"), F.col("src").alias("x"),
-                                                                 F.col("cd").alias("y"), "w", F.col("pd").alias("q"))
+        ann = und.join(s_, "a").join(t_, "b").select("a", "b", "w", "pa", "pb", "ca", "cb")
+        # every edge in both directions, packed per part (src's) and placed once in the task slot of its part: the
+        # part tasks and the fusion rounds then shuffle only their node rows and messages
+        arcs = ann.mapInPandas(_arc_chunks(CHUNK_EDGES), ARCS)
+        arcs = checkpoint_partitioned(spark, arcs.withColumn("pk", _part_key(slots)).repartition(slots, "pk"))
+        cols = ["part", "kind", "x", "z"]
         parts = top.select("part").distinct()
-        no_edge = [F.lit(-1).cast("long").alias("y"), F.lit(0.0).cast("float").alias("w"), minus1]
         # the coarse edges: the packed quotient, its pieces once per part (each part keeps those among its
         # outside clusters); x orders the pieces
-        coarse_rows = q_blob.crossJoin(F.broadcast(parts)).select("part", F.lit(2).alias("kind"), "x", *no_edge, "z")
-        node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"), *no_edge)
-        rows = (internal.select(cols).unionByName(cut_rows.select(cols)).unionByName(node_rows.select(cols)))
+        coarse_rows = q_blob.crossJoin(F.broadcast(parts)).select("part", F.lit(2).alias("kind"), "x", "z")
+        node_rows = npart.select("part", F.lit(3).alias("kind"), F.col("id").alias("x"),
+                                 F.lit(bytearray()).cast("binary").alias("z"))
         anchors = (top.select("cluster", F.col("part").alias("cpart"), "z").crossJoin(F.broadcast(parts))
                    .where(F.col("part") != F.col("cpart"))
-                   .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), *no_edge, "z"))
-        rows = (rows.withColumn("z", F.lit(bytearray()).cast("binary")).unionByName(coarse_rows)
-                .unionByName(anchors))
+                   .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), "z"))
+        rows = node_rows.select(cols).unionByName(coarse_rows.select(cols)).unionByName(anchors.select(cols))
         refine = cfg.refine_order >= 2
-        parted = (by_part(rows, slots)
+        parted = (arcs.groupBy("pk").cogroup(rows.withColumn("pk", _part_key(slots)).groupBy("pk"))
                   .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
                   .localCheckpoint())
         hs = (parted.where("own").groupBy("part")
@@ -589,7 +629,7 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
         msgs = parted.select("part", "id", "own", "cur", "state")
         mp = None
         if refine:
-            msgs = fuse(pe, msgs, cfg, slots)
+            msgs = fuse(arcs, msgs, cfg, slots)
             mp = fusion_map([r[0] for r in msgs.where("id = -2").select("state").collect()], d)
             timings["fusion_s"] = time.perf_counter() - t0 - sum(timings.values())
         vec = msgs.where("own").select("id", "cur")
@@ -657,24 +697,17 @@ def fusion_map(grams: list, d: int) -> np.ndarray:
     return fusion.final_map(np.sum([np.frombuffer(bytes(g), np.float64).reshape(d, d) for g in grams], axis=0), d)
 
 
-def fuse(pe: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataFrame:
+def fuse(arcs: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataFrame:
     """Fusion by propagation: ``2(order−1)+1`` message rounds, each one grouping of the messages (own state
-    + one vector per (node, neighbouring part) pair) with the part's edges ``pe`` ``(part, src, dst, w, pd)``.
+    + one vector per (node, neighbouring part) pair) with the slot's packed edges ``arcs`` (:func:`_arc_chunks`).
     The last round also emits each task's Gram matrix ``curᵀcur`` as a row ``id = −2`` (float64 in ``state``)."""
     from embeddings import fusion
 
-    e = pe.select("pk", "part", "src", "dst", "w", "pd").groupBy("pk")
+    e = arcs.groupBy("pk")
     for k in range(fusion.n_products(cfg.refine_order)):
         m = msgs.withColumn("pk", _part_key(slots)).groupBy("pk")
         msgs = e.cogroup(m).applyInPandas(_round_task(k, cfg), MSG).localCheckpoint()
     return msgs
-
-
-def by_part(df: DataFrame, slots: int):
-    """Group by part with part ``p`` in task slot ``p mod slots``: hash partitioning of a few small ints can
-    put 3 of 4 parts in one task, and range partitioning costs a sampling job per exchange; keyed by
-    :func:`partition_keys` one shuffle places the parts exactly (``groupBy("pk", "part")`` adds none)."""
-    return df.withColumn("pk", _part_key(slots)).repartition(slots, "pk").groupBy("pk", "part")
 
 
 def broadcast_limit(spark: SparkSession) -> int:
@@ -698,7 +731,9 @@ def checkpoint_partitioned(spark: SparkSession, df: DataFrame) -> DataFrame:
 
 
 def _part_key(slots: int):
-    """The shuffle key of part ``p``: :func:`partition_keys` ``[p mod slots]``."""
+    """The shuffle key of part ``p``: :func:`partition_keys` ``[p mod slots]``, so part ``p`` is in task slot
+    ``p mod slots`` (hash partitioning of a few small ints can put 3 of 4 parts in one task, and range
+    partitioning costs a sampling job per exchange)."""
     return _key_col(F.col("part") % slots, partition_keys(slots))
 
 
