@@ -120,24 +120,27 @@ def propagate(adj: sp.spmatrix, x: np.ndarray, order: int = 2, mu: float = 0.2, 
 def live_slots(k: int, order: int) -> tuple[int, ...]:
     """State slots still read by the products after ``k`` (what a distributed run must carry on).
 
-    Order 2: ``(x, t)`` after the first product and nothing afterwards, i.e. ``2·d`` floats per node
-    at most instead of ``5·d``.
+    ``t`` is never carried: it is read only by an odd product, whose input ``cur`` is ``t`` itself
+    (:func:`unpack_state` restores it). Order 2: ``(x,)`` after the first product and nothing afterwards,
+    i.e. ``d`` floats per node at most instead of ``5·d``.
     """
     last = n_products(order) - 1
     if k >= last - 1:
         return ()
     if order == 2 or k == 0:
-        return (0, 1, 4) if order > 2 else (0, 4)
-    return tuple(range(len(SLOTS)))
+        return (0, 1) if order > 2 else (0,)
+    return (0, 1, 2, 3)
 
 
 def unpack_state(packed: np.ndarray | None, n: int, d: int, k: int, order: int, cur: np.ndarray) -> np.ndarray:
     """Full ``(n, S, d)`` state before product ``k`` from the live slots written after ``k − 1``
-    (``k = 0``: :func:`init_state` of ``cur``)."""
+    (``k = 0``: :func:`init_state` of ``cur``; odd ``k``: ``t = cur``)."""
     if k == 0:
         return init_state(cur)[0]
     state = np.zeros((n, len(SLOTS), d), np.float32)
     slots = live_slots(k - 1, order)
     if slots:
         state[:, list(slots)] = packed.reshape(n, len(slots), d)
+    if k % 2:
+        state[:, 4] = cur
     return state

@@ -174,3 +174,24 @@ def test_fit_coarse_and_heaviest():
     a, b, kw = partition.fit_coarse(coarse, 4, 7)  # room for 3: the weights 5, 5, 3
     assert a.tolist() == [1, 2, 3] and sorted(kw.tolist()) == [3.0, 5.0, 5.0]
     assert len(partition.fit_coarse(coarse, 8, 7)[0]) == 0  # own edges alone exceed the bound: they stay, no coarse
+
+
+def test_label_scores_and_best_label_match_a_brute_force():
+    """The per-(node, label) weights and the winner per node (highest score, ties to the smallest label) equal a
+    dictionary-based count over random edges with many ties (integer weights)."""
+    rng = np.random.default_rng(7)
+    v, lab = rng.integers(0, 30, 2000), rng.integers(0, 12, 2000)
+    w = rng.integers(1, 3, 2000).astype(np.float32)
+    vv, ll, score = partition.label_scores(v, lab, w, 30, 12)
+    want: dict = {}
+    for a, b, x in zip(v.tolist(), lab.tolist(), w.tolist()):
+        want[a, b] = want.get((a, b), 0.0) + x
+    assert sorted(want) == list(zip(vv.tolist(), ll.tolist()))
+    assert np.allclose(score, [want[k] for k in zip(vv.tolist(), ll.tolist())])
+    bv, bl, bs = partition.best_label(vv, ll, score)
+    for node in np.unique(v):
+        cand = {b: x for (a, b), x in want.items() if a == node}
+        top = max(cand.values())
+        i = int(np.flatnonzero(bv == node)[0])
+        assert bs[i] == top and bl[i] == min(b for b, x in cand.items() if x == top)
+    assert len(partition.best_label(vv[:0], ll[:0], score[:0])[0]) == 0

@@ -218,3 +218,30 @@ def test_packed_edges_round_trip_and_membership():
     v = rng.integers(-5, 60, 300)
     assert np.array_equal(_member(keys, v), np.isin(v, keys))
     assert not _member(keys[:0], v).any()
+
+
+def test_arc_chunks_pack_both_directions_per_part():
+    """The annotated edges become, per part of ``src``, both directions of every edge with the part and cluster of
+    ``dst`` — each exactly once over all pieces, pieces near ``chunk_edges`` records, batches merged."""
+    import pandas as pd
+
+    from embeddings.spark import ARC, _arc_chunks, _arcs_of
+
+    rng = np.random.default_rng(5)
+    n, m = 40, 300
+    part, cluster = rng.integers(0, 3, n), rng.integers(0, 9, n)
+    a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+    w = rng.random(m).astype(np.float32)
+    ann = pd.DataFrame({"a": a, "b": b, "w": w, "pa": part[a], "pb": part[b], "ca": cluster[a], "cb": cluster[b]})
+    out = pd.concat(list(_arc_chunks(chunk_edges=50)(iter([ann[:120], ann[120:]]))), ignore_index=True)
+    sizes = out["z"].map(len) // ARC.itemsize
+    assert sizes.sum() == 2 * m and sizes.max() < 50 + 2 * 120  # flushed once a part holds >= 50 records
+    got = _arcs_of(out)
+    assert sorted(got) == sorted(set(part[a]) | set(part[b]))
+    for p, rec in got.items():
+        assert (part[rec["src"]] == p).all() and (rec["pd"] == part[rec["dst"]]).all()
+        assert (rec["cd"] == cluster[rec["dst"]]).all()
+        want = sorted(zip(np.r_[a, b], np.r_[b, a], np.r_[w, w]))
+        want = [t for t in want if part[t[0]] == p]
+        assert sorted(zip(rec["src"], rec["dst"], rec["w"])) == want
+    assert _arcs_of(out[:0]) == {}
