@@ -375,17 +375,11 @@ def _subscribers(src: np.ndarray, other_part: np.ndarray, part: int) -> tuple[np
 
 
 def _part_task(cfg: DistNEConfig, emit_halo: bool):
-    """Embed every ``H_i`` of one task slot (ProNE + alignment) and emit the parts' first fusion messages (or
-    their final vectors). Input: the slot's packed edges (:func:`_arc_chunks`) and its node, coarse-edge and
-    anchor rows."""
+    """Embed ``H_i`` (ProNE + alignment) and emit the part's first fusion messages (or its final vectors).
+    Input: the part's packed edges (:func:`_arc_chunks`) and its node, coarse-edge and anchor rows."""
     def run(arcs: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-        by_part = _arcs_of(arcs)
-        r_part = rows["part"].to_numpy()
-        none = np.zeros(0, ARC)
-        outs = [one_part(int(p), by_part.get(int(p), none), rows[r_part == p]) for p in np.unique(r_part)]
-        return pd.concat(outs, ignore_index=True) if outs else pd.DataFrame(
-            {"part": np.zeros(0, np.int32), "id": np.zeros(0, np.int64), "own": np.zeros(0, bool), "cur": [],
-             "state": [], **{c: np.zeros(0, np.int64) for c in ("h_nodes", "h_edges", "cut_rows", "border")}})
+        part = int((rows if len(rows) else arcs)["part"].iloc[0])
+        return one_part(part, _arcs_of(arcs).get(part, np.zeros(0, ARC)), rows)
 
     def one_part(part: int, arcs: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
         import scipy.sparse as sp
@@ -526,12 +520,15 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled", "spark.sql.adaptive.enabled")
+    keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled", "spark.sql.adaptive.enabled",
+            "spark.sql.requireAllClusterKeysForCoPartition")
     saved = {k: spark.conf.get(k, None) for k in keys}
     # non-adaptive: every shuffle of a query in one job (AQE submits each shuffle stage and broadcast as a job
     # of its own — Slashdot: 69 → 32 jobs); small tables are broadcast explicitly
     spark.conf.set(keys[2], "false")
     spark.conf.set(keys[1], "false")  # keep one task per core for the per-part numpy work
+    # a grouping by (pk, part) may reuse the packed edges' placement by pk (one group per part, no reshuffle)
+    spark.conf.set(keys[3], "false")
     try:
         und = undirected_edges(edges, dedup=directed)
         if directed:  # the de-duplication is a shuffle: keep its result (an undirected input is re-read instead)
@@ -610,7 +607,8 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
                    .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), "z"))
         rows = node_rows.select(cols).unionByName(coarse_rows.select(cols)).unionByName(anchors.select(cols))
         refine = cfg.refine_order >= 2
-        parted = (arcs.groupBy("pk").cogroup(rows.withColumn("pk", _part_key(slots)).groupBy("pk"))
+        # one group per part; the arcs stay where they were placed (requireAllClusterKeysForCoPartition is off)
+        parted = (arcs.groupBy("pk", "part").cogroup(rows.withColumn("pk", _part_key(slots)).groupBy("pk", "part"))
                   .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
                   .localCheckpoint())
         hs = (parted.where("own").groupBy("part")
