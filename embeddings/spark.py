@@ -393,7 +393,8 @@ def _part_task(cfg: DistNEConfig, emit_halo: bool):
         anchors = rows[kind == 4].sort_values("x")
         proxies = anchors["x"].to_numpy(np.int64)
         inner, cut = (arcs["pd"] == part) & (arcs["src"] < arcs["dst"]), arcs["pd"] != part
-        trip = [(arcs["src"][inner], arcs["dst"][inner], arcs["w"][inner]), (arcs["src"][cut], arcs["cd"][cut], arcs["w"][cut])]
+        trip = [(arcs["src"][inner], arcs["dst"][inner], arcs["w"][inner]),
+                (arcs["src"][cut], arcs["cd"][cut], arcs["w"][cut])]
         chunks = rows[kind == 2].sort_values("x")["z"]  # the quotient's edges, packed in pieces (pack_chunks)
         qa, qb, qw = unpack_edges(b"".join(chunks.to_numpy()))
         outside = _member(proxies, qa) & _member(proxies, qb)  # quotient edges among the outside clusters
@@ -514,7 +515,8 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     read (1, +1 de-duplication for directed input); unless the graph is coarsened in the top-level task
     (:meth:`DistNEConfig.coarsens_locally`), per Spark coarsening level (while > M clusters)
     ``lpa_rounds`` message rounds + renumbering + quotient; one top-level task (the remaining levels, ProNE of
-    the quotient, parts); the annotated edges (1); parts (1); one aggregate of the metadata;
+    the quotient, parts); the edges annotated and packed per part (1, :func:`_arc_chunks`); parts (1); one
+    aggregate of the metadata;
     ``2(order−1)+1`` fusion rounds (the last also emits the Gram matrices); the output rows placed by id (1);
     the write. The whole embedding runs non-adaptive (no AQE), so each query is one job.
     """
