@@ -212,7 +212,8 @@ def coarsen(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig,
 
 
 TOP = "kind int, a long, b long, w float, part int, z binary"
-CHUNK_EDGES = 1 << 18  # 5 MiB per binary value: a JVM row of hundreds of MB cannot be sorted or spilled
+CHUNK_EDGES = 1 << 18  # 5 MiB of quotient edges, 8 MiB of ARC records per binary value: a JVM row of
+# hundreds of MB cannot be sorted or spilled
 
 
 def _top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = False,
@@ -316,8 +317,9 @@ def _arc_chunks(chunk_edges: int = CHUNK_EDGES):
                 np.r_[pb, pa], np.r_[cb, ca]
             part = np.r_[pa, pb]
             order = np.argsort(part, kind="stable")
-            ps, starts = np.unique(part[order], return_index=True)
-            for p, seg in zip(ps.tolist(), np.split(rec[order], starts[1:])):
+            ordered = part[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            for p, seg in zip(ordered[starts].tolist(), np.split(rec[order], starts[1:])):
                 buf.setdefault(p, []).append(seg)
                 held[p] = held.get(p, 0) + len(seg)
                 if held[p] >= chunk_edges:
@@ -609,8 +611,7 @@ def _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_part
                    .select("part", F.lit(4).alias("kind"), F.col("cluster").alias("x"), "z"))
         rows = node_rows.select(cols).unionByName(coarse_rows.select(cols)).unionByName(anchors.select(cols))
         refine = cfg.refine_order >= 2
-        # one group per part; the arcs stay where they were placed (requireAllClusterKeysForCoPartition is off)
-        parted = (arcs.groupBy("pk", "part").cogroup(rows.withColumn("pk", _part_key(slots)).groupBy("pk", "part"))
+        parted = (per_part(arcs, rows, slots)
                   .applyInPandas(_part_task(cfg, refine), MSG + ", h_nodes long, h_edges long, cut_rows long, border long")
                   .localCheckpoint())
         hs = (parted.where("own").groupBy("part")
@@ -708,6 +709,13 @@ def fuse(arcs: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> Dat
         m = msgs.withColumn("pk", _part_key(slots)).groupBy("pk")
         msgs = e.cogroup(m).applyInPandas(_round_task(k, cfg), MSG).localCheckpoint()
     return msgs
+
+
+def per_part(arcs: DataFrame, rows: DataFrame, slots: int):
+    """One cogroup per part of the placed packed edges ``arcs`` and ``rows``: with
+    ``spark.sql.requireAllClusterKeysForCoPartition`` off (as inside :func:`embed`) only ``rows`` is shuffled, onto
+    the edges' placement by ``pk``."""
+    return arcs.groupBy("pk", "part").cogroup(rows.withColumn("pk", _part_key(slots)).groupBy("pk", "part"))
 
 
 def broadcast_limit(spark: SparkSession) -> int:

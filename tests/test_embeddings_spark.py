@@ -245,3 +245,36 @@ def test_arc_chunks_pack_both_directions_per_part():
         want = [t for t in want if part[t[0]] == p]
         assert sorted(zip(rec["src"], rec["dst"], rec["w"])) == want
     assert _arcs_of(out[:0]) == {}
+
+
+def test_per_part_cogroup_shuffles_only_the_rows(spark):
+    """The part stage groups the packed edges by (pk, part) without moving them again: with
+    requireAllClusterKeysForCoPartition off, the plan has one exchange (the rows side); with it on, two."""
+    import pandas as pd
+
+    from embeddings.spark import _part_key, checkpoint_partitioned, per_part
+
+    slots = 2
+    arcs = spark.createDataFrame(pd.DataFrame({"part": np.arange(4, dtype=np.int32), "z": [b"x"] * 4}))
+    arcs = checkpoint_partitioned(spark, arcs.withColumn("pk", _part_key(slots)).repartition(slots, "pk"))
+    rows = spark.createDataFrame(pd.DataFrame({"part": np.repeat(np.arange(4, dtype=np.int32), 3), "x": np.arange(12)}))
+
+    def count(a: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"part": [int(r["part"].iloc[0])], "n": [len(a) + len(r)]})
+
+    def exchanges(flag: str) -> tuple[int, dict]:
+        keys = ("spark.sql.requireAllClusterKeysForCoPartition", "spark.sql.adaptive.enabled")
+        saved = {k: spark.conf.get(k) for k in keys}
+        spark.conf.set(keys[0], flag)
+        spark.conf.set(keys[1], "false")  # as inside embed: the plan is final before it runs
+        try:
+            df = per_part(arcs, rows, slots).applyInPandas(count, "part int, n long")
+            plan = df._jdf.queryExecution().executedPlan().toString()
+            return plan.count("Exchange hashpartitioning"), {r["part"]: r["n"] for r in df.collect()}
+        finally:
+            for k, v in saved.items():
+                spark.conf.set(k, v)
+
+    n_off, got = exchanges("false")
+    assert n_off == 1 and got == {p: 4 for p in range(4)}  # one edge row and three rows per part
+    assert exchanges("true")[0] == 2
