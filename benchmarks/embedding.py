@@ -1,7 +1,7 @@
 """Benchmark: graphrec DistNE (local Spark) and ProNE vs nodevectors ProNE and pecanpy node2vec.
 
     python -m benchmarks.embedding [--graphs blogcatalog slashdot rmat16 rmat18 rmat20]
-        [--methods distne-spark prone nodevectors-prone pecanpy-node2vec] [--baseline-python PY]
+        [--methods distne-spark prone prone-threads nodevectors-prone pecanpy-node2vec] [--baseline-python PY]
 
 Every method runs in its own child process (wall time including start-up, peak RSS of the whole
 process tree sampled with psutil); vectors come back as ``.npy`` and are scored here with the
@@ -36,11 +36,11 @@ def _child(method: str, graph: str, out: str, extra: str) -> None:
     """Run one method on the graph saved at ``graph`` (``.npz``) and save vectors to ``out``."""
     a = sp.load_npz(graph).tocsr()
     t = time.perf_counter()
-    if method == "prone":
+    if method in ("prone", "prone-threads"):  # one thread (as in a Spark task) / every core
         sys.path.insert(0, str(ROOT))
         from embeddings.prone import ProNE
 
-        x = ProNE(DIM, seed=0).fit_transform(a)
+        x = ProNE(DIM, seed=0, threads=1 if method == "prone" else 0).fit_transform(a)
     elif method == "nodevectors-prone":
         import csrgraph
         import nodevectors
@@ -179,7 +179,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", nargs=3, metavar=("METHOD", "NPZ", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--graphs", nargs="+", default=["blogcatalog", "slashdot", "rmat16", "rmat18"])
-    ap.add_argument("--methods", nargs="+", default=["distne-spark", "prone", "nodevectors-prone", "pecanpy-node2vec"])
+    ap.add_argument("--methods", nargs="+",
+                    default=["distne-spark", "prone", "prone-threads", "nodevectors-prone", "pecanpy-node2vec"])
     ap.add_argument("--skip", nargs="*", default=["slashdot:pecanpy-node2vec"],
                     help="graph:method pairs not run (e.g. slashdot:pecanpy-node2vec takes ~10 min)")
     ap.add_argument("--baseline-python", default=str(ROOT / ".bench-venvs" / "embed" / "bin" / "python"))
@@ -214,7 +215,7 @@ def main(argv=None) -> int:
             res["_graph"] = {"nodes": int(a.shape[0]), "edges": int(sp.triu(a, 1).nnz)}
             split = split_edges(a, 0.1, seed=0) if not gname.startswith("rmat") else None
             for method in args.methods:
-                if f"{gname}:{method}" in args.skip or (gname.startswith("rmat") and method not in ("distne-spark", "distne-spark-auto", "prone")):
+                if f"{gname}:{method}" in args.skip or (gname.startswith("rmat") and method not in ("distne-spark", "distne-spark-auto", "prone", "prone-threads")):
                     continue
                 row: dict = {}
                 if labels is not None:  # node classification on the full graph
@@ -269,13 +270,14 @@ def scaling(results: dict, graphs=SCALING_GRAPHS) -> dict:
             v["time_exponent"] = float(np.polyfit(e, np.log([r[1] for r in v["rows"]]), 1)[0])
             if all(r[2] for r in v["rows"]):
                 v["cpu_exponent"] = float(np.polyfit(e, np.log([r[2] for r in v["rows"]]), 1)[0])
-    if "distne-spark" in out and "prone" in out:
-        common = {r[5]: r for r in out["distne-spark"]["rows"]} , {r[5]: r for r in out["prone"]["rows"]}
-        both = [g for g in common[0] if g in common[1]]
-        if both:
-            g = max(both, key=lambda k: common[0][k][0])
-            out["distne_over_prone"] = {"graph": g, "edges": common[0][g][0],
-                                        "ratio": common[0][g][1] / common[1][g][1]}
+    for base in ("prone", "prone-threads"):
+        if "distne-spark" in out and base in out:
+            common = {r[5]: r for r in out["distne-spark"]["rows"]}, {r[5]: r for r in out[base]["rows"]}
+            both = [g for g in common[0] if g in common[1]]
+            if both:
+                g = max(both, key=lambda k: common[0][k][0])
+                out[f"distne_over_{base.replace('-', '_')}"] = {"graph": g, "edges": common[0][g][0], "base": base,
+                                                                 "ratio": common[0][g][1] / common[1][g][1]}
     return out
 
 
@@ -286,15 +288,16 @@ def print_scaling(results: dict) -> None:
         return
     print("\nR-MAT scaling (seconds ∝ edges^b)")
     for m, v in sc.items():
-        if m == "distne_over_prone":
+        if m.startswith("distne_over_"):
             continue
         rows = "; ".join(f"{r[5]} {r[0]:,} edges: {r[1]:.1f} s, {r[2]} CPU s, peak {r[3]} MB, driver {r[4]} MB"
                          for r in v["rows"])
         exps = "".join(f", {k} {v[k]:.2f}" for k in ("time_exponent", "cpu_exponent") if k in v)
         print(f"  {m}: {rows}{exps}")
-    if "distne_over_prone" in sc:
-        d = sc["distne_over_prone"]
-        print(f"  DistNE / ProNE wall time at {d['graph']} ({d['edges']:,} edges): {d['ratio']:.2f}x")
+    for key in ("distne_over_prone", "distne_over_prone_threads"):
+        if key in sc:
+            d = sc[key]
+            print(f"  DistNE / {d['base']} wall time at {d['graph']} ({d['edges']:,} edges): {d['ratio']:.2f}x")
 
 
 def print_table(results: dict) -> None:

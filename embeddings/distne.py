@@ -58,6 +58,10 @@ class DistNEConfig:
     ``local_coarsen_edges``: a graph of at most this many edges is coarsened inside the top-level task
     (the same levels as on Spark, :meth:`coarsens_locally`); ``None``: half the task budget at
     ``COARSEN_EDGE_BYTES`` per edge; ``0``: always on Spark.
+    ``top_threads``: threads of the ProNE in a stage of one task (the top level, or the whole graph when it fits
+    one task), whose executor's other cores would otherwise idle; the part tasks use one thread each (one core
+    per task). ``0``: on Spark the cores of one executor (:func:`embeddings.spark.executor_cores`), in process
+    this machine's. ProNE's result does not depend on it.
     """
 
     dim: int = 128
@@ -74,6 +78,7 @@ class DistNEConfig:
     coarse_edges_per_cluster: int | None = None
     max_subgraph_edges: int | None = None
     local_coarsen_edges: int | None = None
+    top_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.coarse_edges_per_cluster is not None and self.coarse_edges_per_cluster < 1:
@@ -94,6 +99,8 @@ class DistNEConfig:
             raise ValueError(f"align must be 'lstsq' or 'orthogonal', got {self.align!r}")
         if self.lpa_rounds < 0:
             raise ValueError(f"lpa_rounds must be >= 0, got {self.lpa_rounds}")
+        if self.top_threads < 0:
+            raise ValueError(f"top_threads must be >= 0, got {self.top_threads}")
 
     # Task memory model (tracemalloc peaks of ProNE, d = 128, R-MAT with 13-88 edges per node, fit
     # 4,656 B/node + 48 B/edge within 2 %; tests/test_embeddings_jobs.py checks it bounds the peak):
@@ -147,8 +154,8 @@ class DistNEConfig:
         """Label-propagation cluster cap aiming at ≤ ``budget`` clusters (average size ≈ 0.55·cap, measured)."""
         return max(2, math.ceil(2.0 * n / max(budget, 1)))
 
-    def prone(self) -> ProNE:
-        return ProNE(self.dim, order=self.order, mu=self.mu, theta=self.theta, seed=self.seed)
+    def prone(self, threads: int = 1) -> ProNE:
+        return ProNE(self.dim, order=self.order, mu=self.mu, theta=self.theta, seed=self.seed, threads=threads)
 
 
 def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int,
@@ -174,7 +181,7 @@ def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int,
 def top_level(q: sp.csr_matrix, sizes: np.ndarray, cfg: DistNEConfig, max_part_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """ProNE of the quotient graph (the global frame ``Z``; its heaviest ``max_subgraph_edges`` edges) and the
     part of every cluster."""
-    z = cfg.prone().fit_transform(bounded_quotient(q, cfg.max_subgraph_edges))
+    z = cfg.prone(cfg.top_threads).fit_transform(bounded_quotient(q, cfg.max_subgraph_edges))
     return z, partition.bisect_parts(z, sizes, max_part_nodes)
 
 
@@ -223,7 +230,7 @@ class DistNE(Embedder):
         timings = {}
         if len(active) <= cfg.resolved_m():  # fits one task: plain ProNE, one level
             out = np.zeros((n, cfg.dim), np.float32)
-            out[active] = cfg.prone().fit_transform(g)
+            out[active] = cfg.prone(cfg.top_threads).fit_transform(g)
             self.embedding_ = out
             self.stats_ = {"parts": 1, "levels": 1, "largest_subgraph_nodes": len(active), "edge_cut_fraction": 0.0,
                            "embedded_edges_multiple": 1.0, "config": asdict(cfg),

@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vectors", help="a job's output DIR (node classification only); default: run ProNE")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="ProNE's threads (0: every core)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-link", action="store_true", help="skip link prediction")
     args = ap.parse_args(argv)
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     if labels is not None:
         t = time.perf_counter()
-        x = read_vectors(args.vectors, adj.shape[0]) if args.vectors else ProNE(args.dim, seed=args.seed).fit_transform(adj)
+        x = read_vectors(args.vectors, adj.shape[0]) if args.vectors else ProNE(args.dim, seed=args.seed, threads=args.threads).fit_transform(adj)
         fit_s = time.perf_counter() - t
         nc = node_classification(x, labels, repeats=args.repeats, seed=args.seed)
         for r in nc["micro_f1"]:
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("load seconds" if args.vectors else "embed seconds", f"{fit_s:.1f}"))
     if not args.no_link and not args.vectors:
         split = split_edges(adj, 0.1, seed=args.seed)
-        x = ProNE(args.dim, seed=args.seed).fit_transform(split.train)
+        x = ProNE(args.dim, seed=args.seed, threads=args.threads).fit_transform(split.train)
         rows.append(("link-prediction AUC", f"{link_prediction_auc(x, split, seed=args.seed):.3f}"))
     w = max(len(r[0]) for r in rows)
     print(f"{'metric'.ljust(w)}  {args.dataset}")

@@ -11,6 +11,7 @@ and :class:`embeddings.distne.DistNE` follow the same steps (see those modules f
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -483,7 +484,7 @@ def _single_task(cfg: DistNEConfig):
         a, b = np.searchsorted(ids, pdf["a"].to_numpy()), np.searchsorted(ids, pdf["b"].to_numpy())
         w = pdf["w"].to_numpy(np.float32)
         adj = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(len(ids), len(ids))).tocsr()
-        return pd.DataFrame({"id": ids, "cur": _pack(cfg.prone().fit_transform(adj))})
+        return pd.DataFrame({"id": ids, "cur": _pack(cfg.prone(cfg.top_threads).fit_transform(adj))})
     return run
 
 
@@ -507,6 +508,14 @@ def task_slots(spark: SparkSession) -> int:
     return max(1, sc.defaultParallelism)
 
 
+def executor_cores(spark: SparkSession) -> int:
+    """Cores of one executor: ``spark.executor.cores`` when set, ``N`` of ``local[N]``, else 1."""
+    conf = spark.sparkContext.getConf()
+    if conf.contains("spark.executor.cores"):
+        return max(1, int(conf.get("spark.executor.cores")))
+    return task_slots(spark) if spark.sparkContext.master.startswith("local") else 1
+
+
 def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistNEConfig,
           directed: bool = True, out_partitions: int | None = None) -> tuple[DataFrame, dict]:
     """Run DistNE; return ``(vectors(id, vector), meta)`` — ``vectors`` covers every vertex id.
@@ -524,6 +533,8 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    if cfg.top_threads == 0:  # the single-task stages may use their executor's cores
+        cfg = dataclasses.replace(cfg, top_threads=executor_cores(spark))
     keys = ("spark.sql.shuffle.partitions", "spark.sql.adaptive.coalescePartitions.enabled", "spark.sql.adaptive.enabled",
             "spark.sql.requireAllClusterKeysForCoPartition")
     saved = {k: spark.conf.get(k, None) for k in keys}
@@ -542,7 +553,9 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
         n, m_edges = int(n), int(deg_sum or 0) // 2
         buckets = shuffle_partitions(spark, 2 * m_edges)
         spark.conf.set(keys[0], str(buckets))
-        return _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_partitions)
+        vectors, meta = _embed(spark, und, n, m_edges, vertices, cfg, buckets, t0, timings, out_partitions)
+        meta["top_threads"] = cfg.top_threads
+        return vectors, meta
     finally:
         for k, v in saved.items():
             if v is None:

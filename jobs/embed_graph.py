@@ -41,6 +41,7 @@ class EmbedGraphConfig:
     coarse_edges_per_cluster: int | None = None
     max_subgraph_edges: int | None = None
     local_coarsen_edges: int | None = None
+    top_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -49,6 +50,8 @@ class EmbedGraphConfig:
             raise ValueError(f"--max-part-nodes must be >= 4, got {self.max_part_nodes}")
         if self.partitions is not None and self.partitions < 1:
             raise ValueError("--partitions must be >= 1")
+        if self.top_threads < 0:
+            raise ValueError(f"--top-threads must be >= 0, got {self.top_threads}")
 
     def distne(self):
         from embeddings.distne import DistNEConfig
@@ -56,7 +59,8 @@ class EmbedGraphConfig:
         return DistNEConfig(dim=self.dim, max_subgraph_nodes=self.max_part_nodes, memory_mb=self.memory_mb,
                             lpa_rounds=self.lpa_rounds, refine_order=self.refine_order, align=self.align,
                             seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster,
-                            max_subgraph_edges=self.max_subgraph_edges, local_coarsen_edges=self.local_coarsen_edges)
+                            max_subgraph_edges=self.max_subgraph_edges, local_coarsen_edges=self.local_coarsen_edges,
+                            top_threads=self.top_threads)
 
 
 def parse_args(argv=None) -> EmbedGraphConfig:
@@ -83,10 +87,13 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--local-coarsen-edges", type=int, default=None,
                    help="coarsen a graph of at most N edges inside one task, else on Spark (default: half of "
                         "--memory-mb at 256 B per edge; 0: always on Spark)")
+    p.add_argument("--top-threads", type=int, default=0,
+                   help="threads of the ProNE in the one-task stages (top level, or a graph that fits one task); "
+                        "0: the cores of one executor (spark.executor.cores, N of local[N]); part tasks use one each")
     a = p.parse_args(argv)
     return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
                             a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster, a.max_subgraph_edges,
-                            a.local_coarsen_edges)
+                            a.local_coarsen_edges, a.top_threads)
 
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from embeddings.distne import DistNE, DistNEConfig
 from embeddings.evaluate import link_prediction_auc, node_classification, split_edges
-from embeddings.prone import ProNE, randomized_svd
+from embeddings.prone import ProNE, RowSplit, parallel, randomized_svd
 
 
 def planted(n_blocks=4, size=60, p_in=0.25, p_out=0.01, seed=0):
@@ -69,6 +69,28 @@ def test_bad_adjacency_rejected():
         ProNE(dim=4).fit(np.ones((3, 3)))
     with pytest.raises(ValueError, match="dim"):
         ProNE(dim=0)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_row_split_product_equals_the_plain_product(threads):
+    keep = np.ones(50, np.float32)
+    keep[10:20] = 0  # empty rows: some blocks may hold no entry at all
+    m = (sp.diags(keep) @ sp.random(50, 30, density=0.1, random_state=2, dtype=np.float32)).tocsr()
+    m.eliminate_zeros()
+    x = np.random.default_rng(0).standard_normal((30, 5)).astype(np.float32)
+    split = parallel(m, threads)
+    assert isinstance(split, RowSplit) and len(split.blocks) <= threads
+    assert sum(b[2].nnz for b in split.blocks) == m.nnz
+    assert np.array_equal(split @ x, m @ x)
+    assert parallel(m, 1) is m
+
+
+def test_threads_do_not_change_the_embedding():
+    a, _ = planted(n_blocks=6, size=200, p_in=0.05)
+    one = ProNE(dim=16, seed=3, threads=1).fit_transform(a)
+    assert np.array_equal(ProNE(dim=16, seed=3, threads=2).fit_transform(a), one)
+    with pytest.raises(ValueError, match="threads"):
+        ProNE(dim=4, threads=-1)
 
 
 def test_randomized_svd_matches_exact_top_singular_values():

@@ -61,6 +61,7 @@ def test_embed_job_writes_vectors_and_invariants(graph_dir, embedded):
     for phase in ("read_s", "top_s", "parts_s", "fusion_s"):
         assert meta["timings"][phase] >= 0
     assert meta["coarsening"] == "top task" and "coarsen_s" not in meta["timings"]  # 16k edges: one task
+    assert meta["top_threads"] == 2  # the one-task stages use the cores of local[2]'s executor
 
 
 def test_spark_run_equals_single_process_reference(graph_dir, embedded):
