@@ -17,14 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from benchmarks.proctree import TreeRun
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "embedding.json"
@@ -64,35 +67,14 @@ def _child(method: str, graph: str, out: str, extra: str) -> None:
 
 
 # ----------------------------------------------------------------------------- parent side
-def _run_tree(cmd: list[str], env=None) -> tuple[float, float, int, float]:
-    """Run ``cmd``; return (wall seconds, peak RSS MiB of the process tree, return code, peak RSS MiB of
-    the Python driver process alone — for a Spark job the process that submits; its JVM is a child)."""
-    import psutil
+def _run_tree(cmd: list[str], env: dict) -> TreeRun:
+    """Run ``cmd`` from the project root, its output discarded unless it fails (then its tail is printed)."""
+    from benchmarks.proctree import run_tree  # parent side only: a baseline's child has no ``benchmarks``
 
-    t = time.perf_counter()
-    cpu: dict[int, float] = {}  # last seen user+system CPU seconds per process of the tree
-    errf = tempfile.TemporaryFile()
-    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errf)
-    peak = root_peak = 0
-    proc = psutil.Process(p.pid)
-    while p.poll() is None:
-        try:
-            tree = [proc] + proc.children(recursive=True)
-            rss = {c.pid: c.memory_info().rss for c in tree if c.is_running()}
-            for c in tree:
-                ct = c.cpu_times()
-                cpu[c.pid] = ct.user + ct.system
-            peak = max(peak, sum(rss.values()))
-            py = [c for c in tree if c.is_running() and "python" in c.name()]
-            root_peak = max(root_peak, rss.get(py[0].pid, 0) if py else 0)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    if p.returncode:
-        errf.seek(0)
-        print(errf.read().decode(errors="replace")[-3000:], file=sys.stderr)
-    _run_tree.cpu_s = sum(cpu.values())  # sampled every 0.2 s: misses at most the last 0.2 s of each process
-    return time.perf_counter() - t, peak / 2**20, p.returncode, root_peak / 2**20
+    run = run_tree(cmd, env)
+    if run.returncode:
+        print(run.output, file=sys.stderr)
+    return run
 
 
 def _write_graph_dir(a: sp.csr_matrix, gdir: Path) -> None:
@@ -116,7 +98,7 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
     if not npz.exists():
         sp.save_npz(npz, a)
     out = str(work / f"{tag}-{method}.npy")
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "SPARK_LOCAL_IP": "127.0.0.1"}
+    env = {"OPENBLAS_NUM_THREADS": "2", "SPARK_LOCAL_IP": "127.0.0.1"}
     meta: dict = {}
     if method in ("distne-spark", "distne-spark-auto"):
         gdir = work / f"{tag}-graph"
@@ -133,9 +115,9 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
         if args.coarse_edges_per_cluster:
             cmd += ["--coarse-edges-per-cluster", str(args.coarse_edges_per_cluster)]
             meta["coarse_edges_per_cluster"] = args.coarse_edges_per_cluster
-        secs, peak, rc, driver = _run_tree(cmd, env)
-        meta["driver_peak_mb"] = round(driver, 1)
-        if rc == 0:
+        run = _run_tree(cmd, env)
+        meta["driver_peak_mb"] = round(run.python_peak_mb, 1)
+        if run.returncode == 0:
             sys.path.insert(0, str(ROOT))
             from embeddings.evaluate import read_vectors
 
@@ -148,12 +130,13 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
     else:
         py = args.baseline_python if method in ("nodevectors-prone", "pecanpy-node2vec") else sys.executable
         cmd = [py, str(Path(__file__).resolve()), "--child", method, str(npz), out]
-        secs, peak, rc, _ = _run_tree(cmd, env)
-        if rc == 0:
+        run = _run_tree(cmd, env)
+        if run.returncode == 0:
             meta = json.loads(Path(out + ".json").read_text())
-    res = {"seconds": round(secs, 2), "cpu_s": round(_run_tree.cpu_s, 1), "peak_mb": round(peak, 1), "ok": rc == 0,
+    ok = run.returncode == 0
+    res = {"seconds": round(run.seconds, 2), "cpu_s": round(run.cpu_s, 1), "peak_mb": round(run.peak_mb, 1), "ok": ok,
            "load_avg_1m": round(os.getloadavg()[0], 1), **meta}
-    return res, (np.load(out) if rc == 0 else None)
+    return res, (np.load(out) if ok else None)
 
 
 def load_graph(name: str, data_root: Path):

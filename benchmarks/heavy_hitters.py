@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,20 +37,11 @@ METHODS = ("taps", "tap", "fedpem", "pem")
 
 
 def run_child(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[float, float, int]:
-    """Run ``cmd``; return (wall seconds, peak RSS of the process tree in MiB, return code)."""
-    import psutil
+    """Run ``cmd``, its output shown; return (wall seconds, peak RSS of the process tree in MiB, return code)."""
+    from benchmarks.proctree import run_tree
 
-    t = time.time()
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})})
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    return time.time() - t, peak / 2**20, proc.returncode
+    run = run_tree(cmd, env, cwd, capture=False)
+    return run.seconds, run.peak_mb, run.returncode
 
 
 # ---------------------------------------------------------------------------------------------

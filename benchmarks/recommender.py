@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
+from benchmarks.proctree import run_tree
 from recsys.train import add_mask_options
 from recsys.trainer import TrainConfig
 
@@ -60,27 +59,12 @@ np.savez(out, users=model.user_factors, items=model.item_factors, fit_s=fit_s)
 """
 
 
-def run_tree(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS of its process tree in MiB, combined output tail)."""
-    t0 = time.perf_counter()
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        if time.perf_counter() - t0 > timeout:
-            proc.kill()
-        time.sleep(0.2)
-    log.seek(0)
-    tail = log.read().decode(errors="replace")[-3000:]
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}):\n{tail}")
-    return time.perf_counter() - t0, peak / 2**20, tail
+def run_child(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS of its process tree in MiB, output tail); raise if it fails."""
+    run = run_tree(cmd, env, timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed ({run.returncode}):\n{run.output}")
+    return run.seconds, run.peak_mb, run.output
 
 
 def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dict:
@@ -105,7 +89,7 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                 cmd += ["--lr", str(args.mf_lr)]
             if args.mf_lr_min is not None:
                 cmd += ["--lr-min", str(args.mf_lr_min)]
-        wall, peak, _ = run_tree(cmd)
+        wall, peak, _ = run_child(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
     return m
@@ -121,8 +105,8 @@ def run_implicit(folder: Path, algo: str, data, args) -> dict:
         script.write_text(IMPLICIT_SCRIPT)
         out = Path(tmp) / "factors.npz"
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        wall, peak, _ = run_tree([str(IMPLICIT_PY), str(script), str(folder), str(out), algo, "64", str(iters),
-                                  str(args.threads), str(data.n_users), str(data.n_items)], env=env)
+        wall, peak, _ = run_child([str(IMPLICIT_PY), str(script), str(folder), str(out), algo, "64", str(iters),
+                                   str(args.threads), str(data.n_users), str(data.n_items)], env=env)
         f = np.load(out)
         U, V, fit_s = torch.from_numpy(f["users"]).float(), torch.from_numpy(f["items"]).float(), float(f["fit_s"])
     m = evaluate_embeddings(U, V, data.train, data.test)

@@ -21,7 +21,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import pandas as pd
 import psutil
 import scipy.sparse as sp
 
+from benchmarks.proctree import run_tree
 from graphs.baselines import BASELINES
 from graphs.degree import degree_matrices, relabel, simplify
 from graphs.quality import plot_degree_distributions, quality_report
@@ -105,20 +105,10 @@ def measure(fn, *args, timeout: float = 600.0) -> dict:
 
 def measure_cmd(cmd: list[str], env: dict, timeout: float = 1800.0) -> dict:
     """Run a command; wall seconds and peak RSS of its process tree (the Spark JVM included)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    ps = psutil.Process(p.pid)
-    peak = 0
-    while p.poll() is None:
-        peak = max(peak, _tree_rss(ps))
-        if time.perf_counter() - t0 > timeout:
-            p.kill()
-            break
-        time.sleep(0.2)
-    err = p.stderr.read() if p.stderr else ""
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
-    return {"seconds": time.perf_counter() - t0, "peak_mb": peak / 2**20}
+    run = run_tree(cmd, env, timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{run.output}")
+    return {"seconds": run.seconds, "peak_mb": run.peak_mb}
 
 
 # --- 1. quality ------------------------------------------------------------------------------------

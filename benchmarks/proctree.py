@@ -1,0 +1,75 @@
+"""Run a benchmark's child command and measure its whole process tree (a Spark job's JVM included).
+
+Every benchmark runs the code under test and its baselines as child processes, so that one method's
+memory never counts against another's. :func:`run_tree` samples the tree every ``interval`` seconds
+with psutil: peak RSS of the tree, peak RSS of its first Python process (for a Spark job, the driver
+that submits; local mode's JVM is its child), and user + system CPU seconds (the last sample of each
+process, so at most ``interval`` of each process's last CPU time is missed).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class TreeRun:
+    seconds: float  # wall time
+    peak_mb: float  # peak RSS of the process tree, MiB
+    python_peak_mb: float  # peak RSS of the tree's first Python process, MiB
+    cpu_s: float  # user + system CPU seconds of the tree
+    returncode: int  # -9 after a timeout
+    output: str  # tail of stdout + stderr ("" with capture=False)
+
+
+def run_tree(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: float | None = None,
+             capture: bool = True, interval: float = 0.2, tail: int = 3000) -> TreeRun:
+    """Run ``cmd`` (``env`` is added to this process's environment) and measure its process tree.
+
+    ``capture``: keep the last ``tail`` characters of its stdout and stderr (else they are inherited).
+    ``timeout``: kill the command after that many seconds. The caller decides what a non-zero
+    return code means.
+    """
+    t0 = time.perf_counter()
+    log = tempfile.TemporaryFile() if capture else None
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
+                            stderr=subprocess.STDOUT if capture else None)
+    root = psutil.Process(proc.pid)
+    cpu: dict[int, float] = {}
+    peak = py_peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [root] + root.children(recursive=True)
+        except psutil.Error:
+            tree = []
+        rss, py = 0, None
+        for p in tree:
+            try:
+                with p.oneshot():
+                    mem, times = p.memory_info().rss, p.cpu_times()
+                    if py is None and "python" in p.name():
+                        py = mem
+            except psutil.Error:
+                continue
+            rss += mem
+            cpu[p.pid] = times.user + times.system
+        peak, py_peak = max(peak, rss), max(py_peak, py or 0)
+        if timeout is not None and time.perf_counter() - t0 > timeout:
+            proc.kill()
+            proc.wait()
+            break
+        time.sleep(interval)
+    out = ""
+    if log is not None:
+        log.seek(0)
+        out = log.read().decode(errors="replace")[-tail:]
+        log.close()
+    return TreeRun(time.perf_counter() - t0, peak / 2**20, py_peak / 2**20, sum(cpu.values()), proc.returncode, out)
