@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from benchmarks.proctree import run_call
 from recsys.candidates import CandidateConfig, build_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ CACHE = ROOT / "out" / "bench_cache"
 TUNED = {"diag_linucb": "alpha", "diag_linucb_prior": "alpha", "linucb": "alpha", "egreedy": "epsilon", "random": None}
 
 
-def _child(q, data_dir, params_dirs, policy, values, cfg_kw):
+def _child(data_dir, params_dirs, policy, values, cfg_kw):
     """Replay one policy for each (seed, exploration value), one at a time; ``params_dirs[seed]`` per seed."""
     from recsys.bandits.params import load_params
     from recsys.bandits.simulate import SimConfig, load_lightgcn_split, make_policies, replay
@@ -58,32 +58,15 @@ def _child(q, data_dir, params_dirs, policy, values, cfg_kw):
                         "stats_bytes": res.memory_bytes[policy], "policy_seconds": res.seconds[policy],
                         "replay_seconds": time.perf_counter() - t0})
             del pol, res
-    q.put(out)
+    return out
 
 
 def _measure(data_dir, params_dirs, policy, values, cfg_kw):
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q, str(data_dir), {k: str(v) for k, v in params_dirs.items()}, policy,
-                                         values, cfg_kw))
-    p.start()
-    proc = psutil.Process(p.pid)
-    peak, out = 0, None
-    while out is None:
-        try:
-            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        try:
-            out = q.get(timeout=0.2)
-        except Exception:  # queue.Empty
-            if not p.is_alive() and q.empty():
-                raise RuntimeError(f"{policy}: child exited with {p.exitcode}")
-    p.join()
-    for o in out:
-        o["peak_rss_mb"] = peak / 2**20
-    return out
+    run = run_call(_child, str(data_dir), {k: str(v) for k, v in params_dirs.items()}, policy, values, cfg_kw,
+                   start="spawn")
+    for o in run.result:
+        o["peak_rss_mb"] = run.peak_mb
+    return run.result
 
 
 def _vectors(name, split, dim, user_vectors, item_vectors):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -28,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import scipy.sparse as sp
 
-from benchmarks.proctree import run_tree
+from benchmarks.proctree import run_call, run_tree
 from graphs.baselines import BASELINES
 from graphs.degree import degree_matrices, relabel, simplify
 from graphs.quality import plot_degree_distributions, quality_report
@@ -62,45 +60,12 @@ def load(name: str):
 
 # --- measuring in a child process -------------------------------------------------------------
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc] + proc.children(recursive=True):
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-def _child(q, fn, args):
-    t, c = time.perf_counter(), time.process_time()
-    out = fn(*args)
-    q.put((time.perf_counter() - t, {"cpu_s": time.process_time() - c, "result": out}))
-
-
 def measure(fn, *args, timeout: float = 600.0) -> dict:
-    """Run ``fn(*args)`` in a forked child; wall seconds inside the child and peak RSS of its tree."""
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q, fn, args))
-    t0 = time.perf_counter()
-    p.start()
-    ps = psutil.Process(p.pid)
-    peak = 0
-    while p.is_alive():
-        peak = max(peak, _tree_rss(ps))
-        if time.perf_counter() - t0 > timeout:
-            p.kill()
-            p.join()
-            return {"seconds": None, "cpu_s": None, "timeout": timeout, "peak_mb": peak / 2**20}
-        try:
-            secs, out = q.get(timeout=0.1)
-            p.join()
-            return {"seconds": secs, "cpu_s": out["cpu_s"], "peak_mb": peak / 2**20, "out": out["result"]}
-        except Exception:
-            continue
-    secs, out = q.get(timeout=5)
-    return {"seconds": secs, "cpu_s": out["cpu_s"], "peak_mb": peak / 2**20, "out": out["result"]}
+    """Run ``fn(*args)`` in a forked child; wall and CPU seconds inside the child and peak RSS of its tree."""
+    run = run_call(fn, *args, timeout=timeout)
+    if run.timed_out:
+        return {"seconds": None, "cpu_s": None, "timeout": timeout, "peak_mb": run.peak_mb}
+    return {"seconds": run.seconds, "cpu_s": run.cpu_s, "peak_mb": run.peak_mb, "out": run.result}
 
 
 def measure_cmd(cmd: list[str], env: dict, timeout: float = 1800.0) -> dict:
