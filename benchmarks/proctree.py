@@ -74,7 +74,8 @@ def run_tree(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout:
         time.sleep(interval)
     out = ""
     if log is not None:
-        log.seek(0)
+        size = log.seek(0, os.SEEK_END)
+        log.seek(max(0, size - 4 * tail))  # a Spark job's log can be large: read only its end
         out = log.read().decode(errors="replace")[-tail:]
         log.close()
     return TreeRun(time.perf_counter() - t0, peak / 2**20, py_peak / 2**20, sum(cpu.values()), proc.returncode, out)
