@@ -62,8 +62,11 @@ def _child(data_dir, params_dirs, policy, values, cfg_kw):
 
 
 def _measure(data_dir, params_dirs, policy, values, cfg_kw):
-    run = run_call(_child, str(data_dir), {k: str(v) for k, v in params_dirs.items()}, policy, values, cfg_kw,
-                   start="spawn")
+    try:
+        run = run_call(_child, str(data_dir), {k: str(v) for k, v in params_dirs.items()}, policy, values, cfg_kw,
+                       start="spawn")
+    except RuntimeError as e:
+        raise RuntimeError(f"{policy}: {e}") from e
     for o in run.result:
         o["peak_rss_mb"] = run.peak_mb
     return run.result

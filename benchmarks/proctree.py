@@ -35,6 +35,27 @@ class TreeRun:
     output: str  # tail of stdout + stderr ("" with capture=False)
 
 
+def _sample(root: psutil.Process, cpu: dict[int, float]) -> tuple[int, int]:
+    """RSS of ``root``'s process tree and of its first Python process, in bytes; records each process's
+    user + system CPU seconds in ``cpu`` (by pid). Processes that end while being read are skipped."""
+    try:
+        tree = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return 0, 0
+    rss, py = 0, None
+    for p in tree:
+        try:
+            with p.oneshot():
+                mem, times = p.memory_info().rss, p.cpu_times()
+                if py is None and "python" in p.name():
+                    py = mem
+        except psutil.Error:
+            continue
+        rss += mem
+        cpu[p.pid] = times.user + times.system
+    return rss, py or 0
+
+
 def run_tree(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: float | None = None,
              capture: bool = True, interval: float = 0.2, tail: int = 3000) -> TreeRun:
     """Run ``cmd`` (``env`` is added to this process's environment) and measure its process tree.
@@ -51,22 +72,8 @@ def run_tree(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout:
     cpu: dict[int, float] = {}
     peak = py_peak = 0
     while proc.poll() is None:
-        try:
-            tree = [root] + root.children(recursive=True)
-        except psutil.Error:
-            tree = []
-        rss, py = 0, None
-        for p in tree:
-            try:
-                with p.oneshot():
-                    mem, times = p.memory_info().rss, p.cpu_times()
-                    if py is None and "python" in p.name():
-                        py = mem
-            except psutil.Error:
-                continue
-            rss += mem
-            cpu[p.pid] = times.user + times.system
-        peak, py_peak = max(peak, rss), max(py_peak, py or 0)
+        rss, py = _sample(root, cpu)
+        peak, py_peak = max(peak, rss), max(py_peak, py)
         if timeout is not None and time.perf_counter() - t0 > timeout:
             proc.kill()
             proc.wait()
@@ -90,16 +97,6 @@ class CallRun:
     timed_out: bool
 
 
-def _tree_rss(root: psutil.Process) -> int:
-    total = 0
-    for p in [root] + root.children(recursive=True):
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
 def _call(q, fn: Callable, args: tuple) -> None:
     t, c = time.perf_counter(), time.process_time()
     out = fn(*args)
@@ -117,10 +114,7 @@ def run_call(fn: Callable, *args, timeout: float | None = None, start: str = "fo
     child.start()
     root, peak = psutil.Process(child.pid), 0
     while True:
-        try:
-            peak = max(peak, _tree_rss(root))
-        except psutil.Error:
-            pass
+        peak = max(peak, _sample(root, {})[0])
         alive = child.is_alive()  # read before the queue: a result put just before exiting is still found
         try:
             secs, cpu, out = q.get(timeout=interval if alive else 1.0)
