@@ -228,6 +228,10 @@ def main(argv=None) -> int:
     final = json.loads(out_file.read_text()) if out_file.exists() else results
     print_table(final)
     print_scaling(final)
+    if out_file.exists():
+        from benchmarks import plots  # parent side only (matplotlib)
+
+        plots.draw("embedding", out_file)
     return 0
 
 

@@ -173,6 +173,10 @@ def quality(args) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2, sort_keys=True))
     print(table(results))
+    if path.exists():
+        from benchmarks import plots  # parent side only (matplotlib)
+
+        plots.draw("heavy_hitters", path)
 
 
 def scale(args) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import plots
 from benchmarks.proctree import run_tree
 from recsys.train import add_mask_options
 from recsys.trainer import TrainConfig
@@ -386,6 +387,8 @@ def main(argv=None) -> int:
                 save()
         save()
     print(table(results))
+    if RESULTS.exists():
+        plots.draw("recommender", RESULTS)
     return 0
 
 

@@ -1,0 +1,87 @@
+"""benchmarks.plots: the series each figure draws, and the figures themselves, from small result files."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _embedding_results():
+    res = {"blogcatalog": {"_graph": {"edges": 333983, "nodes": 10312}, "prone": {"ok": True, "seconds": 9.0}}}
+    for scale, edges in ((16, 9e5), (18, 3.8e6), (20, 1.6e7)):
+        res[f"rmat{scale}"] = {"_graph": {"edges": edges},
+                               "distne-spark": {"ok": True, "seconds": edges / 4e4, "peak_mb": 4000.0, "driver_peak_mb": 170.0},
+                               "prone": {"ok": True, "seconds": edges / 8e4, "peak_mb": edges / 4e3}}
+    res["rmat14"] = {"_graph": {"edges": 2e5}, "distne-spark": {"ok": True, "seconds": 200.0, "conditions": "not timed"},
+                     "prone": {"ok": False, "seconds": 1.0}}
+    return res
+
+
+def test_scaling_series_sorted_and_filtered():
+    res = _embedding_results()
+    e, s = plots.scaling_series(res, "distne-spark")
+    # rmat14 is left out (a "conditions" note), blogcatalog is not an R-MAT graph.
+    np.testing.assert_array_equal(e, [9e5, 3.8e6, 1.6e7])
+    np.testing.assert_allclose(s, e / 4e4)
+    e, s = plots.scaling_series(res, "prone")  # rmat14's failed ProNE run is left out
+    np.testing.assert_array_equal(e, [9e5, 3.8e6, 1.6e7])
+    e, m = plots.scaling_series(res, "distne-spark", "driver_peak_mb")
+    np.testing.assert_array_equal(m, [170.0] * 3)
+    assert plots.scaling_series(res, "prone-threads")[0].size == 0
+
+
+def test_f1_series_orders_epsilon():
+    cell = {"4.0": {"taps": {"f1_mean": 0.8, "f1_std": 0.1}}, "1.0": {"taps": {"f1_mean": 0.1, "f1_std": 0.0}},
+            "2.0": {"fedpem": {"f1_mean": 0.3}}}
+    eps, mean, std = plots.f1_series(cell, "taps")
+    np.testing.assert_array_equal(eps, [1.0, 4.0])
+    np.testing.assert_array_equal(mean, [0.1, 0.8])
+    np.testing.assert_array_equal(std, [0.0, 0.1])
+    eps, _, std = plots.f1_series(cell, "fedpem")
+    np.testing.assert_array_equal(eps, [2.0])
+    np.testing.assert_array_equal(std, [0.0])
+
+
+def _run(recall, hist):
+    return {"recall@20": recall, "history": [{"epoch": e, "recall@20": r} for e, r in hist]}
+
+
+def test_recommender_seed_runs_curve_and_density_ratios():
+    group = {"mf@1": _run(0.10, [(10, 0.08), (20, 0.10)]),
+             "mf@1 seed1": _run(0.12, [(10, 0.06), (20, 0.12)]),
+             "mf@0.2": _run(0.09, [(10, 0.05), (20, 0.09)]),
+             "mf@0.2 seed1": _run(0.099, [(10, 0.07)]),
+             "mf@0.2 random": _run(0.05, [(10, 0.02), (20, 0.05)]),
+             "mf@0.5": _run(0.11, []),
+             "popularity": {"recall@20": 0.04}}
+    assert len(plots.seed_runs(group, "mf@0.2")) == 2  # "mf@0.2 random" is another method
+    ep, mean, lo, hi = plots.curve(plots.seed_runs(group, "mf@1"))
+    np.testing.assert_array_equal(ep, [10, 20])
+    np.testing.assert_allclose(mean, [0.07, 0.11])
+    np.testing.assert_allclose(lo, [0.06, 0.10])
+    np.testing.assert_allclose(hi, [0.08, 0.12])
+    ep, mean, _, _ = plots.curve(plots.seed_runs(group, "mf@0.2"))  # only the epochs both seeds evaluated
+    np.testing.assert_array_equal(ep, [10])
+    np.testing.assert_allclose(mean, [0.06])
+    d, ratio, std = plots.density_ratios(group)
+    np.testing.assert_array_equal(d, [0.2, 0.5])
+    np.testing.assert_allclose(ratio, [(0.09 + 0.099) / 2 / 0.11, 0.11 / 0.11])
+    np.testing.assert_allclose(std[0], np.std([0.09 / 0.11, 0.099 / 0.11]))
+
+
+@pytest.mark.parametrize("name", sorted(plots.FIGURES))
+def test_draw_writes_a_png_next_to_the_json(tmp_path, name):
+    results = {"embedding": _embedding_results(),
+               "heavy_hitters": {"aol": {p: {e: {m: {"f1_mean": 0.5, "f1_std": 0.1} for m in ("taps", "fedpem")}
+                                                 for e in ("1.0", "4.0")} for p in ("1", "5")}},
+               "recommender": {"gowalla long80": {"mf@1": _run(0.14, [(10, 0.12), (80, 0.14)]),
+                                                  "mf@0.2": _run(0.12, [(10, 0.10), (80, 0.12)])},
+                               "gowalla 20ep": {"mf@1": {"recall@20": 0.12}, "mf@0.2": {"recall@20": 0.11}}}}[name]
+    src = tmp_path / f"{name}.json"
+    src.write_text(json.dumps(results))
+    png = plots.draw(name, src)
+    assert png == tmp_path / f"{name}.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
