@@ -19,7 +19,6 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 log = logging.getLogger("graphrec.embed_graph")
 
