@@ -75,7 +75,7 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
         rounds = args.mf_rounds if model == "mf" else args.lgcn_rounds
         cmd = [sys.executable, "-m", "recsys.train", "--data", str(folder), "--model", model, "--density", str(density),
                "--epochs", str(epochs), "--batch-size", str(batch), "--lr", str(args.lr), "--rounds", str(rounds),
-               "--eval-every", str(args.eval_every if model == "mf" else 0), "--device", args.device,
+               "--eval-every", str(args.eval_every if model == "mf" else args.lgcn_eval_every), "--device", args.device,
                "--threads", str(args.threads), "--output", str(out), "--no-progress",
                "--reg", str(args.mf_reg if model == "mf" else args.lgcn_reg), "--seed", str(args.seed)]
         if args.init_density_scale:
@@ -302,6 +302,8 @@ def main(argv=None) -> int:
     p.add_argument("--lgcn-reg", type=float, default=1e-4, help="LightGCN L2 weight (the paper's 1e-4)")
     p.add_argument("--init-density-scale", action="store_true", help="sparse init std / sqrt(density)")
     p.add_argument("--eval-every", type=int, default=4)
+    p.add_argument("--lgcn-eval-every", type=int, default=0,
+                   help="LightGCN: evaluate every N epochs (0: only at the end; full ranking is costly on CPU)")
     p.add_argument("--als-iters", type=int, default=15)
     p.add_argument("--implicit-bpr-iters", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
