@@ -114,7 +114,8 @@ def plot_heavy_hitters(results: dict, path: Path) -> Path:
             if eps.size:
                 ax.errorbar(eps, mean, yerr=std, marker="o", capsize=3, label=label)
         ax.set_xscale("log", base=2)
-        ax.set_xticks([1, 2, 4], ["1", "2", "4"])
+        ticks = sorted(float(e) for e in results[ds][parties])
+        ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
         ax.set(ylim=(0, 1), xlabel="ε", ylabel="F1 of the top-k",
                title=f"{ds}, {parties} part{'y' if parties == '1' else 'ies'}")
         ax.legend(fontsize=7)
