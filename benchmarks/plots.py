@@ -153,7 +153,8 @@ def density_ratios(group: dict, model: str = "mf") -> tuple[np.ndarray, np.ndarr
     return tuple(np.array([p[i] for p in pts], float) for i in range(3))
 
 
-RECSYS_CURVES = (("gowalla long80", "Gowalla, 80 epochs"), ("yelp2018 40ep", "Yelp2018, 40 epochs"))
+RECSYS_CURVES = (("gowalla long200", "Gowalla, 200 epochs"), ("gowalla long80", "Gowalla, 80 epochs"),
+                 ("yelp2018 40ep", "Yelp2018, 40 epochs"))
 RECSYS_DENSITY = (("gowalla 20ep", "Gowalla, 20 epochs"), ("yelp2018 r4", "Yelp2018, 12 epochs"))
 RECSYS_LINES = {"mf@1": "dense MF", "mf@0.2": "DSL@0.2 (default: shared masks)",
                 "mf@0.2 random": "DSL@0.2, paper's random masks"}
@@ -163,7 +164,7 @@ def plot_recommender(results: dict, path: Path) -> Path:
     """Training curves of dense vs DSL MF, and DSL / dense against density."""
     plt = _pyplot()
     panels = [g for g in RECSYS_CURVES if g[0] in results]
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.6 * (len(panels) + 1), 4.2), squeeze=False)
     for ax, (key, title) in zip(axes[0], panels):
         for method, label in RECSYS_LINES.items():
             ep, mean, lo, hi = curve(seed_runs(results[key], method))

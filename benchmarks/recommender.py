@@ -90,6 +90,7 @@ def run_ours(folder: Path, model: str, density: float, epochs: int, args) -> dic
                 cmd += ["--lr", str(args.mf_lr)]
             if args.mf_lr_min is not None:
                 cmd += ["--lr-min", str(args.mf_lr_min)]
+            cmd += ["--dim", str(args.mf_dim)]
         wall, peak, _ = run_child(cmd)
         m = json.loads((out / "metrics.json").read_text())
     m.update(wall_s=wall, peak_rss_mb=peak, batch_size=batch)
@@ -237,8 +238,9 @@ def run_name(model: str, density: float, a) -> str:
     else ``random-mask`` / ``fill-random`` / ``s<spread>`` / ``p<prune_start>``; ``seed<N>`` off the default seed."""
     name = f"{model}@{density:g}"
     seed = [f"seed{a.seed}"] * (a.seed != DEFAULTS.seed)
+    dim = [f"d{a.mf_dim}"] * (model == "mf" and a.mf_dim != DEFAULTS.dim)
     if density >= 1:
-        return " ".join([name, *seed])
+        return " ".join([name, *dim, *seed])
     tags = []
     if (a.init_mask, a.grow_zero_signal) == ("random", "random"):
         tags.append("random")
@@ -247,7 +249,7 @@ def run_name(model: str, density: float, a) -> str:
         tags += ["fill-random"] * (a.grow_zero_signal != DEFAULTS.grow_zero_signal)
     tags += [f"s{a.init_spread:g}"] * (a.init_spread != DEFAULTS.init_spread)
     tags += [f"p{a.prune_start:g}"] * (a.prune_start != DEFAULTS.prune_start)
-    return " ".join([name, *tags, *seed])
+    return " ".join([name, *dim, *tags, *seed])
 
 
 def _normalised(results: dict) -> dict:
@@ -292,6 +294,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--mf-lr", type=float, default=None, help="MF learning rate (default: --lr)")
     p.add_argument("--mf-lr-min", type=float, default=None, help="MF cosine floor (default: recsys.train's)")
+    p.add_argument("--mf-dim", type=int, default=DEFAULTS.dim,
+                   help="MF embedding size (another size is keyed 'd<dim>', e.g. dense d = 13 = DSL@0.2's parameter count)")
     add_mask_options(p)  # recsys.train's DSL mask options, forwarded; runs off their defaults are keyed by run_name
     p.add_argument("--grow-signal", default="auto", help="MF DSL growth criterion (recsys.train --grow-signal)")
     p.add_argument("--min-row-active", type=int, default=0,
