@@ -8,9 +8,9 @@ anything) and written next to it as ``NAME.png``; the benchmarks also redraw the
   peak memory of the DistNE driver, the whole DistNE process tree and ProNE.
 * ``heavy_hitters.png`` — F1 of the top-k against ε, one panel per (dataset, parties), one line per
   method, error bars one standard deviation over the perturbation seeds.
-* ``recommender.png`` — Recall@20 against epoch for dense and DSL MF on the long runs (mean over seeds,
-  band = min..max), and DSL / dense Recall@20 against density on the short runs, with the issue's
-  "within 3 %" line.
+* ``recommender.png`` — Recall@20 against epoch for dense MF, DSL MF and dense MF of a DSL run's size on
+  the 200-epoch runs (mean over seeds, band = min..max), and DSL / dense Recall@20 against density, with
+  the issue's "within 3 %" line.
 """
 from __future__ import annotations
 
@@ -153,10 +153,11 @@ def density_ratios(group: dict, model: str = "mf") -> tuple[np.ndarray, np.ndarr
     return tuple(np.array([p[i] for p in pts], float) for i in range(3))
 
 
-RECSYS_CURVES = (("gowalla long200", "Gowalla, 200 epochs"), ("gowalla long80", "Gowalla, 80 epochs"),
-                 ("yelp2018 40ep", "Yelp2018, 40 epochs"))
-RECSYS_DENSITY = (("gowalla 20ep", "Gowalla, 20 epochs"), ("yelp2018 r4", "Yelp2018, 12 epochs"))
-RECSYS_LINES = {"mf@1": "dense MF", "mf@0.2": "DSL@0.2 (default: shared masks)",
+RECSYS_CURVES = (("gowalla long200", "Gowalla, 200 epochs"), ("yelp2018 long200", "Yelp2018, 200 epochs"))
+RECSYS_DENSITY = (("gowalla long200", "Gowalla, 200 epochs"), ("yelp2018 long200", "Yelp2018, 200 epochs"),
+                  ("gowalla 20ep", "Gowalla, 20 epochs (3 seeds)"), ("yelp2018 r4", "Yelp2018, 12 epochs (3 seeds)"))
+RECSYS_LINES = {"mf@1": "dense MF, d = 64", "mf@0.5": "DSL@0.5", "mf@1 d32": "dense MF, d = 32 (DSL@0.5's size)",
+                "mf@0.2": "DSL@0.2", "mf@1 d13": "dense MF, d = 13 (DSL@0.2's size)", "mf@0.1": "DSL@0.1",
                 "mf@0.2 random": "DSL@0.2, paper's random masks"}
 
 
@@ -170,7 +171,8 @@ def plot_recommender(results: dict, path: Path) -> Path:
             ep, mean, lo, hi = curve(seed_runs(results[key], method))
             if ep.size:
                 n = len(seed_runs(results[key], method))
-                line, = ax.plot(ep, mean, "o-", ms=3, label=f"{label} ({mean[-1]:.4f}, {n} seed{'s' * (n > 1)})")
+                style = "s--" if " d" in method else "o-"  # dense models of a DSL run's size: dashed
+                line, = ax.plot(ep, mean, style, ms=3, label=f"{label} ({mean[-1]:.4f}, {n} seed{'s' * (n > 1)})")
                 ax.fill_between(ep, lo, hi, color=line.get_color(), alpha=0.2)
         ax.set(xlabel="epoch", ylabel="Recall@20", title=title)
         ax.legend(fontsize=7)
