@@ -3,7 +3,7 @@
 Each figure is drawn from its ``benchmarks/results/NAME.json`` (so it can be redrawn without re-running
 anything) and written next to it as ``NAME.png``; the benchmarks also redraw theirs after each run.
 
-* ``embedding.png`` — wall seconds against |E| on R-MAT graphs (log–log) for DistNE on Spark
+* ``embedding.png`` — wall seconds against |E| on the R-MAT scaling graphs (log–log) for DistNE on Spark
   and single-machine ProNE on 1 and on all threads, with the DistNE / ProNE ratio at each size;
   peak memory of the DistNE driver, the whole DistNE process tree and ProNE.
 * ``heavy_hitters.png`` — F1 of the top-k against ε, one panel per (dataset, parties), one line per
@@ -39,7 +39,6 @@ def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    fig.clf()
     _pyplot().close(fig)
     log.info("wrote %s", path)
     return path
@@ -51,13 +50,12 @@ EMBED_METHODS = {"distne-spark": "DistNE (Spark, local[2])", "prone": "ProNE, 1 
 
 
 def scaling_series(results: dict, method: str, key: str = "seconds") -> tuple[np.ndarray, np.ndarray]:
-    """(|E|, value) of one method over the R-MAT graphs that ran it successfully, sorted by |E|.
+    """(|E|, value) of one method over the scaling graphs (``benchmarks.embedding.SCALING_GRAPHS``, the
+    same series its scaling summary prints) that ran it successfully, sorted by |E|."""
+    from benchmarks.embedding import SCALING_GRAPHS
 
-    Runs stored with a ``conditions`` note (e.g. "not a timed run") are left out.
-    """
     pts = sorted((g["_graph"]["edges"], g[method][key]) for name, g in results.items()
-                 if re.fullmatch(r"rmat\d+", name) and g.get(method, {}).get("ok") and key in g[method]
-                 and "conditions" not in g[method])
+                 if name in SCALING_GRAPHS and g.get(method, {}).get("ok") and key in g[method])
     return np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
 
 
@@ -142,7 +140,10 @@ def curve(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 def density_ratios(group: dict, model: str = "mf") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(density, mean DSL/dense Recall@20, std over seeds) of the default DSL runs in one group."""
-    dense = np.mean([r["recall@20"] for r in seed_runs(group, f"{model}@1")])
+    dense_runs = seed_runs(group, f"{model}@1")
+    if not dense_runs:
+        return (np.empty(0),) * 3
+    dense = np.mean([r["recall@20"] for r in dense_runs])
     pts = []
     for k in group:
         m = re.fullmatch(re.escape(model) + r"@([0-9.]+)", k)

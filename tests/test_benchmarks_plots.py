@@ -15,6 +15,7 @@ def _embedding_results():
         res[f"rmat{scale}"] = {"_graph": {"edges": edges},
                                "distne-spark": {"ok": True, "seconds": edges / 4e4, "peak_mb": 4000.0, "driver_peak_mb": 170.0},
                                "prone": {"ok": True, "seconds": edges / 8e4, "peak_mb": edges / 4e3}}
+    res["rmat18"]["prone-threads"] = {"ok": False, "seconds": 1.0}  # a failed run
     res["rmat14"] = {"_graph": {"edges": 2e5}, "distne-spark": {"ok": True, "seconds": 200.0, "conditions": "not timed"},
                      "prone": {"ok": False, "seconds": 1.0}}
     return res
@@ -23,14 +24,14 @@ def _embedding_results():
 def test_scaling_series_sorted_and_filtered():
     res = _embedding_results()
     e, s = plots.scaling_series(res, "distne-spark")
-    # rmat14 is left out (a "conditions" note), blogcatalog is not an R-MAT graph.
+    # rmat14 and blogcatalog are not in the benchmark's scaling series.
     np.testing.assert_array_equal(e, [9e5, 3.8e6, 1.6e7])
     np.testing.assert_allclose(s, e / 4e4)
-    e, s = plots.scaling_series(res, "prone")  # rmat14's failed ProNE run is left out
+    e, s = plots.scaling_series(res, "prone")
     np.testing.assert_array_equal(e, [9e5, 3.8e6, 1.6e7])
     e, m = plots.scaling_series(res, "distne-spark", "driver_peak_mb")
     np.testing.assert_array_equal(m, [170.0] * 3)
-    assert plots.scaling_series(res, "prone-threads")[0].size == 0
+    assert plots.scaling_series(res, "prone-threads")[0].size == 0  # rmat18's run failed
 
 
 def test_f1_series_orders_epsilon():
@@ -70,6 +71,7 @@ def test_recommender_seed_runs_curve_and_density_ratios():
     np.testing.assert_array_equal(d, [0.2, 0.5])
     np.testing.assert_allclose(ratio, [(0.09 + 0.099) / 2 / 0.11, 0.11 / 0.11])
     np.testing.assert_allclose(std[0], np.std([0.09 / 0.11, 0.099 / 0.11]))
+    assert plots.density_ratios({"mf@0.2": group["mf@0.2"]})[0].size == 0  # no dense run: no ratios
 
 
 @pytest.mark.parametrize("name", sorted(plots.FIGURES))
