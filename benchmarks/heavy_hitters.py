@@ -58,8 +58,9 @@ def load(dataset: str):
     return items, bits, 32, {}
 
 
-def worker(dataset: str, method: str, parties: list[int], eps: list[float], seeds: int, out: str) -> None:
-    """Child process: every (parties, ε, seed) of one method on one data set."""
+def worker(dataset: str, method: str, parties: list[int], eps: list[float], seeds: int, out: str,
+           seed0: int = 1000) -> None:
+    """Child process: every (parties, ε, seed ``seed0 + s``) of one method on one data set."""
     from ldp.datasets import dirichlet_parties
     from ldp.federated import run_method
     from ldp.metrics import evaluate
@@ -73,19 +74,19 @@ def worker(dataset: str, method: str, parties: list[int], eps: list[float], seed
         for e in eps:
             rows = []
             for s in range(seeds):
-                pop = LocalPopulation(part, np.arange(items.size), items, bits, e, seed=1000 + s)
+                pop = LocalPopulation(part, np.arange(items.size), items, bits, e, seed=seed0 + s)
                 t = time.time()
                 if method == "pem" and "start_bits" in pem_kw:
-                    hh = pem(pop, PEMConfig(k=k, step=pem_kw["pem_step"], start_bits=pem_kw["start_bits"], seed=1000 + s))
+                    hh = pem(pop, PEMConfig(k=k, step=pem_kw["pem_step"], start_bits=pem_kw["start_bits"], seed=seed0 + s))
                 else:
-                    hh = run_method(method, pop, k=k, seed=1000 + s)
+                    hh = run_method(method, pop, k=k, seed=seed0 + s)
                 m = evaluate(hh.items, hh.estimates, items, k)
                 rows.append((m["f1"], m["ncr"], m["relative_error"], time.time() - t))
             a = np.array(rows)
             res.setdefault(str(P), {})[str(e)] = {
                 "f1_mean": float(a[:, 0].mean()), "f1_std": float(a[:, 0].std()), "ncr_mean": float(a[:, 1].mean()),
                 "ncr_std": float(a[:, 1].std()), "rel_error_mean": float(a[:, 2].mean()),
-                "seconds": float(a[:, 3].mean()), "seeds": seeds, "users": int(items.size), "bits": bits, "k": k,
+                "seconds": float(a[:, 3].mean()), "seeds": seeds, "seed0": seed0, "users": int(items.size), "bits": bits, "k": k,
                 "olh_pool": "adaptive"}
             print(f"  {dataset} P={P} eps={e} {method}: F1 {a[:, 0].mean():.3f}±{a[:, 0].std():.3f} "
                   f"NCR {a[:, 1].mean():.3f} {a[:, 3].mean():.1f}s", flush=True)
@@ -153,7 +154,7 @@ def quality(args) -> None:
                 out = Path(td) / f"{ds}_{method}.json"
                 cmd = [sys.executable, "-m", "benchmarks.heavy_hitters", "--worker", ds, method, str(out),
                        "--seeds", str(args.seeds), "--eps", ",".join(map(str, args.eps)),
-                       "--parties", ",".join(map(str, parties))]
+                       "--parties", ",".join(map(str, parties)), "--seed0", str(args.seed0 or 1000)]
                 load = [round(x, 2) for x in os.getloadavg()]
                 wall, peak, rc = run_child(cmd)
                 if rc != 0:
@@ -284,6 +285,20 @@ def genie_f1(items: np.ndarray, bits: int, k: int, epsilon: float, m: int | None
     return r["f1"], r["ncr"]
 
 
+def genie_sizes(ms: list[str], bits: int, max_enum_bits: int = 24) -> list[tuple[str, int | None]]:
+    """The ``--genie-m`` sizes that apply to a ``bits``-wide domain, as ``(name, m)``.
+
+    ``m`` must be below ``2^bits``; ``"all"`` (m = None, the whole domain) only where the domain can
+    be enumerated (``bits ≤ max_enum_bits``: not AOL's 2^48).
+    """
+    out = []
+    for name in ms:
+        m = None if name == "all" else int(name)
+        if (m is None and bits <= max_enum_bits) or (m is not None and m < 1 << bits):
+            out.append((name, m))
+    return out
+
+
 def frontier_needed(items: np.ndarray, bits: int, k: int, epsilon: float, seed: int, prefix_bits: int = 12,
                     share: float = 0.5, cover: float = 1.0) -> int:
     """Smallest R such that the top-R ``prefix_bits``-bit prefixes, ranked by an ideal one-shot OUE
@@ -315,7 +330,7 @@ def bound(args) -> None:
 
     path = Path(args.out if args.out != str(RESULTS / "heavy_hitters.json") else RESULTS / "heavy_hitters_bound.json")
     results: dict = json.loads(path.read_text()) if path.exists() and args.merge else {}
-    seeds = [args.seed0 + s for s in range(args.seeds)]
+    seeds = [(args.seed0 or 4000) + s for s in range(args.seeds)]
     P = args.parties[-1]
     for ds in args.datasets:
         items, bits, k, _ = load(ds)
@@ -331,10 +346,7 @@ def bound(args) -> None:
                         hh = run_method(method, pop, k=k, seed=s)
                         f.append(evaluate(hh.items, hh.estimates, items, k)["f1"])
                     runs[method] = f
-            for m in args.genie_m:
-                mm = None if m == "all" else int(m)
-                if mm is not None and mm >= 1 << bits:
-                    continue
+            for m, mm in genie_sizes(args.genie_m, bits):
                 t = time.time()
                 for mode in args.genie_modes:
                     for sh in args.genie_share if mode == "pooled" else [1.0]:
@@ -384,13 +396,14 @@ def main(argv=None) -> None:
                     help="shares of the users answering the genie (e.g. 1,0.5)")
     ap.add_argument("--genie-modes", type=lambda s: s.split(","), default=["pooled", "party", "rr"],
                     help="genie variants (see genie_f1)")
-    ap.add_argument("--seed0", type=int, default=4000, help="first perturbation seed of --bound")
+    ap.add_argument("--seed0", type=int, default=None,
+                    help="first perturbation seed (default 1000; 4000 with --bound)")
     ap.add_argument("--worker", nargs=3, metavar=("DATASET", "METHOD", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.worker:
         ds, method, out = args.worker
-        worker(ds, method, args.parties, args.eps, args.seeds, out)
+        worker(ds, method, args.parties, args.eps, args.seeds, out, args.seed0 or 1000)
     elif args.scale:
         scale(args)
     elif args.bound:

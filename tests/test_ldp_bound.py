@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.heavy_hitters import frontier_needed, genie_f1
+from benchmarks.heavy_hitters import frontier_needed, genie_f1, genie_sizes
 from ldp.metrics import true_top_k
 
 
@@ -42,3 +42,10 @@ def test_frontier_needed_bounds():
     r_half = frontier_needed(items, 14, 10, 2.0, seed=1, prefix_bits=10, cover=0.5)
     assert need <= r_all <= 1 << 10
     assert r_half <= r_all
+
+
+def test_genie_sizes_skip_what_cannot_apply():
+    ms = ["64", "4096", "all"]
+    assert genie_sizes(ms, 12) == [("64", 64), ("all", None)]  # 4,096 is the whole 12-bit domain
+    assert genie_sizes(ms, 19) == [("64", 64), ("4096", 4096), ("all", None)]
+    assert genie_sizes(ms, 48) == [("64", 64), ("4096", 4096)]  # 2^48 cannot be enumerated
