@@ -29,7 +29,7 @@ SIGMOD 2025, arXiv 2412.14832). Only the abstract was available; **everything be
   independent user groups, which removes part of the claims on noise when every party answers
   the shared (aligned) candidates (fed. PEM has this by construction: a party only ranks children
   of its own prefixes). Retail, 5 parties, ε = 4: 0.481 vs 0.431 without it on tuning seeds
-  3000–3009, but 0.458 vs 0.452 on 20 held-out seeds (fed. PEM 0.503); BMS ε = 4 0.681 vs 0.634.
+  3000–3009, but 0.458 vs 0.452 on 20 held-out seeds; BMS ε = 4 0.681 vs 0.634.
   With one party or ε ≤ 2, each level's users form ``splits = 2`` cohorts answering in sequence: after the
   first, candidates whose upper bound ``Σ_p f̂_p + z_c·sqrt(Σ_p σ_p²)`` is below the current r-th
   best score are pruned (r = ``k`` at the final level, ``keep_max`` before) and the second cohort
