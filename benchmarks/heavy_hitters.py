@@ -4,8 +4,9 @@
     python -m benchmarks.heavy_hitters --scale         # Spark job on 1e6, 3e6, 1e7 Zipf users
 
 Quality grid: data sets × {1, 5 non-IID parties} × ε ∈ {1, 2, 4}, k = 32, ``--seeds`` perturbation
-seeds from ``--seed0`` (default 1000; data sampling and the Dirichlet(α=0.5) party split use seed 0). Every (data set, method)
-runs in its own child process; the peak RSS of its process tree is sampled with psutil.
+seeds from ``--seed0`` (default 1000; data sampling and the Dirichlet(α=0.5) party split use seed 0).
+Every (data set, method) runs in its own child process; the peak RSS of its process tree is sampled
+with psutil.
 pure-ldp's PEM (benchmark-only, own venv ``.bench-venvs/pureldp``) aggregates each OLH report by a
 Python loop over the whole 2^bits domain, so it is compared on the setting where it finishes:
 ``zipf12`` (Zipf 1.3 over a 12-bit domain, 20,000 users, k = 10, start 2, fragment 2 bits) against
