@@ -155,7 +155,7 @@ def quality(args) -> None:
                 out = Path(td) / f"{ds}_{method}.json"
                 cmd = [sys.executable, "-m", "benchmarks.heavy_hitters", "--worker", ds, method, str(out),
                        "--seeds", str(args.seeds), "--eps", ",".join(map(str, args.eps)),
-                       "--parties", ",".join(map(str, parties)), "--seed0", str(args.seed0 or 1000)]
+                       "--parties", ",".join(map(str, parties)), "--seed0", str(args.seed0)]
                 load = [round(x, 2) for x in os.getloadavg()]
                 wall, peak, rc = run_child(cmd)
                 if rc != 0:
@@ -331,7 +331,7 @@ def bound(args) -> None:
 
     path = Path(args.out if args.out != str(RESULTS / "heavy_hitters.json") else RESULTS / "heavy_hitters_bound.json")
     results: dict = json.loads(path.read_text()) if path.exists() and args.merge else {}
-    seeds = [(args.seed0 or 4000) + s for s in range(args.seeds)]
+    seeds = [args.seed0 + s for s in range(args.seeds)]
     P = args.parties[-1]
     for ds in args.datasets:
         items, bits, k, _ = load(ds)
@@ -401,10 +401,12 @@ def main(argv=None) -> None:
                     help="first perturbation seed (default 1000; 4000 with --bound)")
     ap.add_argument("--worker", nargs=3, metavar=("DATASET", "METHOD", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.seed0 is None:
+        args.seed0 = 4000 if args.bound else 1000
     sys.path.insert(0, str(ROOT))
     if args.worker:
         ds, method, out = args.worker
-        worker(ds, method, args.parties, args.eps, args.seeds, out, args.seed0 or 1000)
+        worker(ds, method, args.parties, args.eps, args.seeds, out, args.seed0)
     elif args.scale:
         scale(args)
     elif args.bound:
