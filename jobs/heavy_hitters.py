@@ -44,6 +44,7 @@ class HeavyHittersConfig:
     evaluate: bool = False
     candidate_budget: int = 4096
     final_share: float | None = None  # None: max(0.4, 1/levels) (ldp.federated.TAPConfig)
+    score: str = "bayes"  # TAPS with several parties: empirical-Bayes scores or hard claims
     pem_step: int = 6
     pool_size: int | None = DEFAULT_POOL  # None: sized per round (ldp.oracles.adaptive_pool)
     check_users: bool = True
@@ -53,6 +54,8 @@ class HeavyHittersConfig:
             raise ValueError(f"--method must be one of {METHODS}, got {self.method!r}")
         if self.oracle != "auto" and self.oracle not in ORACLES:
             raise ValueError(f"--oracle must be auto or one of {sorted(ORACLES)}")
+        if self.score not in ("bayes", "claims"):
+            raise ValueError(f"--score must be bayes or claims, got {self.score!r}")
         if not 1 <= self.bits <= 62:
             raise ValueError("--bits must be in 1..62")
         if not self.epsilon > 0 or self.k < 1:
@@ -77,6 +80,8 @@ def parse_args(argv=None) -> HeavyHittersConfig:
     ap.add_argument("--candidate-budget", type=int, default=4096)
     ap.add_argument("--final-share", type=float, default=None,
                     help="TAP/TAPS share of users at the full-width level (default max(0.4, 1/levels))")
+    ap.add_argument("--score", choices=("bayes", "claims"), default="bayes",
+                    help="TAPS with several parties: empirical-Bayes posterior-mean scores or hard claims")
     ap.add_argument("--pem-step", type=int, default=6)
     ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL,
                     help="public OLH hash-key pool size (default: sized per round from its candidate count)")
@@ -129,7 +134,7 @@ def main(argv=None) -> dict:
     t_read = time.time()
     pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size)
     kw = {} if cfg.method in ("pem", "fedpem") else {"candidate_budget": cfg.candidate_budget,
-                                                     "final_share": cfg.final_share}
+                                                     "final_share": cfg.final_share, "score": cfg.score}
     hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step, **kw)
     t_hh = time.time()
     log.info("%s found %d items in %d rounds (%.1f s)", cfg.method, hh.items.size, hh.rounds, t_hh - t_read)

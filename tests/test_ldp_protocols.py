@@ -147,6 +147,36 @@ def test_evidence_mask_limits_claims():
     assert free.claims(0, z=1.0, r=1)[2].tolist() == [True, False, True, True]
 
 
+def test_bayes_score_sums_posterior_means_where_a_party_may_claim():
+    """TAPS, several parties: the global score is Σ_p E[f_p | f̂_p] over the candidates p may claim."""
+    from ldp.federated import _LevelState
+    from ldp.shrinkage import posterior_mean
+
+    rng = np.random.default_rng(3)
+    est = {p: np.where(rng.random(400) < 0.05, 900.0, 0.0) + rng.normal(0, 100, 400) for p in (0, 1)}
+    ok = {0: np.arange(400) < 300, 1: np.arange(400) >= 100}
+    st = _LevelState([0, 1], 400, allowed=ok, bayes=True)
+    for p in (0, 1):
+        st.add(p, np.ones(400, dtype=bool), Answer(est[p], 1000, "olh", 100.0 ** 2))
+    want = np.zeros(400)
+    for p in (0, 1):
+        want[ok[p]] += posterior_mean(est[p][ok[p]], np.full(ok[p].sum(), 100.0))
+    np.testing.assert_allclose(st.score(1.0, 5), want)
+    assert np.all(st.score(1.0, 5)[:100] == want[:100]) and np.all(want >= 0)
+
+
+def test_score_choice_applies_to_several_parties_only():
+    with pytest.raises(ValueError, match="score"):
+        TAPConfig(score="max")
+    items = zipf_items(40_000, bits=24, s=1.3, distinct=3000, seed=6)
+    hh = {}
+    for score in ("bayes", "claims"):  # a fresh population each: the same perturbation draws
+        one = LocalPopulation(np.zeros(items.size, int), np.arange(items.size), items, 24, 2.0, seed=6)
+        hh[score] = taps(one, TAPConfig(k=8, candidate_budget=1024, seed=6, score=score))
+    np.testing.assert_array_equal(hh["bayes"].items, hh["claims"].items)
+    np.testing.assert_array_equal(hh["bayes"].estimates, hh["claims"].estimates)  # one party: nothing to sum, claims as before
+
+
 def test_taps_finds_items_heavy_in_one_small_party():
     """Non-IID: each small party holds its own heavy item; TAPS's evidence-restricted claims keep them."""
     rng = np.random.default_rng(7)
