@@ -8,8 +8,8 @@ Jiang & Zhang 2009, "General maximum likelihood empirical Bayes estimation of no
     E[f_c | x_c] = Σ_j g_j φ((x_c − t_j)/σ_c) t_j / Σ_j g_j φ((x_c − t_j)/σ_c),
 
 where ``t_j`` are the grid points and ``g_j`` the fitted weights. With sparse counts (most
-candidates near 0, a few large) this pulls noise toward 0 and leaves strong estimates nearly
-unchanged, without a hand-set threshold.
+candidates near 0, a few large) this pulls noise toward 0 and moves strong estimates little (toward
+the prior's mass near them), without a hand-set threshold.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
