@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graphs.atomic import atomic_dir, write_json, write_meta
-from ldp.federated import METHODS, run_method
+from ldp.federated import METHODS, SCORES, run_method
 from ldp.oracles import DEFAULT_POOL, ORACLES
 
 log = logging.getLogger("jobs.heavy_hitters")
@@ -54,8 +54,8 @@ class HeavyHittersConfig:
             raise ValueError(f"--method must be one of {METHODS}, got {self.method!r}")
         if self.oracle != "auto" and self.oracle not in ORACLES:
             raise ValueError(f"--oracle must be auto or one of {sorted(ORACLES)}")
-        if self.score not in ("bayes", "claims"):
-            raise ValueError(f"--score must be bayes or claims, got {self.score!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"--score must be one of {SCORES}, got {self.score!r}")
         if not 1 <= self.bits <= 62:
             raise ValueError("--bits must be in 1..62")
         if not self.epsilon > 0 or self.k < 1:
@@ -80,7 +80,7 @@ def parse_args(argv=None) -> HeavyHittersConfig:
     ap.add_argument("--candidate-budget", type=int, default=4096)
     ap.add_argument("--final-share", type=float, default=None,
                     help="TAP/TAPS share of users at the full-width level (default max(0.4, 1/levels))")
-    ap.add_argument("--score", choices=("bayes", "claims"), default="bayes",
+    ap.add_argument("--score", choices=SCORES, default="bayes",
                     help="TAPS with several parties: empirical-Bayes posterior-mean scores or hard claims")
     ap.add_argument("--pem-step", type=int, default=6)
     ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL,

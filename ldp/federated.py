@@ -68,6 +68,7 @@ from ldp.rounds import Population, Query
 from ldp.shrinkage import posterior_mean
 
 METHODS = ("taps", "tap", "fedpem", "pem")
+SCORES = ("bayes", "claims")  # TAPS with several parties: posterior means (ldp.shrinkage) or hard claims
 
 
 def fedpem(pop: Population, cfg: PEMConfig = PEMConfig()) -> HeavyHitters:
@@ -104,8 +105,8 @@ class TAPConfig:
     seed: int | None = None
 
     def __post_init__(self):
-        if self.score not in ("bayes", "claims"):
-            raise ValueError(f"score must be 'bayes' or 'claims', not {self.score!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, not {self.score!r}")
         if self.grain is not None and self.grain < 1:
             raise ValueError("grain must be >= 1")
         if self.k < 1 or self.candidate_budget < 2:
