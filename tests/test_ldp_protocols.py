@@ -169,17 +169,43 @@ def test_bayes_score_sums_posterior_means_where_a_party_may_claim():
     assert np.median(score[only0][true[0][only0] == 0]) < 50
 
 
-def test_score_choice_applies_to_several_parties_only():
+def test_several_party_rules_leave_one_party_runs_alone():
+    """Posterior-mean scores and consistent estimates apply with several parties only."""
     with pytest.raises(ValueError, match="score"):
         TAPConfig(score="max")
     items = zipf_items(40_000, bits=24, s=1.3, distinct=3000, seed=6)
     hh = {}
-    for score in ("bayes", "claims"):  # a fresh population each: the same perturbation draws
+    for name, kw in {"default": {}, "claims": {"score": "claims"}, "raw": {"consistency": False}}.items():
         one = LocalPopulation(np.zeros(items.size, int), np.arange(items.size), items, 24, 2.0, seed=6)
-        hh[score] = taps(one, TAPConfig(k=8, candidate_budget=1024, seed=6, score=score))
-    np.testing.assert_array_equal(hh["bayes"].items, hh["claims"].items)
-    # one party: nothing to sum, so the claims rule is kept and the runs are identical
-    np.testing.assert_array_equal(hh["bayes"].estimates, hh["claims"].estimates)
+        hh[name] = taps(one, TAPConfig(k=8, candidate_budget=1024, seed=6, **kw))  # same perturbation draws
+    for name in ("claims", "raw"):  # one party: nothing to sum, so the runs are identical
+        np.testing.assert_array_equal(hh["default"].items, hh[name].items)
+        np.testing.assert_array_equal(hh["default"].estimates, hh[name].estimates)
+
+
+def test_consistent_estimates_use_the_parent_prefix():
+    """Children's estimates made to agree with their parent's (constrained least squares, Hay et al. 2010)."""
+    from ldp.federated import _LevelState
+
+    rng = np.random.default_rng(5)
+    groups, fan, sd = 2000, 8, 100.0
+    g = np.repeat(np.arange(groups), fan)
+    f = np.where(rng.random(groups * fan) < 0.1, 600.0, 0.0)
+    child = f + rng.normal(0, sd, f.size)
+    parent = np.bincount(g, weights=f) + rng.normal(0, sd, groups)
+    raw = _LevelState([0], f.size)
+    raw.add(0, np.ones(f.size, dtype=bool), Answer(child, 1000, "olh", sd ** 2))
+    st = _LevelState([0], f.size, parent={0: (parent, np.full(groups, sd), 1000, g)})
+    st.add(0, np.ones(f.size, dtype=bool), Answer(child, 1000, "olh", sd ** 2))
+    cnt, s = st.party_counts(0)
+    np.testing.assert_allclose(raw.party_counts(0)[0], child)
+    np.testing.assert_allclose(s, sd * np.sqrt(1 - 1 / (fan + 1)))  # variance s² − s⁴/(s_P² + Σ s²)
+    ratio = ((cnt - f) ** 2).mean() / ((child - f) ** 2).mean()
+    assert 0.85 < ratio < 0.93, ratio  # theory: 8/9
+    # an exact parent, counted on half as many users: the children sum to twice its count
+    exact = _LevelState([0], f.size, parent={0: (parent / 2, np.full(groups, 1e-6), 500, g)})
+    exact.add(0, np.ones(f.size, dtype=bool), Answer(child, 1000, "olh", sd ** 2))
+    np.testing.assert_allclose(np.bincount(g, weights=exact.party_counts(0)[0]), parent, rtol=1e-9)
 
 
 def test_taps_finds_items_heavy_in_one_small_party():
