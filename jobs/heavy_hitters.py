@@ -45,6 +45,7 @@ class HeavyHittersConfig:
     candidate_budget: int = 4096
     final_share: float | None = None  # None: max(0.4, 1/levels) (ldp.federated.TAPConfig)
     score: str = "bayes"  # TAPS with several parties: empirical-Bayes scores or hard claims
+    consistency: bool = True  # TAPS with several parties: children's estimates agree with their parent's
     pem_step: int = 6
     pool_size: int | None = DEFAULT_POOL  # None: sized per round (ldp.oracles.adaptive_pool)
     check_users: bool = True
@@ -82,6 +83,9 @@ def parse_args(argv=None) -> HeavyHittersConfig:
                     help="TAP/TAPS share of users at the full-width level (default max(0.4, 1/levels))")
     ap.add_argument("--score", choices=SCORES, default="bayes",
                     help="TAPS with several parties: empirical-Bayes posterior-mean scores or hard claims")
+    ap.add_argument("--no-consistency", dest="consistency", action="store_false",
+                    help="TAPS with several parties: score children's raw estimates, not ones made consistent "
+                         "with their parent prefix's")
     ap.add_argument("--pem-step", type=int, default=6)
     ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL,
                     help="public OLH hash-key pool size (default: sized per round from its candidate count)")
@@ -134,7 +138,8 @@ def main(argv=None) -> dict:
     t_read = time.time()
     pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size)
     kw = {} if cfg.method in ("pem", "fedpem") else {"candidate_budget": cfg.candidate_budget,
-                                                     "final_share": cfg.final_share, "score": cfg.score}
+                                                     "final_share": cfg.final_share, "score": cfg.score,
+                                                     "consistency": cfg.consistency}
     hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step, **kw)
     t_hh = time.time()
     log.info("%s found %d items in %d rounds (%.1f s)", cfg.method, hh.items.size, hh.rounds, t_hh - t_read)

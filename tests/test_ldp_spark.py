@@ -44,6 +44,7 @@ def test_job_finds_heavy_hitters_and_writes_ledger(spark, table, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["f1"] >= 0.85 and 0 <= metrics["ncr"] <= 1
     assert (out / "_meta.json").exists() and meta["rows"]["input"] == len(df)
+    assert meta["params"]["score"] == "bayes" and meta["params"]["consistency"] is True
 
 
 def test_job_rejects_bad_input_and_writes_nothing(spark, table, tmp_path):
@@ -80,6 +81,14 @@ def test_spark_population_matches_local_estimates(spark, table):
     true = df[df.party == 0].item.value_counts().reindex(top, fill_value=0).to_numpy()
     tol = 5 * np.sqrt(sp.variance0)
     assert np.all(np.abs(sp.estimates - true) < tol) and np.all(np.abs(lo.estimates - true) < tol)
+
+
+def test_tap_options_reach_the_config():
+    from jobs.heavy_hitters import parse_args
+
+    cfg = parse_args(["--input", "in", "--output", "out", "--score", "claims", "--no-consistency"])
+    assert cfg.score == "claims" and cfg.consistency is False
+    assert parse_args(["--input", "in", "--output", "out"]).consistency is True
 
 
 def test_help_works():
