@@ -182,10 +182,11 @@ class _LevelState:
         """Party p's count estimates and standard deviations scaled to all of its level users."""
         scale = self.total[p] / np.maximum(self.n[p], 1)
         cnt, s2 = self.est[p] * scale, self.var[p] * scale ** 2
-        if p in self.parent:  # constrained least squares: children sum to the parent (Hay et al. 2010)
-            pc, psd, pn, g = self.parent[p]
-            r = self.total[p] / max(pn, 1)
-            gain = s2 / ((psd * r) ** 2 + np.bincount(g, weights=s2))[g]
+        if p in self.parent and self.parent[p][2] > 0:  # constrained least squares (Hay et al. 2010)
+            pc, psd, pn, g = self.parent[p]  # the parent's users answered: its children should sum to it
+            r = self.total[p] / pn
+            den = ((psd * r) ** 2 + np.bincount(g, weights=s2))[g]
+            gain = np.divide(s2, den, out=np.zeros_like(s2), where=den > 0)
             cnt = cnt + gain * (pc * r - np.bincount(g, weights=cnt))[g]
             s2 = s2 * (1.0 - gain)
         return cnt, np.sqrt(s2)

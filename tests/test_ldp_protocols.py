@@ -206,6 +206,11 @@ def test_consistent_estimates_use_the_parent_prefix():
     exact = _LevelState([0], f.size, parent={0: (parent / 2, np.full(groups, 1e-6), 500, g)})
     exact.add(0, np.ones(f.size, dtype=bool), Answer(child, 1000, "olh", sd ** 2))
     np.testing.assert_allclose(np.bincount(g, weights=exact.party_counts(0)[0]), parent, rtol=1e-9)
+    # a party none of whose users answered the parent level, or this one: estimates left as they are
+    for n_parent, n_here, var in ((0, 1000, sd ** 2), (1000, 0, 0.0)):
+        none = _LevelState([0], f.size, parent={0: (np.zeros(groups), np.zeros(groups), n_parent, g)})
+        none.add(0, np.ones(f.size, dtype=bool), Answer(child * (n_here > 0), n_here, "olh", var))
+        np.testing.assert_array_equal(none.party_counts(0)[0], child * (n_here > 0))
 
 
 def test_taps_finds_items_heavy_in_one_small_party():
