@@ -262,11 +262,11 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
     else:
         splits = 1
     shares = [s / splits for s in cfg.shares(len(lengths)) for _ in range(splits)]
-    bayes = sequential and len(parties) > 1 and cfg.score == "bayes"
-    consistent = sequential and len(parties) > 1 and cfg.consistency
+    several = sequential and len(parties) > 1  # TAPS rules that need several parties
+    bayes, consistent = several and cfg.score == "bayes", several and cfg.consistency
     ledger = PrivacyLedger(method, pop.epsilon, sizes, shares)
     gsalt = public_salt(cfg.seed, 0)
-    i, cur, frontier, rounds, allowed, parent = 0, 0, None, 0, None, None
+    i, cur, frontier, rounds, allowed, kept = 0, 0, None, 0, None, None
     while True:
         if i == 0:
             j, ln, cands = 0, lengths[0], np.arange(1 << lengths[0], dtype=np.int64)
@@ -282,8 +282,10 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
         salt = public_salt(cfg.seed, 2, i) % (1 << 40)
         final = ln == pop.bits
         r = cfg.k if final else cfg.keep
-        if parent is not None:
-            parent = {p: v + (np.repeat(np.arange(frontier.size), 1 << (ln - cur)),) for p, v in parent.items()}
+        parent = None
+        if kept is not None:  # each candidate's parent: its prefix's index in the frontier
+            group = np.repeat(np.arange(frontier.size), 1 << (ln - cur))
+            parent = {p: (*v, group) for p, v in kept.items()}
         st = _ask_level(pop, ledger, cohorts, ln, cands, cfg, salt, shares, gsalt, r, allowed, bayes, parent)
         rounds += 1
         score = st.score(cfg.z_claim, r)
@@ -319,7 +321,7 @@ def _tap(pop: Population, cfg: TAPConfig, sequential: bool) -> HeavyHitters:
                 sel[np.argsort(-cnt, kind="stable")[:min(cfg.keep, max(cfg.kmin, sig))]] = True
             keep = np.sort(top(cands[sel], score[sel], cap)[0])
         if consistent:  # each party's estimates of the kept prefixes, for its children's estimates
-            parent = {p: (*(a[idx] for a in st.party_counts(p)), st.total[p]) for p in parties}
+            kept = {p: (*(a[idx] for a in st.party_counts(p)), st.total[p]) for p in parties}
         frontier = keep
         cur, i = ln, j + 1
 
