@@ -11,7 +11,9 @@ pure-ldp's PEM (benchmark-only, own venv ``.bench-venvs/pureldp``) aggregates ea
 Python loop over the whole 2^bits domain, so it is compared on the setting where it finishes:
 ``zipf12`` (Zipf 1.3 over a 12-bit domain, 20,000 users, k = 10, start 2, fragment 2 bits) against
 our PEM with the same levels. Writes ``benchmarks/results/heavy_hitters.json`` shaped
-``{dataset: {parties: {epsilon: {method: {f1_mean, f1_std, ncr_mean, seconds, ...}}}}}``;
+``{dataset: {parties: {epsilon: {method: {f1_mean, f1_std, ncr_mean, seconds, f1_seeds, ...}}}}}``
+and prints, next to the table, each method's per-seed paired F1 difference to federated PEM
+(:func:`paired`);
 ``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``. ``--bound`` computes the genie bound
 (:func:`genie_f1`) next to TAPS and federated PEM on the same seeds and writes
 ``benchmarks/results/heavy_hitters_bound.json``. ``--timing --seeds 1 --merge`` times one
@@ -88,7 +90,7 @@ def worker(dataset: str, method: str, parties: list[int], eps: list[float], seed
                 "f1_mean": float(a[:, 0].mean()), "f1_std": float(a[:, 0].std()), "ncr_mean": float(a[:, 1].mean()),
                 "ncr_std": float(a[:, 1].std()), "rel_error_mean": float(a[:, 2].mean()),
                 "seconds": float(a[:, 3].mean()), "seeds": seeds, "seed0": seed0, "users": int(items.size), "bits": bits, "k": k,
-                "olh_pool": "adaptive"}
+                "olh_pool": "adaptive", "f1_seeds": [round(float(f), 5) for f in a[:, 0]]}
             print(f"  {dataset} P={P} eps={e} {method}: F1 {a[:, 0].mean():.3f}±{a[:, 0].std():.3f} "
                   f"NCR {a[:, 1].mean():.3f} {a[:, 3].mean():.1f}s", flush=True)
     Path(out).write_text(json.dumps(res))
@@ -145,6 +147,30 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def paired(results: dict, base: str = "fedpem") -> str:
+    """Markdown table: per-seed paired F1 difference of each method to ``base`` (mean ± standard error).
+
+    Only cells whose runs recorded per-seed F1 (``f1_seeds``) on the same seeds as ``base``.
+    """
+    lines = []
+    for ds, byp in results.items():
+        for P, bye in byp.items():
+            for e, bym in bye.items():
+                b = bym.get(base, {})
+                for m, r in bym.items():
+                    if m == base or "f1_seeds" not in r or "f1_seeds" not in b or \
+                            (r["seed0"], r["seeds"]) != (b["seed0"], b["seeds"]):
+                        continue
+                    d = np.array(r["f1_seeds"]) - np.array(b["f1_seeds"])
+                    se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else float("nan")
+                    lines.append(f"| {ds} | {P} | {e} | {m} | {r['seed0']}–{r['seed0'] + r['seeds'] - 1} | "
+                                 f"{r['f1_mean']:.3f} | {b['f1_mean']:.3f} | {d.mean():+.3f} ± {se:.3f} | "
+                                 f"{(d > 0).sum()} / {(d < 0).sum()} |")
+    head = (f"| data | parties | ε | method | seeds | F1 | {base} F1 | paired difference ± se | "
+            "seeds better / worse |\n" + "|" + " --- |" * 9)
+    return head + "\n" + "\n".join(lines) if lines else ""
+
+
 def quality(args) -> None:
     path = Path(args.out)
     results: dict = json.loads(path.read_text()) if path.exists() and args.merge else {}
@@ -175,6 +201,7 @@ def quality(args) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2, sort_keys=True))
     print(table(results))
+    print(paired(results))
     if path.exists():
         from benchmarks import plots  # parent side only (matplotlib)
 
