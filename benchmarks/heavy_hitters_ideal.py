@@ -19,7 +19,8 @@ width, and then the two estimates are combined by inverse variance). Stage one a
   seeds, so the reported figure is the best design's, not a default's.
 
 Writes ``benchmarks/results/heavy_hitters_ideal.json``: per data set, ε and mode, every design's
-tuning F1 and the top designs' fresh-seed F1 (mean, se, per seed).
+tuning F1, the top designs' fresh-seed F1 (mean, se, per seed) and, as ``reference``, fed. PEM's and
+TAPS's mean F1 from the committed paired run (``heavy_hitters_paired.json``, 100–200 seeds).
 """
 from __future__ import annotations
 
@@ -144,6 +145,14 @@ def f1s(data: PartyCounts, stages: list[Stage], truth: np.ndarray, epsilon: floa
                      for s in seeds])
 
 
+def reference(dataset: str, epsilon: float, parties: int, path: Path = RESULTS / "heavy_hitters_paired.json") -> dict:
+    """fed. PEM's and TAPS's mean F1 in the committed paired run (many seeds), to set the ideal figures against."""
+    if not path.exists():
+        return {}
+    cell = json.loads(path.read_text()).get(dataset, {}).get(str(parties), {}).get(str(float(epsilon)), {})
+    return {m: {"f1_mean": cell[m]["f1_mean"], "seeds": cell[m]["seeds"]} for m in ("fedpem", "taps") if m in cell}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", type=lambda s: s.split(","), default=["aol", "retail", "bms"])
@@ -170,16 +179,20 @@ def main(argv=None) -> None:
             t = time.time()
             scored = {name: f1s(data, st, truth, e, tune, mode).mean() for name, st in grid.items()}
             best = sorted(scored, key=lambda n: -scored[n])[:args.top]
+            ref = reference(ds, e, args.parties)
             cell = {"tuning_seeds": list(tune), "fresh_seeds": list(fresh), "parties": args.parties,
-                    "tuning_f1": {n: round(float(v), 4) for n, v in scored.items()}, "best": {}}
+                    "tuning_f1": {n: round(float(v), 4) for n, v in scored.items()}, "best": {}, "reference": ref}
+            base = ref.get("fedpem", {}).get("f1_mean")
             for name in best:
                 f = f1s(data, grid[name], truth, e, fresh, mode)
                 cell["best"][name] = {"f1_mean": float(f.mean()), "f1_se": float(f.std(ddof=1) / math.sqrt(f.size)),
                                       "f1": [round(float(x), 4) for x in f],
                                       "stages": [[s.share, s.bits, s.keep] for s in grid[name]]}
                 print(f"{ds} eps={e:g} {mode}: {name}: tuning {scored[name]:.3f}, fresh {f.mean():.3f} "
-                      f"± {cell['best'][name]['f1_se']:.3f}", flush=True)
-            print(f"  ({len(grid)} designs, {time.time() - t:.0f}s)", flush=True)
+                      f"± {cell['best'][name]['f1_se']:.3f}" + (f" (fed. PEM {f.mean() - base:+.3f})" if base else ""),
+                      flush=True)
+            print(f"  ({len(grid)} designs, {time.time() - t:.0f}s; committed paired run: "
+                  + ", ".join(f"{m} {r['f1_mean']:.3f}" for m, r in ref.items()) + ")", flush=True)
             results.setdefault(ds, {}).setdefault(f"{e:g}", {})[mode] = cell
             path.write_text(json.dumps(results, indent=2, sort_keys=True))
 

@@ -81,6 +81,17 @@ def test_cli_writes_tuning_and_fresh_seed_figures(shared_data, tmp_path):
     main(["--datasets", "retail", "--seeds", "1", "--top", "2", "--modes", "pooled", "--out", str(out)])
     cell = json.loads(out.read_text())["retail"]["4"]["pooled"]
     assert len(cell["tuning_f1"]) == len(designs(15)) and len(cell["best"]) == 2
+    assert 0.3 < cell["reference"]["fedpem"]["f1_mean"] < 0.6  # the committed paired run
     for row in cell["best"].values():
         assert len(row["f1"]) == 2 and row["f1_mean"] == pytest.approx(np.mean(row["f1"]), abs=1e-4)
         assert 0.2 < row["f1_mean"] < 0.8  # retail at ε = 4: far from 0 and from 1
+
+
+def test_reference_reads_the_paired_run(tmp_path):
+    from benchmarks.heavy_hitters_ideal import reference
+
+    path = tmp_path / "paired.json"
+    path.write_text(json.dumps({"bms": {"5": {"4.0": {"fedpem": {"f1_mean": 0.6, "seeds": 200},
+                                                      "taps": {"f1_mean": 0.7, "seeds": 200}, "tap": {"f1_mean": 0.5}}}}}))
+    assert reference("bms", 4, 5, path) == {"fedpem": {"f1_mean": 0.6, "seeds": 200}, "taps": {"f1_mean": 0.7, "seeds": 200}}
+    assert reference("aol", 4, 5, path) == {} and reference("bms", 4, 5, tmp_path / "missing.json") == {}
