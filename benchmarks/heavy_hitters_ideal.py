@@ -20,7 +20,8 @@ width, and then the two estimates are combined by inverse variance). Stage one a
 
 Writes ``benchmarks/results/heavy_hitters_ideal.json``: per data set, ε and mode, every design's
 tuning F1, the top designs' fresh-seed F1 (mean, se, per seed) and, as ``reference``, fed. PEM's and
-TAPS's mean F1 from the committed paired run (``heavy_hitters_paired.json``, 100–200 seeds).
+TAPS's mean F1 from the committed paired run (``heavy_hitters_paired.json``, 100–200 seeds), and
+redraws ``heavy_hitters_ideal.png`` next to it (``benchmarks.plots``).
 """
 from __future__ import annotations
 
@@ -195,6 +196,9 @@ def main(argv=None) -> None:
                   + ", ".join(f"{m} {r['f1_mean']:.3f}" for m, r in ref.items()) + ")", flush=True)
             results.setdefault(ds, {}).setdefault(f"{e:g}", {})[mode] = cell
             path.write_text(json.dumps(results, indent=2, sort_keys=True))
+    from benchmarks import plots  # matplotlib: only once the results are written
+
+    plots.draw("heavy_hitters_ideal", path)
 
 
 if __name__ == "__main__":

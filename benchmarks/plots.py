@@ -8,6 +8,8 @@ anything) and written next to it as ``NAME.png``; the benchmarks also redraw the
   peak memory of the DistNE driver, the whole DistNE process tree and ProNE.
 * ``heavy_hitters.png`` — F1 of the top-k against ε, one panel per (dataset, parties), one line per
   method, error bars one standard deviation over the perturbation seeds.
+* ``heavy_hitters_ideal.png`` — at ε = 4, 5 parties: fed. PEM and TAPS (committed paired run) beside
+  the best idealised tree design, pooled and with the party genie, and the issue's fed. PEM + 0.1 line.
 * ``recommender.png`` — Recall@20 against epoch for dense MF, DSL MF and dense MF of a DSL run's size on
   the 200-epoch runs (mean over seeds, band = min..max), and DSL / dense Recall@20 against density, with
   the issue's "within 3 %" line.
@@ -122,6 +124,48 @@ def plot_heavy_hitters(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def ideal_bars(results: dict, eps: str = "4") -> dict[str, dict[str, tuple[float, float]]]:
+    """Per data set: ``{label: (F1, se)}`` of fed. PEM and TAPS (committed paired run) and the best
+    idealised design per mode (its fresh-seed mean; the best of the re-run top designs)."""
+    out = {}
+    for ds in sorted(results):
+        by_mode = results[ds].get(eps, {})
+        if not by_mode:
+            continue
+        ref = next(iter(by_mode.values())).get("reference", {})
+        bars = {IDEAL_LABELS[m]: (r["f1_mean"], 0.0) for m, r in ref.items()}
+        for mode, cell in sorted(by_mode.items(), key=lambda kv: list(IDEAL_LABELS).index(kv[0])):
+            best = max(cell["best"].values(), key=lambda r: r["f1_mean"])
+            bars[IDEAL_LABELS[mode]] = (best["f1_mean"], best["f1_se"])
+        out[ds] = bars
+    return out
+
+
+IDEAL_LABELS = {"fedpem": "fed. PEM", "taps": "TAPS", "pooled": "ideal tree, pooled",
+                "party": "ideal tree, party genie"}
+
+
+def plot_heavy_hitters_ideal(results: dict, path: Path) -> Path:
+    """fed. PEM, TAPS and the best idealised designs at ε = 4, with the fed. PEM + 0.1 target."""
+    plt = _pyplot()
+    bars = ideal_bars(results)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / len(IDEAL_LABELS)
+    for j, label in enumerate(IDEAL_LABELS.values()):
+        xs = [i for i, ds in enumerate(bars) if label in bars[ds]]
+        vals = [bars[ds][label] for ds in bars if label in bars[ds]]
+        ax.bar([x + (j - 1.5) * width for x in xs], [v[0] for v in vals], width, yerr=[v[1] for v in vals],
+               capsize=3, label=label)
+    for i, ds in enumerate(bars):
+        if "fed. PEM" in bars[ds]:
+            ax.hlines(bars[ds]["fed. PEM"][0] + 0.1, i - 0.45, i + 0.45, colors="k", linestyles="--",
+                      label="fed. PEM + 0.1 (target)" if i == 0 else None)
+    ax.set_xticks(range(len(bars)), list(bars))
+    ax.set(ylim=(0, 1), ylabel="F1 of the top-32", title="5 non-IID parties, ε = 4")
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
 # --- recommender -------------------------------------------------------------------------------
 def seed_runs(group: dict, method: str) -> list[dict]:
     """The runs of one method in a result group: ``method`` and its ``method seedN`` repeats."""
@@ -190,7 +234,8 @@ def plot_recommender(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-FIGURES = {"embedding": plot_embedding, "heavy_hitters": plot_heavy_hitters, "recommender": plot_recommender}
+FIGURES = {"embedding": plot_embedding, "heavy_hitters": plot_heavy_hitters,
+           "heavy_hitters_ideal": plot_heavy_hitters_ideal, "recommender": plot_recommender}
 
 
 def draw(name: str, results_json: Path) -> Path:

@@ -85,6 +85,7 @@ def test_cli_writes_tuning_and_fresh_seed_figures(shared_data, tmp_path):
     for row in cell["best"].values():
         assert len(row["f1"]) == 2 and row["f1_mean"] == pytest.approx(np.mean(row["f1"]), abs=1e-4)
         assert 0.2 < row["f1_mean"] < 0.8  # retail at ε = 4: far from 0 and from 1
+    assert out.with_suffix(".png").stat().st_size > 5000
 
 
 def test_reference_reads_the_paired_run(tmp_path):

@@ -74,11 +74,29 @@ def test_recommender_seed_runs_curve_and_density_ratios():
     assert plots.density_ratios({"mf@0.2": group["mf@0.2"]})[0].size == 0  # no dense run: no ratios
 
 
+def _ideal_results():
+    def cell(f1s, ref):
+        return {"best": {f"d{i}": {"f1_mean": f, "f1_se": 0.01} for i, f in enumerate(f1s)}, "reference": ref}
+
+    ref = {"fedpem": {"f1_mean": 0.5, "seeds": 200}, "taps": {"f1_mean": 0.55, "seeds": 200}}
+    return {"bms": {"4": {"party": cell([0.7, 0.65], ref), "pooled": cell([0.52, 0.58], ref)}},
+            "aol": {"2": {"pooled": cell([0.3], {})}}}
+
+
+def test_ideal_bars_take_the_best_fresh_design_per_mode():
+    bars = plots.ideal_bars(_ideal_results())
+    assert list(bars) == ["bms"]  # aol has no ε = 4 cell
+    assert bars["bms"] == {"fed. PEM": (0.5, 0.0), "TAPS": (0.55, 0.0), "ideal tree, pooled": (0.58, 0.01),
+                           "ideal tree, party genie": (0.7, 0.01)}
+    assert list(bars["bms"]) == list(plots.IDEAL_LABELS.values())
+
+
 @pytest.mark.parametrize("name", sorted(plots.FIGURES))
 def test_draw_writes_a_png_next_to_the_json(tmp_path, name):
     results = {"embedding": _embedding_results(),
                "heavy_hitters": {"aol": {p: {e: {m: {"f1_mean": 0.5, "f1_std": 0.1} for m in ("taps", "fedpem")}
                                                  for e in ("1.0", "4.0")} for p in ("1", "5")}},
+               "heavy_hitters_ideal": _ideal_results(),
                "recommender": {"gowalla long80": {"mf@1": _run(0.14, [(10, 0.12), (80, 0.14)]),
                                                   "mf@0.2": _run(0.12, [(10, 0.10), (80, 0.12)])},
                                "gowalla 20ep": {"mf@1": {"recall@20": 0.12}, "mf@0.2": {"recall@20": 0.11}}}}[name]
