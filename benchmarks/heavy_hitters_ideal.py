@@ -151,7 +151,8 @@ def reference(dataset: str, epsilon: float, parties: int, path: Path = RESULTS /
     if not path.exists():
         return {}
     cell = json.loads(path.read_text()).get(dataset, {}).get(str(parties), {}).get(str(float(epsilon)), {})
-    return {m: {"f1_mean": cell[m]["f1_mean"], "seeds": cell[m]["seeds"]} for m in ("fedpem", "taps") if m in cell}
+    return {m: {"f1_mean": cell[m]["f1_mean"], "f1_se": cell[m]["f1_std"] / math.sqrt(cell[m]["seeds"]),
+                "seeds": cell[m]["seeds"]} for m in ("fedpem", "taps") if m in cell}
 
 
 def main(argv=None) -> None:

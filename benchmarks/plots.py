@@ -133,7 +133,7 @@ def ideal_bars(results: dict, eps: str = "4") -> dict[str, dict[str, tuple[float
         if not by_mode:
             continue
         ref = next(iter(by_mode.values())).get("reference", {})
-        bars = {IDEAL_LABELS[m]: (r["f1_mean"], 0.0) for m, r in ref.items()}
+        bars = {IDEAL_LABELS[m]: (r["f1_mean"], r.get("f1_se", 0.0)) for m, r in ref.items()}
         for mode, cell in sorted(by_mode.items(), key=lambda kv: list(IDEAL_LABELS).index(kv[0])):
             best = max(cell["best"].values(), key=lambda r: r["f1_mean"])
             bars[IDEAL_LABELS[mode]] = (best["f1_mean"], best["f1_se"])

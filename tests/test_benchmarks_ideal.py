@@ -92,7 +92,9 @@ def test_reference_reads_the_paired_run(tmp_path):
     from benchmarks.heavy_hitters_ideal import reference
 
     path = tmp_path / "paired.json"
-    path.write_text(json.dumps({"bms": {"5": {"4.0": {"fedpem": {"f1_mean": 0.6, "seeds": 200},
-                                                      "taps": {"f1_mean": 0.7, "seeds": 200}, "tap": {"f1_mean": 0.5}}}}}))
-    assert reference("bms", 4, 5, path) == {"fedpem": {"f1_mean": 0.6, "seeds": 200}, "taps": {"f1_mean": 0.7, "seeds": 200}}
+    path.write_text(json.dumps({"bms": {"5": {"4.0": {"fedpem": {"f1_mean": 0.6, "f1_std": 0.1, "seeds": 100},
+                                                      "taps": {"f1_mean": 0.7, "f1_std": 0.2, "seeds": 100},
+                                                      "tap": {"f1_mean": 0.5}}}}}))
+    assert reference("bms", 4, 5, path) == {"fedpem": {"f1_mean": 0.6, "f1_se": pytest.approx(0.01), "seeds": 100},
+                                            "taps": {"f1_mean": 0.7, "f1_se": pytest.approx(0.02), "seeds": 100}}
     assert reference("aol", 4, 5, path) == {} and reference("bms", 4, 5, tmp_path / "missing.json") == {}

@@ -78,7 +78,7 @@ def _ideal_results():
     def cell(f1s, ref):
         return {"best": {f"d{i}": {"f1_mean": f, "f1_se": 0.01} for i, f in enumerate(f1s)}, "reference": ref}
 
-    ref = {"fedpem": {"f1_mean": 0.5, "seeds": 200}, "taps": {"f1_mean": 0.55, "seeds": 200}}
+    ref = {"fedpem": {"f1_mean": 0.5, "f1_se": 0.004, "seeds": 200}, "taps": {"f1_mean": 0.55, "seeds": 200}}
     return {"bms": {"4": {"party": cell([0.7, 0.65], ref), "pooled": cell([0.52, 0.58], ref)}},
             "aol": {"2": {"pooled": cell([0.3], {})}}}
 
@@ -86,7 +86,7 @@ def _ideal_results():
 def test_ideal_bars_take_the_best_fresh_design_per_mode():
     bars = plots.ideal_bars(_ideal_results())
     assert list(bars) == ["bms"]  # aol has no ε = 4 cell
-    assert bars["bms"] == {"fed. PEM": (0.5, 0.0), "TAPS": (0.55, 0.0), "ideal tree, pooled": (0.58, 0.01),
+    assert bars["bms"] == {"fed. PEM": (0.5, 0.004), "TAPS": (0.55, 0.0), "ideal tree, pooled": (0.58, 0.01),
                            "ideal tree, party genie": (0.7, 0.01)}
     assert list(bars["bms"]) == list(plots.IDEAL_LABELS.values())
 
