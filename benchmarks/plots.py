@@ -9,7 +9,8 @@ anything) and written next to it as ``NAME.png``; the benchmarks also redraw the
 * ``heavy_hitters.png`` — F1 of the top-k against ε, one panel per (dataset, parties), one line per
   method, error bars one standard deviation over the perturbation seeds.
 * ``heavy_hitters_ideal.png`` — at ε = 4, 5 parties: fed. PEM and TAPS (committed paired run) beside
-  the best idealised tree design, pooled and with the party genie, and the issue's fed. PEM + 0.1 line.
+  the best idealised tree design per scoring mode (pooled, Bayes, party genie), and the issue's
+  fed. PEM + 0.1 line.
 * ``recommender.png`` — Recall@20 against epoch for dense MF, DSL MF and dense MF of a DSL run's size on
   the 200-epoch runs (mean over seeds, band = min..max), and DSL / dense Recall@20 against density, with
   the issue's "within 3 %" line.
@@ -142,7 +143,7 @@ def ideal_bars(results: dict, eps: str = "4") -> dict[str, dict[str, tuple[float
 
 
 IDEAL_LABELS = {"fedpem": "fed. PEM", "taps": "TAPS", "pooled": "ideal tree, pooled",
-                "party": "ideal tree, party genie"}
+                "bayes": "ideal tree, Bayes scores", "party": "ideal tree, party genie"}
 
 
 def plot_heavy_hitters_ideal(results: dict, path: Path) -> Path:
@@ -154,7 +155,8 @@ def plot_heavy_hitters_ideal(results: dict, path: Path) -> Path:
     for j, label in enumerate(IDEAL_LABELS.values()):
         xs = [i for i, ds in enumerate(bars) if label in bars[ds]]
         vals = [bars[ds][label] for ds in bars if label in bars[ds]]
-        ax.bar([x + (j - 1.5) * width for x in xs], [v[0] for v in vals], width, yerr=[v[1] for v in vals],
+        ax.bar([x + (j - (len(IDEAL_LABELS) - 1) / 2) * width for x in xs], [v[0] for v in vals], width,
+               yerr=[v[1] for v in vals],
                capsize=3, label=label)
     for i, ds in enumerate(bars):
         if "fed. PEM" in bars[ds]:

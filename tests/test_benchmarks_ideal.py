@@ -32,7 +32,7 @@ def test_ideal_oracle_is_eps_ldp_and_picks_the_lower_variance(m):
     assert q * (1 - q) / (p - q) ** 2 == pytest.approx(min(grr, oue), rel=0.02)
 
 
-@pytest.mark.parametrize("mode", ["pooled", "party"])
+@pytest.mark.parametrize("mode", ["pooled", "party"])  # Bayes: see the next test
 def test_noise_free_designs_find_the_true_top_k(mode):
     items, parties, bits = _data()
     data = PartyCounts(items, parties, bits)
@@ -44,7 +44,7 @@ def test_noise_free_designs_find_the_true_top_k(mode):
         assert sorted(found.tolist()) == sorted(truth.tolist())
 
 
-def test_party_genie_beats_pooled_when_each_item_has_one_holder():
+def test_bayes_scores_and_the_party_genie_beat_pooled_when_each_item_has_one_holder():
     items, parties, bits = _data(seed=3)
     data = PartyCounts(items, parties, bits)
     truth, stages = true_top_k(items, 32), [Stage(1.0, bits)]
@@ -53,8 +53,9 @@ def test_party_genie_beats_pooled_when_each_item_has_one_holder():
         return np.mean([np.isin(simulate(data, stages, 32, 2.0, np.random.default_rng(s), mode), truth).mean()
                         for s in range(20)])
 
-    pooled, party = f1("pooled"), f1("party")
-    assert 0.15 < pooled < party - 0.2  # three of the four parties' noise dropped
+    pooled, party, bayes = (f1(m) for m in ("pooled", "party", "bayes"))
+    # three of the four parties' noise: shrunk towards 0 by the posterior means, dropped by the genie
+    assert 0.15 < pooled < bayes - 0.1 and bayes < party - 0.2
 
 
 def test_bad_designs_are_refused():
@@ -64,6 +65,8 @@ def test_bad_designs_are_refused():
         simulate(data, [Stage(0.5, 10, 10), Stage(0.4, bits)], 5, 4.0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="full items"):
         simulate(data, [Stage(1.0, 12)], 5, 4.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="mode must be"):
+        simulate(data, [Stage(1.0, bits)], 5, 4.0, np.random.default_rng(0), "genie")
 
 
 @pytest.mark.parametrize("bits", [15, 19, 48])
@@ -78,8 +81,9 @@ def test_design_grids_are_valid(bits):
 
 def test_cli_writes_tuning_and_fresh_seed_figures(shared_data, tmp_path):
     out = tmp_path / "ideal.json"
-    main(["--datasets", "retail", "--seeds", "1", "--top", "2", "--modes", "pooled", "--out", str(out)])
-    cell = json.loads(out.read_text())["retail"]["4"]["pooled"]
+    main(["--datasets", "retail", "--seeds", "1", "--top", "2", "--modes", "pooled,bayes", "--out", str(out)])
+    cell, bayes = (json.loads(out.read_text())["retail"]["4"][m] for m in ("pooled", "bayes"))
+    assert set(bayes["tuning_f1"]) == set(cell["best"])  # Bayes tries only the designs pooled found best
     assert len(cell["tuning_f1"]) == len(designs(15)) and len(cell["best"]) == 2
     assert 0.3 < cell["reference"]["fedpem"]["f1_mean"] < 0.6  # the committed paired run
     for row in cell["best"].values():

@@ -36,3 +36,16 @@ def test_noisier_estimates_are_shrunk_more():
     sd[::2] = 300.0
     post = posterior_mean(np.append(x, [400.0, 400.0]), np.append(sd, [100.0, 300.0]))
     assert post[-2] > post[-1]  # same estimate, the noisier one is trusted less
+
+
+def test_prior_fitted_on_a_subsample_gives_nearly_the_same_posterior():
+    rng = np.random.default_rng(2)
+    f = np.where(rng.random(40_000) < 0.03, rng.choice([300.0, 900.0], 40_000), 0.0)
+    x = f + rng.normal(0, 100, f.size)
+    full = posterior_mean(x, np.full(x.size, 100.0))
+    sub = posterior_mean(x, np.full(x.size, 100.0), fit_size=4000)
+    assert not np.array_equal(full, sub)  # a different fit ...
+    assert np.abs(full - sub).mean() < 5  # ... as good: close on average, the same error
+    assert ((sub - f) ** 2).mean() < 1.05 * ((full - f) ** 2).mean() < ((x - f) ** 2).mean() / 10
+    np.testing.assert_array_equal(posterior_mean(x[:100], np.full(100, 100.0), fit_size=4000),
+                                  posterior_mean(x[:100], np.full(100, 100.0)))  # small inputs: the full fit
