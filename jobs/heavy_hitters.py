@@ -44,6 +44,7 @@ class HeavyHittersConfig:
     evaluate: bool = False
     candidate_budget: int = 4096
     final_share: float | None = None  # None: max(0.4, 1/levels) (ldp.federated.TAPConfig)
+    first_bits: int | None = None  # None: ⌊log2 candidate_budget⌋
     score: str = "bayes"  # TAPS with several parties: empirical-Bayes scores or hard claims
     consistency: bool = True  # TAPS with several parties: children's estimates agree with their parent's
     pem_step: int = 6
@@ -81,6 +82,8 @@ def parse_args(argv=None) -> HeavyHittersConfig:
     ap.add_argument("--candidate-budget", type=int, default=4096)
     ap.add_argument("--final-share", type=float, default=None,
                     help="TAP/TAPS share of users at the full-width level (default max(0.4, 1/levels))")
+    ap.add_argument("--first-bits", type=int, default=None,
+                    help="TAP/TAPS width of the enumerated first level (default log2 of the candidate budget)")
     ap.add_argument("--score", choices=SCORES, default="bayes",
                     help="TAPS with several parties: empirical-Bayes posterior-mean scores or hard claims")
     ap.add_argument("--no-consistency", dest="consistency", action="store_false",
@@ -138,7 +141,8 @@ def main(argv=None) -> dict:
     t_read = time.time()
     pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size)
     kw = {} if cfg.method in ("pem", "fedpem") else {"candidate_budget": cfg.candidate_budget,
-                                                     "final_share": cfg.final_share, "score": cfg.score,
+                                                     "final_share": cfg.final_share, "first_bits": cfg.first_bits,
+                                                     "score": cfg.score,
                                                      "consistency": cfg.consistency}
     hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step, **kw)
     t_hh = time.time()

@@ -118,6 +118,8 @@ class TAPConfig:
             raise ValueError(f"score must be one of {SCORES}, not {self.score!r}")
         if self.grain is not None and self.grain < 1:
             raise ValueError("grain must be >= 1")
+        if self.first_bits is not None and not (1 <= self.first_bits and 1 << self.first_bits <= self.candidate_budget):
+            raise ValueError("first_bits must be >= 1 and its 2^first_bits prefixes fit the candidate budget")
         if self.k < 1 or self.candidate_budget < 2:
             raise ValueError("k >= 1 and candidate_budget >= 2 required")
         if self.final_share is not None and not 0 < self.final_share <= 1:

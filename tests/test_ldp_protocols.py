@@ -116,6 +116,10 @@ def test_helpers():
     assert TAPConfig(k=32).lengths(48) == [12, 18, 24, 30, 36, 42, 48]
     with pytest.raises(ValueError):
         TAPConfig(final_share=0.0)
+    assert TAPConfig(candidate_budget=8192, first_bits=12).lengths(19) == [12, 19]  # BMS's two-level shape
+    for bad in (0, 13):
+        with pytest.raises(ValueError, match="first_bits"):
+            TAPConfig(first_bits=bad)  # 2^13 prefixes do not fit the default budget of 4,096
 
 
 @pytest.mark.slow

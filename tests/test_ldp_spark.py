@@ -89,6 +89,9 @@ def test_tap_options_reach_the_config():
     cfg = parse_args(["--input", "in", "--output", "out", "--score", "claims", "--no-consistency"])
     assert cfg.score == "claims" and cfg.consistency is False
     assert parse_args(["--input", "in", "--output", "out"]).consistency is True
+    cfg = parse_args(["--input", "in", "--output", "out", "--candidate-budget", "8192", "--first-bits", "12",
+                      "--final-share", "0.8"])
+    assert (cfg.candidate_budget, cfg.first_bits, cfg.final_share) == (8192, 12, 0.8)
 
 
 def test_help_works():
