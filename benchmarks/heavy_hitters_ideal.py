@@ -5,19 +5,22 @@
 A design is a list of stages ``(share, bits, keep)``: a ``share`` of all users reports once with the
 full ε about the ``bits``-bit prefixes in the current candidate set; the ``keep`` best become the
 next set (extended by every suffix when the next stage is wider; asked again when it has the same
-width, and then the two estimates are combined by inverse variance). Stage one asks all
+width, and then each party's two estimates are combined by inverse variance). Stage one asks all
 ``2^bits`` prefixes; the last stage's top ``k`` is the answer. This family holds PEM, TAP and TAPS
-(prefix levels, re-asking a short list), and every idealisation below only helps it:
+(prefix levels, re-asking a short list). Its designs get every advantage we can model:
 
 * **ideal oracles**: each stage uses the lower-variance of GRR and OUE (= OLH with an unlimited key
   pool); supports are drawn exactly per candidate, ``Binomial(f, p) + Binomial(n − f, q)``;
-* **pooled** (``mode="pooled"``): the parties' estimates summed, as if one population;
-* **party genie** (``mode="party"``): the server is *told* which parties hold each prefix, so only
-  their estimates are summed (non-holders' noise dropped, and prefixes nobody holds are known to be
-  empty) — the most a federated protocol could take from non-IID data;
-* **Bayes** (``mode="bayes"``): no genie; the last stage scores by TAPS's rule, the sum of the
-  parties' posterior means (``ldp.shrinkage``, prior fitted per party on ≤ 8,192 candidates). It
-  is slow on wide stages, so it tries only the best designs the other modes found (same run or file);
+* three ways to score a stage's candidates:
+
+  - **pooled** (``mode="pooled"``): the parties' estimates summed, as if one population;
+  - **party genie** (``mode="party"``): the server is *told* which parties hold each prefix, so only
+    their estimates are summed (non-holders' noise dropped, and prefixes nobody holds are known to
+    be empty) — the most a federated protocol could take from non-IID data;
+  - **Bayes** (``mode="bayes"``): no genie; the last stage scores by TAPS's rule, the sum of the
+    parties' posterior means (``ldp.shrinkage``, prior fitted per party on ≤ 8,192 candidates),
+    earlier stages as pooled. It is slow on wide stages, so it tries only the best designs the
+    other modes found (same run or file);
 * **hindsight**: the grid's designs are scored on tuning seeds and the best ones re-run on fresh
   seeds, so the reported figure is the best design's, not a default's.
 
@@ -208,7 +211,7 @@ def main(argv=None) -> None:
                                       "f1": [round(float(x), 4) for x in f],
                                       "stages": [[s.share, s.bits, s.keep] for s in grid[name]]}
                 print(f"{ds} eps={e:g} {mode}: {name}: tuning {scored[name]:.3f}, fresh {f.mean():.3f} "
-                      f"± {cell['best'][name]['f1_se']:.3f}" + (f" (fed. PEM {f.mean() - base:+.3f})" if base else ""),
+                      f"± {cell['best'][name]['f1_se']:.3f}" + (f" (minus fed. PEM: {f.mean() - base:+.3f})" if base else ""),
                       flush=True)
             print(f"  ({len(tried)} designs, {time.time() - t:.0f}s; committed paired run: "
                   + ", ".join(f"{m} {r['f1_mean']:.3f}" for m, r in ref.items()) + ")", flush=True)
