@@ -14,7 +14,8 @@ our PEM with the same levels. Writes ``benchmarks/results/heavy_hitters.json`` s
 ``{dataset: {parties: {epsilon: {method: {f1_mean, f1_std, ncr_mean, seconds, f1_seeds, ...}}}}}``
 and prints, next to the table, each method's per-seed paired F1 difference to federated PEM
 (:func:`paired`);
-``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``. ``--bound`` computes the genie bound
+``--variant 'NAME=taps:{"candidate_budget": 8192, ...}'`` adds a row of TAPS/TAP with other
+``TAPConfig`` options. ``--scale`` writes ``benchmarks/results/heavy_hitters_scale.json``. ``--bound`` computes the genie bound
 (:func:`genie_f1`) next to TAPS and federated PEM on the same seeds and writes
 ``benchmarks/results/heavy_hitters_bound.json``. ``--timing --seeds 1 --merge`` times one
 seed per cell (meant to run alone, holding the shared timing lock) and stores it as ``seconds_locked``.
@@ -61,8 +62,24 @@ def load(dataset: str):
     return items, bits, 32, {}
 
 
+def parse_variant(spec: str) -> tuple[str, str, dict]:
+    """``NAME=METHOD:JSON`` → (name, method, TAPConfig options): an extra row, e.g.
+    ``taps_2level=taps:{"candidate_budget": 8192, "final_share": 0.8}``."""
+    name, sep, rest = spec.partition("=")
+    method, sep2, kw = rest.partition(":")
+    if not (sep and sep2 and name) or method not in ("taps", "tap") or name in METHODS:
+        raise ValueError(f"--variant {spec!r}: expected NAME=taps|tap:JSON with a new NAME")
+    try:
+        opts = json.loads(kw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--variant {spec!r}: bad JSON ({e})") from None
+    if not isinstance(opts, dict):
+        raise ValueError(f"--variant {spec!r}: the options must be a JSON object")
+    return name, method, opts
+
+
 def worker(dataset: str, method: str, parties: list[int], eps: list[float], seeds: int, out: str,
-           seed0: int = 1000) -> None:
+           seed0: int = 1000, tap_kw: dict | None = None) -> None:
     """Child process: every (parties, ε, seed ``seed0 + s``) of one method on one data set."""
     from ldp.datasets import dirichlet_parties
     from ldp.federated import run_method
@@ -82,7 +99,7 @@ def worker(dataset: str, method: str, parties: list[int], eps: list[float], seed
                 if method == "pem" and "start_bits" in pem_kw:
                     hh = pem(pop, PEMConfig(k=k, step=pem_kw["pem_step"], start_bits=pem_kw["start_bits"], seed=seed0 + s))
                 else:
-                    hh = run_method(method, pop, k=k, seed=seed0 + s)
+                    hh = run_method(method, pop, k=k, seed=seed0 + s, **(tap_kw or {}))
                 m = evaluate(hh.items, hh.estimates, items, k)
                 rows.append((m["f1"], m["ncr"], m["relative_error"], time.time() - t))
             a = np.array(rows)
@@ -90,7 +107,8 @@ def worker(dataset: str, method: str, parties: list[int], eps: list[float], seed
                 "f1_mean": float(a[:, 0].mean()), "f1_std": float(a[:, 0].std()), "ncr_mean": float(a[:, 1].mean()),
                 "ncr_std": float(a[:, 1].std()), "rel_error_mean": float(a[:, 2].mean()),
                 "seconds": float(a[:, 3].mean()), "seeds": seeds, "seed0": seed0, "users": int(items.size), "bits": bits, "k": k,
-                "olh_pool": "adaptive", "f1_seeds": [round(float(f), 5) for f in a[:, 0]]}
+                "olh_pool": "adaptive", "f1_seeds": [round(float(f), 5) for f in a[:, 0]],
+                **({"method": method, "options": tap_kw} if tap_kw else {})}
             print(f"  {dataset} P={P} eps={e} {method}: F1 {a[:, 0].mean():.3f}±{a[:, 0].std():.3f} "
                   f"NCR {a[:, 1].mean():.3f} {a[:, 3].mean():.1f}s", flush=True)
     Path(out).write_text(json.dumps(res))
@@ -177,11 +195,13 @@ def quality(args) -> None:
     with tempfile.TemporaryDirectory() as td:
         for ds in args.datasets:
             parties = [1] if ds == "zipf12" else args.parties
-            for method in args.methods:
+            rows = [(m, m, None) for m in args.methods] + [parse_variant(v) for v in args.variant]
+            for method, base, kw in rows:
                 out = Path(td) / f"{ds}_{method}.json"
-                cmd = [sys.executable, "-m", "benchmarks.heavy_hitters", "--worker", ds, method, str(out),
+                cmd = [sys.executable, "-m", "benchmarks.heavy_hitters", "--worker", ds, base, str(out),
                        "--seeds", str(args.seeds), "--eps", ",".join(map(str, args.eps)),
                        "--parties", ",".join(map(str, parties)), "--seed0", str(args.seed0)]
+                cmd += ["--tap-kw", json.dumps(kw)] if kw else []
                 load = [round(x, 2) for x in os.getloadavg()]
                 wall, peak, rc = run_child(cmd)
                 if rc != 0:
@@ -426,14 +446,18 @@ def main(argv=None) -> None:
                     help="genie variants (see genie_f1)")
     ap.add_argument("--seed0", type=int, default=None,
                     help="first perturbation seed (default 1000; 4000 with --bound)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=METHOD:JSON",
+                    help='an extra row: TAPS/TAP with TAPConfig options, e.g. '
+                         '\'taps_2level=taps:{"candidate_budget": 8192, "final_share": 0.8}\'')
     ap.add_argument("--worker", nargs=3, metavar=("DATASET", "METHOD", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--tap-kw", type=json.loads, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.seed0 is None:
         args.seed0 = 4000 if args.bound else 1000
     sys.path.insert(0, str(ROOT))
     if args.worker:
         ds, method, out = args.worker
-        worker(ds, method, args.parties, args.eps, args.seeds, out, args.seed0)
+        worker(ds, method, args.parties, args.eps, args.seeds, out, args.seed0, args.tap_kw)
     elif args.scale:
         scale(args)
     elif args.bound:

@@ -19,3 +19,16 @@ def test_paired_differences_are_per_seed_and_need_the_same_seeds():
 
 def test_paired_is_empty_without_per_seed_figures():
     assert paired({"aol": {"1": {"4.0": {"fedpem": {"f1_mean": 0.7}, "taps": {"f1_mean": 0.8}}}}}) == ""
+
+
+def test_variant_rows_parse_and_bad_ones_are_refused():
+    import pytest
+
+    from benchmarks.heavy_hitters import parse_variant
+
+    assert parse_variant('taps_2level=taps:{"candidate_budget": 8192, "final_share": 0.8}') == \
+        ("taps_2level", "taps", {"candidate_budget": 8192, "final_share": 0.8})
+    for bad, why in [('x=pem:{}', "NAME=taps"), ('taps=taps:{}', "new NAME"), ('x=taps{}', "NAME=taps"),
+                     ('x=taps:{"a": }', "bad JSON"), ('x=taps:[1]', "JSON object")]:
+        with pytest.raises(ValueError, match=why):
+            parse_variant(bad)
