@@ -125,6 +125,10 @@ def plot_heavy_hitters(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+IDEAL_LABELS = {"fedpem": "fed. PEM", "taps": "TAPS", "pooled": "ideal tree, pooled",
+                "bayes": "ideal tree, Bayes scores", "party": "ideal tree, party genie"}
+
+
 def ideal_bars(results: dict, eps: str = "4") -> dict[str, dict[str, tuple[float, float]]]:
     """Per data set: ``{label: (F1, se)}`` of fed. PEM and TAPS (committed paired run) and the best
     idealised design per mode (its fresh-seed mean; the best of the re-run top designs)."""
@@ -142,10 +146,6 @@ def ideal_bars(results: dict, eps: str = "4") -> dict[str, dict[str, tuple[float
     return out
 
 
-IDEAL_LABELS = {"fedpem": "fed. PEM", "taps": "TAPS", "pooled": "ideal tree, pooled",
-                "bayes": "ideal tree, Bayes scores", "party": "ideal tree, party genie"}
-
-
 def plot_heavy_hitters_ideal(results: dict, path: Path) -> Path:
     """fed. PEM, TAPS and the best idealised designs at ε = 4, with the fed. PEM + 0.1 target."""
     plt = _pyplot()
@@ -155,9 +155,9 @@ def plot_heavy_hitters_ideal(results: dict, path: Path) -> Path:
     for j, label in enumerate(IDEAL_LABELS.values()):
         xs = [i for i, ds in enumerate(bars) if label in bars[ds]]
         vals = [bars[ds][label] for ds in bars if label in bars[ds]]
-        ax.bar([x + (j - (len(IDEAL_LABELS) - 1) / 2) * width for x in xs], [v[0] for v in vals], width,
-               yerr=[v[1] for v in vals],
-               capsize=3, label=label)
+        offset = (j - (len(IDEAL_LABELS) - 1) / 2) * width
+        ax.bar([x + offset for x in xs], [v[0] for v in vals], width, yerr=[v[1] for v in vals], capsize=3,
+               label=label)
     for i, ds in enumerate(bars):
         if "fed. PEM" in bars[ds]:
             ax.hlines(bars[ds]["fed. PEM"][0] + 0.1, i - 0.45, i + 0.45, colors="k", linestyles="--",
