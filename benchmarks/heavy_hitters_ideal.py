@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ldp.oracles import choose_oracle, make_oracle
 from ldp.shrinkage import posterior_mean
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,11 +60,10 @@ class Stage:
 
 
 def oracle_pq(epsilon: float, m: int) -> tuple[float, float]:
-    """(p, q) of the lower-variance ideal oracle for ``m`` candidates: GRR over C ∪ {⊥} or OUE."""
-    e = math.exp(epsilon)
-    if m + 1 < 3 * e + 2:
-        return e / (e + m), 1 / (e + m)
-    return 0.5, 1 / (e + 1)
+    """(p, q) of the lower-variance ideal oracle for ``m`` candidates: GRR over C ∪ {⊥} or OUE
+    (``ldp.oracles.choose_oracle``; OUE has OLH's variance without its finite key pool)."""
+    o = make_oracle("grr" if choose_oracle(epsilon, m) == "grr" else "oue", epsilon, np.arange(m))
+    return o.p, o.q
 
 
 class PartyCounts:
@@ -73,12 +73,15 @@ class PartyCounts:
         self.P = int(parties.max()) + 1
         u, c = np.unique(np.asarray(items, dtype=np.int64) * self.P + parties, return_counts=True)
         self.item, self.party, self.count, self.bits = u // self.P, u % self.P, c, bits
+        self._prefixes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def at(self, counts: np.ndarray, bits: int, cands: np.ndarray) -> np.ndarray:
         """``(P, m)`` matrix: ``counts`` (one value per sparse entry) summed per party over each candidate prefix."""
-        key = (self.item >> (self.bits - bits)) * self.P + self.party
-        u, inv = np.unique(key, return_inverse=True)
-        tot = np.bincount(inv, weights=counts)
+        if bits not in self._prefixes:  # (prefix, party) keys and each entry's key, once per width
+            key = (self.item >> (self.bits - bits)) * self.P + self.party
+            self._prefixes[bits] = np.unique(key, return_inverse=True)
+        u, inv = self._prefixes[bits]
+        tot = np.bincount(inv, weights=counts, minlength=u.size)
         want = cands[None, :] * self.P + np.arange(self.P)[:, None]
         idx = np.minimum(np.searchsorted(u, want), u.size - 1)
         return np.where(u[idx] == want, tot[idx], 0.0)

@@ -97,6 +97,14 @@ def parse_args(argv=None) -> HeavyHittersConfig:
     return HeavyHittersConfig(**vars(ap.parse_args(argv)))
 
 
+def tap_options(cfg: HeavyHittersConfig) -> dict:
+    """The job's ``TAPConfig`` options for TAP/TAPS (none for PEM)."""
+    if cfg.method in ("pem", "fedpem"):
+        return {}
+    return {"candidate_budget": cfg.candidate_budget, "final_share": cfg.final_share, "first_bits": cfg.first_bits,
+            "score": cfg.score, "consistency": cfg.consistency}
+
+
 def load_input(spark, cfg: HeavyHittersConfig):
     """Read and validate the input; returns a DataFrame with int64 party/user/item."""
     from pyspark.sql import functions as F
@@ -140,11 +148,8 @@ def main(argv=None) -> dict:
     df, n = load_input(spark, cfg)
     t_read = time.time()
     pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size)
-    kw = {} if cfg.method in ("pem", "fedpem") else {"candidate_budget": cfg.candidate_budget,
-                                                     "final_share": cfg.final_share, "first_bits": cfg.first_bits,
-                                                     "score": cfg.score,
-                                                     "consistency": cfg.consistency}
-    hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step, **kw)
+    hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step,
+                    **tap_options(cfg))
     t_hh = time.time()
     log.info("%s found %d items in %d rounds (%.1f s)", cfg.method, hh.items.size, hh.rounds, t_hh - t_read)
     metrics = None

@@ -92,6 +92,12 @@ def test_tap_options_reach_the_config():
     cfg = parse_args(["--input", "in", "--output", "out", "--candidate-budget", "8192", "--first-bits", "12",
                       "--final-share", "0.8"])
     assert (cfg.candidate_budget, cfg.first_bits, cfg.final_share) == (8192, 12, 0.8)
+    from jobs.heavy_hitters import tap_options
+    from ldp.federated import TAPConfig
+
+    tap = TAPConfig(**tap_options(cfg))  # what run_method builds: BMS's two-level shape
+    assert (tap.candidate_budget, tap.first_bits, tap.final_share, tap.lengths(19)) == (8192, 12, 0.8, [12, 19])
+    assert tap_options(parse_args(["--input", "in", "--output", "out", "--method", "fedpem"])) == {}
 
 
 def test_help_works():
