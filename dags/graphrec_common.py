@@ -8,20 +8,43 @@ the Spark provider runs ``spark-submit`` from ``PATH``, so its folder is put fir
 ``graphrec_py_files`` (default ``<root>/dist/graphrec.zip``), ``graphrec_serving_url``,
 ``graphrec_serving_token``. Paths and knobs of one run are DAG Params (``--conf``/``-c`` JSON).
 
-Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/`` (:func:`dated`).
+Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/`` (:func:`dated`). The layout
+has one definition, the project's ``jobs/layout.py`` (standard library only): this module loads that
+file by path from the checkout the DAG folder belongs to (``<dags>/../jobs/layout.py``) — the Airflow
+environment does not have the project installed — and passes it Jinja placeholders instead of paths,
+so the templates spell exactly what ``jobs.run_daily`` and the run report read.
 """
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
+from pathlib import Path
 
 from airflow.sdk import Param
+
+
+def _load_layout():
+    """``jobs/layout.py`` of this checkout as module ``graphrec_layout`` (a module import, no other I/O)."""
+    name = "graphrec_layout"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "jobs" / "layout.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+layout = _load_layout()
 
 ROOT = "var.value.get('graphrec_root', dag.fileloc.rsplit('/', 2)[0])"
 PYTHON = "{{ var.value.get('graphrec_python', " + ROOT + " ~ '/.venv/bin/python') }}"
 SUBMIT = "var.value.get('graphrec_spark_submit', " + ROOT + " ~ '/.venv/bin/spark-submit')"
-WORK = "(params.work_dir or " + ROOT + " ~ '/runs/pipeline')"
+WORK = "(params.work_dir or " + ROOT + " ~ '/" + layout.DEFAULT_WORK + "')"
 SERVING_URL = "{{ var.value.get('graphrec_serving_url', 'http://127.0.0.1:8000') }}"
-LIVE_PARAMS = "{{ " + WORK + " }}/bandit/params"  # the versioned store the scoring service serves
+WORK_DIR = "{{ " + WORK + " }}"
+DS = "{{ ds }}"
+LIVE_PARAMS = layout.live_params(WORK_DIR)  # the versioned store the scoring service serves
 
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 DEFAULT_ARGS = {
@@ -34,13 +57,19 @@ DEFAULT_ARGS = {
 
 
 def dated(table: str) -> str:
-    """``<work_dir>/<table>/ds=<ds>`` as a template."""
-    return "{{ " + WORK + " }}/" + table + "/ds={{ ds }}"
+    """``<work_dir>/<table>/ds=<ds>`` as a template (:func:`graphrec_layout.dated`)."""
+    return layout.dated(WORK_DIR, table, DS)
 
 
-def raw_input(param: str, table: str) -> str:
-    """The Param ``param`` if set, else the day's landing zone ``<work_dir>/raw/ds=<ds>/<table>``."""
-    return "{{ params." + param + " or (" + WORK + " ~ '/raw/ds=' ~ ds ~ '/" + table + "') }}"
+def history(table: str) -> str:
+    """``<work_dir>/<table>``, every day of ``table``, as a template."""
+    return layout.history(WORK_DIR, table)
+
+
+def raw_input(param: str, name: str) -> str:
+    """The Param ``param`` if set, else the day's landing zone ``<work_dir>/raw/ds=<ds>/<name>``."""
+    return ("{% if params." + param + " %}{{ params." + param + " }}{% else %}" + layout.raw(WORK_DIR, DS, name)
+            + "{% endif %}")
 
 
 def job(name: str) -> str:

@@ -23,8 +23,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
 
-from graphrec_common import (DEFAULT_ARGS, PY, PYTHON, SERVING_URL, SPARK, START_DATE, WORK, dag_params, dated, job,
-                             publish_command, raw_input)
+from graphrec_common import (DEFAULT_ARGS, PY, PYTHON, SERVING_URL, SPARK, START_DATE, dag_params, dated, history,
+                             job, publish_command, raw_input)
 
 with DAG(
     dag_id="graphrec_daily",
@@ -122,7 +122,7 @@ with DAG(
     )
     seed_bandit = BashOperator(
         task_id="seed_bandit",
-        bash_command=PYTHON + " -m jobs.bandit_day seed --history {{ " + WORK + " }}/bandit --ds {{ ds }}"
+        bash_command=PYTHON + " -m jobs.bandit_day seed --history " + history("bandit") + " --ds {{ ds }}"
         " && ls " + dated("bandit"),
         **PY,
     )

@@ -36,6 +36,7 @@ import numpy as np
 
 from graphs.atomic import atomic_dir, write_meta
 from graphs.generators import InteractionConfig, PlantedConfig, interactions_block, planted_block
+from jobs import layout
 
 log = logging.getLogger("graphrec.demo_inputs")
 
@@ -61,7 +62,7 @@ class DemoConfig:
 
     @property
     def day(self) -> Path:
-        return Path(self.work) / "raw" / f"ds={self.ds}"
+        return layout.dated_path(self.work, "raw", self.ds)
 
 
 def _blocks(n: int, block: int):

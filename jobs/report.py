@@ -11,10 +11,12 @@ plus, where the inputs exist:
 * ``recommender.png`` — the recommender's ranking metrics from its ``metrics.json`` (Recall@20,
   NDCG@20 and any baseline it reports);
 * ``bandit.png`` — the bandit's learning curve (reward rate per batch of simulated requests,
-  against random catalogue items) from ``traffic/curve``.
+  against random catalogue items) from ``traffic/curve``;
+* the heavy hitters and the privacy ledger (a table: per party, users, ε, reports, levels, oracles);
+* ``days.png`` — with several days, the per-day figures (:mod:`jobs.report_days`).
 
 Sections whose inputs are missing say so instead of failing. Also writes ``summary.json`` with the
-headline figures.
+headline figures. Paths come from :mod:`jobs.layout`.
 
     python -m jobs.report --work runs/pipeline --ds 2026-01-05
 
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from graphs.atomic import write_json
+from jobs.layout import dated_path
 
 log = logging.getLogger("graphrec.report")
 
@@ -77,7 +80,7 @@ def _pmf(deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def degree_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
     import matplotlib.pyplot as plt
 
-    graph, sample = work / "graph" / f"ds={ds}", work / "sample" / f"ds={ds}"
+    graph, sample = dated_path(work, "graph", ds), dated_path(work, "sample", ds)
     if not (graph / "edges").exists() or not (sample / "edges").exists():
         return ["_No sample: `graph/` or `sample/` output missing._"]
     stats, rep = _json(graph / "stats.json"), _json(sample / "report.json")
@@ -119,8 +122,8 @@ def embedding_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
 
     from embeddings.evaluate import node_classification, read_vectors
 
-    emb, graph = work / "embedding" / f"ds={ds}", work / "graph" / f"ds={ds}"
-    labels_t = _table(work / "raw" / f"ds={ds}" / "graph" / "labels")
+    emb, graph = dated_path(work, "embedding", ds), dated_path(work, "graph", ds)
+    labels_t = _table(dated_path(work, "raw", ds) / "graph" / "labels")
     verts = _table(graph / "vertices", ["id", "orig_id"])
     if not (emb / "vectors").exists() or verts is None:
         return ["_No embedding: `embedding/` or `graph/vertices` output missing._"]
@@ -154,7 +157,7 @@ def embedding_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
         fig.savefig(figs / "embedding.png", dpi=110)
         plt.close(fig)
         lines = ["![embedding](embedding.png)", ""] + lines
-        nb = _table(work / "friends" / f"ds={ds}" / "neighbors", ["id", "neighbor"])
+        nb = _table(dated_path(work, "friends", ds) / "neighbors", ["id", "neighbor"])
         if nb is not None and nb.num_rows:
             a, b = nb.column("id").to_numpy(), nb.column("neighbor").to_numpy()
             same = float(np.mean(lab[a] == lab[b]))
@@ -170,7 +173,7 @@ def embedding_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
 def recommender_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
     import matplotlib.pyplot as plt
 
-    rec = work / "recommender" / f"ds={ds}"
+    rec = dated_path(work, "recommender", ds)
     m = _json(rec / "metrics.json")
     if not m:
         return ["_No recommender metrics: `recommender/metrics.json` missing._"]
@@ -196,7 +199,7 @@ def recommender_section(work: Path, ds: str, figs: Path, head: dict) -> list[str
 def bandit_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
     import matplotlib.pyplot as plt
 
-    tr = work / "traffic" / f"ds={ds}"
+    tr = dated_path(work, "traffic", ds)
     curve, summ = _table(tr / "curve"), _json(tr / "summary.json")
     lines = []
     if curve is not None and curve.num_rows:
@@ -221,12 +224,12 @@ def bandit_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
                      f"{summ['reward_rate_first_quarter']:.3f} (first quarter) → {summ['reward_rate_last_quarter']:.3f} "
                      f"(last quarter); random items {summ['random_rate']:.3f}. Score latency p50 "
                      f"{summ.get('score_p50_ms', float('nan')):.1f} ms, p99 {summ.get('score_p99_ms', float('nan')):.1f} ms.")
-    ev = _json(work / "events" / f"ds={ds}" / "_meta.json")
+    ev = _json(dated_path(work, "events", ds) / "_meta.json")
     if ev:
         lines.append(f"Exported for the batch update: {ev.get('rows', {}).get('events', 0):,} events "
                      f"(seq {ev.get('first_seq')}..{ev.get('last_seq')}).")
     for step in ("candidates", "bandit"):
-        r = _json(work / "published" / f"ds={ds}" / step / "reload.json")
+        r = _json(dated_path(work, "published", ds) / step / "reload.json")
         if r:
             lines.append(f"Service reload after `{step}`: {_fmt(r)}.")
             head[f"served_version_after_{step}"] = r.get("version")
@@ -234,7 +237,7 @@ def bandit_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
 
 
 def heavy_hitters_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
-    hh = work / "heavy_hitters" / f"ds={ds}"
+    hh = dated_path(work, "heavy_hitters", ds)
     t = _table(hh / "heavy_hitters")
     if t is None:
         return ["_No heavy hitters for this day (`graphrec_heavy_hitters` has not run)._"]
@@ -245,18 +248,60 @@ def heavy_hitters_section(work: Path, ds: str, figs: Path, head: dict) -> list[s
         head.update({f"heavy_hitters_{k}": v for k, v in metrics.items() if k in ("f1", "ncr")})
         lines.append("Against the true top-k (simulation): " + _fmt(metrics) + ".")
     if ledger:
-        lines.append("Privacy ledger: " + _fmt(ledger)[:600] + ".")
+        lines += [""] + ledger_table(ledger)
     return lines
 
 
+def ledger_table(ledger: dict) -> list[str]:
+    """The privacy ledger (``ledger.json`` of :class:`ldp.ledger.PrivacyLedger`) as a Markdown table, one row per party.
+
+    >>> print("\\n".join(ledger_table({"method": "taps", "epsilon_per_user": 4.0, "reports_per_user": 1,
+    ...     "composition": "parallel", "group_shares": [0.5, 0.5], "parties": {"0": {"users": 10,
+    ...     "users_reported": 10, "epsilon_per_user": 4.0, "reports_per_user": 1, "levels": 2,
+    ...     "oracles": ["grr", "olh"], "groups_used": [0, 1]}}})))
+    Privacy ledger: method `taps`, ε = 4 per user, 1 report per user; composition: parallel; level shares 0.5, 0.5.
+    <BLANKLINE>
+    | party | users | users reported | ε per user | reports per user | levels | oracles | groups used |
+    |---|---|---|---|---|---|---|---|
+    | 0 | 10 | 10 | 4 | 1 | 2 | grr, olh | 0, 1 |
+    """
+    shares = ledger.get("group_shares") or []
+    head = (f"Privacy ledger: method `{ledger.get('method', '?')}`, ε = {_fmt(ledger.get('epsilon_per_user', '?'))} "
+            f"per user, {ledger.get('reports_per_user', '?')} report per user; composition: "
+            f"{ledger.get('composition', '?')}" + (f"; level shares {', '.join(_fmt(x) for x in shares)}" if shares else "")
+            + ".")
+    rows = []
+    for party, p in sorted((ledger.get("parties") or {}).items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0]):
+        rows.append("| " + " | ".join([party] + [_fmt(p.get(k, "")) if not isinstance(p.get(k), list)
+                                                  else ", ".join(str(x) for x in p[k])
+                                                  for k in ("users", "users_reported", "epsilon_per_user",
+                                                            "reports_per_user", "levels", "oracles", "groups_used")])
+                    + " |")
+    if not rows:
+        return [head]
+    return [head, "", "| party | users | users reported | ε per user | reports per user | levels | oracles | groups used |",
+            "|---|---|---|---|---|---|---|---|", *rows]
+
+
+def _timing_text(t: dict) -> str:
+    if {"total_s", "setup_s", "dag_s"} <= t.keys():
+        return f", wall time {t['total_s']:.0f} s (set-up {t['setup_s']:.0f} s, DAG {t['dag_s']:.0f} s)"
+    return f", DAGs {t['dag_s']:.0f} s" if "dag_s" in t else ""
+
+
 def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, timings: dict | None = None,
-                 dag_rc: int | None = None) -> Path:
-    """Write ``<work>/report/ds=<ds>/report.md`` (+ PNGs, ``summary.json``); return the report's path."""
+                 dag_rc: int | None = None, days: list[str] | None = None) -> Path:
+    """Write ``<work>/report/ds=<ds>/report.md`` (+ PNGs, ``summary.json``); return the report's path.
+
+    ``days``: the run's days (several: a section plots the per-day figures of those up to ``ds``);
+    ``None``: every day of the work directory up to ``ds``."""
+    from jobs.report_days import days_section
+
     import matplotlib
 
     matplotlib.use("Agg")
     work = Path(work).absolute()
-    out = work / "report" / f"ds={ds}"
+    out = dated_path(work, "report", ds)
     out.mkdir(parents=True, exist_ok=True)
     head: dict = {"ds": ds, **(timings or {})}
     if tasks is not None:
@@ -267,21 +312,22 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
                       ("Graph embedding and friend recommendations", embedding_section),
                       ("DSL sparse recommender", recommender_section),
                       ("Diag-LinUCB bandit", bandit_section),
-                      ("Federated LDP heavy hitters", heavy_hitters_section)):
+                      ("Federated LDP heavy hitters", heavy_hitters_section),
+                      ("Day by day", lambda *a: days_section(*a, days=days))):
         try:
             body = fn(work, ds, out, head)
         except Exception as e:  # a broken input must not hide the rest of the report
             log.exception("report section %r failed", title)
             body = [f"_Section failed: {type(e).__name__}: {e}_"]
-        sections += [f"## {title}", ""] + body + [""]
+        if body:
+            sections += [f"## {title}", ""] + body + [""]
     lines = [f"# graphrec daily run — ds={ds}", ""]
     if dag_rc is not None:
         dags = list(dict.fromkeys(t.get("dag", "graphrec_daily") for t in tasks or [])) or ["graphrec_daily"]
         lines.append(f"DAG{'s' if len(dags) > 1 else ''} {' + '.join(f'`{d}`' for d in dags)}: "
                      f"**{'succeeded' if dag_rc == 0 else 'FAILED'}**"
                      + (f", {head['tasks_succeeded']}/{head['tasks']} tasks succeeded" if tasks is not None else "")
-                     + (f", wall time {timings['total_s']:.0f} s (set-up {timings['setup_s']:.0f} s, "
-                        f"DAG {timings['dag_s']:.0f} s)" if timings else "") + ".")
+                     + _timing_text(timings or {}) + ".")
         lines.append("")
     lines += ["| headline | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in head.items() if v is not None]
     lines += [""] + sections

@@ -1,23 +1,33 @@
-"""The main job: one day of ``graphrec_daily`` and ``graphrec_heavy_hitters`` on generated data, then the report.
+"""The main job: ``graphrec_daily`` and ``graphrec_heavy_hitters`` on generated data for one or more
+consecutive days, then the run report of each day.
 
-What ``make run`` calls (in the project environment ``.venv``):
+What ``make run`` calls (in the project environment ``.venv``; ``make run DAYS=N`` passes ``--days N``):
 
 1. builds ``dist/graphrec.zip`` (the packages shipped with ``--py-files``);
-2. writes the day's raw landing zone with the platform's generators (:mod:`jobs.demo_inputs`);
-3. creates a private ``AIRFLOW_HOME`` (SQLite) and ``airflow db migrate`` with ``.venv-airflow``;
-4. runs ``airflow dags test graphrec_daily <ds>`` (every task in order, Spark on ``local[2]``) with
-   the project's Python/spark-submit passed as Airflow Variables (``AIRFLOW_VAR_GRAPHREC_*``);
-5. starts the bandit scoring service as soon as the DAG has published the first parameter version
-   (``<work>/bandit/params/CURRENT``) — the DAG's ``serve_candidates`` step waits for it;
-6. runs ``airflow dags test graphrec_heavy_hitters <ds>`` (federated LDP heavy hitters → fresh items
-   in the served candidate graph → reload; ``--no-heavy-hitters`` leaves it out), then stops the
-   service (its process group);
-7. writes the Markdown run report (:mod:`jobs.report`) and prints its path.
+2. creates a private ``AIRFLOW_HOME`` (SQLite) and ``airflow db migrate`` with ``.venv-airflow``;
+3. for each day ``ds``, ``ds + 1``, …: writes the day's raw landing zone with the platform's
+   generators (:mod:`jobs.demo_inputs`), runs ``airflow dags test graphrec_daily <day>`` (every task
+   in order, Spark on ``local[2]``) with the project's Python/spark-submit passed as Airflow Variables
+   (``AIRFLOW_VAR_GRAPHREC_*``), then ``airflow dags test graphrec_heavy_hitters <day>`` (federated
+   LDP heavy hitters → fresh items in the served candidate graph → reload; ``--no-heavy-hitters``
+   leaves it out), printing a line per task as it starts and ends (:mod:`jobs.dag_progress`), and
+   saves the scoring service's ``/metrics`` for the day; each day's bandit store starts from the
+   day before (``seed_bandit``);
+4. starts the bandit scoring service as soon as the first day has published a parameter version
+   (``<work>/bandit/params/CURRENT``: the DAG's ``serve_candidates`` step waits for it) and keeps it
+   running across the days; stops it (its process group) at the end (:mod:`jobs.demo_service`);
+5. writes the Markdown run report of every day (:mod:`jobs.report`; with several days, the last
+   day's report plots the per-day figures) and prints the last one's path.
 
-    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--nodes 10000] [--items 2000]
+Every path comes from :mod:`jobs.layout`.
 
-Exit status: 0 when every task succeeded, else 1 (the report is still written).
+    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--days 1] [--nodes 10000] [--items 2000]
 
+Exit status: 0 when every task of every day succeeded, else 1 (the reports are still written); the
+first failing day ends the run.
+
+>>> RunConfig(work="w", ds="2026-12-31", days=2).dates
+['2026-12-31', '2027-01-01']
 >>> RunConfig(work="w", ds="2026-13-01")
 Traceback (most recent call last):
 ...
@@ -35,21 +45,22 @@ import logging
 import os
 import secrets
 import shutil
-import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from jobs import layout
+from jobs.dag_progress import Progress, task_states
+from jobs.demo_service import Service, free_port
 
 log = logging.getLogger("graphrec.run_daily")
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "graphrec_daily"
 HH_DAG_ID = "graphrec_heavy_hitters"
+__all__ = ["RunConfig", "Service", "free_port", "task_states", "run", "main"]
 
 
 @dataclass(frozen=True)
@@ -66,18 +77,21 @@ class RunConfig:
     extra_conf: str = "{}"
     mark_success: str | None = None
     heavy_hitters: bool = True
+    days: int = 1
 
     def __post_init__(self):
         dt.date.fromisoformat(self.ds)
         if self.nodes < 100 or self.items < 10 or self.requests < 50:
             raise ValueError("need --nodes >= 100, --items >= 10, --requests >= 50")
+        if self.days < 1:
+            raise ValueError("need --days >= 1")
         json.loads(self.extra_conf)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    @property
+    def dates(self) -> list[str]:
+        """The logical dates of the run: ``ds`` and the ``days - 1`` days after it."""
+        first = dt.date.fromisoformat(self.ds)
+        return [(first + dt.timedelta(days=i)).isoformat() for i in range(self.days)]
 
 
 def airflow_env(cfg: RunConfig, home: Path, serving_url: str, token: str) -> dict[str, str]:
@@ -99,72 +113,43 @@ def airflow_env(cfg: RunConfig, home: Path, serving_url: str, token: str) -> dic
     }
 
 
-class Service:
-    """The scoring service, started once ``params/CURRENT`` exists, stopped by process group."""
-
-    def __init__(self, params: Path, store: Path, port: int, token: str, log_path: Path, python: str | None = None):
-        self.params, self.store, self.port, self.token, self.log_path = params, store, port, token, log_path
-        self.python = python or sys.executable  # the project's interpreter (.venv)
-        self.proc: subprocess.Popen | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._start_when_ready, daemon=True)
-
-    def start_when_ready(self) -> None:
-        self._thread.start()
-
-    def _start_when_ready(self) -> None:
-        while not self._stop.is_set():
-            if (self.params / "CURRENT").exists():
-                self.store.parent.mkdir(parents=True, exist_ok=True)
-                cmd = [self.python, "-m", "recsys.serving.cli", "--params", str(self.params),
-                       "--store", f"sqlite:///{self.store}", "--host", "127.0.0.1", "--port", str(self.port),
-                       "--log-level", "warning"]
-                env = {**os.environ, "GRAPHREC_SERVE_TOKEN": self.token, "PYTHONPATH": str(ROOT)}
-                self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log_path.open("ab"),
-                                             stderr=subprocess.STDOUT, start_new_session=True)
-                log.info("scoring service started (pid %d) on 127.0.0.1:%d", self.proc.pid, self.port)
-                return
-            self._stop.wait(0.5)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        log.info("scoring service stopped")
+def dag_confs(cfg: RunConfig, work: Path) -> list[tuple[str, dict]]:
+    """The DAGs of one day, in order, with their ``-c`` Params."""
+    conf = {"work_dir": str(work), "simulate_traffic": True, "traffic_requests": cfg.requests, "epochs": cfg.epochs,
+            "dim": cfg.dim, **json.loads(cfg.extra_conf)}
+    dags = [(DAG_ID, conf)]
+    if cfg.heavy_hitters:  # trending items of the day's LDP reports join the candidate graph the service serves
+        bits = max(1, (cfg.items - 1).bit_length())  # the demo catalogue's item ids are 0..items-1
+        dags.append((HH_DAG_ID, {"work_dir": str(work), "bits": bits, "shuffle_partitions": 4, "driver_memory": "1g"}))
+    return dags
 
 
-def task_states(home: Path, ds: str, dag_id: str = DAG_ID) -> list[dict]:
-    """Task instances of ``dag_id``'s latest run for ``ds``: id, state, duration (from the metadata DB)."""
-    db = home / "airflow.db"
-    if not db.exists():
-        return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        run = con.execute("SELECT run_id FROM dag_run WHERE dag_id=? AND logical_date LIKE ? ORDER BY id DESC LIMIT 1",
-                          (dag_id, f"{ds}%")).fetchone()
-        if run is None:
-            return []
-        rows = con.execute("SELECT task_id, state, try_number, start_date, end_date, duration FROM task_instance "
-                           "WHERE dag_id=? AND run_id=? ORDER BY start_date", (dag_id, run[0])).fetchall()
-    return [{"task_id": r[0], "state": r[1], "tries": r[2], "start": r[3], "end": r[4], "seconds": r[5]} for r in rows]
+def run_day(cfg: RunConfig, ds: str, work: Path, airflow: str, env: dict, home: Path) -> int:
+    """Write the day's inputs and run its DAGs one after the other; the first failing DAG's exit status, else 0."""
+    from jobs import demo_inputs
+
+    logs = Path(layout.dated(str(work), "logs", ds))
+    logs.mkdir(parents=True, exist_ok=True)
+    demo_inputs.run(demo_inputs.DemoConfig(work=str(work), ds=ds, nodes=cfg.nodes, items=cfg.items))
+    for dag_id, dag_conf in dag_confs(cfg, work):
+        print(f"{time.strftime('%H:%M:%S')} {dag_id} {ds}: starting (log: {logs / f'{dag_id}.log'})", flush=True)
+        cmd = [airflow, "dags", "test", dag_id, ds, "-c", json.dumps(dag_conf)]
+        if cfg.mark_success:
+            cmd += ["--mark-success-pattern", cfg.mark_success]
+        with (logs / f"{dag_id}.log").open("wb") as out, Progress(home, dag_id, ds):
+            rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        if rc != 0:
+            return rc
+    return 0
 
 
 def run(cfg: RunConfig) -> int:
-    from jobs import demo_inputs, report
+    from jobs import report
     from jobs.session import build_zip
 
     t0 = time.perf_counter()
     work = Path(cfg.work).absolute()
-    logs = work / "logs" / f"ds={cfg.ds}"
-    logs.mkdir(parents=True, exist_ok=True)
     build_zip()
-    demo_inputs.run(demo_inputs.DemoConfig(work=str(work), ds=cfg.ds, nodes=cfg.nodes, items=cfg.items))
     home = Path(cfg.airflow_home or tempfile.mkdtemp(prefix="graphrec-airflow-"))
     home.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_urlsafe(24)
@@ -172,49 +157,51 @@ def run(cfg: RunConfig) -> int:
     airflow = str(Path(cfg.airflow_venv) / "bin" / "airflow")
     t_setup = time.perf_counter()
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
-    conf = {"work_dir": str(work), "simulate_traffic": True, "traffic_requests": cfg.requests, "epochs": cfg.epochs,
-            "dim": cfg.dim, **json.loads(cfg.extra_conf)}
-    service = Service(work / "bandit" / "params", work / "serving" / "events.db", port, token, logs / "service.log")
+    t_migrated = time.perf_counter()
+    service = Service(Path(layout.live_params(str(work))), Path(layout.service_store(str(work))), port, token,
+                      Path(layout.dated(str(work), "logs", cfg.ds)) / "service.log")
     service.start_when_ready()
-    t_dag = time.perf_counter()
-    dags = [(DAG_ID, conf)]
-    if cfg.heavy_hitters:  # trending items of the day's LDP reports join the candidate graph the service serves
-        bits = max(1, (cfg.items - 1).bit_length())  # the demo catalogue's item ids are 0..items-1
-        dags.append((HH_DAG_ID, {"work_dir": str(work), "bits": bits, "shuffle_partitions": 4, "driver_memory": "1g"}))
-    rc = 0
+    results: list[tuple[str, int, dict]] = []  # (ds, exit status, timings) of every day that ran
     try:
-        for dag_id, dag_conf in dags:
-            log.info("airflow dags test %s %s (log: %s)", dag_id, cfg.ds, logs / f"{dag_id}.log")
-            with (logs / f"{dag_id}.log").open("wb") as out:
-                cmd = [airflow, "dags", "test", dag_id, cfg.ds, "-c", json.dumps(dag_conf)]
-                if cfg.mark_success:
-                    cmd += ["--mark-success-pattern", cfg.mark_success]
-                rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        for ds in cfg.dates:
+            t_day = time.perf_counter()
+            rc = run_day(cfg, ds, work, airflow, env, home)
+            service.save_metrics(Path(layout.dated(str(work), "serving", ds)))
+            results.append((ds, rc, {"day_s": round(time.perf_counter() - t_day, 1)}))
             if rc != 0:
                 break
     finally:
         service.stop()
     t_end = time.perf_counter()
-    tasks = [{**t, "dag": dag_id} for dag_id, _ in dags for t in task_states(home, cfg.ds, dag_id)]
-    timings = {"setup_s": round(t_dag - t0, 1), "db_migrate_s": round(t_dag - t_setup, 1),
-               "dag_s": round(t_end - t_dag, 1), "total_s": round(t_end - t0, 1)}
-    if cfg.airflow_home is None:  # a private, temporary metadata DB: the task states are in the report
+    dags = [d for d, _ in dag_confs(cfg, work)]
+    setup = {"setup_s": round(t_migrated - t0, 1), "db_migrate_s": round(t_migrated - t_setup, 1),
+             "total_s": round(t_end - t0, 1)}
+    ok, path = True, None
+    for ds, rc, day_timings in results:
+        tasks = [{**t, "dag": dag_id} for dag_id in dags for t in task_states(home, ds, dag_id)]
+        timings = {**(setup if ds == cfg.ds else {}), "dag_s": day_timings["day_s"]}
+        path = report.write_report(work, ds, tasks=tasks, timings=timings, dag_rc=rc,
+                                   days=[d for d, _, _ in results])
+        day_ok = rc == 0 and bool(tasks) and all(t["state"] == "success" for t in tasks)
+        ok = ok and day_ok
+        print(f"{' + '.join(dags)} ds={ds}: {'all tasks succeeded' if day_ok else 'FAILED'} "
+              f"in {day_timings['day_s']:.0f} s — report: {path}")
+    if cfg.airflow_home is None:  # a private, temporary metadata DB: the task states are in the reports
         shutil.rmtree(home, ignore_errors=True)
-    path = report.write_report(work, cfg.ds, tasks=tasks, timings=timings, dag_rc=rc)
-    ok = rc == 0 and tasks and all(t["state"] == "success" for t in tasks)
-    names = " + ".join(d for d, _ in dags)
-    print(f"{names} ds={cfg.ds}: {'all tasks succeeded' if ok else 'FAILED'} in {timings['total_s']:.0f} s")
+    ok = ok and len(results) == cfg.days
+    print(f"{len(results)} day(s) from {cfg.ds}: {'all tasks succeeded' if ok else 'FAILED'} in {setup['total_s']:.0f} s")
     print(f"report: {path}")
     return 0 if ok else 1
 
 
 def parse_args(argv=None) -> RunConfig:
     p = argparse.ArgumentParser(prog="run_daily", description=__doc__.splitlines()[0])
-    p.add_argument("--work", default=str(ROOT / "runs" / "pipeline"), help="root of all outputs")
-    p.add_argument("--ds", default="2026-01-05", help="the run's logical date")
+    p.add_argument("--work", default=str(ROOT / layout.DEFAULT_WORK), help="root of all outputs")
+    p.add_argument("--ds", default="2026-01-05", help="the (first) day's logical date")
+    p.add_argument("--days", type=int, default=1, help="consecutive days to run, from --ds")
     p.add_argument("--nodes", type=int, default=10_000, help="generated users / graph nodes")
     p.add_argument("--items", type=int, default=2_000)
-    p.add_argument("--requests", type=int, default=2_000, help="simulated score requests")
+    p.add_argument("--requests", type=int, default=2_000, help="simulated score requests per day")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--airflow-venv", default=str(ROOT / ".venv-airflow"))
@@ -226,7 +213,7 @@ def parse_args(argv=None) -> RunConfig:
     a = p.parse_args(argv)
     return RunConfig(work=a.work, ds=a.ds, nodes=a.nodes, items=a.items, requests=a.requests, epochs=a.epochs,
                      dim=a.dim, airflow_venv=a.airflow_venv, airflow_home=a.airflow_home, extra_conf=a.conf,
-                     mark_success=a.mark_success, heavy_hitters=a.heavy_hitters)
+                     mark_success=a.mark_success, heavy_hitters=a.heavy_hitters, days=a.days)
 
 
 def main(argv=None) -> int:

@@ -6,8 +6,10 @@ import ast
 import builtins
 import io
 import os
+import re
 import socket
 import types
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -17,6 +19,10 @@ from tests.dags.support import DAGS
 DAG_IDS = {"graphrec_daily", "graphrec_heavy_hitters"}
 COMMON = DAGS / "graphrec_common.py"  # shared configuration the DAG files import (listed in .airflowignore)
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if p != COMMON)
+LAYOUT = DAGS.parent / "jobs" / "layout.py"  # the output layout, loaded by graphrec_common by path
+# what each file may import besides Airflow, datetime and graphrec_common: the standard library modules that
+# load the layout (graphrec_common) and that the layout itself uses — never the project's packages
+EXTRA_IMPORTS = {COMMON.name: {"importlib", "sys", "pathlib"}, LAYOUT.name: {"re", "pathlib"}}
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +155,10 @@ def test_common_module_is_not_parsed_as_a_dag_file():
     assert COMMON.is_file() and "graphrec_common" in (DAGS / ".airflowignore").read_text()
 
 
-@pytest.mark.parametrize("path", [*DAG_FILES, COMMON], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*DAG_FILES, COMMON, LAYOUT], ids=lambda p: p.name)
 def test_no_clock_or_project_imports_in_dag_files(path):
     """DAG files are configuration: no now()/today() calls; they import only Airflow, the stdlib and
-    the shared ``graphrec_common``, never the project's packages."""
+    the shared ``graphrec_common`` (which loads ``jobs/layout.py``), never the project's packages."""
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -160,8 +166,8 @@ def test_no_clock_or_project_imports_in_dag_files(path):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for m in mods:
-                assert m.split(".")[0] in {"airflow", "datetime", "__future__", "graphrec_common"}, \
-                    f"{path.name} imports {m}"
+                assert m.split(".")[0] in {"airflow", "datetime", "__future__", "graphrec_common"} \
+                    | EXTRA_IMPORTS.get(path.name, set()), f"{path.name} imports {m}"
 
 
 class _Vars:
@@ -174,21 +180,15 @@ class _Vars:
         return self._values.get(key, default)
 
 
-@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
-@pytest.mark.parametrize("variables", [{}, {"graphrec_root": "/opt/graphrec", "graphrec_python": "/py/bin/python",
-                                            "graphrec_spark_submit": "/spark/bin/spark-submit"}], ids=["defaults", "set"])
-def test_templates_render_to_dated_absolute_paths(dagbag, dag_id, variables):
-    """Every templated field renders with the DAG's default Params; defaults follow the DAG file's location."""
+def _renderer(dag, variables: dict, **param_overrides):
+    """A function rendering a template field the way a task run would, from the DAG's default Params."""
     from airflow.sdk.execution_time import macros
 
-    dag = dagbag.dags[dag_id]
     env = dag.get_template_env()
     params = {k: dag.params[k] for k in dag.params}
-    params.update({"simulate_traffic": True} if "simulate_traffic" in params else {})  # render the demo branch too
+    params.update(param_overrides)
     ctx = {"params": params, "ds": "2026-01-05", "macros": macros,
            "var": types.SimpleNamespace(value=_Vars(variables)), "dag": dag}
-    root = variables.get("graphrec_root", str(DAGS.parent))
-    py = variables.get("graphrec_python", f"{root}/.venv/bin/python")
 
     def render(v):
         if isinstance(v, str):
@@ -198,6 +198,20 @@ def test_templates_render_to_dated_absolute_paths(dagbag, dag_id, variables):
         if isinstance(v, (list, tuple)):
             return [render(x) for x in v]
         return v
+
+    return render
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+@pytest.mark.parametrize("variables", [{}, {"graphrec_root": "/opt/graphrec", "graphrec_python": "/py/bin/python",
+                                            "graphrec_spark_submit": "/spark/bin/spark-submit"}], ids=["defaults", "set"])
+def test_templates_render_to_dated_absolute_paths(dagbag, dag_id, variables):
+    """Every templated field renders with the DAG's default Params; defaults follow the DAG file's location."""
+    dag = dagbag.dags[dag_id]
+    # render the demo branch too
+    render = _renderer(dag, variables, **({"simulate_traffic": True} if "simulate_traffic" in dag.params else {}))
+    root = variables.get("graphrec_root", str(DAGS.parent))
+    py = variables.get("graphrec_python", f"{root}/.venv/bin/python")
 
     for t in dag.tasks:
         out = {f: render(getattr(t, f)) for f in t.template_fields}
@@ -212,3 +226,47 @@ def test_templates_render_to_dated_absolute_paths(dagbag, dag_id, variables):
             assert out["application"].startswith(f"{root}/jobs/") and out["py_files"] == f"{root}/dist/graphrec.zip"
         elif "bash_command" in out:
             assert py in out["bash_command"] or "curl" in out["bash_command"], t.task_id
+
+
+RAW_INPUTS = {  # DAG Param -> the landing-zone input it defaults to
+    "graph_input": "graph/edges", "interactions_input": "interactions/interactions", "reports_input": "reports/reports",
+}
+
+
+def _rendered(dagbag, **overrides) -> dict[str, str]:
+    """``dag_id.task_id`` -> every templated field of the task rendered, as one string."""
+    out = {}
+    for dag_id in sorted(DAG_IDS):
+        dag = dagbag.dags[dag_id]
+        render = _renderer(dag, {}, **{k: v for k, v in overrides.items() if k in dag.params})
+        for t in dag.tasks:
+            out[f"{dag_id}.{t.task_id}"] = " ".join(str(render(getattr(t, f))) for f in t.template_fields)
+    return out
+
+
+def test_templates_spell_the_layout(dagbag):
+    """The paths the tasks render are the ones ``jobs/layout.py`` defines — what run_daily and the report read."""
+    import graphrec_common
+
+    layout = graphrec_common.layout
+    assert Path(layout.__file__).resolve() == LAYOUT.resolve()
+    work, ds = f"{DAGS.parent}/{layout.DEFAULT_WORK}", "2026-01-05"
+    texts = _rendered(dagbag, simulate_traffic=True)
+    tables = set()
+    for task, text in texts.items():
+        for table in re.findall(re.escape(work) + r"/(\w+)/ds=" + ds, text):
+            assert table in layout.TABLES, f"{task} writes {table!r}, a table the layout does not define"
+            assert layout.dated(work, table, ds) in text
+            tables.add(table)
+    # the tables the DAGs produce and the run report reads
+    assert {"graph", "interactions", "sample", "embedding", "friends", "recommender", "bandit", "published",
+            "traffic", "events", "heavy_hitters", "raw"} <= tables, sorted(tables)
+    every = " ".join(texts.values())
+    for name in RAW_INPUTS.values():  # empty input Params: the day's landing zone
+        assert layout.raw(work, ds, name) in every, name
+    assert f"--history {layout.history(work, 'bandit')} " in texts["graphrec_daily.seed_bandit"]
+    for task in ("graphrec_daily.serve_candidates", "graphrec_daily.publish", "graphrec_heavy_hitters.publish_fresh_items"):
+        assert f"--live {layout.live_params(work)} " in texts[task], task
+    given = _rendered(dagbag, **{p: f"/in/{p}" for p in RAW_INPUTS})  # a given input Param wins
+    for p, name in RAW_INPUTS.items():
+        assert f"/in/{p}" in " ".join(given.values()) and layout.raw(work, ds, name) not in " ".join(given.values())
