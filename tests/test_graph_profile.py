@@ -1,0 +1,174 @@
+"""Graph profile core (issue 27): every property against networkx on small random digraphs.
+
+Exact properties must equal networkx's; the sampled ones (clustering above the wedge budget, distances
+from sampled BFS sources) must lie within four of their own stated standard errors of the exact value.
+"""
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from graphs.profile import GraphProfile, ProfileConfig, profile_graph, simple_edges
+from graphs.profile_compare import COUNT, PROPERTIES, compare, comparison_report, distribution_distances
+from graphs.profile_paths import distances, effective_diameter, pagerank
+from graphs.profile_structure import clustering, components, core_numbers, cores, undirected_csr
+
+
+def random_digraph(seed: int, n: int = 120, m: int = 480, recip: float = 0.3):
+    """A simple digraph with a heavy-ish tail (preferential targets) and some reciprocated edges."""
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, n, m)
+    dst = (n * rng.random(m) ** 2).astype(np.int64)  # skewed in-degrees
+    back = rng.random(m) < recip
+    s, d = simple_edges(np.r_[src, dst[back]], np.r_[dst, src[back]], n)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(zip(s.tolist(), d.tolist()))
+    return s, d, n, g
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2])
+def graph(request):
+    return random_digraph(request.param)
+
+
+def test_degree_section_matches_networkx(graph):
+    s, d, n, g = graph
+    p = profile_graph(s, d, n)
+    deg = p.degree
+    assert deg.nodes == n and deg.edges == g.number_of_edges()
+    outs = np.bincount([k for _, k in g.out_degree()])
+    assert dict(zip(deg.out_pmf["degree"], deg.out_pmf["count"])) == {k: int(c) for k, c in enumerate(outs) if c}
+    ins = np.array([k for _, k in g.in_degree()])
+    assert deg.in_quantiles["0.9"] == int(np.quantile(ins, 0.9, method="inverted_cdf"))
+    assert deg.in_zero_frac == pytest.approx((ins == 0).mean())
+    assert deg.reciprocity == pytest.approx(nx.overall_reciprocity(g))
+    for x, y in (("out", "in"), ("in", "out"), ("out", "out"), ("in", "in")):
+        ref = nx.degree_pearson_correlation_coefficient(g, x=x, y=y)
+        assert deg.assortativity[f"{x}-{y}"] == pytest.approx(ref, abs=1e-10), (x, y)
+    outd = np.array([k for _, k in g.out_degree()])
+    assert deg.joint_log_corr == pytest.approx(np.corrcoef(np.log1p(outd), np.log1p(ins))[0, 1])
+
+
+def test_exact_clustering_matches_networkx(graph):
+    s, d, n, g = graph
+    u = g.to_undirected()
+    c = clustering(s, d, n)
+    assert c.exact
+    assert c.average == pytest.approx(nx.average_clustering(u), abs=1e-12)
+    assert c.transitivity == pytest.approx(nx.transitivity(u), abs=1e-12)
+    assert c.triangles == sum(nx.triangles(u).values()) // 3
+    local, degs = nx.clustering(u), dict(u.degree())
+    for lo, count, mean in zip(c.by_degree["bin_lo"], c.by_degree["nodes"], c.by_degree["mean"]):
+        members = [v for v in u if lo <= degs[v] < 2 * lo]
+        assert count == len(members) and mean == pytest.approx(np.mean([local[v] for v in members]))
+
+
+def test_sampled_clustering_within_its_standard_error(graph):
+    s, d, n, _ = graph
+    exact = clustering(s, d, n)
+    est = clustering(s, d, n, wedge_budget=0, nodes_per_bin=20, wedges_per_node=16, transitivity_wedges=20_000,
+                     seed=3)
+    assert not est.exact and 0 < est.average_se < 0.05 and 0 < est.transitivity_se < 0.01
+    assert abs(est.average - exact.average) <= 4 * est.average_se
+    assert abs(est.transitivity - exact.transitivity) <= 4 * est.transitivity_se
+
+
+def test_components_match_networkx(graph):
+    s, d, n, g = graph
+    c = components(s, d, n)
+    for kind, fn in (("wcc", nx.weakly_connected_components), ("scc", nx.strongly_connected_components)):
+        sizes = sorted(len(x) for x in fn(g))
+        assert getattr(c, f"{kind}_count") == len(sizes) and getattr(c, f"{kind}_largest") == sizes[-1]
+        hist = getattr(c, f"{kind}_sizes")
+        assert sorted(np.repeat(hist["size"], hist["count"]).tolist()) == sizes
+
+
+def test_cores_match_networkx(graph):
+    s, d, n, g = graph
+    ref = nx.core_number(g.to_undirected())
+    got = core_numbers(*undirected_csr(s, d, n))
+    assert got.tolist() == [ref[v] for v in range(n)]
+    c = cores(s, d, n)
+    assert c.degeneracy == max(ref.values())
+    assert c.sizes == [sum(v >= k for v in ref.values()) for k in range(c.degeneracy + 1)]
+
+
+def _nx_hist(g) -> np.ndarray:
+    h = np.zeros(g.number_of_nodes(), np.int64)
+    for _, lengths in nx.all_pairs_shortest_path_length(g):
+        for dist in lengths.values():
+            h[dist] += 1
+    h[0] = 0
+    return np.trim_zeros(h, "b")
+
+
+def test_exact_distances_match_networkx(graph):
+    s, d, n, g = graph
+    dist = distances(s, d, n, sources=n)
+    ref = _nx_hist(g)
+    assert dist.exact and dist.hist == ref.tolist()
+    assert dist.effective_diameter == pytest.approx(effective_diameter(ref))
+    assert dist.mean_distance == pytest.approx((np.arange(ref.size) * ref).sum() / ref.sum())
+    assert dist.reachable_fraction == pytest.approx(ref.sum() / (n * (n - 1)))
+    assert dist.max_distance == ref.size - 1
+
+
+def test_sampled_distances_within_their_standard_error(graph):
+    s, d, n, _ = graph
+    exact = distances(s, d, n, sources=n)
+    est = distances(s, d, n, sources=64, groups=8, seed=5)
+    assert not est.exact and est.sources == 64 and est.effective_diameter_se > 0
+    assert abs(est.effective_diameter - exact.effective_diameter) <= 4 * est.effective_diameter_se
+    assert abs(est.mean_distance - exact.mean_distance) <= 4 * est.mean_distance_se
+
+
+def test_effective_diameter_interpolates():
+    # F(1) = 0.5, F(2) = 0.8, F(3) = 1.0: 90 % is reached halfway from 2 to 3
+    assert effective_diameter(np.array([0, 5, 3, 2])) == pytest.approx(2.5)
+
+
+def test_pagerank_matches_networkx(graph):
+    s, d, n, g = graph
+    ref = nx.pagerank(g, alpha=0.85, tol=1e-13, max_iter=2000)
+    pr = pagerank(s, d, n, tol=1e-13)
+    assert np.abs(pr - np.array([ref[v] for v in range(n)])).max() < 1e-9
+    summ = profile_graph(s, d, n).pagerank
+    x = np.sort(pr * n)
+    assert summ.quantiles["0.9"] == pytest.approx(np.quantile(x, 0.9), rel=1e-6)
+    assert summ.top1_share == pytest.approx(x[-2:].sum() / n, rel=1e-6)  # 1 % of 120 nodes = 2
+
+
+def test_profile_drops_loops_and_duplicates_and_round_trips(tmp_path):
+    s, d, n, g = random_digraph(7, n=40, m=100)
+    noisy = profile_graph(np.r_[s, s[:5], [0, 1]], np.r_[d, d[:5], [0, 1]], n)
+    clean = profile_graph(s, d, n)
+    assert noisy.degree == clean.degree and noisy.scalars() == clean.scalars()
+    clean.write(tmp_path / "p.json")
+    back = GraphProfile.read(tmp_path / "p.json")
+    assert back.scalars() == clean.scalars() and back.cores == clean.cores
+    assert json.loads((tmp_path / "p.json").read_text())["components"]["wcc_count"] == clean.components.wcc_count
+    part = profile_graph(s, d, n, ProfileConfig(skip=("distances", "pagerank")))
+    assert part.distances is None and part.pagerank is None
+    assert not any(p.section in ("distances", "pagerank") for p in PROPERTIES if p.name in part.scalars())
+
+
+def test_compare_applies_the_scaling_laws():
+    s, d, n, _ = random_digraph(1)
+    full = profile_graph(s, d, n).to_dict()
+    same = compare(full, full, 1.0)
+    assert len(same) == len(PROPERTIES) and all(r.rel_error == 0 for r in same)
+    half = {r.name: r for r in compare(full, full, 0.5)}
+    for p in PROPERTIES:
+        r = half[p.name]
+        assert r.estimate == (r.sample / 0.5 if p.law == COUNT else r.sample)
+        if p.law == COUNT:
+            assert r.rel_error == pytest.approx(1.0)
+    rep = comparison_report(full, full, 1.0)
+    assert rep["median_rel_error"] == 0 and rep["distributions"]["in_degree_l1"] == 0
+    other = profile_graph(*random_digraph(2)[:3]).to_dict()
+    dd = distribution_distances(full, other)
+    assert 0 < dd["in_degree_l1"] <= 2 and 0 < dd["distance_l1"] <= 2
