@@ -332,8 +332,9 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
     lines += ["| headline | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in head.items() if v is not None]
     lines += [""] + sections
     if tasks:
-        lines += ["## Tasks", "", "| task | state | tries | seconds |", "|---|---|---|---|"]
-        lines += [f"| {t['task_id']} | {t['state']} | {t['tries']} | {_fmt(t['seconds'])} |" for t in tasks]
+        lines += ["## Tasks", "", "| DAG | task | state | tries | seconds |", "|---|---|---|---|---|"]
+        lines += [f"| {t.get('dag', '')} | {t['task_id']} | {t['state']} | {t['tries']} | {_fmt(t['seconds'])} |"
+                  for t in tasks]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     write_json(out / "summary.json", head)

@@ -11,7 +11,8 @@ For every day up to the report's, where the output exists (absent figures are le
   with a ``path`` label (``serving/ds=<d>/metrics.prom``, saved by :mod:`jobs.run_daily`); the
   service runs across the days, so a day's counts are the difference to the day before.
 
-Writes ``days.png`` and ``days.json`` beside the report; the section is empty with fewer than two days.
+Writes ``days.png`` and ``days.json`` beside the report; the section is empty with fewer than two days
+(or none with a figure).
 
 >>> text = 'graphrec_score_total{path="personal"} 30.0\\ngraphrec_score_total{path="fallback"} 10.0\\nx 1\\n'
 >>> path_counts(text)
@@ -101,7 +102,7 @@ def _cell(row: dict, key: str) -> str:
 def days_section(work: Path, ds: str, figs: Path, head: dict, days: list[str] | None = None) -> list[str]:
     """Markdown lines (figure + table) of the per-day figures; ``[]`` with fewer than two days."""
     rows = collect(work, ds, days)
-    if len(rows) < 2:
+    if len(rows) < 2 or all(len(r) == 1 for r in rows):  # fewer than two days, or no figure on any day
         return []
     head["days"] = len(rows)
     write_json(figs / "days.json", rows)
