@@ -61,7 +61,7 @@ def seed(history: str | Path, ds: str) -> dict:
         if version is not None:
             shutil.copytree(prev / f"v={version}", tmp / f"v={version}")
             (tmp / "CURRENT").write_text(f"v={version}\n")
-            last_seq = int((read_manifest(tmp, version).get("watermark") or {}).get("seq") or 0)
+            last_seq = int(read_manifest(tmp, version).watermark.seq or 0)
         # not _meta.json: the folder is a PARAMS_DIR, whose versions carry their own metadata.
         # last_seq: the service-log position the seed contains — the day's event export starts after it.
         (tmp / "SEED.json").write_text(json.dumps({"ds": ds, "from": str(prev) if prev else None, "version": version,

@@ -2,18 +2,19 @@
 
     spark-submit jobs/bandit_update.py --events DIR --impressions DIR --params PARAMS_DIR --output PARAMS_DIR
 
-Joins events to impressions by ``(score_id, item)``, deduplicates by ``event_id`` (within the input
-and against the ids already merged into the current version), adds the per-edge sums
-``Δd = Σ w²``, ``Δb = Σ w·r`` to the current version and publishes ``v=<n+1>`` with the new watermark
-(``recsys.bandits.params.new_version_dir``: temporary folder, rename, then ``CURRENT``). When no new
-event matches, nothing is published: re-running a day changes nothing.
+Spark joins events to impressions by ``(score_id, item)``, deduplicates by ``event_id`` (within the
+input and against the ids already merged into the current version) and sums ``Δd = Σ w²``,
+``Δb = Σ w·r`` per edge (:mod:`recsys.bandits.spark`); the driver adds those sums to the current
+version with :meth:`recsys.bandits.state.EdgeStats.apply` — the same function the scoring service
+learns with, following the version's manifest ``off_graph`` — and publishes ``v=<n+1>`` with the
+new watermark (``recsys.bandits.publish.new_version_dir``: temporary folder, rename, then
+``CURRENT``). When no new event matches, nothing is published: re-running a day changes nothing.
 """
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
 import argparse
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,32 +58,31 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
     """Plan, compute and publish; returns the run report (also written to ``_meta.json``)."""
     from pyspark.sql import functions as F
 
-    from graphs.atomic import write_json, write_meta
-    from recsys.bandits.params import Watermark, current_version, read_manifest
-    from recsys.bandits.publish import ANY_VERSION, new_version_dir
-    from recsys.bandits.spark import EVENT_COLUMNS, IMPRESSION_COLUMNS, check_table, plan_update, read_table
+    from graphs.atomic import write_meta
+    from recsys.bandits.params import current_version, load_params
+    from recsys.bandits.publish import ANY_VERSION, new_version_dir, write_version
+    from recsys.bandits.spark import EVENT_COLUMNS, IMPRESSION_COLUMNS, check_table, collect_delta, plan_update, read_table
+    from recsys.bandits.state import EdgeStats
 
     t0 = time.perf_counter()
     version = current_version(cfg.params)
     if version is None:
         raise FileNotFoundError(f"{cfg.params}: no CURRENT version to update (build the candidate graph first)")
-    man = read_manifest(cfg.params, version)
+    params = load_params(cfg.params, version)
     vdir = Path(cfg.params) / f"v={version}"
     events = read_table(spark, cfg.events, EVENT_COLUMNS, "events")
     imps = read_table(spark, cfg.impressions, IMPRESSION_COLUMNS, "impressions")
     n_events = check_table(events, cfg.events, "events")
     n_imps = check_table(imps, cfg.impressions, "impressions")
-    edges = spark.read.parquet(str(vdir / "edges"))
     if (vdir / "merged_events").exists() and any((vdir / "merged_events").glob("*.parquet")):
         merged = spark.read.parquet(str(vdir / "merged_events"))
     else:
         merged = spark.createDataFrame([], "event_id string, ts timestamp")
-    off_graph = (man.get("extra") or {}).get("off_graph", "prior")
-    wm = Watermark.from_json(man.get("watermark", {}))
+    wm = params.watermark
     cutoff = None
     if cfg.dedup_horizon_days is not None and wm.ts is not None:
         cutoff = wm.ts - cfg.dedup_horizon_days * 86400.0
-    plan = plan_update(edges, merged, events, imps, float(man["lambda"]), off_graph, cutoff)
+    plan = plan_update(merged, events, imps, cutoff)
     new = plan.new_events.cache()
     agg = new.agg(F.count("*").alias("n"), F.max(F.unix_micros("ts")).alias("ts"),
                   *([F.max("seq").alias("seq")] if "seq" in new.columns else [])).collect()[0]
@@ -96,25 +96,25 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
         report.update(published=None, seconds=time.perf_counter() - t0)
         log.info("nothing new to merge into v=%d: %s", version, report)
         return report
-    d = plan.deltas.groupBy("on_graph").agg(F.count("*").alias("pairs")).collect()
-    report["edges_updated"] = int(sum(r["pairs"] for r in d if r["on_graph"]))
-    off = int(sum(r["pairs"] for r in d if not r["on_graph"]))
-    report["off_graph"] = off_graph
-    report["edges_created" if off_graph == "prior" else "off_graph_pairs_skipped"] = off
+    state = EdgeStats.from_params(params)
+    done = state.apply(collect_delta(plan.deltas))
+    report["edges_updated"] = done.updated
+    report["off_graph"] = params.off_graph
+    if params.off_graph == "prior":
+        report["edges_created"] = done.created
+    else:
+        report["off_graph_pairs_skipped"] = done.skipped
     ts_new = agg["ts"] / 1e6 if agg["ts"] is not None else None
     seq_new = agg["seq"] if "seq" in new.columns else None
-    new_wm = wm.advanced(n_new, ts_new, None if seq_new is None else int(seq_new))
+    e = state.edges()
+    out = params.with_edges(e["cluster"], e["item"], e["d"], e["b"]).replace(
+        watermark=wm.advanced(n_new, ts_new, None if seq_new is None else int(seq_new)))
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     same_dir = Path(cfg.output).resolve() == Path(cfg.params).resolve()
     with new_version_dir(cfg.output, version if same_dir else ANY_VERSION) as (tmp, n):
-        plan.edges.coalesce(4).write.parquet(str(tmp / "edges"))
         (plan.merged_events.select(F.col("event_id").cast("string"), F.col("ts").cast("timestamp"))
          .coalesce(4).write.parquet(str(tmp / "merged_events")))
-        for name in ("user_clusters", "centroids"):
-            shutil.copytree(vdir / name, tmp / name)
-        manifest = {**man, "num_edges": man.get("num_edges", 0) + report.get("edges_created", 0), "version": n,
-                    "watermark": new_wm.to_json(), "created_at": created, "previous_version": version}
-        write_json(tmp / "manifest.json", manifest)
+        write_version(tmp, out, n, created, with_merged_events=False, previous_version=version)
         report.update(published=n, seconds=time.perf_counter() - t0)
         write_meta(tmp, "jobs.bandit_update", asdict(cfg), **report)
     new.unpersist()

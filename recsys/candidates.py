@@ -24,13 +24,14 @@ Build (or rebuild) one parameter version from user and item vectors:
    stored in the version's ``user_clusters``, so the service, its impressions and the batch job all
    use these same numbers. K ≥ 3 by default (with K = 1 Diag-LinUCB is disjoint LinUCB).
 5. **Edges.** Each cluster is linked to its top-W items by inner product ⟨μ_c, v_j⟩ (exact faiss
-   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``extra.off_graph`` tells
-   the service and the batch job how to treat a (context cluster, item) pair that is not an edge:
+   ``IndexFlatIP``). New edges start at ``d = λ, b = 0``. The manifest's ``off_graph`` (the typed,
+   required serving mode, :class:`recsys.bandits.manifest.Manifest`) tells the service, the offline
+   policy and the batch job how to treat a (context cluster, item) pair that is not an edge:
    ``skip`` (the default: the graph is the support of the parameters, as in the paper; such a pair
    neither scores nor learns) or ``prior`` (it scores with ``d = λ, b = 0`` and feedback on it
    creates the edge). ``skip`` was kept by measurement: more cumulative reward in every replay
    configuration and a graph that does not grow with traffic (``benchmarks/README.md`` § bandits).
-   A manifest without the key predates it and is read as ``prior``.
+   A manifest that does not state the mode is refused when read (see :mod:`recsys.bandits.manifest`).
 6. **Fresh items** (:func:`add_fresh_items`) join without a rebuild: with a vector, an item links to
    its ``fresh_clusters`` best clusters by inner product; without one (e.g. a trending catalogue
    id) it links to every cluster. They start at ``d = λ, b = 0``; existing edges are untouched.
@@ -60,6 +61,7 @@ from scipy.optimize import linear_sum_assignment
 
 from recsys.bandits.params import BanditParams, Watermark, current_version, load_merged_event_ids, load_params
 from recsys.bandits.publish import publish_params
+from recsys.bandits.state import check_off_graph
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,7 @@ class CandidateConfig:
     off_graph: str = "skip"
 
     def __post_init__(self) -> None:
-        if self.off_graph not in ("prior", "skip"):
-            raise ValueError(f"CandidateConfig.off_graph must be 'prior' or 'skip', got {self.off_graph!r}")
+        check_off_graph(self.off_graph, "CandidateConfig.off_graph")
         if self.n_clusters < 1 or self.k < 1 or self.w < 1:
             raise ValueError(f"CandidateConfig: clusters, k, w must be >= 1, got {self.n_clusters}, {self.k}, {self.w}")
         if self.k > self.n_clusters:
@@ -234,8 +235,7 @@ def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarr
         user=np.repeat(np.asarray(user_ids, np.int64), cfg.k), user_cluster=ids[rows].ravel(),
         user_weight=weights.ravel(), centroids=cen, centroid_ids=ids,
         watermark=prev.watermark if prev is not None else Watermark(),
-        extra={"weighting": cfg.weighting, "power": cfg.power, "temperature": cfg.temperature,
-               "off_graph": cfg.off_graph})
+        off_graph=cfg.off_graph, extra={"weighting": cfg.weighting, "power": cfg.power, "temperature": cfg.temperature})
     report = {
         "clusters": int(ids.size), "edges": params.num_edges, "users": int(len(user_ids)),
         "kept": int((gamma >= 1).sum()), "decayed": int(((gamma > 0) & (gamma < 1)).sum()),
@@ -258,13 +258,10 @@ def add_fresh_items(params: BanditParams, items: Sequence[int], vectors: np.ndar
         ec, ei = cids[top].ravel(), np.repeat(items, top.shape[1])
     keep = params.edge_index(ec, ei) < 0
     ec, ei = ec[keep], ei[keep]
-    return BanditParams.build(
-        lam=params.lam, alpha=params.alpha, k=params.k, w=params.w,
-        edge_cluster=np.concatenate([params.edge_cluster, ec]), edge_item=np.concatenate([params.edge_item, ei]),
-        d=np.concatenate([params.d, np.full(ec.size, params.lam)]), b=np.concatenate([params.b, np.zeros(ec.size)]),
-        user=params.user, user_cluster=params.user_cluster, user_weight=params.user_weight,
-        centroids=params.centroids, centroid_ids=params.centroid_ids, watermark=params.watermark,
-        extra={**params.extra, "fresh_items_added": int(np.unique(ei).size)})
+    return params.with_edges(
+        np.concatenate([params.edge_cluster, ec]), np.concatenate([params.edge_item, ei]),
+        np.concatenate([params.d, np.full(ec.size, params.lam)]), np.concatenate([params.b, np.zeros(ec.size)]),
+    ).replace(extra={**params.extra, "fresh_items_added": int(np.unique(ei).size)})
 
 
 def read_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     merged = load_merged_event_ids(a.params) if has_prev else None
     out = publish_params(a.params, params, merged_events=merged, producer="recsys.candidates",
                          meta={"config": asdict(cfg), "report": report, "previous_version": prev.version if prev else None},
-                         expect_current=prev.version if prev else None)
+                         expect_current=prev.version if prev else None, previous_version=prev.version if prev else None)
     log.info("published version %d: %s", out.version, report)
     return 0
 

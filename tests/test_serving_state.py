@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.serving import edge_index as ei_mod
-from recsys.serving.edge_index import EdgeIndex
+from recsys.bandits import edge_index as ei_mod
+from recsys.bandits.edge_index import EdgeIndex
 from recsys.serving.log_records import Impression, LoggedEvents, impressions_to_arrow
 from recsys.serving.state import ServingStats, UnknownUser
 from recsys.serving.store_redis import pack_event, unpack_entries

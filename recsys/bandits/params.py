@@ -1,6 +1,7 @@
-"""Versioned Diag-LinUCB parameters on disk: ``PARAMS_DIR/v=<n>/`` and ``PARAMS_DIR/CURRENT``.
+"""Versioned Diag-LinUCB parameters: :class:`BanditParams` and reading ``PARAMS_DIR/v=<n>/``.
 
-Layout of one version (architecture.md, "Bandit parameters"):
+Layout of one version (architecture.md, "Bandit parameters"; names and schemas in
+:mod:`recsys.bandits.versions`):
 
 * ``edges``          ``(cluster int32, item int64, d float64, b float64)`` — per edge
   ``d = λ + Σ w_uc²`` and ``b = Σ w_uc · r`` (Yi et al., RecSys 2023, arXiv 2307.15893).
@@ -9,100 +10,67 @@ Layout of one version (architecture.md, "Bandit parameters"):
   warm-start and match the next rebuild, see :mod:`recsys.candidates`).
 * ``merged_events``  ``(event_id string, ts timestamp)`` — ids of every feedback event whose terms
   are inside ``d``/``b`` (the batch job's dedup set; an event is merged at most once).
-* ``manifest.json``  version, lambda, alpha, K, W, the event watermark, created_at, counts.
+* ``manifest.json``  :class:`~recsys.bandits.manifest.Manifest`: version, λ, α, K, W, the serving
+  mode ``off_graph`` (required), the event watermark, created_at, counts.
 * ``_meta.json``     producer and parameters (as every output folder).
 
 ``CURRENT`` holds one line ``v=<n>``. Publishing (:mod:`recsys.bandits.publish`, re-exported here
 as ``publish_params``/``new_version_dir``) writes a hidden temporary folder, renames it to
-``v=<n+1>`` and only then replaces ``CURRENT`` atomically — a reader never sees a half-written version.
+``v=<n+1>`` and only then replaces ``CURRENT`` atomically — a reader never sees a half-written
+version. The dependency runs one way: this module imports :mod:`~recsys.bandits.publish`, which
+knows only the layout and the manifest.
+
+The serving mode is the typed field :attr:`BanditParams.off_graph` (``"skip"`` or ``"prior"``,
+:mod:`recsys.bandits.state`). In memory it defaults to ``"prior"`` when not given (and
+``extra={"off_graph": m}`` is accepted as a spelling of it); ``extra["off_graph"]`` always holds a
+read-only copy of the field for older readers. On disk the manifest states it explicitly.
 
 For the scoring service (``recsys/serving``): ``p = load_params(dir)`` gives a frozen
 :class:`BanditParams`; ``p.context(users)`` → the users' clusters and weights, ``p.candidates(
-clusters)`` → the union of those clusters' items, ``p.edge_index(cluster, item)`` → row numbers
-into ``p.d``/``p.b`` (-1: no edge yet, use the prior ``d = λ, b = 0``). The watermark
-(:class:`Watermark`) says which events the version contains: events whose id is in
-``merged_events`` — :func:`load_merged_event_ids` — and, when the log has sequence numbers, all
-events with ``seq ≤ watermark.seq``; on reload re-apply only the acknowledged events not covered.
+clusters)`` → the union of those clusters' items; :meth:`recsys.bandits.state.EdgeStats.from_params`
+→ the statistics to score and learn with. The watermark (:class:`Watermark`) says which events the
+version contains: events whose id is in ``merged_events`` — :func:`load_merged_event_ids` — and,
+when the log has sequence numbers, all events with ``seq ≤ watermark.seq``; on reload re-apply
+only the acknowledged events not covered.
 
 >>> import tempfile
->>> from recsys.bandits.publish import publish_params
 >>> root = Path(tempfile.mkdtemp())
 >>> p = BanditParams.build(lam=1.0, alpha=0.5, k=1, w=2,
 ...     edge_cluster=[0, 0], edge_item=[10, 11], user=[7], user_cluster=[0], user_weight=[1.0],
-...     centroids=np.zeros((1, 4), np.float32))
+...     centroids=np.zeros((1, 4), np.float32), off_graph="skip")
 >>> publish_params(root, p).version
 1
 >>> q = load_params(root)
->>> q.version, q.d.tolist(), q.candidates([0]).tolist()
-(1, [1.0, 1.0], [10, 11])
+>>> q.version, q.off_graph, q.d.tolist(), q.candidates([0]).tolist()
+(1, 'skip', [1.0, 1.0], [10, 11])
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from recsys.bandits.edge_index import edge_keys, lookup
+from recsys.bandits.manifest import Manifest, Watermark, read_manifest
+from recsys.bandits.publish import new_version_dir, publish_params
+from recsys.bandits.state import check_off_graph
+from recsys.bandits.versions import (CENTROID_SCHEMA, EDGE_SCHEMA, MERGED_EVENTS_SCHEMA, USER_CLUSTER_SCHEMA,
+                                     current_version, list_versions, read_table, version_dir)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BanditParams", "Watermark", "load_params", "publish_params", "new_version_dir", "current_version",
+    "BanditParams", "Watermark", "Manifest", "load_params", "publish_params", "new_version_dir", "current_version",
     "list_versions", "load_merged_event_ids", "read_manifest", "EDGE_SCHEMA", "USER_CLUSTER_SCHEMA",
     "CENTROID_SCHEMA", "MERGED_EVENTS_SCHEMA",
 ]
-
-EDGE_SCHEMA = pa.schema([("cluster", pa.int32()), ("item", pa.int64()), ("d", pa.float64()), ("b", pa.float64())])
-USER_CLUSTER_SCHEMA = pa.schema([("user", pa.int64()), ("cluster", pa.int32()), ("weight", pa.float32())])
-CENTROID_SCHEMA = pa.schema([("cluster", pa.int32()), ("vector", pa.list_(pa.float32()))])
-MERGED_EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
-_VERSION_RE = re.compile(r"^v=(\d+)$")
-
-
-@dataclass(frozen=True)
-class Watermark:
-    """Which feedback events a version includes.
-
-    Attributes:
-        events: number of events merged into the statistics so far (all versions).
-        ts: largest event time merged (seconds since the epoch, UTC), None if none.
-        seq: largest service-log sequence number merged, when the exported events carry ``seq``.
-    """
-
-    events: int = 0
-    ts: float | None = None
-    seq: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.events < 0:
-            raise ValueError(f"Watermark.events must be >= 0, got {self.events}")
-        if self.ts is not None and not math.isfinite(self.ts):
-            raise ValueError(f"Watermark.ts must be finite, got {self.ts}")
-
-    def advanced(self, events: int, ts: float | None, seq: int | None = None) -> "Watermark":
-        """The watermark after merging ``events`` more events with max time ``ts`` and max ``seq``."""
-        ts_all = [t for t in (self.ts, ts) if t is not None]
-        seq_all = [s for s in (self.seq, seq) if s is not None]
-        return Watermark(self.events + int(events), max(ts_all) if ts_all else None, max(seq_all) if seq_all else None)
-
-    def to_json(self) -> dict[str, Any]:
-        iso = None if self.ts is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ts)) + f".{int(round(self.ts % 1 * 1e6)) % 1000000:06d}Z"
-        return {"events": int(self.events), "ts": self.ts, "ts_iso": iso, "seq": self.seq}
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Watermark":
-        return cls(events=int(obj.get("events", 0)), ts=obj.get("ts"), seq=obj.get("seq"))
 
 
 def _arr(x: Any, dtype: Any, name: str) -> np.ndarray:
@@ -117,6 +85,8 @@ class BanditParams:
     """One immutable parameter version (arrays are not copied; treat them as read-only).
 
     Edges are sorted by (cluster, item); ``user_clusters`` rows by (user, weight desc).
+    ``off_graph`` is the serving mode (None when constructing: ``extra["off_graph"]`` if given,
+    else ``"prior"``); ``extra`` is descriptive and carries a copy of the mode.
     """
 
     version: int
@@ -136,6 +106,7 @@ class BanditParams:
     watermark: Watermark = Watermark()
     created_at: str = ""
     extra: dict = field(default_factory=dict)
+    off_graph: str | None = None
     keys: np.ndarray = field(init=False, repr=False)
     _cluster_ptr: np.ndarray = field(init=False, repr=False)
     _users: np.ndarray = field(init=False, repr=False)
@@ -143,6 +114,13 @@ class BanditParams:
 
     def __post_init__(self) -> None:
         s = object.__setattr__
+        extra = dict(self.extra or {})
+        legacy = extra.pop("off_graph", None)
+        mode = self.off_graph if self.off_graph is not None else legacy if legacy is not None else "prior"
+        if legacy is not None and legacy != mode:
+            raise ValueError(f"BanditParams: off_graph={mode!r} but extra['off_graph']={legacy!r}")
+        s(self, "off_graph", check_off_graph(mode, "BanditParams.off_graph"))
+        s(self, "extra", {**extra, "off_graph": mode})
         if not (self.lam > 0 and math.isfinite(self.lam)):
             raise ValueError(f"BanditParams.lam must be > 0, got {self.lam}")
         if not (self.alpha >= 0 and math.isfinite(self.alpha)):
@@ -184,7 +162,7 @@ class BanditParams:
               user: Sequence[int], user_cluster: Sequence[int], user_weight: Sequence[float], centroids: np.ndarray,
               centroid_ids: Sequence[int] | None = None, d: Sequence[float] | None = None,
               b: Sequence[float] | None = None, version: int = 0, watermark: Watermark = Watermark(),
-              extra: dict | None = None) -> "BanditParams":
+              extra: dict | None = None, off_graph: str | None = None) -> "BanditParams":
         """Sort and deduplicate the inputs (d defaults to λ, b to 0) and build a version."""
         ec, ei = np.asarray(edge_cluster, np.int32), np.asarray(edge_item, np.int64)
         dd = np.full(ec.size, lam) if d is None else np.asarray(d, np.float64)
@@ -200,7 +178,7 @@ class BanditParams:
         return cls(version=version, lam=float(lam), alpha=float(alpha), k=int(k), w=int(w),
                    edge_cluster=ec[first], edge_item=ei[first], d=dd[first], b=bb[first],
                    user=u[uo], user_cluster=uc[uo], user_weight=uw[uo], centroid_ids=cid, centroids=cen,
-                   watermark=watermark, extra=dict(extra or {}))
+                   watermark=watermark, extra=dict(extra or {}), off_graph=off_graph)
 
     @property
     def num_edges(self) -> int:
@@ -269,78 +247,70 @@ class BanditParams:
         wt = np.where(ok, self.user_weight[idx] if self.user.size else 0, 0).astype(np.float32)
         return cl, wt
 
+    def with_edges(self, cluster: np.ndarray, item: np.ndarray, d: np.ndarray, b: np.ndarray) -> "BanditParams":
+        """A copy with these edges and statistics (any order; sorted here, duplicates raise)."""
+        keys = edge_keys(cluster, item)
+        uk, first = np.unique(keys, return_index=True)
+        if uk.size != keys.size:
+            raise ValueError(f"BanditParams.with_edges: {keys.size - uk.size} duplicate (cluster, item) edges")
+        return self.replace(edge_cluster=np.asarray(cluster, np.int32)[first], edge_item=np.asarray(item, np.int64)[first],
+                            d=np.asarray(d, np.float64)[first], b=np.asarray(b, np.float64)[first])
+
     def replace(self, **changes: Any) -> "BanditParams":
-        """A copy with fields changed (validated again)."""
+        """A copy with fields changed (validated again); ``extra={"off_graph": m}`` sets the mode too."""
+        if "extra" in changes and "off_graph" not in changes and "off_graph" in (changes["extra"] or {}):
+            changes["off_graph"] = None             # the new extra names the mode
+        elif "off_graph" in changes and "extra" not in changes:
+            changes["extra"] = {k: v for k, v in self.extra.items() if k != "off_graph"}
         return dataclasses.replace(self, **changes)
+
+    # -- publishing (see recsys.bandits.publish) ------------------------------------------------
+    def tables(self) -> dict[str, pa.Table]:
+        """The version's Arrow tables except ``merged_events``."""
+        cen = pa.FixedSizeListArray.from_arrays(pa.array(self.centroids.ravel()), self.centroids.shape[1])
+        return {
+            "edges": pa.table([pa.array(self.edge_cluster), pa.array(self.edge_item), pa.array(self.d), pa.array(self.b)],
+                              schema=EDGE_SCHEMA),
+            "user_clusters": pa.table([pa.array(self.user), pa.array(self.user_cluster), pa.array(self.user_weight)],
+                                      schema=USER_CLUSTER_SCHEMA),
+            "centroids": pa.table([pa.array(self.centroid_ids), cen.cast(pa.list_(pa.float32()))], schema=CENTROID_SCHEMA),
+        }
+
+    def manifest(self, version: int, created_at: str, previous_version: int | None = None) -> Manifest:
+        """The manifest of this version published as ``version``."""
+        return Manifest(version=version, lam=self.lam, alpha=self.alpha, k=self.k, w=self.w, off_graph=self.off_graph,
+                        watermark=self.watermark, created_at=created_at, num_edges=self.num_edges,
+                        num_clusters=int(self.centroid_ids.size), num_users=int(self._users.size),
+                        dim=int(self.centroids.shape[1]), previous_version=previous_version,
+                        extra={k: v for k, v in self.extra.items() if k != "off_graph"})
 
 
 # ----------------------------------------------------------------------------------------------- I/O
 
-def list_versions(params_dir: str | os.PathLike) -> list[int]:
-    """Published version numbers, ascending."""
-    root = Path(params_dir)
-    if not root.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _VERSION_RE.match(p.name)) and p.is_dir())
-
-
-def current_version(params_dir: str | os.PathLike) -> int | None:
-    """The version named by ``CURRENT``, or None when nothing was published."""
-    cur = Path(params_dir) / "CURRENT"
-    if not cur.exists():
-        return None
-    text = cur.read_text().strip()
-    m = _VERSION_RE.match(text)
-    if not m:
-        raise ValueError(f"{cur}: expected 'v=<n>', got {text!r}")
-    return int(m.group(1))
-
-
-def read_manifest(params_dir: str | os.PathLike, version: int | None = None) -> dict[str, Any]:
-    v = current_version(params_dir) if version is None else version
-    if v is None:
-        raise FileNotFoundError(f"{params_dir}: no CURRENT file (nothing published)")
-    path = Path(params_dir) / f"v={v}" / "manifest.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing manifest of version {v}")
-    return json.loads(path.read_text())
-
-
-def _read(path: Path, schema: pa.Schema) -> pa.Table:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing table")
-    t = pq.read_table(path)
-    missing = [f.name for f in schema if f.name not in t.column_names]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
-    try:
-        return t.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise ValueError(f"{path}: columns do not match {schema}: {e}") from e
-
-
 def load_params(params_dir: str | os.PathLike, version: int | None = None) -> BanditParams:
-    """Load ``version`` (default: the one named by ``CURRENT``)."""
+    """Load ``version`` (default: the one named by ``CURRENT``); errors name the file at fault."""
     man = read_manifest(params_dir, version)
-    vdir = Path(params_dir) / f"v={man['version']}"
-    e = _read(vdir / "edges", EDGE_SCHEMA)
-    uc = _read(vdir / "user_clusters", USER_CLUSTER_SCHEMA)
-    ce = _read(vdir / "centroids", CENTROID_SCHEMA).sort_by("cluster")
+    vdir = version_dir(params_dir, man.version)
+    e = read_table(vdir / "edges", EDGE_SCHEMA)
+    uc = read_table(vdir / "user_clusters", USER_CLUSTER_SCHEMA)
+    ce = read_table(vdir / "centroids", CENTROID_SCHEMA).sort_by("cluster")
     cen_ids = ce.column("cluster").to_numpy()
     vecs = ce.column("vector").combine_chunks()
-    dim = int(man.get("dim", 0)) or (len(vecs[0]) if len(vecs) else 0)
+    dim = man.dim or (len(vecs[0]) if len(vecs) else 0)
     flat = vecs.values.to_numpy(zero_copy_only=False) if len(vecs) else np.zeros(0, np.float32)
     if flat.size != cen_ids.size * dim:
         raise ValueError(f"{vdir / 'centroids'}: vectors are not all of dimension {dim}")
-    p = BanditParams.build(
-        lam=man["lambda"], alpha=man["alpha"], k=man["K"], w=man["W"],
-        edge_cluster=e.column("cluster").to_numpy(), edge_item=e.column("item").to_numpy(),
-        d=e.column("d").to_numpy(), b=e.column("b").to_numpy(),
-        user=uc.column("user").to_numpy(), user_cluster=uc.column("cluster").to_numpy(),
-        user_weight=uc.column("weight").to_numpy(), centroid_ids=cen_ids,
-        centroids=flat.reshape(cen_ids.size, dim), version=int(man["version"]),
-        watermark=Watermark.from_json(man.get("watermark", {})), extra=man.get("extra", {}))
-    object.__setattr__(p, "created_at", man.get("created_at", ""))
+    try:
+        p = BanditParams.build(
+            lam=man.lam, alpha=man.alpha, k=man.k, w=man.w, off_graph=man.off_graph, extra=man.extra,
+            edge_cluster=e.column("cluster").to_numpy(), edge_item=e.column("item").to_numpy(),
+            d=e.column("d").to_numpy(), b=e.column("b").to_numpy(),
+            user=uc.column("user").to_numpy(), user_cluster=uc.column("cluster").to_numpy(),
+            user_weight=uc.column("weight").to_numpy(), centroid_ids=cen_ids,
+            centroids=flat.reshape(cen_ids.size, dim), version=man.version, watermark=man.watermark)
+    except ValueError as err:
+        raise ValueError(f"{vdir}: {err}") from None
+    object.__setattr__(p, "created_at", man.created_at)
     return p
 
 
@@ -350,13 +320,4 @@ def load_merged_event_ids(params_dir: str | os.PathLike, version: int | None = N
     path = Path(params_dir) / f"v={v}" / "merged_events"
     if v is None or not path.exists():
         return MERGED_EVENTS_SCHEMA.empty_table()
-    return _read(path, MERGED_EVENTS_SCHEMA)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-export of the publishing functions (they live in :mod:`recsys.bandits.publish`)."""
-    if name in ("publish_params", "new_version_dir", "manifest_dict", "write_tables"):
-        from recsys.bandits import publish
-
-        return getattr(publish, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return read_table(path, MERGED_EVENTS_SCHEMA)

@@ -3,14 +3,19 @@
 A new version is written to a hidden temporary folder inside ``PARAMS_DIR``, fsynced, renamed to
 ``v=<n>`` and only then ``CURRENT`` is replaced (``os.replace`` of a fsynced temporary file), all
 under an exclusive ``flock`` on ``PARAMS_DIR/.publish.lock`` — concurrent publishers serialise and a
-reader never sees a half-written version. See :mod:`recsys.bandits.params` for the layout.
+reader never sees a half-written version. See :mod:`recsys.bandits.versions` for the layout.
+
+This module depends only on the layout and the manifest, never on :mod:`recsys.bandits.params`:
+a version to publish is any object with ``tables()`` (name → Arrow table) and ``manifest(version,
+created_at, previous_version)`` (:class:`~recsys.bandits.manifest.Manifest`), which
+:class:`~recsys.bandits.params.BanditParams` provides.
 
 >>> import tempfile
 >>> import numpy as np
->>> from recsys.bandits.params import BanditParams, current_version
+>>> from recsys.bandits.params import BanditParams
 >>> root = Path(tempfile.mkdtemp())
 >>> p = BanditParams.build(lam=1.0, alpha=0.5, k=1, w=1, edge_cluster=[0], edge_item=[3], user=[1],
-...     user_cluster=[0], user_weight=[1.0], centroids=np.zeros((1, 2), np.float32))
+...     user_cluster=[0], user_weight=[1.0], centroids=np.zeros((1, 2), np.float32), off_graph="skip")
 >>> [publish_params(root, p).version for _ in range(2)], current_version(root)
 ([1, 2], 2)
 """
@@ -29,12 +34,11 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys.bandits.params import (CENTROID_SCHEMA, EDGE_SCHEMA, MERGED_EVENTS_SCHEMA, USER_CLUSTER_SCHEMA,
-                                   BanditParams, current_version, list_versions)
+from recsys.bandits.versions import MERGED_EVENTS_SCHEMA, current_version, list_versions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ANY_VERSION", "new_version_dir", "publish_params", "manifest_dict", "write_tables"]
+__all__ = ["ANY_VERSION", "new_version_dir", "write_version", "publish_params"]
 
 ANY_VERSION = object()  # no expectation about CURRENT
 
@@ -90,52 +94,45 @@ def _fsync_tree(path: Path) -> None:
                 os.close(fd)
 
 
-def manifest_dict(p: BanditParams, version: int, created_at: str, **extra_fields: Any) -> dict[str, Any]:
-    """The ``manifest.json`` content of ``p`` published as ``version``."""
-    return {
-        "version": version, "lambda": p.lam, "alpha": p.alpha, "K": p.k, "W": p.w,
-        "watermark": p.watermark.to_json(), "created_at": created_at, "num_edges": p.num_edges,
-        "num_clusters": int(p.centroid_ids.size), "num_users": int(p._users.size),
-        "dim": int(p.centroids.shape[1]), "extra": p.extra, **extra_fields,
-    }
+def write_version(out: Path, params: Any, version: int, created_at: str, merged_events: pa.Table | None = None,
+                  with_merged_events: bool = True, previous_version: int | None = None) -> None:
+    """Write the tables of ``params`` and ``manifest.json`` into the (temporary) version folder ``out``.
 
+    ``merged_events`` (``(event_id, ts)``; None: an empty table) is written unless
+    ``with_merged_events`` is False (the batch job writes that table with Spark).
+    """
+    from graphs.atomic import write_json
 
-def write_tables(p: BanditParams, out: Path, merged_events: pa.Table | None = None) -> None:
-    """Write the Parquet tables of ``p`` into ``out`` (one part file per table)."""
-    tables = {
-        "edges": pa.table([pa.array(p.edge_cluster), pa.array(p.edge_item), pa.array(p.d), pa.array(p.b)], schema=EDGE_SCHEMA),
-        "user_clusters": pa.table([pa.array(p.user), pa.array(p.user_cluster), pa.array(p.user_weight)], schema=USER_CLUSTER_SCHEMA),
-        "centroids": pa.table([pa.array(p.centroid_ids),
-                               pa.FixedSizeListArray.from_arrays(pa.array(p.centroids.ravel()), p.centroids.shape[1]).cast(pa.list_(pa.float32()))],
-                              schema=CENTROID_SCHEMA),
-        "merged_events": (MERGED_EVENTS_SCHEMA.empty_table() if merged_events is None
-                          else merged_events.select(MERGED_EVENTS_SCHEMA.names).cast(MERGED_EVENTS_SCHEMA)),
-    }
+    tables = dict(params.tables())
+    if with_merged_events:
+        tables["merged_events"] = (MERGED_EVENTS_SCHEMA.empty_table() if merged_events is None
+                                   else merged_events.select(MERGED_EVENTS_SCHEMA.names).cast(MERGED_EVENTS_SCHEMA))
     for name, t in tables.items():
         (out / name).mkdir()
         pq.write_table(t, out / name / "part-00000.parquet")
+    write_json(out / "manifest.json", params.manifest(version, created_at, previous_version).to_json())
 
 
-def publish_params(params_dir: str | os.PathLike, params: BanditParams, merged_events: pa.Table | None = None,
+def publish_params(params_dir: str | os.PathLike, params: Any, merged_events: pa.Table | None = None,
                    producer: str = "recsys.bandits.params", meta: dict | None = None,
-                   expect_current: int | None | object = ANY_VERSION) -> BanditParams:
+                   expect_current: int | None | object = ANY_VERSION, previous_version: int | None = None) -> Any:
     """Publish ``params`` as the next version (its ``version`` field is ignored) and return it as published.
 
     Args:
         params_dir: the ``PARAMS_DIR`` root.
-        params: the statistics, contexts and centroids.
+        params: a :class:`~recsys.bandits.params.BanditParams` (statistics, contexts, centroids).
         merged_events: the ``(event_id, ts)`` ids contained in the statistics (carry the previous
             version's table forward when rebuilding). None: an empty set.
         producer: recorded in ``_meta.json``.
         meta: extra ``_meta.json`` fields (parameters, timings).
         expect_current: fail unless ``CURRENT`` is still this version (see :func:`new_version_dir`).
+        previous_version: recorded in the manifest (the version ``params`` was computed from).
     """
-    from graphs.atomic import write_json, write_meta
+    from graphs.atomic import write_meta
 
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with new_version_dir(params_dir, expect_current) as (tmp, n):
-        write_tables(params, tmp, merged_events)
+        write_version(tmp, params, n, created, merged_events, previous_version=previous_version)
         write_meta(tmp, producer, meta or {}, version=n, rows={"edges": params.num_edges, "user_clusters": int(params.user.size),
                                                               "merged_events": 0 if merged_events is None else merged_events.num_rows})
-        write_json(tmp / "manifest.json", manifest_dict(params, n, created))
     return params.replace(version=n, created_at=created)

@@ -1,17 +1,20 @@
 """Spark side of the Diag-LinUCB batch update (imported only by ``jobs/bandit_update.py``).
 
-The same sums as :func:`recsys.bandits.diag_linucb.aggregate_events`, over DataFrames:
+Spark does the part that scales with the log; the driver merges the result with the one state
+core, :meth:`recsys.bandits.state.EdgeStats.apply` — the function the scoring service and the
+offline policy learn with, so batch and online cannot drift apart:
 
 1. events are deduplicated by ``event_id`` (one row kept per id, deterministically) and
    anti-joined with the ids already merged into the current version (``merged_events``);
 2. joined to the impressions by ``(score_id, item)`` — one row per context cluster with its
    weight ``w_uc`` — events without an impression are left for a later run (not marked merged);
-3. per edge ``Δd = Σ w²``, ``Δb = Σ w·r`` (weights taken as float32, as recorded, then squared in
-   float64) — sums, so Spark may add them in any order;
-4. joined onto the current edges following the version's ``off_graph`` rule (manifest
-   ``extra.off_graph``, see :class:`recsys.bandits.diag_linucb.DiagLinUCB`): ``"prior"`` (default,
-   what the scoring service does online) full-outer-joins, so a pair that is not an edge yet
-   becomes one with ``d = λ + Δd, b = Δb``; ``"skip"`` left-joins, so only graph edges learn.
+   an impression row with ``cluster = -1`` (weight 0) marks an impression served without a
+   cluster context (the service's ``fallback`` path): its events are merged, and add nothing;
+3. per edge the partial sums ``Δd = Σ w²``, ``Δb = Σ w·r`` (weights taken as float32, as recorded,
+   then squared in float64) — sums, so Spark may add them in any order;
+4. :func:`collect_delta` brings the per-edge sums to the driver as an
+   :class:`~recsys.bandits.state.EdgeDelta` (one row per touched edge), which the job applies to
+   the version's statistics following the version's ``off_graph`` rule.
 """
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-__all__ = ["EVENT_COLUMNS", "IMPRESSION_COLUMNS", "UpdatePlan", "check_table", "read_table", "plan_update"]
+from recsys.bandits.state import EdgeDelta
+
+__all__ = ["EVENT_COLUMNS", "IMPRESSION_COLUMNS", "UpdatePlan", "check_table", "read_table", "plan_update",
+           "collect_delta"]
 
 EVENT_COLUMNS = {"event_id": "string", "score_id": "string", "item": "bigint", "reward": "float", "ts": "timestamp"}
 IMPRESSION_COLUMNS = {"score_id": "string", "user": "bigint", "cluster": "int", "weight": "float", "item": "bigint",
@@ -65,16 +71,15 @@ def check_table(df: DataFrame, path: str, what: str) -> int:
 
 @dataclass(frozen=True)
 class UpdatePlan:
-    """Lazy DataFrames of one update: the new edges and merged ids, and the new events' rows."""
+    """Lazy DataFrames of one update: the per-edge sums, the merged ids and the new events' rows."""
 
-    edges: DataFrame          # (cluster int, item bigint, d double, b double)
+    deltas: DataFrame         # (cluster int, item bigint, w2 double, wr double): one row per touched pair
     merged_events: DataFrame  # (event_id string, ts timestamp): previous ∪ newly merged
     new_events: DataFrame     # the newly merged events (event_id, ts[, seq])
-    deltas: DataFrame         # (cluster, item, w2, wr, on_graph): on_graph False = a new edge
 
 
-def plan_update(edges: DataFrame, merged: DataFrame, events: DataFrame, impressions: DataFrame, lam: float,
-                off_graph: str = "prior", cutoff_ts: float | None = None) -> UpdatePlan:
+def plan_update(merged: DataFrame, events: DataFrame, impressions: DataFrame,
+                cutoff_ts: float | None = None) -> UpdatePlan:
     """Build the update (nothing is computed until an action).
 
     ``cutoff_ts`` (seconds, UTC; the previous watermark minus a dedup horizon) bounds the merged-id
@@ -93,19 +98,18 @@ def plan_update(edges: DataFrame, merged: DataFrame, events: DataFrame, impressi
     matched = ev.join(shown, ["score_id", "item"], "left_semi")
     rows = matched.join(imp, ["score_id", "item"], "inner")
     w = F.col("weight").cast("double")
-    deltas = (rows.where(w != 0)
+    deltas = (rows.where((w != 0) & (F.col("cluster") >= 0))
               .groupBy("cluster", "item")
               .agg(F.sum(w * w).alias("w2"), F.sum(w * F.col("reward").cast("double")).alias("wr")))
-    if off_graph not in ("prior", "skip"):
-        raise ValueError(f"off_graph must be 'prior' or 'skip', got {off_graph!r}")
-    joined = edges.join(deltas, ["cluster", "item"], "full_outer" if off_graph == "prior" else "left")
-    new_edges = joined.select(
-        F.col("cluster").cast("int"), F.col("item").cast("bigint"),
-        (F.coalesce(F.col("d"), F.lit(float(lam))) + F.coalesce(F.col("w2"), F.lit(0.0))).alias("d"),
-        (F.coalesce(F.col("b"), F.lit(0.0)) + F.coalesce(F.col("wr"), F.lit(0.0))).alias("b"))
-    keys = edges.select("cluster", "item").withColumn("on_graph", F.lit(True))
-    flagged = deltas.join(keys, ["cluster", "item"], "left").fillna({"on_graph": False})
     new_cols = ["event_id", "ts"] + (["seq"] if "seq" in events.columns else [])
     new_events = matched.select(*new_cols)
     merged_out = merged.select("event_id", "ts").unionByName(new_events.select("event_id", "ts"))
-    return UpdatePlan(new_edges, merged_out, new_events, flagged)
+    return UpdatePlan(deltas, merged_out, new_events)
+
+
+def collect_delta(deltas: DataFrame) -> EdgeDelta:
+    """The per-edge sums on the driver (Arrow transfer), ready for :meth:`EdgeStats.apply`."""
+    t = deltas.select(F.col("cluster").cast("int"), F.col("item").cast("bigint"), F.col("w2").cast("double"),
+                      F.col("wr").cast("double")).toArrow()
+    col = (lambda name: t.column(name).to_numpy())
+    return EdgeDelta.from_pairs(col("cluster"), col("item"), col("w2"), col("wr"))

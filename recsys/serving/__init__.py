@@ -19,8 +19,8 @@ Endpoints (JSON; errors are ``{"error": {"code", "message"[, "details"]}}``):
 * ``GET /v1/stats?cluster=C`` (read-only ``d``/``b`` of one cluster's edges), ``GET /healthz``,
   ``GET /metrics`` (Prometheus).
 
-Modules: :mod:`~recsys.serving.edge_index` (vectorised (cluster, item) → edge ids),
-:mod:`~recsys.serving.state` (statistics and scoring), :mod:`~recsys.serving.log_records`
+Modules: :mod:`~recsys.serving.state` (user contexts and ranking over the one Diag-LinUCB state,
+:class:`recsys.bandits.state.EdgeStats`, with its edge index :mod:`recsys.bandits.edge_index`), :mod:`~recsys.serving.log_records`
 (impressions, logged events, Arrow export), :mod:`~recsys.serving.store_base` (the store
 contract), :mod:`~recsys.serving.store_sqlite`, :mod:`~recsys.serving.store_redis`,
 :mod:`~recsys.serving.service` (start-up replay, live application, snapshots, reload),

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 
+from recsys.bandits.edge_index import MAX_CLUSTER
 from recsys.serving.log_records import Impression, LoggedEvents, impressions_to_arrow
 from recsys.serving.schemas import FeedbackRequest, ReloadRequest, ScoreRequest
 from recsys.serving.service import BanditService
@@ -195,7 +196,7 @@ def _columns(t: pa.Table) -> dict:
 def health(svc: BanditService) -> dict:
     st = svc.stats
     return {"status": "ok", "version": st.version, "applied_seq": st.applied_seq, "events_applied": st.events_applied,
-            "users": st.n_users, "edges": st.index.n_edges, "store": svc.store.describe(),
+            "users": st.n_users, "edges": st.n_edges, "store": svc.store.describe(),
             "uptime_s": round(time.time() - svc.started_at, 1)}
 
 
@@ -203,6 +204,6 @@ def stats(cluster: str | None, svc: BanditService) -> dict:
     """Current ``d``/``b`` of one cluster's edges (read-only inspection)."""
     if cluster is None:
         raise ApiError(422, "invalid_request", "query parameter cluster is required")
-    c = _int_arg("cluster", cluster, 0, 0, (1 << 22) - 1)
+    c = _int_arg("cluster", cluster, 0, 0, MAX_CLUSTER)
     items, d, b = svc.stats.cluster_table(c)
     return {"cluster": c, "version": svc.stats.version, "items": items.tolist(), "d": d.tolist(), "b": b.tolist()}

@@ -125,7 +125,7 @@ class BanditService:
         start = flt.wm_seq
         if snapshot is not None and int(snapshot["version"]) == p.version and str(snapshot["params_created"]) == p.created_at \
                 and int(snapshot["seq"]) >= start and (upto is None or int(snapshot["seq"]) <= upto):
-            p = p.replace(edge_cluster=snapshot["cluster"], edge_item=snapshot["item"], d=snapshot["d"], b=snapshot["b"])
+            p = p.with_edges(snapshot["cluster"], snapshot["item"], snapshot["d"], snapshot["b"])
             start = int(snapshot["seq"])
             log.info("starting from the snapshot at seq %d", start)
         stats = ServingStats(p)
@@ -185,9 +185,7 @@ class BanditService:
         if self.stats.applied_seq - self._snap_seq < every or (self._snap_task is not None and not self._snap_task.done()):
             return
         st = self.stats
-        t = st.edges_table()
-        order = np.lexsort((t["item"], t["cluster"]))
-        t = {k: v[order] for k, v in t.items()}
+        t = st.edges_table()      # sorted by (cluster, item)
         self._snap_seq = st.applied_seq
         self._snap_task = asyncio.ensure_future(
             asyncio.to_thread(save, t, st.version, st.applied_seq, st.params.created_at))
