@@ -55,6 +55,7 @@ class Interactions:
         user_ids: external id of each internal user row.
         item_ids: external id of each internal item column.
         source: where the data came from (for metadata).
+        valid: CSR of validation positives (model selection only; empty when there is none).
     """
 
     train: sp.csr_matrix
@@ -63,10 +64,13 @@ class Interactions:
     item_ids: np.ndarray
     source: str = ""
     extra: dict = field(default_factory=dict)
+    valid: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
-        if self.train.shape != self.test.shape:
-            raise ValueError(f"train shape {self.train.shape} != test shape {self.test.shape}")
+        if self.valid is None:
+            object.__setattr__(self, "valid", sp.csr_matrix(self.train.shape, dtype=np.float32))
+        if self.train.shape != self.test.shape or self.valid.shape != self.train.shape:
+            raise ValueError(f"train shape {self.train.shape} != test {self.test.shape} / valid {self.valid.shape}")
         if self.train.shape != (len(self.user_ids), len(self.item_ids)):
             raise ValueError("id maps do not match the matrix shape")
         if self.train.nnz == 0:
@@ -87,6 +91,10 @@ class Interactions:
     @property
     def n_test(self) -> int:
         return int(self.test.nnz)
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.valid.nnz)
 
     @classmethod
     def from_pairs(cls, users: np.ndarray, items: np.ndarray, test_users: np.ndarray | None = None,
@@ -111,18 +119,24 @@ class Interactions:
 
 
 def _read_lightgcn_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``user item item ...`` lines (LightGCN) -- also ``user item`` pairs, comma- or space-separated,
+    with an optional ``user,item`` header on the first line (SocialLGN, RecDiff conversions)."""
     opener = gzip.open if path.suffix == ".gz" else open
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
     with opener(path, "rt") as f:
         for lineno, line in enumerate(f, 1):
-            parts = line.split()
+            parts = line.replace(",", " ").split()
             if not parts:
                 continue
             try:
                 row = np.array(parts, dtype=np.int64)
             except ValueError as e:
+                if lineno == 1 and not any(p.lstrip("-").isdigit() for p in parts):
+                    continue  # a header line
                 raise ValueError(f"{path}:{lineno}: expected integer ids 'user item item ...' ({e})") from None
+            if row.min() < 0:
+                raise ValueError(f"{path}:{lineno}: negative id")
             users.append(np.full(len(row) - 1, row[0], dtype=np.int64))
             items.append(row[1:])
     if not users:
@@ -137,17 +151,53 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_lightgcn_dir(folder: str | Path) -> Interactions:
-    """Read a LightGCN split folder (``train.txt[.gz]``, optional ``test.txt[.gz]``)."""
+#: Split-folder layouts: name -> (train stem, validation stems, test stem).
+SPLITS = {
+    "lightgcn": ("train", ("valid", "val"), "test"),
+    "lightgcnpp": ("lightgcnpp_train", ("lightgcnpp_valid",), "test"),
+    "recdiff": ("recdiff_train", ("recdiff_val",), "recdiff_test"),
+    "sociallgn": ("train_set", (), "test_set"),
+}
+
+
+def detect_split(folder: Path) -> str | None:
+    """The one split layout present in ``folder`` (the plain ``lightgcn`` one when its
+    ``lightgcnpp`` re-split sits beside it: ask for that with ``split="lightgcnpp"``);
+    ``ValueError`` when several unrelated ones are."""
+    found = [name for name, (tr, _, _) in SPLITS.items() if _find(folder, tr) is not None]
+    if "lightgcnpp" in found and "lightgcn" in found:
+        found.remove("lightgcnpp")
+    if len(found) > 1:
+        raise ValueError(f"{folder}: several split layouts {found}; choose one with --split")
+    return found[0] if found else None
+
+
+def load_lightgcn_dir(folder: str | Path, split: str = "auto") -> Interactions:
+    """Read a split folder (``SPLITS``: train, optional validation, optional test files)."""
     folder = Path(folder)
-    train_p = _find(folder, "train")
+    name = detect_split(folder) if split == "auto" else split
+    if name not in SPLITS:
+        raise FileNotFoundError(f"{folder}: no train file of a known split layout {sorted(SPLITS)}")
+    train_stem, valid_stems, test_stem = SPLITS[name]
+    train_p = _find(folder, train_stem)
     if train_p is None:
-        raise FileNotFoundError(f"{folder}: no train.txt or train.txt.gz")
+        raise FileNotFoundError(f"{folder}: no {train_stem}.txt or {train_stem}.txt.gz")
     u, i = _read_lightgcn_file(train_p)
-    test_p = _find(folder, "test")
+    test_p = _find(folder, test_stem)
     tu, ti = _read_lightgcn_file(test_p) if test_p is not None else (None, None)
     data = Interactions.from_pairs(u, i, tu, ti, source=str(folder))
-    log.info("%s: %d users, %d items, %d train, %d test", folder, data.n_users, data.n_items, data.n_train, data.n_test)
+    valid_p = next((p for p in (_find(folder, s) for s in valid_stems) if p is not None), None)
+    if valid_p is not None:
+        vu, vi = _read_lightgcn_file(valid_p)
+        if max(vu.max(), -1) >= data.n_users or max(vi.max(), -1) >= data.n_items:
+            raise ValueError(f"{valid_p}: a user or item id beyond those of {train_p.name} / {test_stem}")
+        valid = _csr(vu, vi, data.n_users, data.n_items)
+        valid = valid - valid.multiply(data.train)
+        valid.eliminate_zeros()
+        data = Interactions(data.train, data.test, data.user_ids, data.item_ids, data.source, {"split": name},
+                            valid.tocsr())
+    log.info("%s (%s): %d users, %d items, %d train, %d valid, %d test", folder, name, data.n_users, data.n_items,
+             data.n_train, data.n_valid, data.n_test)
     return data
 
 
@@ -226,16 +276,18 @@ def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: 
     return data
 
 
-def load_interactions(folder: str | Path, test_fraction: float = 0.2, seed: int = 0) -> Interactions:
-    """Dispatch on the folder layout: ingest output (``interactions/``) or LightGCN split files."""
+def load_interactions(folder: str | Path, test_fraction: float = 0.2, seed: int = 0,
+                      split: str = "auto") -> Interactions:
+    """Dispatch on the folder layout: ingest output (``interactions/``) or split files (:data:`SPLITS`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a directory")
     if (folder / "interactions").exists():
         return load_interactions_dir(folder, test_fraction, seed)
-    if _find(folder, "train") is not None:
-        return load_lightgcn_dir(folder)
-    raise ValueError(f"{folder}: neither an ingest output (interactions/) nor a LightGCN split (train.txt[.gz])")
+    if split != "auto" or detect_split(folder) is not None:
+        return load_lightgcn_dir(folder, split)
+    raise ValueError(f"{folder}: neither an ingest output (interactions/) nor a split folder "
+                     f"(train.txt[.gz], recdiff_train.txt[.gz], ...)")
 
 
 class BPRSampler:

@@ -39,12 +39,16 @@ def _list_array(offsets: np.ndarray, values: np.ndarray, typ: pa.DataType) -> pa
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=typ))
 
 
-def write_vectors(path: Path, ids: np.ndarray, vectors: torch.Tensor) -> None:
-    """``(id int64, vector list<float32>)`` Parquet at ``path`` (a file inside a table folder)."""
+def write_vectors(path: Path, ids: np.ndarray, vectors: torch.Tensor, source: np.ndarray | None = None) -> None:
+    """``(id int64, vector list<float32>[, source string])`` Parquet at ``path`` (a file inside a table
+    folder); ``source`` says where a user's vector comes from (``personal`` / ``social``)."""
     v = vectors.detach().float().cpu().numpy()
     n, d = v.shape
-    table = pa.table({"id": pa.array(np.asarray(ids, dtype=np.int64)),
-                      "vector": _list_array(np.arange(n + 1) * d, v.reshape(-1), pa.float32())})
+    cols = {"id": pa.array(np.asarray(ids, dtype=np.int64)),
+            "vector": _list_array(np.arange(n + 1) * d, v.reshape(-1), pa.float32())}
+    if source is not None:
+        cols["source"] = pa.array(np.asarray(source, dtype=str), pa.string())
+    table = pa.table(cols)
     path.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path / "part-0.parquet")
 
@@ -112,9 +116,10 @@ def size_report(base: dict[str, torch.Tensor]) -> dict[str, int]:
 
 
 def export_model(out: Path, user_ids: np.ndarray, item_ids: np.ndarray, user_vecs: torch.Tensor,
-                 item_vecs: torch.Tensor, base: dict[str, torch.Tensor], train: sp.csr_matrix) -> dict[str, int]:
+                 item_vecs: torch.Tensor, base: dict[str, torch.Tensor], train: sp.csr_matrix,
+                 user_source: np.ndarray | None = None) -> dict[str, int]:
     """Write all tables into ``out`` (normally the temporary folder of an ``atomic_dir``)."""
-    write_vectors(out / "user_vectors", user_ids, user_vecs)
+    write_vectors(out / "user_vectors", user_ids, user_vecs, user_source)
     write_vectors(out / "item_vectors", item_ids, item_vecs)
     for name, table in base.items():
         write_sparse_table(out / name, user_ids if name.startswith("user") else item_ids, table)

@@ -50,8 +50,10 @@ class LightGCN(nn.Module):
     sparse_grad = False
 
     def __init__(self, train: sp.csr_matrix, dim: int = 64, layers: int = 3, init_std: float = 0.1,
-                 seed: int = 0, backend: str = "sparse"):
+                 seed: int = 0, backend: str = "sparse", social: nn.Module | None = None,
+                 zero_users: torch.Tensor | None = None):
         super().__init__()
+        self.social = social  # recsys.social.SocialUsers: friends and the social vectors' map
         if layers < 0 or dim < 1:
             raise ValueError("layers must be >= 0 and dim >= 1")
         if backend not in ("sparse", "pyg"):
@@ -61,6 +63,9 @@ class LightGCN(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.user = nn.Parameter(torch.randn(self.n_users, dim, generator=gen) * init_std)
         self.item = nn.Parameter(torch.randn(self.n_items, dim, generator=gen) * init_std)
+        if zero_users is not None:  # users without interactions start at 0 (scored from the social side)
+            with torch.no_grad():
+                self.user[zero_users] = 0.0
         adj = normalized_adjacency(train)
         if backend == "sparse":
             with warnings.catch_warnings():
@@ -94,15 +99,18 @@ class LightGCN(nn.Module):
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, reg: float) -> torch.Tensor:
         eu, ei = self.propagate()
-        return bpr_loss(eu[users], ei[pos], ei[neg], self.user[users], self.item[pos], self.item[neg], reg)
+        u = (eu if self.social is None else self.social.forward_all(eu))[users]
+        return bpr_loss(u, ei[pos], ei[neg], self.user[users], self.item[pos], self.item[neg], reg)
 
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        return torch.optim.Adam([self.user, self.item], lr=lr)
+        return torch.optim.Adam(self.parameters(), lr=lr)
 
     @torch.no_grad()
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The propagated vectors that score: ``(users, items)``."""
         u, i = self.propagate()
+        if self.social is not None:
+            u = self.social.forward_all(u)
         return u.detach(), i.detach()
 
     def base_tables(self) -> dict[str, torch.Tensor]:

@@ -107,3 +107,21 @@ def evaluate_popularity(train: sp.csr_matrix, test: sp.csr_matrix, k: int = 20) 
     """The most-popular baseline under the same protocol (a floor any trained model must beat)."""
     pop = torch.from_numpy(popularity_scores(train))
     return evaluate(lambda u: pop.repeat(len(u), 1), train, test, k)
+
+
+def full_report(user_vecs: torch.Tensor, item_vecs: torch.Tensor, train: sp.csr_matrix, test: sp.csr_matrix,
+                k: int = 20, cold_max_train: int = 5) -> dict:
+    """Test metrics overall and for cold users (at most ``cold_max_train`` training items), each beside
+    the popularity baseline on the same users, and the model/popularity ratio (``metrics.json``)."""
+    cold = np.diff(train.tocsr().indptr) <= cold_max_train
+    test_cold = (sp.diags(cold.astype(np.float32)) @ test).tocsr()
+    out: dict = {}
+    for suffix, t in (("", test), ("_cold", test_cold)):
+        m = evaluate_embeddings(user_vecs, item_vecs, train, t, k)
+        p = evaluate_popularity(train, t, k) if m["users"] else {f"recall@{k}": float("nan"), f"ndcg@{k}": float("nan")}
+        out.update({f"recall@{k}{suffix}": m[f"recall@{k}"], f"ndcg@{k}{suffix}": m[f"ndcg@{k}"],
+                    f"users{suffix}": m["users"], f"popularity_recall@{k}{suffix}": p[f"recall@{k}"],
+                    f"popularity_ndcg@{k}{suffix}": p[f"ndcg@{k}"]})
+        pr = p[f"recall@{k}"]
+        out[f"vs_popularity{suffix}"] = m[f"recall@{k}"] / pr if pr and pr == pr else None
+    return out

@@ -39,8 +39,10 @@ class MF(nn.Module):
 
     sparse_grad = True
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 64, init_std: float = 0.1, seed: int = 0):
+    def __init__(self, n_users: int, n_items: int, dim: int = 64, init_std: float = 0.1, seed: int = 0,
+                 social: nn.Module | None = None, zero_users: torch.Tensor | None = None):
         super().__init__()
+        self.social = social  # recsys.social.SocialUsers: friends and the social vectors' map
         if dim < 1 or n_users < 1 or n_items < 1:
             raise ValueError("n_users, n_items and dim must be positive")
         self.user = nn.Embedding(n_users, dim, sparse=True)
@@ -49,10 +51,13 @@ class MF(nn.Module):
         with torch.no_grad():
             self.user.weight.copy_(torch.randn(n_users, dim, generator=gen) * init_std)
             self.item.weight.copy_(torch.randn(n_items, dim, generator=gen) * init_std)
+            if zero_users is not None:  # users without interactions start at 0 (scored from the social side)
+                self.user.weight[zero_users] = 0.0
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, reg: float) -> torch.Tensor:
-        u, i, j = self.user(users), self.item(pos), self.item(neg)
-        return bpr_loss(u, i, j, u, i, j, reg)
+        e, i, j = self.user(users), self.item(pos), self.item(neg)
+        u = e if self.social is None else self.social.forward_batch(users, e, self.user.weight)
+        return bpr_loss(u, i, j, e, i, j, reg)
 
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
         return RowAdam(self.parameters(), lr=lr)
@@ -60,7 +65,10 @@ class MF(nn.Module):
     @torch.no_grad()
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The vectors that score: ``(users, items)``."""
-        return self.user.weight.detach(), self.item.weight.detach()
+        w = self.user.weight.detach()
+        if self.social is not None:
+            w = self.social.forward_all(w)
+        return w, self.item.weight.detach()
 
     def base_tables(self) -> dict[str, torch.Tensor]:
         """The trained (possibly sparse) tables, by export name."""

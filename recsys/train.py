@@ -1,12 +1,21 @@
 """Train a (DSL-sparse) MF-BPR or LightGCN recommender and export its vectors.
 
     python -m recsys.train --data DIR --model lightgcn|mf --density 0.2 --epochs N \
-        --device auto --output OUT [--resume]
+        --device auto --output OUT [--social-graph GRAPH --social-vectors EMBED] [--tune 8 | --settings F]
 
-``DIR`` is an ``ingest_interactions`` output or a LightGCN split folder (``train.txt[.gz]``,
-``test.txt[.gz]``). ``OUT`` is written atomically (see :mod:`recsys.export` for its tables) with
-``metrics.json`` (``recall@20, ndcg@20, params, bytes, seconds_per_epoch, epochs, rounds, device``
-and more) and ``_meta.json``. Checkpoints go to ``--checkpoint`` (default ``OUT.ckpt`` beside
+``DIR`` is an ``ingest_interactions`` output or a split folder (:data:`recsys.data.SPLITS`:
+LightGCN ``train/test``, ``recdiff_train/val/test``, ``train_set/test_set``, ...). Without a
+validation split a seeded per-user share of train is held out (``--valid-fraction``); training
+evaluates on it every ``--eval-every`` epochs, stops after ``--patience`` evaluations without a
+better validation Recall@20 and restores the best epoch (``--epochs`` is the ceiling). ``--tune N``
+first searches lr, L2, init and schedule by successive halving on validation (:mod:`recsys.tuning`);
+``--settings FILE`` reuses chosen settings. ``--social-graph`` (an ``ingest_graph`` output of the
+user graph) and ``--social-vectors`` (the ``embed_graph`` output of it) add the social side
+(:mod:`recsys.social`); users of the graph without interactions are exported too, scored from
+their friends (``user_vectors.source = "social"``). ``OUT`` is written atomically (see
+:mod:`recsys.export` for its tables) with ``metrics.json`` (``recall@20, ndcg@20`` and their
+``_cold`` variants, the popularity baseline on the same users and the ratio, ``params, bytes,
+seconds_per_epoch, epochs, best_epoch, settings, device`` and more) and ``_meta.json``. Checkpoints go to ``--checkpoint`` (default ``OUT.ckpt`` beside
 ``OUT``) after every epoch; ``--resume`` continues from it; it is removed after a successful run
 unless ``--keep-checkpoint``. Exit code 0 on success, 1 on failure (2 for bad arguments).
 
@@ -20,14 +29,20 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from graphs.atomic import atomic_dir, write_json, write_meta
-from recsys.data import load_interactions
+from recsys.data import SPLITS, load_interactions
 from recsys.device import DEVICE_CHOICES
 from recsys.export import export_model
+from recsys.metrics import full_report
+from recsys.social import SocialConfig, align, read_social_graph, read_social_vectors
 from recsys.trainer import MODELS, BPRRecommender, TrainConfig
+from recsys.tuning import TuneConfig, apply_settings, chosen, read_settings, successive_halving
+from recsys.validation import with_validation
 
 log = logging.getLogger("recsys.train")
 
@@ -44,12 +59,23 @@ class RunConfig:
     keep_checkpoint: bool = False
     test_fraction: float = 0.2
     threads: int = 0
+    split: str = "auto"
+    valid_fraction: float = 0.1
+    social_graph: str | None = None
+    social_vectors: str | None = None
+    social: SocialConfig = SocialConfig()
+    tune: int = 0
+    settings: str | None = None
 
     def __post_init__(self) -> None:
         if not self.data or not self.output:
             raise ValueError("--data and --output are required")
-        if self.threads < 0:
-            raise ValueError("--threads must be >= 0")
+        if self.threads < 0 or self.tune < 0:
+            raise ValueError("--threads and --tune must be >= 0")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ValueError(f"--valid-fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.tune and self.settings:
+            raise ValueError("--tune and --settings exclude each other")
 
     @property
     def checkpoint_path(self) -> Path:
@@ -99,7 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
     p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--eval-every", type=int, default=d.eval_every, help="evaluate every N epochs (0: at the end)")
+    p.add_argument("--eval-every", type=int, default=5, help="evaluate on validation every N epochs")
+    p.add_argument("--patience", type=int, default=4,
+                   help="stop after N evaluations without a better validation recall (0: never stop early)")
+    p.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="per-user validation share held out of train when the data has no validation split (0: none)")
+    p.add_argument("--split", default="auto", choices=("auto", *SPLITS), help="split-folder layout")
+    p.add_argument("--social-graph", default=None, help="ingest_graph output of the user graph (friends)")
+    p.add_argument("--social-vectors", default=None, help="embed_graph output of the user graph")
+    p.add_argument("--social-weight", type=float, default=SocialConfig.propagate,
+                   help="weight of the friends' mean vector in a user's vector (0: off)")
+    p.add_argument("--social-map", action="store_true",
+                   help="also add a learned map of the social vectors (measured: no gain, see benchmarks/README.md)")
+    p.add_argument("--tune", type=int, default=0, help="tune lr/L2/init/schedule with N trials of successive halving")
+    p.add_argument("--settings", default=None, help="JSON of tuned settings (a metrics.json with 'settings' works)")
     p.add_argument("--k", type=int, default=d.k)
     p.add_argument("--device", default=d.device, help=f"one of {DEVICE_CHOICES} or cuda:N")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -113,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
     a = build_parser().parse_args(argv)
+    if (a.social_graph or a.social_vectors) and a.social_weight == 0 and not a.social_map:
+        log.warning("social inputs given with --social-weight 0 and no --social-map: they only add cold users")
     train = TrainConfig(model=a.model, density=a.density, epochs=a.epochs, dim=a.dim, layers=a.layers,
                         batch_size=a.batch_size, lr=a.lr, lr_min=a.lr_min, reg=a.reg, target_rounds=a.rounds,
                         grow_signal=a.grow_signal, grow_window=a.grow_window, init_std=a.init_std,
@@ -120,41 +161,85 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
                         min_interval_epochs=a.min_interval_epochs, prune_start=a.prune_start,
                         min_row_active=a.min_row_active, init_mask=a.init_mask, init_spread=a.init_spread,
                         grow_zero_signal=a.grow_zero_signal,
-                        eval_every=a.eval_every, k=a.k, device=a.device, seed=a.seed,
+                        eval_every=a.eval_every, patience=a.patience, k=a.k, device=a.device, seed=a.seed,
                         show_progress=not a.no_progress)
-    return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads)
+    social = SocialConfig(map=a.social_map, propagate=a.social_weight)
+    return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads,
+                     a.split, a.valid_fraction, a.social_graph, a.social_vectors, social, a.tune, a.settings)
+
+
+def load(cfg: RunConfig):
+    """Interactions (with a validation split) and the aligned social inputs (or ``None``)."""
+    data = load_interactions(cfg.data, test_fraction=cfg.test_fraction, seed=cfg.train.seed, split=cfg.split)
+    if cfg.valid_fraction and not data.n_valid:
+        data = with_validation(data, cfg.valid_fraction, seed=cfg.train.seed + 1)
+    social = None
+    if cfg.social_graph or cfg.social_vectors:
+        graph = read_social_graph(cfg.social_graph) if cfg.social_graph else None
+        vecs = read_social_vectors(cfg.social_vectors, cfg.social_graph) if cfg.social_vectors else None
+        data, social = align(data, graph, vecs, cfg.social.max_friends)
+    return data, social
 
 
 def run(cfg: RunConfig) -> dict:
-    """Load, train, export; return the metrics written to ``metrics.json``."""
+    """Load, (tune,) train, export; return the metrics written to ``metrics.json``."""
     if cfg.threads:
         import torch
 
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    data = load_interactions(cfg.data, test_fraction=cfg.test_fraction, seed=cfg.train.seed)
+    data, social = load(cfg)
     t_load = time.perf_counter() - t0
+    train_cfg, tuning = cfg.train, None
+    if cfg.settings:
+        train_cfg = apply_settings(train_cfg, read_settings(cfg.settings))
+    elif cfg.tune:
+        if not data.n_valid:
+            raise ValueError("--tune needs validation data (a validation split or --valid-fraction > 0)")
+        quiet = replace(train_cfg, show_progress=False)
+
+        def trial(c):
+            r = BPRRecommender(c, social=social, social_config=cfg.social).fit(data).result
+            return (r.best_valid if r.best_valid is not None else float("nan")), r.epochs
+
+        tuning = successive_halving(quiet, trial, TuneConfig(trials=cfg.tune, seed=cfg.train.seed))
+        train_cfg = apply_settings(train_cfg, tuning.best)
+        log.info("tuned settings %s (validation recall@%d %.4f, %d epochs spent)", tuning.best, cfg.train.k,
+                 tuning.best_valid, tuning.epochs_spent)
+    t_tune = time.perf_counter() - t0 - t_load
     ckpt = cfg.checkpoint_path
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    rec = BPRRecommender(cfg.train, checkpoint=ckpt, resume=cfg.resume).fit(data)
+    rec = BPRRecommender(train_cfg, checkpoint=ckpt, resume=cfg.resume, social=social,
+                         social_config=cfg.social).fit(data)
     res = rec.result
     U, V = rec.embeddings()
-    k = cfg.train.k
+    k = train_cfg.k
+    report = full_report(U, V, data.train, data.test, k) if data.n_test else {f"recall@{k}": None, f"ndcg@{k}": None}
+    if data.n_test and report.get("vs_popularity") is not None and report["vs_popularity"] <= 1.0:
+        log.warning("the model does not beat the most-popular baseline on test: recall@%d %.4f vs %.4f -- "
+                    "try --tune", k, report[f"recall@{k}"], report[f"popularity_recall@{k}"])
+    source = np.where(np.diff(data.train.indptr) > 0, "personal", "social")
     with atomic_dir(cfg.output) as tmp:
-        sizes = export_model(tmp, data.user_ids, data.item_ids, U, V, rec.model.base_tables(), data.train)
+        sizes = export_model(tmp, data.user_ids, data.item_ids, U, V, rec.model.base_tables(), data.train,
+                             user_source=source)
         metrics = {
-            f"recall@{k}": res.metrics.get(f"recall@{k}"), f"ndcg@{k}": res.metrics.get(f"ndcg@{k}"),
-            **sizes, "seconds_per_epoch": res.seconds_per_epoch, "epochs": res.epochs, "rounds": res.rounds,
-            "device": res.device, "model": cfg.train.model, "density": cfg.train.density,
-            "train_seconds": res.train_seconds,
+            **report, **sizes, "seconds_per_epoch": res.seconds_per_epoch, "epochs": res.epochs, "rounds": res.rounds,
+            "best_epoch": res.best_epoch, f"valid_recall@{k}": res.best_valid, "stopped_early": res.stopped_early,
+            "device": res.device, "model": train_cfg.model, "density": train_cfg.density,
+            "train_seconds": res.train_seconds, "tune_seconds": t_tune if tuning else 0.0,
             "cpu_seconds_per_epoch": res.train_cpu_seconds / max(res.epochs, 1), "final_loss": res.losses[-1] if res.losses else None,
+            "settings": chosen(train_cfg), "tuning": asdict(tuning) if tuning else None,
+            "social": {**asdict(cfg.social), **social.coverage(), "users_without_interactions": int((source == "social").sum())}
+            if social is not None else None,
             "history": res.history,
         }
         write_json(tmp / "metrics.json", metrics)
-        write_meta(tmp, "recsys.train", {**asdict(cfg.train), "data": cfg.data, "test_fraction": cfg.test_fraction},
-                   rows={"users": data.n_users, "items": data.n_items, "train": data.n_train, "test": data.n_test},
-                   timings={"load_s": t_load, "total_s": time.perf_counter() - t0}, dim=cfg.train.dim,
-                   method=f"{cfg.train.model}-bpr-dsl" if cfg.train.density < 1 else f"{cfg.train.model}-bpr")
+        write_meta(tmp, "recsys.train", {**asdict(train_cfg), "data": cfg.data, "test_fraction": cfg.test_fraction,
+                                         "social_graph": cfg.social_graph, "social_vectors": cfg.social_vectors},
+                   rows={"users": data.n_users, "items": data.n_items, "train": data.n_train, "valid": data.n_valid,
+                         "test": data.n_test},
+                   timings={"load_s": t_load, "total_s": time.perf_counter() - t0}, dim=train_cfg.dim,
+                   method=f"{train_cfg.model}-bpr-dsl" if train_cfg.density < 1 else f"{train_cfg.model}-bpr")
     if not cfg.keep_checkpoint and ckpt.exists():
         ckpt.unlink()
     return metrics

@@ -33,6 +33,8 @@ from recsys.device import device_name, resolve_device
 from recsys.lightgcn import LightGCN
 from recsys.metrics import evaluate_embeddings
 from recsys.mf import MF
+from recsys.social import SocialConfig, SocialInputs, SocialUsers
+from recsys.validation import EarlyStopping
 from recsys.sparse_training import DSLConfig, DynamicSparsity
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,9 @@ class TrainConfig:
             no partner row uses has zero gradient), so the model is an equal-size dense one in effect
             (benchmarks/README.md, round 6); the paper's choices are the truly dynamic variant.
         eval_every: evaluate every N epochs (0: only at the end). k: the metrics' cut-off.
+        patience: with a validation split, stop after this many evaluations without a better
+            validation Recall@k and restore the best epoch's model (0: never stop early; the best
+            epoch is still restored). ``epochs`` is then a ceiling.
         device: ``auto`` / ``cpu`` / ``cuda``. seed: everything random.
     """
 
@@ -105,6 +110,7 @@ class TrainConfig:
     init_spread: float = 0.0
     grow_zero_signal: str = "skip"
     eval_every: int = 0
+    patience: int = 0
     k: int = 20
     device: str = "auto"
     seed: int = 0
@@ -118,8 +124,8 @@ class TrainConfig:
         for name in ("epochs", "dim", "batch_size", "k", "target_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.layers < 0 or self.eval_every < 0:
-            raise ValueError("layers and eval_every must be >= 0")
+        if self.layers < 0 or self.eval_every < 0 or self.patience < 0:
+            raise ValueError("layers, eval_every and patience must be >= 0")
         if not 0.0 < self.lr_min <= self.lr:
             raise ValueError("need 0 < lr_min <= lr")
         if self.reg < 0:
@@ -146,19 +152,35 @@ class TrainResult:
     params: int = 0
     dense_params: int = 0
     device: str = ""
+    best_epoch: int = 0
+    best_valid: float | None = None
+    stopped_early: bool = False
 
     @property
     def seconds_per_epoch(self) -> float:
         return self.train_seconds / max(self.epochs, 1)
 
 
-def build_model(config: TrainConfig, data: Interactions) -> torch.nn.Module:
+def build_model(config: TrainConfig, data: Interactions, social: SocialInputs | None = None,
+                social_config: SocialConfig | None = None) -> torch.nn.Module:
     std = config.init_std if config.init_std is not None else (0.01 if config.model == "mf" else 0.1)
     if config.init_density_scale:
         std /= math.sqrt(config.density)
+    tower, zero = None, None
+    if social is not None:
+        tower = SocialUsers(social, config.dim, social_config or SocialConfig())
+        zero = torch.from_numpy(np.flatnonzero(np.diff(data.train.indptr) == 0))
     if config.model == "mf":
-        return MF(data.n_users, data.n_items, config.dim, init_std=std, seed=config.seed)
-    return LightGCN(data.train, config.dim, config.layers, init_std=std, seed=config.seed)
+        return MF(data.n_users, data.n_items, config.dim, init_std=std, seed=config.seed, social=tower, zero_users=zero)
+    return LightGCN(data.train, config.dim, config.layers, init_std=std, seed=config.seed, social=tower,
+                    zero_users=zero)
+
+
+def _snapshot(model: torch.nn.Module, dsl: DynamicSparsity) -> dict:
+    """A copy of the model's and DSL's state (the best epoch's, restored after training)."""
+    clone = lambda d: {k: (v.detach().clone() if torch.is_tensor(v) else v) for k, v in d.items()}  # noqa: E731
+    return {"model": clone(model.state_dict()), "dsl": {k: (clone(v) if isinstance(v, dict) else v)
+                                                        for k, v in dsl.state_dict().items()}}
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -176,8 +198,10 @@ class BPRRecommender(Recommender):
         resume: continue from ``checkpoint`` when it exists.
     """
 
-    def __init__(self, config: TrainConfig, checkpoint: str | Path | None = None, resume: bool = False):
+    def __init__(self, config: TrainConfig, checkpoint: str | Path | None = None, resume: bool = False,
+                 social: SocialInputs | None = None, social_config: SocialConfig | None = None):
         self.config = config
+        self.social, self.social_config = social, social_config
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.resume = resume
         self.device = resolve_device(config.device)
@@ -191,7 +215,7 @@ class BPRRecommender(Recommender):
         cfg, dev = self.config, self.device
         self._set_ids(data)
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg, data).to(dev)
+        model = build_model(cfg, data, self.social, self.social_config).to(dev)
         opt = model.make_optimizer(cfg.lr)
         sampler = BPRSampler(data.train, seed=cfg.seed)
         steps_per_epoch = sampler.n_batches(cfg.batch_size)
@@ -204,7 +228,8 @@ class BPRRecommender(Recommender):
             interval = max(interval, int(cfg.min_interval_epochs * steps_per_epoch))
         signal = cfg.grow_signal if cfg.grow_signal != "auto" else ("accumulated" if model.sparse_grad else "last")
         window = max(1, int(cfg.grow_window * steps_per_epoch)) if cfg.grow_window else None
-        dsl = DynamicSparsity(model.named_parameters(), DSLConfig(
+        tables = [(n, p) for n, p in model.named_parameters() if not n.startswith("social.")]
+        dsl = DynamicSparsity(tables, DSLConfig(
             cfg.density, total, update_interval=interval, seed=cfg.seed, remask=False, grow_signal=signal,
             prune_start=cfg.prune_start, prune_end=min(0.005, cfg.prune_start), min_row_active=cfg.min_row_active,
             regrow_second_moment=cfg.regrow_second_moment, init_mask=cfg.init_mask, init_spread=cfg.init_spread,
@@ -212,6 +237,8 @@ class BPRRecommender(Recommender):
             grow_window=window), opt)
         res = TrainResult(dense_params=dsl.dense_params, device=device_name(dev))
         start = 0
+        stop = EarlyStopping(cfg.patience)
+        best_state = None
         if self.resume and self.checkpoint is not None and self.checkpoint.exists():
             state = torch.load(self.checkpoint, map_location=dev, weights_only=False)
             if state["config"] != asdict(cfg):
@@ -222,6 +249,7 @@ class BPRRecommender(Recommender):
             dsl.load_state_dict(state["dsl"])
             sampler.rng.bit_generator.state = state["sampler_rng"]
             res = state["result"]
+            stop, best_state = state["stop"], state["best_state"]
             start = res.epochs
             log.info("resumed from %s at epoch %d", self.checkpoint, start)
         bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"{cfg.model}@{cfg.density:g}",
@@ -248,7 +276,18 @@ class BPRRecommender(Recommender):
             res.losses.append(float(loss_sum) / steps_per_epoch)
             res.rounds = dsl.rounds
             post = {"loss": f"{res.losses[-1]:.4f}"}
-            if data.n_test and cfg.eval_every and res.epochs % cfg.eval_every == 0 and res.epochs < cfg.epochs:
+            last = res.epochs == cfg.epochs
+            due = bool(cfg.eval_every) and res.epochs % cfg.eval_every == 0
+            if data.n_valid and (due or last):
+                m = self._evaluate(model, data, data.valid)
+                res.history.append({"epoch": res.epochs, **{f"valid_{k}": v for k, v in m.items()}})
+                post[f"valid_recall@{cfg.k}"] = f"{m[f'recall@{cfg.k}']:.4f}"
+                halt = stop.update(res.epochs, m[f"recall@{cfg.k}"])
+                if stop.improved:
+                    best_state = _snapshot(model, dsl)
+                if halt and not last:
+                    res.stopped_early = True
+            elif data.n_test and due and not last:
                 m = self._evaluate(model, data)
                 res.history.append({"epoch": res.epochs, **m})
                 post[f"recall@{cfg.k}"] = f"{m[f'recall@{cfg.k}']:.4f}"
@@ -259,8 +298,17 @@ class BPRRecommender(Recommender):
                 _save_checkpoint(self.checkpoint, {
                     "config": asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "dsl": dsl.state_dict(),
-                    "sampler_rng": sampler.rng.bit_generator.state, "result": res})
+                    "sampler_rng": sampler.rng.bit_generator.state, "result": res, "stop": stop,
+                    "best_state": best_state})
+            if res.stopped_early:
+                log.info("early stop at epoch %d: best validation recall@%d %.4f at epoch %d", res.epochs, cfg.k,
+                         stop.best, stop.best_epoch)
+                break
         bar.close()
+        if best_state is not None:
+            model.load_state_dict(best_state["model"])
+            dsl.load_state_dict(best_state["dsl"])
+            res.best_epoch, res.best_valid = stop.best_epoch, stop.best
         dsl.check()
         res.params = dsl.active_params
         if data.n_test:
@@ -270,10 +318,10 @@ class BPRRecommender(Recommender):
         self._U, self._V = model.final_embeddings()
         return self
 
-    def _evaluate(self, model: torch.nn.Module, data: Interactions) -> dict:
+    def _evaluate(self, model: torch.nn.Module, data: Interactions, target=None) -> dict:
         model.eval()
         U, V = model.final_embeddings()
-        m = evaluate_embeddings(U, V, data.train, data.test, k=self.config.k)
+        m = evaluate_embeddings(U, V, data.train, data.test if target is None else target, k=self.config.k)
         return {k: v for k, v in m.items() if k != "users"}
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,268 @@
+"""The social side of the recommender: a user graph and its precomputed embedding as inputs.
+
+graphrec embeds the user graph on Spark (``embed_graph``, DistNE/ProNE) at any scale; the
+recommender takes that embedding ``s_u`` and the friend lists as *inputs* instead of propagating
+over the social graph inside every training step. Every user's scoring vector becomes
+
+    h_u = e_u + W s_u                      (a learned linear map of the social vector)
+    u   = h_u + γ · Σ_v F_uv h_v            (one mean-aggregation hop over friends)
+
+where ``e_u`` is the recommender's own (MF or LightGCN, DSL-sparse) user vector, ``W`` a small
+dense ``d_s × d`` matrix, ``F`` the row-normalised friend matrix (out-neighbours of a directed
+graph, both directions of an undirected one; at most ``max_friends`` per user, the first by id)
+and ``γ`` a fixed weight. ``W`` starts at zero, so training starts from the plain model. This is
+SocialMF's / DiffNet's idea (Jamali & Ester, RecSys 2010; Wu et al., SIGIR 2019) with the
+precomputed embedding of RecDiff-style fusion; which part carries the gain is measured in
+``benchmarks/README.md`` ("Social recommender").
+
+A user with friends or a social vector but no interactions gets ``e_u = 0`` (it is never the
+``u`` of a BPR triple) and is scored through ``W s_u`` and its friends: the cold-start path.
+Users and the user graph's vertices are joined on the *original* id (the interactions' external
+user id = the graph's ``vertices.orig_id``), never on the dense ids each ingest assigns.
+
+>>> import numpy as np
+>>> from recsys.data import Interactions
+>>> data = Interactions.from_pairs(np.array([0, 0, 1]), np.array([0, 1, 1]))
+>>> graph = SocialGraph(np.array([0, 1, 7]), np.array([[0, 1], [1, 7]]), directed=False)
+>>> vecs = SocialVectors(np.array([1, 7]), np.ones((2, 4), np.float32))
+>>> full, social = align(data, graph, vecs)
+>>> full.user_ids.tolist(), social.has_vector.tolist(), social.friends.toarray()[2].tolist()
+([0, 1, 7], [False, True, True], [0.0, 1.0, 0.0])
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from recsys.data import Interactions
+from recsys.export import read_vectors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SocialConfig:
+    """How the social inputs enter (see the module docstring).
+
+    Attributes:
+        map: add ``W s_u`` (the learned map of the precomputed social vector).
+        propagate: γ, the weight of the friends' mean vector (0: no friend hop).
+        max_friends: friends kept per user (bounds the per-step cost).
+    """
+
+    map: bool = True
+    propagate: float = 0.5
+    max_friends: int = 50
+
+    def __post_init__(self) -> None:
+        if self.propagate < 0:
+            raise ValueError(f"social propagate weight must be >= 0, got {self.propagate}")
+        if self.max_friends < 1:
+            raise ValueError(f"max_friends must be >= 1, got {self.max_friends}")
+
+
+@dataclass(frozen=True)
+class SocialGraph:
+    """A user graph in original ids: ``orig_ids`` of its vertices, ``edges`` (m, 2) of orig ids."""
+
+    orig_ids: np.ndarray
+    edges: np.ndarray
+    directed: bool = False
+
+
+@dataclass(frozen=True)
+class SocialVectors:
+    """Precomputed social vectors keyed by the users' original ids."""
+
+    orig_ids: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class SocialInputs:
+    """The social inputs aligned to an :class:`Interactions`' users (row ``r`` = ``user_ids[r]``).
+
+    Attributes:
+        friends: CSR ``n_users × n_users``, row-normalised (rows of friendless users are empty).
+        vectors: ``n_users × d_s`` unit-norm social vectors (zero rows where there is none).
+        has_vector: users with a social vector.
+    """
+
+    friends: sp.csr_matrix
+    vectors: np.ndarray
+    has_vector: np.ndarray
+
+    @property
+    def has_friends(self) -> np.ndarray:
+        return np.diff(self.friends.indptr) > 0
+
+    def coverage(self) -> dict:
+        """Shares for ``metrics.json``: users with a social vector / with friends."""
+        n = max(len(self.has_vector), 1)
+        return {"social_vector_share": float(self.has_vector.sum() / n),
+                "friends_share": float(self.has_friends.sum() / n)}
+
+
+def _as_int_ids(values, where: str) -> np.ndarray:
+    try:
+        return np.asarray(values).astype(np.int64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: orig_id must be integer ids to join with the interactions' users") from None
+
+
+def read_social_graph(folder: str | Path) -> SocialGraph:
+    """An ``ingest_graph`` output (``edges``, ``vertices``, ``stats.json``) in original ids."""
+    folder = Path(folder)
+    for t in ("edges", "vertices"):
+        if not (folder / t).exists():
+            raise FileNotFoundError(f"{folder}: no '{t}' table (expected an ingest_graph output)")
+    v = pq.read_table(folder / "vertices", columns=["id", "orig_id"])
+    vid = v.column("id").to_numpy().astype(np.int64)
+    orig = _as_int_ids(v.column("orig_id").to_pylist(), f"{folder}/vertices")
+    lut = np.full(int(vid.max(initial=-1)) + 1, -1, np.int64)
+    lut[vid] = orig
+    e = pq.read_table(folder / "edges", columns=["src", "dst"])
+    src, dst = (e.column(c).to_numpy().astype(np.int64) for c in ("src", "dst"))
+    if len(src) and (max(src.max(), dst.max()) >= lut.size or (lut[src] < 0).any() or (lut[dst] < 0).any()):
+        raise ValueError(f"{folder}/edges: an edge endpoint is not in vertices")
+    stats_p = folder / "stats.json"
+    directed = bool(json.loads(stats_p.read_text()).get("directed", True)) if stats_p.exists() else True
+    return SocialGraph(orig, np.stack([lut[src], lut[dst]], 1), directed)
+
+
+def read_social_vectors(embedding: str | Path, graph: str | Path | None = None) -> SocialVectors:
+    """An ``embed_graph`` output's ``vectors(id, vector)``, re-keyed to original ids through the
+    graph's ``vertices`` when ``graph`` is given (the embedding's ids are the graph's dense ids)."""
+    embedding = Path(embedding)
+    path = embedding / "vectors" if (embedding / "vectors").exists() else embedding
+    if not path.exists():
+        raise FileNotFoundError(f"{embedding}: no 'vectors' table (expected an embed_graph output)")
+    ids, vecs = read_vectors(path)
+    if len(ids) == 0:
+        raise ValueError(f"{path}: no vectors")
+    if graph is not None:
+        v = pq.read_table(Path(graph) / "vertices", columns=["id", "orig_id"])
+        vid = v.column("id").to_numpy().astype(np.int64)
+        orig = _as_int_ids(v.column("orig_id").to_pylist(), f"{graph}/vertices")
+        order = np.argsort(vid)
+        pos = np.searchsorted(vid[order], ids).clip(max=len(vid) - 1)
+        bad = vid[order][pos] != ids
+        if bad.any():
+            raise ValueError(f"{path}: vector id {int(ids[bad][0])} is not a vertex of {graph}")
+        ids = orig[order][pos]
+    return SocialVectors(ids, vecs)
+
+
+def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of each ``query`` in ``keys`` (-1 when absent)."""
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], query).clip(max=max(len(keys) - 1, 0))
+    hit = (keys[order][pos] == query) if len(keys) else np.zeros(len(query), bool)
+    return np.where(hit, order[pos], -1)
+
+
+def _pad_rows(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    return sp.vstack([m, sp.csr_matrix((n - m.shape[0], m.shape[1]), dtype=m.dtype)]).tocsr() if n > m.shape[0] else m
+
+
+def align(data: Interactions, graph: SocialGraph | None, vectors: SocialVectors | None,
+          max_friends: int = 50) -> tuple[Interactions, SocialInputs]:
+    """Join the social side to the interactions on original user ids.
+
+    Users of the graph or of the vectors without interactions are appended (empty train/test
+    rows, sorted by id) so that they get a vector from the social side; interaction users absent
+    from the social side keep empty friend rows and zero social vectors. Neither is an error.
+    """
+    extra = np.setdiff1d(np.union1d(graph.orig_ids if graph is not None else [],
+                                    vectors.orig_ids if vectors is not None else []).astype(np.int64),
+                         data.user_ids)
+    user_ids = np.concatenate([data.user_ids, extra])
+    n = len(user_ids)
+    if len(extra):
+        data = Interactions(_pad_rows(data.train, n), _pad_rows(data.test, n), user_ids, data.item_ids, data.source,
+                            {**data.extra, "social_only_users": int(len(extra))}, _pad_rows(data.valid, n))
+    friends = sp.csr_matrix((n, n), dtype=np.float32)
+    if graph is not None and len(graph.edges):
+        s, d = _lookup(user_ids, graph.edges[:, 0]), _lookup(user_ids, graph.edges[:, 1])
+        if not graph.directed:
+            s, d = np.r_[s, d], np.r_[d, s]
+        keep = (s >= 0) & (d >= 0) & (s != d)
+        f = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (s[keep], d[keep])), shape=(n, n))
+        f.sum_duplicates()
+        f.data[:] = 1.0
+        f.sort_indices()
+        counts = np.diff(f.indptr)
+        rank = np.arange(f.nnz) - np.repeat(f.indptr[:-1], counts)
+        f.data[rank >= max_friends] = 0.0
+        f.eliminate_zeros()
+        deg = np.diff(f.indptr)
+        f.data /= np.repeat(np.maximum(deg, 1), deg).astype(np.float32)
+        friends = f
+    dim = vectors.vectors.shape[1] if vectors is not None else 0
+    vecs = np.zeros((n, dim), np.float32)
+    has = np.zeros(n, bool)
+    if vectors is not None:
+        pos = _lookup(user_ids, vectors.orig_ids)
+        ok = pos >= 0
+        v = vectors.vectors[ok]
+        vecs[pos[ok]] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        has[pos[ok]] = True
+    social = SocialInputs(friends, vecs, has)
+    log.info("social inputs: %d users (%d without interactions), %.1f%% with a social vector, %.1f%% with friends",
+             n, len(extra), 100 * has.mean(), 100 * social.has_friends.mean())
+    return data, social
+
+
+class SocialUsers(nn.Module):
+    """``u = h_u + γ Σ_v F_uv h_v`` with ``h_u = e_u + W s_u`` over a base model's user vectors.
+
+    :meth:`forward_all` is differentiable end to end (LightGCN, whose propagation yields every
+    user's vector each step anyway). :meth:`forward_batch` (MF, sparse row gradients) takes the
+    friends' part from a detached copy of all users' vectors, so a step still touches only the
+    batch's rows of the user table; the cost is one sparse product ``F · H`` per step.
+    """
+
+    def __init__(self, social: SocialInputs, dim: int, config: SocialConfig):
+        super().__init__()
+        self.config = config
+        self.register_buffer("vectors", torch.from_numpy(social.vectors), persistent=False)
+        f = social.friends.tocsr().astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            csr = torch.sparse_csr_tensor(torch.from_numpy(f.indptr.astype(np.int64)),
+                                          torch.from_numpy(f.indices.astype(np.int64)),
+                                          torch.from_numpy(f.data), size=f.shape, check_invariants=False)
+        self.register_buffer("friends", csr, persistent=False)
+        self.propagate = config.propagate if f.nnz else 0.0
+        d_s = social.vectors.shape[1]
+        self.map = nn.Parameter(torch.zeros(d_s, dim)) if config.map and d_s else None
+
+    def own(self, e: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        """``h = e + W s`` for ``users`` (all users when ``None``)."""
+        if self.map is None:
+            return e
+        s = self.vectors if users is None else self.vectors[users]
+        return e + s @ self.map
+
+    def forward_all(self, e_all: torch.Tensor) -> torch.Tensor:
+        """Final vectors of every user from every user's base vector."""
+        h = self.own(e_all)
+        return h + self.propagate * torch.sparse.mm(self.friends, h) if self.propagate else h
+
+    def forward_batch(self, users: torch.Tensor, e_users: torch.Tensor, e_all: torch.Tensor) -> torch.Tensor:
+        """Final vectors of ``users``; the friends' part from ``e_all`` without gradient."""
+        h = self.own(e_users, users)
+        if not self.propagate:
+            return h
+        with torch.no_grad():
+            agg = torch.sparse.mm(self.friends, self.own(e_all.detach()))
+        return h + self.propagate * agg[users]
