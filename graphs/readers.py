@@ -1,14 +1,18 @@
-"""Single-machine readers for edge-list text files (SNAP, KONECT) into numpy arrays.
+"""Single-machine readers for edge-list and pair text files (SNAP, KONECT, pairs, CSV pairs).
 
 The Spark readers in :mod:`graphs.spark` handle any size; these are for tests, benchmarks and
 graphs that fit one machine. Both validate the same way: a bad line raises
-:class:`~graphs.errors.InputFormatError` naming the file and line.
+:class:`~graphs.errors.InputFormatError` naming the file and line. :func:`header_line` is the one
+rule for a CSV header (the first data line, no integer field), shared with the Spark reader.
 
 >>> import tempfile, os
 >>> p = os.path.join(tempfile.mkdtemp(), "g.txt")
 >>> _ = open(p, "w").write("# c\\r\\n0\\t1\\r\\n1 2\\r\\n")
 >>> e = read_edges(p, "snap"); e.src.tolist(), e.dst.tolist()
 ([0, 1], [1, 2])
+>>> _ = open(p, "w").write("user,item\\r\\n0,5\\r\\n1, 6\\r\\n")
+>>> e = read_edges(p, "csv-pairs"); e.src.tolist(), e.dst.tolist()
+([0, 1], [5, 6])
 """
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from graphs.errors import InputFormatError
-from graphs.formats import get_format
+from graphs.formats import TextFormat, get_format
 
 _INT = re.compile(r"^[+-]?\d+$")
+HEADER_MSG = "header line where data is expected (a header is allowed only as the first line)"
 
 
 @dataclass(frozen=True)
@@ -50,39 +55,102 @@ def open_text(path: str | Path) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
 
 
+def split_fields(text: str, spec: TextFormat) -> list[str]:
+    """The fields of one stripped data line under ``spec``'s separator."""
+    return [f.strip() for f in text.split(spec.sep)] if spec.sep else text.split()
+
+
+def is_header(text: str, spec: TextFormat) -> bool:
+    """True when ``text`` is a header of ``spec``: the right field count and no integer field.
+
+    >>> is_header("user,friend", get_format("csv-pairs")), is_header("0,friend", get_format("csv-pairs"))
+    (True, False)
+    """
+    if not spec.header:
+        return False
+    fields = split_fields(text, spec)
+    return spec.min_cols <= len(fields) <= spec.max_cols and not any(_INT.match(f) for f in fields)
+
+
+def header_line(path: str | Path, spec: TextFormat) -> tuple[int, str] | None:
+    """``(line number, stripped text)`` of the file's header — its first data line when that
+    :func:`is_header` — or None. Reads only the start of the file."""
+    if not spec.header:
+        return None
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            s = line.strip()
+            if s and not s.startswith(spec.comment):
+                return (lineno, s) if is_header(s, spec) else None
+    return None
+
+
 def read_edges(path: str | Path, fmt: str = "snap") -> EdgeArrays:
-    """Read a SNAP or KONECT edge list: ``src dst [weight [ts]]`` per line."""
+    """Read a fixed-column edge or pair file: ``src dst [weight [ts]]`` per line (``sep`` per format).
+
+    For ``csv-pairs`` a header on the first data line is skipped; the same text anywhere else is a
+    bad line. Every error names the file and its 1-based line.
+    """
     spec = get_format(fmt)
     if spec.max_cols is None:
         raise ValueError(f"read_edges reads fixed-column formats, not {fmt!r}")
+    hdr = header_line(path, spec)
     with open_text(path) as fh:
         try:
-            df = pd.read_csv(fh, sep=r"\s+", comment=spec.comment, header=None, dtype=str,
-                             engine="c", names=range(spec.max_cols + 1))
+            df = pd.read_csv(fh, sep=spec.sep or r"\s+", comment=spec.comment, header=None, dtype=str,
+                             engine="c", names=range(spec.max_cols + 1), skipinitialspace=True)
         except pd.errors.EmptyDataError:
             df = pd.DataFrame()
-    if df.empty:
-        raise InputFormatError(str(path), "no edges: the file is empty or only comments")
+        except pd.errors.ParserError:  # a line with far too many fields: find it in Python
+            line = _first_line(path, spec, lambda f: len(f) > spec.max_cols)
+            raise InputFormatError(str(path), f"expected at most {spec.max_cols} columns", line=line) from None
+    skip = 1 if hdr is not None else 0  # the header is data row 0
+    if len(df) <= skip:
+        raise InputFormatError(str(path), "no edges: the file is empty or only comments" + (" and a header" if skip else ""))
+    if spec.sep:
+        df = df.apply(lambda c: c.str.strip())
+    df = df.iloc[skip:]
     if df.shape[1] > spec.max_cols and df[spec.max_cols].notna().any():
-        bad = int(np.flatnonzero(df[spec.max_cols].notna().to_numpy())[0])
+        bad = int(np.flatnonzero(df[spec.max_cols].notna().to_numpy())[0]) + skip
         raise InputFormatError(str(path), f"expected at most {spec.max_cols} columns", line=_line_of(path, spec.comment, bad))
     if df[1].isna().any():
-        bad = int(np.flatnonzero(df[1].isna().to_numpy())[0])
+        bad = int(np.flatnonzero(df[1].isna().to_numpy())[0]) + skip
         raise InputFormatError(str(path), f"expected at least {spec.min_cols} columns", line=_line_of(path, spec.comment, bad))
-    src, dst = _ints(df[0], path, spec.comment), _ints(df[1], path, spec.comment)
+    src, dst = _ints(df[0], path, spec, skip), _ints(df[1], path, spec, skip)
     weight = None
     if spec.weight_col is not None and spec.weight_col in df and df[spec.weight_col].notna().all():
         weight = pd.to_numeric(df[spec.weight_col], errors="coerce").to_numpy(np.float32)
     return EdgeArrays(src, dst, weight)
 
 
-def _ints(col: pd.Series, path, comment: str) -> np.ndarray:
+def _ints(col: pd.Series, path, spec: TextFormat, skip: int) -> np.ndarray:
     vals = pd.to_numeric(col, errors="coerce")
     ok = vals.notna().to_numpy() & col.str.fullmatch(r"[+-]?\d+").fillna(False).to_numpy()
     if not ok.all():
         bad = int(np.flatnonzero(~ok)[0])
-        raise InputFormatError(str(path), f"non-integer id {col.iloc[bad]!r}", line=_line_of(path, comment, bad))
+        line = _line_of(path, spec.comment, bad + skip)
+        raise InputFormatError(str(path), bad_id_message(path, spec, line, col.iloc[bad]), line=line)
     return col.astype(np.int64).to_numpy()
+
+
+def bad_id_message(path, spec: TextFormat, line: int, value: str) -> str:
+    """``non-integer id 'x'``, or ``header line repeated ...`` when the bad line is a header's copy."""
+    if spec.header and line > 0:
+        with open_text(path) as fh:
+            text = next((t.strip() for i, t in enumerate(fh, start=1) if i == line), "")
+        if is_header(text, spec):
+            return f"{HEADER_MSG}: {text!r}"
+    return f"non-integer id {value!r}"
+
+
+def _first_line(path, spec: TextFormat, pred) -> int:
+    """1-based number of the first data line whose fields satisfy ``pred`` (error path only)."""
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            s = line.split(spec.comment, 1)[0].strip()
+            if s and pred(split_fields(s, spec)):
+                return lineno
+    return -1
 
 
 def _line_of(path, comment: str, data_row: int) -> int:
@@ -99,10 +167,13 @@ def _line_of(path, comment: str, data_row: int) -> int:
     return -1
 
 
-def find_bad_line(path, comment: str, text: str) -> int:
-    """1-based number of the first line whose stripped content equals ``text`` (error path only)."""
+def find_bad_line(path, comment: str, text: str, occurrence: int = 1) -> int:
+    """1-based number of the ``occurrence``-th line whose stripped content equals ``text`` (error path only)."""
+    seen = 0
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if line.strip() == text.strip():
-                return lineno
+                seen += 1
+                if seen == occurrence:
+                    return lineno
     return -1

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from graphs.errors import InputFormatError
-from graphs.formats import SPMF_SEPARATORS, get_format
-from graphs.readers import find_bad_line
+from graphs.formats import SPMF_SEPARATORS, TextFormat, get_format
+from graphs.readers import HEADER_MSG, find_bad_line, header_line, is_header
 
 _INT_RE = r"^[+-]?[0-9]+$"
 
@@ -36,7 +37,12 @@ def read_tokens(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     df = spark.read.text(path).select(F.input_file_name().alias("file"),
                                       F.trim(F.regexp_replace("value", "\r", "")).alias("text"))
     df = df.where((F.col("text") != "") & ~F.col("text").startswith(spec.comment))
-    return df.withColumn("tokens", F.split("text", r"[ \t]+"))
+    return df.withColumn("tokens", F.split("text", r"\s*,\s*" if spec.sep == "," else r"[ \t]+"))
+
+
+def _local(f: str | None, fallback: str) -> str:
+    """A file name as Spark reports it (``file:`` URI, percent-encoded) as a local path."""
+    return unquote(f.removeprefix("file://").removeprefix("file:")) if f else fallback
 
 
 def _raise_first_error(df: DataFrame, comment: str, fallback_path: str) -> None:
@@ -44,14 +50,45 @@ def _raise_first_error(df: DataFrame, comment: str, fallback_path: str) -> None:
     row = df.where(F.col("_err").isNotNull()).select("_file", "_text", "_err").limit(1).collect()
     if row:
         f, text, err = row[0]
-        local = f.removeprefix("file://").removeprefix("file:") if f else fallback_path
+        local = _local(f, fallback_path)
         line = find_bad_line(local, comment, text) if Path(local).exists() else None
         raise InputFormatError(local or fallback_path, f"{err}: {text[:80]!r}", line=line)
 
 
-def _require_rows(df: DataFrame, path: str) -> None:
+def _require_rows(df: DataFrame, path: str, what: str = "comments") -> None:
     if not df.limit(1).count():
-        raise InputFormatError(path, "no data lines: the file is empty or only comments")
+        raise InputFormatError(path, f"no data lines: the file is empty or only {what}")
+
+
+def file_headers(spark: SparkSession, path: str, spec: TextFormat) -> dict[str | None, str]:
+    """Header text of each input file whose first data line is a header (:func:`graphs.readers.is_header`).
+
+    Local files (or a folder's visible files) are opened on the driver, reading only their first
+    lines. Remote paths: the first lines of the input; key ``None`` then allows that header once in
+    any file.
+    """
+    if not spec.header:
+        return {}
+    if "://" in path and not path.startswith("file:"):
+        lines = [t.strip() for t in spark.sparkContext.textFile(path).take(64)]
+        first = next((t for t in lines if t and not t.startswith(spec.comment)), None)
+        return {None: first} if first is not None and is_header(first, spec) else {}
+    p = Path(path.removeprefix("file:"))
+    files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(("_", "."))) if p.is_dir() else [p]
+    found = {str(f.resolve()): header_line(f, spec) for f in files}
+    return {f: h[1] for f, h in found.items() if h is not None}
+
+
+def _check_headers(parsed: DataFrame, headers: dict[str | None, str], comment: str, path: str) -> None:
+    """A header's text may occur once per file, as its first data line; a second copy is a bad line."""
+    rows = parsed.where("_hdr").groupBy("_file", "_text").count().collect()  # at most files x header texts
+    for f, text, n in rows:
+        local = _local(f, path)
+        key = str(Path(local).resolve()) if None not in headers else None
+        allowed = 1 if headers.get(key) == text else 0
+        if n > allowed:
+            line = find_bad_line(local, comment, text, occurrence=allowed + 1) if Path(local).exists() else None
+            raise InputFormatError(local, f"{HEADER_MSG}: {text[:80]!r}", line=line)
 
 
 def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
@@ -62,11 +99,17 @@ def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     """
     spec = get_format(fmt)
     df = read_tokens(spark, path, fmt)
+    headers = file_headers(spark, path, spec)
     n = F.size("tokens")
-    keep = lambda err: [F.when(err.isNotNull(), F.col("file")).alias("_file"),  # noqa: E731
-                        F.when(err.isNotNull(), F.col("text")).alias("_text"), err.alias("_err")]
+    hdr = F.col("text").isin(*sorted(set(headers.values()))) if headers else F.lit(False)
+    keep = lambda err: [F.when(err.isNotNull() | hdr, F.col("file")).alias("_file"),  # noqa: E731
+                        F.when(err.isNotNull() | hdr, F.col("text")).alias("_text"), err.alias("_err"), hdr.alias("_hdr")]
     if spec.max_cols is not None:
-        err = (F.when((n < spec.min_cols) | (n > spec.max_cols), F.lit(f"expected {spec.min_cols}..{spec.max_cols} columns"))
+        cols = f"{spec.min_cols}" if spec.min_cols == spec.max_cols else f"{spec.min_cols}..{spec.max_cols}"
+        any_int = F.exists("tokens", lambda t: t.rlike(_INT_RE))
+        err = (F.when(hdr, F.lit(None).cast("string"))
+               .when((n < spec.min_cols) | (n > spec.max_cols), F.lit(f"expected {cols} columns"))
+               .when(F.lit(spec.header) & ~any_int, F.lit(HEADER_MSG))
                .when(~F.get("tokens", 0).rlike(_INT_RE) | ~F.get("tokens", 1).rlike(_INT_RE), F.lit("non-integer id")))
         w = F.lit(1.0)
         if spec.weight_col is not None:
@@ -76,9 +119,12 @@ def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     else:  # adjacency list: node nbr nbr ...
         err = F.when(~F.forall("tokens", lambda t: t.rlike(_INT_RE)), F.lit("non-integer id"))
         parsed = df.select(F.transform("tokens", lambda t: t.try_cast("long")).alias("t"), *keep(err))
-    parsed = parsed.cache()
-    _require_rows(parsed, path)
+    parsed = cached = parsed.cache()
+    _require_rows(parsed.where(~F.col("_hdr")), path, "comments and a header" if headers else "comments")
     _raise_first_error(parsed, spec.comment, path)
+    if headers:
+        _check_headers(parsed, headers, spec.comment, path)
+    parsed = parsed.where(~F.col("_hdr"))
     if spec.max_cols is not None:
         clean = parsed.select("src", "dst", "weight")
     else:
@@ -86,7 +132,7 @@ def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
                               F.lit(1.0).cast("float").alias("weight"))
     clean = clean.cache()  # one cached copy of the edges: the validated rows replace the parse cache
     clean.count()
-    parsed.unpersist()
+    cached.unpersist()
     return clean
 
 
