@@ -69,9 +69,10 @@ def feedback_rows(events: DataFrame, impressions: DataFrame, known_event_ids: Da
     n_events, n_pos = ev.agg(F.count(F.lit(1)), F.sum((F.col("reward") > 0).cast("long"))).first()
     n_pos = n_pos or 0
     first = Window.partitionBy("event_id").orderBy(F.col("seq").asc_nulls_last(), "ts", "score_id", "item")
-    uniq = (ev.where(F.col("reward") > 0).withColumn("_r", F.row_number().over(first)).where("_r = 1").drop("_r", "seq"))
-    imp = impressions.select(F.col("score_id").cast("string"), F.col("item").cast("long"),
-                             F.col("user").cast("long")).distinct()
+    uniq = (ev.where(F.col("reward") > 0).withColumn("_r", F.row_number().over(first)).where("_r = 1")
+            .drop("_r", "seq").cache())
+    imp = (impressions.select(F.col("score_id").cast("string"), F.col("item").cast("long"), F.col("user").cast("long"))
+           .join(uniq.select("score_id", "item"), ["score_id", "item"], "left_semi").distinct())  # only the events' rows
     j = uniq.join(imp, ["score_id", "item"], "left")
     known = F.lit(False)
     if known_event_ids is not None:
@@ -84,11 +85,13 @@ def feedback_rows(events: DataFrame, impressions: DataFrame, known_event_ids: Da
     if n_rows != n_unique:
         bad = j.groupBy("event_id").count().where("count > 1").join(j, "event_id").select("score_id", "item").first()
         j.unpersist()
+        uniq.unpersist()
         raise ValueError(f"impressions: (score_id, item) = ({bad['score_id']!r}, {bad['item']}) names several users")
     rows = (j.where(F.col("user").isNotNull() & ~F.col("_known"))
             .select("user", "item", "ts", F.col("reward").alias("weight"), "event_id").cache())
     n_added = rows.count()
     j.unpersist()
+    uniq.unpersist()
     counts = FeedbackCounts(int(n_events), int(n_events - n_pos), int(n_pos - n_unique), int(n_unmatched or 0),
                             int(n_known or 0), int(n_added))
     return rows, counts

@@ -2,6 +2,11 @@
 
     spark-submit --py-files dist/graphrec.zip jobs/ingest_graph.py \\
         --input soc-Slashdot0902.txt.gz --format snap --output out/graph --drop-self-loops
+
+A friend graph such as SocialLGN's ``trust.txt`` (``--format csv-pairs``: ``user,friend`` with a
+header) or RecDiff's ``recdiff_trust.txt`` (``--format pairs``) is read as directed edges;
+``--undirected`` stores each pair once (``src < dst``), merging the two directions of a
+reciprocated friendship (counted in ``duplicates_dropped``).
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ class IngestGraphConfig:
 
 def parse_args(argv=None) -> IngestGraphConfig:
     p = argparse.ArgumentParser(prog="ingest_graph", description=__doc__.splitlines()[0])
-    p.add_argument("--input", required=True, help="edge file or folder (text; .gz ok) or Parquet dir with src,dst")
+    p.add_argument("--input", required=True, help="edge file or folder (text; .gz ok; see --format) or Parquet dir with src,dst")
     p.add_argument("--format", required=True, choices=GRAPH_FORMATS)
     p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
     p.add_argument("--undirected", action="store_true", help="store each edge once with src < dst")

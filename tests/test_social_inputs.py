@@ -203,6 +203,8 @@ def test_spark_feedback_path_matches_the_core(spark, tmp_path):
     want = rows.to_pandas().sort_values("event_id").reset_index(drop=True)
     assert got[["user", "item", "event_id"]].equals(want[["user", "item", "event_id"]])
     assert got["weight"].tolist() == want["weight"].tolist() == [1.0, 0.5]
+    empty, ecounts = feedback_rows(spark.read.parquet(str(ex / "events")).limit(0), spark.read.parquet(str(ex / "impressions")))
+    assert empty.count() == 0 and ecounts == core.feedback_rows(ev.slice(0, 0), im)[1] == core.FeedbackCounts()
 
 
 # --- the real files (SOURCE.md's verified counts) ---------------------------------------------------
