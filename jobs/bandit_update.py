@@ -9,6 +9,8 @@ version with :meth:`recsys.bandits.state.EdgeStats.apply` — the same function 
 learns with, following the version's manifest ``off_graph`` — and publishes ``v=<n+1>`` with the
 new watermark (``recsys.bandits.publish.new_version_dir``: temporary folder, rename, then
 ``CURRENT``). When no new event matches, nothing is published: re-running a day changes nothing.
+Events on impressions without a cluster context (the service's ``fallback`` path: impression rows
+with ``cluster = -1``) are merged and counted in the watermark but add nothing, as online.
 """
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)

@@ -5,6 +5,7 @@ request asks ``POST /v1/score`` for ``k`` items for a user drawn (seeded) from t
 interactions; an item earns reward 1 when the user interacted with it (``DIR/interactions``), else
 0; after each batch of requests all shown items' rewards go to ``POST /v1/feedback``
 (``event_id = <score_id>:<item>``), so the service learns online between batches.
+``summary.json`` counts the requests per serving path (``paths``: personal | social | fallback).
 
 Writes ``OUTPUT/curve(batch, requests, reward_rate, random_rate, cumulative_reward)`` — the bandit's
 learning curve next to uniformly random items of the catalogue — and ``OUTPUT/summary.json``.
@@ -100,6 +101,7 @@ def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tu
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     cols = {c: [] for c in ("batch", "requests", "reward_rate", "random_rate", "cumulative_reward")}
     total, unknown, n_events, lat = 0.0, 0, 0, []
+    paths: dict[str, int] = {}
     with httpx.Client(base_url=cfg.url, headers=headers, timeout=30.0) as client:
         for b in range(cfg.requests // cfg.batch):
             users = rng.choice(prefs.users, cfg.batch)
@@ -113,6 +115,7 @@ def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tu
                     continue
                 r.raise_for_status()
                 body = r.json()
+                paths[body["path"]] = paths.get(body["path"], 0) + 1
                 items = np.array([x["item"] for x in body["items"]], np.int64)
                 rew = prefs.reward(np.full(items.size, u), items)
                 shown_u.append(np.full(items.size, u))
@@ -135,7 +138,7 @@ def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tu
         raise RuntimeError(f"no request was served: {unknown} users unknown to the served parameter version")
     rate = np.array(cols["reward_rate"])
     q = max(1, rate.size // 4)
-    summary = {"requests": cfg.requests, "unknown_users": unknown, "events": n_events,
+    summary = {"requests": cfg.requests, "unknown_users": unknown, "events": n_events, "paths": paths,
                "reward_rate_first_quarter": float(rate[:q].mean()), "reward_rate_last_quarter": float(rate[-q:].mean()),
                "random_rate": float(np.mean(cols["random_rate"])), "cumulative_reward": total,
                "score_p50_ms": float(np.percentile(lat, 50) * 1e3), "score_p99_ms": float(np.percentile(lat, 99) * 1e3)}

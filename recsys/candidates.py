@@ -32,13 +32,23 @@ Build (or rebuild) one parameter version from user and item vectors:
    creates the edge). ``skip`` was kept by measurement: more cumulative reward in every replay
    configuration and a graph that does not grow with traffic (``benchmarks/README.md`` § bandits).
    A manifest that does not state the mode is refused when read (see :mod:`recsys.bandits.manifest`).
-6. **Fresh items** (:func:`add_fresh_items`) join without a rebuild: with a vector, an item links to
+6. **Cold start** (the recommender's ``user_vectors`` may carry ``source``: ``personal`` |
+   ``social``, :mod:`recsys.bandits.inputs`). Users with a social-side vector get clusters like
+   anyone else; the version's ``user_clusters`` keeps where each user's vector came from in its
+   ``path`` column (``personal`` | ``social``; older user vectors without ``source``: all
+   ``personal``), so the scoring service can say which path served a request. For users with
+   neither (unknown to the version) the version stores ``popular(item, count)``: the ``popular_n``
+   items with the most training interactions in the recommender's ``seen`` table (``--seen``,
+   default: the ``seen`` table beside ``--user-vectors``); the service serves them as the
+   ``fallback`` path. Without a ``seen`` table (or with ``popular_n = 0``) there is no fallback and
+   the service answers unknown users with 404.
+7. **Fresh items** (:func:`add_fresh_items`) join without a rebuild: with a vector, an item links to
    its ``fresh_clusters`` best clusters by inner product; without one (e.g. a trending catalogue
    id) it links to every cluster. They start at ``d = λ, b = 0``; existing edges are untouched.
 
-CLI: ``python -m recsys.candidates --user-vectors DIR --item-vectors DIR [--fresh-items DIR]
---params PARAMS_DIR --clusters C --k K --w W`` publishes ``v=<n+1>`` (statistics, merged event ids and
-watermark carried over from the current version).
+CLI: ``python -m recsys.candidates --user-vectors DIR --item-vectors DIR [--seen DIR] [--popular N]
+[--fresh-items DIR] --params PARAMS_DIR --clusters C --k K --w W`` publishes ``v=<n+1>`` (statistics,
+merged event ids and watermark carried over from the current version).
 
 >>> rng = np.random.default_rng(0)
 >>> old = rng.normal(size=(4, 2)).astype(np.float32)
@@ -52,13 +62,12 @@ import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 from scipy.optimize import linear_sum_assignment
 
+from recsys.bandits.inputs import popular_items, read_fresh_items, read_user_vectors, read_vectors, seen_beside
 from recsys.bandits.params import BanditParams, Watermark, current_version, load_merged_event_ids, load_params
 from recsys.bandits.publish import publish_params
 from recsys.bandits.state import check_off_graph
@@ -66,7 +75,7 @@ from recsys.bandits.state import check_off_graph
 log = logging.getLogger(__name__)
 
 __all__ = ["CandidateConfig", "kmeans", "match_clusters", "centroid_shift", "decay_factor", "user_context", "top_items",
-           "build_params", "add_fresh_items", "read_vectors", "main"]
+           "build_params", "add_fresh_items", "read_vectors", "read_user_vectors", "read_fresh_items", "main"]
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,12 @@ class CandidateConfig:
     reset_shift: float = 1.0
     fresh_clusters: int = 8
     off_graph: str = "skip"
+    popular_n: int = 100
 
     def __post_init__(self) -> None:
         check_off_graph(self.off_graph, "CandidateConfig.off_graph")
+        if self.popular_n < 0:
+            raise ValueError(f"CandidateConfig.popular_n must be >= 0, got {self.popular_n}")
         if self.n_clusters < 1 or self.k < 1 or self.w < 1:
             raise ValueError(f"CandidateConfig: clusters, k, w must be >= 1, got {self.n_clusters}, {self.k}, {self.w}")
         if self.k > self.n_clusters:
@@ -204,8 +216,13 @@ def top_items(centroids: np.ndarray, item_vectors: np.ndarray, w: int) -> np.nda
 
 
 def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarray, item_vecs: np.ndarray,
-                 cfg: CandidateConfig, prev: BanditParams | None = None) -> tuple[BanditParams, dict]:
-    """A new version's parameters (version 0 until published) and a report of the matching."""
+                 cfg: CandidateConfig, prev: BanditParams | None = None, user_path: np.ndarray | None = None,
+                 popular: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[BanditParams, dict]:
+    """A new version's parameters (version 0 until published) and a report of the matching.
+
+    ``user_path``: one code per user (``USER_PATHS`` index; None: all personal); ``popular``:
+    ``(items, counts)`` of the fallback table (None: no fallback).
+    """
     t0 = time.perf_counter()
     init = None
     if prev is not None and prev.centroids.shape[1] == user_vecs.shape[1]:
@@ -234,10 +251,14 @@ def build_params(user_ids: np.ndarray, user_vecs: np.ndarray, item_ids: np.ndarr
         lam=cfg.lam, alpha=cfg.alpha, k=cfg.k, w=cfg.w, edge_cluster=ec, edge_item=ei, d=d, b=b,
         user=np.repeat(np.asarray(user_ids, np.int64), cfg.k), user_cluster=ids[rows].ravel(),
         user_weight=weights.ravel(), centroids=cen, centroid_ids=ids,
+        user_path=None if user_path is None else np.repeat(np.asarray(user_path, np.int8), rows.shape[1]),
+        popular_item=None if popular is None else popular[0], popular_count=None if popular is None else popular[1],
         watermark=prev.watermark if prev is not None else Watermark(),
         off_graph=cfg.off_graph, extra={"weighting": cfg.weighting, "power": cfg.power, "temperature": cfg.temperature})
     report = {
         "clusters": int(ids.size), "edges": params.num_edges, "users": int(len(user_ids)),
+        "social_users": 0 if user_path is None else int((np.asarray(user_path) == 1).sum()),
+        "popular_items": params.num_popular,
         "kept": int((gamma >= 1).sum()), "decayed": int(((gamma > 0) & (gamma < 1)).sum()),
         "reset": int(((gamma <= 0) & np.isfinite(shift)).sum()), "new_ids": int((ids > int(np.max(prev.centroid_ids, initial=-1))).sum()) if prev is not None else int(ids.size),
         "max_shift": float(np.max(shift[np.isfinite(shift)], initial=0.0)), "seconds": time.perf_counter() - t0,
@@ -264,42 +285,15 @@ def add_fresh_items(params: BanditParams, items: Sequence[int], vectors: np.ndar
     ).replace(extra={**params.extra, "fresh_items_added": int(np.unique(ei).size)})
 
 
-def read_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids int64, vectors float32 (n, dim))`` from ``DIR/vectors``, ``DIR/{user,item}_vectors`` or a table DIR."""
-    p = Path(path)
-    cand = [p / "vectors", p] if (p / "vectors").exists() else [p]
-    t = pq.read_table(cand[0])
-    if "id" not in t.column_names or "vector" not in t.column_names:
-        raise ValueError(f"{cand[0]}: expected columns (id, vector), got {t.column_names}")
-    ids = t.column("id").to_numpy().astype(np.int64)
-    vec = t.column("vector").combine_chunks()
-    flat = vec.values.to_numpy(zero_copy_only=False).astype(np.float32)
-    if ids.size == 0 or flat.size % ids.size:
-        raise ValueError(f"{cand[0]}: vectors are empty or of unequal length")
-    mat = flat.reshape(ids.size, flat.size // ids.size)
-    if not np.isfinite(mat).all():
-        raise ValueError(f"{cand[0]}: vector contains NaN/inf")
-    return ids, mat
-
-
-def read_fresh_items(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Fresh item ids (column ``item`` or ``id``) and their ``vector`` column if present."""
-    t = pq.read_table(path)
-    col = "item" if "item" in t.column_names else "id" if "id" in t.column_names else None
-    if col is None:
-        raise ValueError(f"{path}: expected an 'item' or 'id' column, got {t.column_names}")
-    ids = t.column(col).to_numpy().astype(np.int64)
-    if "vector" in t.column_names and ids.size:
-        flat = t.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.float32)
-        return ids, flat.reshape(ids.size, -1)
-    return ids, None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m recsys.candidates", description=__doc__.split("\n")[0])
     ap.add_argument("--user-vectors", help="DIR with (id, vector) Parquet (DIR/vectors or the table itself)")
     ap.add_argument("--item-vectors", help="DIR with (id, vector) Parquet")
     ap.add_argument("--fresh-items", help="Parquet DIR with item (or id) [+ vector] of items to add")
+    ap.add_argument("--seen", help="the recommender's seen(user, item) table for the fallback's popular items "
+                                   "(default: 'seen' beside --user-vectors, when present)")
+    ap.add_argument("--popular", type=int, default=CandidateConfig.popular_n,
+                    help="how many popular items the version keeps for users without a context (0: no fallback)")
     ap.add_argument("--params", required=True, help="PARAMS_DIR (v=<n>/ and CURRENT)")
     ap.add_argument("--clusters", type=int, default=64)
     ap.add_argument("--k", type=int, default=3)
@@ -316,14 +310,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = CandidateConfig(n_clusters=a.clusters, k=a.k, w=a.w, lam=a.lam, alpha=a.alpha, weighting=a.weighting,
-                          power=a.power, temperature=a.temperature, seed=a.seed, off_graph=a.off_graph)
+                          power=a.power, temperature=a.temperature, seed=a.seed, off_graph=a.off_graph,
+                          popular_n=a.popular)
     has_prev = current_version(a.params) is not None
     prev = load_params(a.params) if has_prev else None
     report: dict = {}
     if a.user_vectors and a.item_vectors:
-        uid, uvec = read_vectors(a.user_vectors)
+        uid, uvec, upath = read_user_vectors(a.user_vectors)
         iid, ivec = read_vectors(a.item_vectors)
-        params, report = build_params(uid, uvec, iid, ivec, cfg, prev)
+        seen = a.seen or seen_beside(a.user_vectors)
+        popular = popular_items(seen, cfg.popular_n) if seen is not None and cfg.popular_n else None
+        if popular is None:
+            log.warning("no popular items (seen table: %s, --popular %d): users without a context get 404", seen,
+                        cfg.popular_n)
+        params, report = build_params(uid, uvec, iid, ivec, cfg, prev, user_path=upath, popular=popular)
     elif prev is not None and a.fresh_items:
         params = prev
     else:

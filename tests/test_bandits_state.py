@@ -48,6 +48,9 @@ def test_apply_in_chunks_equals_a_direct_replay_and_counts_pairs(mode, monkeypat
     keys = list(zip(got["cluster"].tolist(), got["item"].tolist()))
     assert keys == sorted(want)
     np.testing.assert_allclose(np.c_[got["d"], got["b"]], np.array([want[k] for k in keys]), rtol=1e-12, atol=1e-15)
+    # after the arrays grew, a pair that is not an edge still scores with the prior d = λ, b = 0 (prior) or not at all
+    mean, unc = st.score(np.array([[100, 0]]), np.array([[1.0, 0.0]]), np.array([[5]]))
+    assert mean[0, 0] == 0.0 and unc[0, 0] == pytest.approx(1 / np.sqrt(0.7) if mode == "prior" else 0.0, rel=1e-12)
     created = sum(a.created for a in applied)
     assert created == (len(want) - len(edges) if mode == "prior" else 0)
     assert (sum(a.skipped for a in applied) > 0) == (mode == "skip")

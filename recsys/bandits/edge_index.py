@@ -55,17 +55,21 @@ def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def pack_or_absent(cluster: np.ndarray, item: np.ndarray) -> np.ndarray:
     """Keys of the (broadcast) pairs, ``-1`` where an id is out of range (e.g. a padded cluster -1)."""
-    c, i = np.broadcast_arrays(np.asarray(cluster, dtype=np.int64), np.asarray(item, dtype=np.int64))
-    valid = (c >= 0) & (c <= MAX_CLUSTER) & (i >= 0) & (i <= MAX_ITEM)
-    return np.where(valid, (np.where(valid, c, 0) << ITEM_BITS) | np.where(valid, i, 0), -1)
+    c, i = np.asarray(cluster, dtype=np.int64), np.asarray(item, dtype=np.int64)
+    vc, vi = (c >= 0) & (c <= MAX_CLUSTER), (i >= 0) & (i <= MAX_ITEM)    # checked on the small inputs
+    keys = (np.where(vc, c, 0) << ITEM_BITS) | np.where(vi, i, 0)
+    if vc.all() and vi.all():
+        return keys
+    return np.where(vc & vi, keys, -1)
 
 
 def _find(sorted_keys: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Position of each query in a sorted array, ``-1`` where absent (negative queries are absent)."""
+    """Position of each query in a sorted array of keys (all >= 0), ``-1`` where absent (as for q = -1)."""
     if sorted_keys.size == 0:
         return np.full(np.shape(q), -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(sorted_keys, q), sorted_keys.size - 1)
-    return np.where((sorted_keys[pos] == q) & (q >= 0), pos, -1).astype(np.int64)
+    pos = np.searchsorted(sorted_keys, q)
+    np.minimum(pos, sorted_keys.size - 1, out=pos)
+    return np.where(sorted_keys[pos] == q, pos, -1)
 
 
 def lookup(sorted_keys: np.ndarray, cluster: np.ndarray, item: np.ndarray) -> np.ndarray:
@@ -83,6 +87,7 @@ class EdgeIndex:
 
     def __init__(self, keys: np.ndarray, eids: np.ndarray) -> None:
         self._keys, self._eids = keys, eids      # sorted keys and their edge ids
+        self._identity = bool((eids == np.arange(eids.size)).all())   # edge id = position (built from sorted keys)
         self._okeys = np.empty(0, np.int64)      # overflow (created later) keys, sorted
         self._oeids = np.empty(0, np.int64)
         self.n_edges = int(eids.size)
@@ -110,7 +115,7 @@ class EdgeIndex:
         """Edge id per key (any shape), ``-1`` where absent."""
         keys = np.asarray(keys, np.int64)
         pos = _find(self._keys, keys)
-        out = np.where(pos >= 0, self._eids[np.maximum(pos, 0)], -1)
+        out = pos if self._identity else np.where(pos >= 0, self._eids[np.maximum(pos, 0)], -1)
         if self._okeys.size:
             miss = out < 0
             if miss.any():
@@ -149,6 +154,7 @@ class EdgeIndex:
         pos = np.searchsorted(self._keys, self._okeys)     # both sorted and disjoint: a linear merge
         self._keys = np.insert(self._keys, pos, self._okeys)
         self._eids = np.insert(self._eids, pos, self._oeids)
+        self._identity = False
         self._okeys = np.empty(0, np.int64)
         self._oeids = np.empty(0, np.int64)
 

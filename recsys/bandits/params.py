@@ -5,7 +5,9 @@ Layout of one version (architecture.md, "Bandit parameters"; names and schemas i
 
 * ``edges``          ``(cluster int32, item int64, d float64, b float64)`` — per edge
   ``d = λ + Σ w_uc²`` and ``b = Σ w_uc · r`` (Yi et al., RecSys 2023, arXiv 2307.15893).
-* ``user_clusters``  ``(user int64, cluster int32, weight float32)`` — each user's top-K context.
+* ``user_clusters``  ``(user int64, cluster int32, weight float32, path string)`` — each user's
+  top-K context and where its vector came from (``personal`` | ``social``; no column: personal).
+* ``popular``        ``(item int64, count int64)`` — the service's ``fallback`` items (optional).
 * ``centroids``      ``(cluster int32, vector array<float32>)`` — the k-means centroids (kept to
   warm-start and match the next rebuild, see :mod:`recsys.candidates`).
 * ``merged_events``  ``(event_id string, ts timestamp)`` — ids of every feedback event whose terms
@@ -61,8 +63,9 @@ from recsys.bandits.edge_index import edge_keys, lookup
 from recsys.bandits.manifest import Manifest, Watermark, read_manifest
 from recsys.bandits.publish import new_version_dir, publish_params
 from recsys.bandits.state import check_off_graph
-from recsys.bandits.versions import (CENTROID_SCHEMA, EDGE_SCHEMA, MERGED_EVENTS_SCHEMA, USER_CLUSTER_SCHEMA,
-                                     current_version, list_versions, read_table, version_dir)
+from recsys.bandits.versions import (CENTROID_SCHEMA, EDGE_SCHEMA, MERGED_EVENTS_SCHEMA, POPULAR_SCHEMA,
+                                     USER_CLUSTER_SCHEMA, USER_PATHS, current_version, encode_paths, list_versions,
+                                     read_table, version_dir)
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +83,27 @@ def _arr(x: Any, dtype: Any, name: str) -> np.ndarray:
     return a
 
 
+def _sorted_popular(item: Sequence[int] | None, count: Sequence[int] | None) -> dict[str, np.ndarray | None]:
+    """Popular items and counts sorted by count desc, item asc (None stays None)."""
+    if item is None and count is None:
+        return {"popular_item": None, "popular_count": None}
+    i, c = np.asarray(item, np.int64), np.asarray(count, np.int64)
+    if i.shape != c.shape:
+        raise ValueError(f"BanditParams.popular: {i.size} items but {c.size} counts")
+    o = np.lexsort((i, -c))
+    return {"popular_item": i[o], "popular_count": c[o]}
+
+
 @dataclass(frozen=True, eq=False)
 class BanditParams:
     """One immutable parameter version (arrays are not copied; treat them as read-only).
 
     Edges are sorted by (cluster, item); ``user_clusters`` rows by (user, weight desc).
     ``off_graph`` is the serving mode (None when constructing: ``extra["off_graph"]`` if given,
-    else ``"prior"``); ``extra`` is descriptive and carries a copy of the mode.
+    else ``"prior"``); ``extra`` is descriptive and carries a copy of the mode. ``user_path`` is
+    each row's user path code (index into :data:`~recsys.bandits.versions.USER_PATHS`, or the
+    strings; None: all ``personal``); ``popular_item``/``popular_count`` the fallback items, most
+    popular first (None: none).
     """
 
     version: int
@@ -107,6 +124,9 @@ class BanditParams:
     created_at: str = ""
     extra: dict = field(default_factory=dict)
     off_graph: str | None = None
+    user_path: np.ndarray | None = None
+    popular_item: np.ndarray | None = None
+    popular_count: np.ndarray | None = None
     keys: np.ndarray = field(init=False, repr=False)
     _cluster_ptr: np.ndarray = field(init=False, repr=False)
     _users: np.ndarray = field(init=False, repr=False)
@@ -156,13 +176,30 @@ class BanditParams:
         users, start = np.unique(self.user, return_index=True)
         s(self, "_users", users)
         s(self, "_user_ptr", np.append(start, self.user.size).astype(np.int64))
+        up = self.user_path if self.user_path is not None else np.zeros(self.user.size, np.int8)
+        up = np.asarray(up)
+        up = encode_paths(up, "BanditParams.user_path") if up.dtype.kind in "OUS" else _arr(up, np.int8, "user_path")
+        if up.size != self.user.size or (up.size and not ((up >= 0) & (up < len(USER_PATHS))).all()):
+            raise ValueError(f"BanditParams.user_path: need one code in [0, {len(USER_PATHS)}) per user_clusters row")
+        if up.size and (up != np.repeat(up[start], np.diff(self._user_ptr))).any():
+            raise ValueError("BanditParams.user_path: the rows of one user must share its path")
+        s(self, "user_path", up)
+        pi = _arr(np.zeros(0) if self.popular_item is None else self.popular_item, np.int64, "popular_item")
+        pn = _arr(np.zeros(0) if self.popular_count is None else self.popular_count, np.int64, "popular_count")
+        if pi.size != pn.size or (pn.size and pn.min() < 0) or np.unique(pi).size != pi.size:
+            raise ValueError("BanditParams.popular: need distinct items and counts >= 0 of equal length")
+        if pi.size > 1 and (np.lexsort((pi, -pn)) != np.arange(pi.size)).any():
+            raise ValueError("BanditParams.popular must be sorted by count desc, item asc; use BanditParams.build")
+        s(self, "popular_item", pi)
+        s(self, "popular_count", pn)
 
     @classmethod
     def build(cls, *, lam: float, alpha: float, k: int, w: int, edge_cluster: Sequence[int], edge_item: Sequence[int],
               user: Sequence[int], user_cluster: Sequence[int], user_weight: Sequence[float], centroids: np.ndarray,
               centroid_ids: Sequence[int] | None = None, d: Sequence[float] | None = None,
               b: Sequence[float] | None = None, version: int = 0, watermark: Watermark = Watermark(),
-              extra: dict | None = None, off_graph: str | None = None) -> "BanditParams":
+              extra: dict | None = None, off_graph: str | None = None, user_path: Sequence | None = None,
+              popular_item: Sequence[int] | None = None, popular_count: Sequence[int] | None = None) -> "BanditParams":
         """Sort and deduplicate the inputs (d defaults to λ, b to 0) and build a version."""
         ec, ei = np.asarray(edge_cluster, np.int32), np.asarray(edge_item, np.int64)
         dd = np.full(ec.size, lam) if d is None else np.asarray(d, np.float64)
@@ -178,7 +215,9 @@ class BanditParams:
         return cls(version=version, lam=float(lam), alpha=float(alpha), k=int(k), w=int(w),
                    edge_cluster=ec[first], edge_item=ei[first], d=dd[first], b=bb[first],
                    user=u[uo], user_cluster=uc[uo], user_weight=uw[uo], centroid_ids=cid, centroids=cen,
-                   watermark=watermark, extra=dict(extra or {}), off_graph=off_graph)
+                   watermark=watermark, extra=dict(extra or {}), off_graph=off_graph,
+                   user_path=None if user_path is None else np.asarray(user_path)[uo],
+                   **_sorted_popular(popular_item, popular_count))
 
     @property
     def num_edges(self) -> int:
@@ -224,6 +263,19 @@ class BanditParams:
         out.sort(axis=1)
         out[out == np.iinfo(np.int64).max] = -1
         return out
+
+    @property
+    def num_popular(self) -> int:
+        return int(self.popular_item.size)
+
+    def user_paths(self, users: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Path code of each user (index into ``USER_PATHS``); -1 for users without a context."""
+        u = np.asarray(users, dtype=np.int64).ravel()
+        if not self._users.size:
+            return np.full(u.size, -1, np.int8)
+        pos = np.minimum(np.searchsorted(self._users, u), self._users.size - 1)
+        known = self._users[pos] == u
+        return np.where(known, self.user_path[self._user_ptr[pos]], -1).astype(np.int8)
 
     def has_user(self, user: int) -> bool:
         i = np.searchsorted(self._users, user)
@@ -271,8 +323,10 @@ class BanditParams:
         return {
             "edges": pa.table([pa.array(self.edge_cluster), pa.array(self.edge_item), pa.array(self.d), pa.array(self.b)],
                               schema=EDGE_SCHEMA),
-            "user_clusters": pa.table([pa.array(self.user), pa.array(self.user_cluster), pa.array(self.user_weight)],
+            "user_clusters": pa.table([pa.array(self.user), pa.array(self.user_cluster), pa.array(self.user_weight),
+                                       pa.array(np.asarray(USER_PATHS, dtype=object)[self.user_path], pa.string())],
                                       schema=USER_CLUSTER_SCHEMA),
+            "popular": pa.table([pa.array(self.popular_item), pa.array(self.popular_count)], schema=POPULAR_SCHEMA),
             "centroids": pa.table([pa.array(self.centroid_ids), cen.cast(pa.list_(pa.float32()))], schema=CENTROID_SCHEMA),
         }
 
@@ -292,7 +346,11 @@ def load_params(params_dir: str | os.PathLike, version: int | None = None) -> Ba
     man = read_manifest(params_dir, version)
     vdir = version_dir(params_dir, man.version)
     e = read_table(vdir / "edges", EDGE_SCHEMA)
-    uc = read_table(vdir / "user_clusters", USER_CLUSTER_SCHEMA)
+    uc = read_table(vdir / "user_clusters", USER_CLUSTER_SCHEMA, optional=("path",))
+    paths = None                                      # no column (older versions): every user is personal
+    if "path" in uc.column_names:
+        paths = encode_paths(uc.column("path").to_numpy(zero_copy_only=False), f"{vdir / 'user_clusters'} column path")
+    pop = read_table(vdir / "popular", POPULAR_SCHEMA) if (vdir / "popular").exists() else POPULAR_SCHEMA.empty_table()
     ce = read_table(vdir / "centroids", CENTROID_SCHEMA).sort_by("cluster")
     cen_ids = ce.column("cluster").to_numpy()
     vecs = ce.column("vector").combine_chunks()
@@ -306,7 +364,8 @@ def load_params(params_dir: str | os.PathLike, version: int | None = None) -> Ba
             edge_cluster=e.column("cluster").to_numpy(), edge_item=e.column("item").to_numpy(),
             d=e.column("d").to_numpy(), b=e.column("b").to_numpy(),
             user=uc.column("user").to_numpy(), user_cluster=uc.column("cluster").to_numpy(),
-            user_weight=uc.column("weight").to_numpy(), centroid_ids=cen_ids,
+            user_weight=uc.column("weight").to_numpy(), user_path=paths, centroid_ids=cen_ids,
+            popular_item=pop.column("item").to_numpy(), popular_count=pop.column("count").to_numpy(),
             centroids=flat.reshape(cen_ids.size, dim), version=man.version, watermark=man.watermark)
     except ValueError as err:
         raise ValueError(f"{vdir}: {err}") from None

@@ -38,6 +38,7 @@ __all__ = [
     "ImpressionRecord",
     "events_table",
     "impressions_table",
+    "flatten_impressions",
     "MAX_ID_LEN",
 ]
 
@@ -174,27 +175,38 @@ def _ts_array(seconds: np.ndarray) -> pa.Array:
     return pa.array(micros, type=pa.int64()).cast(TS_TYPE)
 
 
-def impressions_table(records: Iterable[ImpressionRecord]) -> pa.Table:
-    """Flatten impressions into ``IMPRESSION_SCHEMA`` rows (one per cluster × item)."""
-    recs: Sequence[ImpressionRecord] = list(records)
-    n = [len(r.clusters) * len(r.items) for r in recs]
-    score = np.repeat(np.array([r.score_id for r in recs], dtype=object), n)
-    user = np.repeat(np.array([r.user for r in recs], dtype=np.int64), n)
-    version = np.repeat(np.array([r.version for r in recs], dtype=np.int64), n)
-    ts = np.repeat(np.array([r.ts for r in recs], dtype=np.float64), n)
-    cl = [np.repeat(np.asarray(r.clusters, dtype=np.int32), len(r.items)) for r in recs]
-    wt = [np.repeat(np.asarray(r.weights, dtype=np.float32), len(r.items)) for r in recs]
-    it = [np.tile(np.asarray(r.items, dtype=np.int64), len(r.clusters)) for r in recs]
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+def flatten_impressions(score_id: Sequence[str], user: Sequence[int], version: Sequence[int], ts: Sequence[float],
+                        clusters: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+                        items: Sequence[np.ndarray]) -> pa.Table:
+    """``IMPRESSION_SCHEMA`` rows of impressions given column-wise (one row per cluster × item).
+
+    An impression without clusters (the scoring service's ``fallback`` path) gets one row per item
+    with ``cluster = -1, weight = 0``: the batch job then matches its events (and merges them) but
+    adds no term, exactly as the service does online.
+    """
+    nc = np.fromiter((max(np.size(c), 1) for c in clusters), np.int64, len(clusters))
+    ni = np.fromiter((np.size(i) for i in items), np.int64, len(items))
+    n = nc * ni
+    cl = [np.asarray(c, np.int32) if np.size(c) else np.array([-1], np.int32) for c in clusters]
+    wt = [np.asarray(w, np.float32) if np.size(w) else np.zeros(1, np.float32) for w in weights]
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt, copy=False) if xs else np.zeros(0, dt))
     return pa.table({
-        "score_id": pa.array(score, type=pa.string()),
-        "user": user,
-        "cluster": cat(cl, np.int32),
-        "weight": cat(wt, np.float32),
-        "item": cat(it, np.int64),
-        "version": version,
-        "ts": _ts_array(ts),
+        "score_id": pa.array(np.repeat(np.array(list(score_id), dtype=object), n), type=pa.string()),
+        "user": np.repeat(np.asarray(user, np.int64), n),
+        "cluster": cat([np.repeat(c, k) for c, k in zip(cl, ni)], np.int32),
+        "weight": cat([np.repeat(w, k) for w, k in zip(wt, ni)], np.float32),
+        "item": cat([np.tile(np.asarray(i, np.int64), k) for i, k in zip(items, nc)], np.int64),
+        "version": np.repeat(np.asarray(version, np.int64), n),
+        "ts": _ts_array(np.repeat(np.asarray(ts, np.float64), n)),
     }, schema=IMPRESSION_SCHEMA)
+
+
+def impressions_table(records: Iterable[ImpressionRecord]) -> pa.Table:
+    """Flatten impressions into ``IMPRESSION_SCHEMA`` rows (:func:`flatten_impressions`)."""
+    recs: Sequence[ImpressionRecord] = list(records)
+    return flatten_impressions([r.score_id for r in recs], [r.user for r in recs], [r.version for r in recs],
+                               [r.ts for r in recs], [np.asarray(r.clusters) for r in recs],
+                               [np.asarray(r.weights) for r in recs], [np.asarray(r.items) for r in recs])
 
 
 def events_table(events: Iterable[FeedbackEvent]) -> pa.Table:

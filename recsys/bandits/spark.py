@@ -50,15 +50,17 @@ def _bad_events(df: DataFrame):
 
 
 def _bad_impressions(df: DataFrame):
+    # cluster -1 (with weight 0) marks an impression without a cluster context (the fallback path)
     return (F.col("score_id").isNull() | F.col("cluster").isNull() | F.col("item").isNull() | F.col("weight").isNull()
-            | F.isnan("weight") | (F.col("weight") < 0) | (F.col("weight") == float("inf")))
+            | F.isnan("weight") | (F.col("weight") < 0) | (F.col("weight") == float("inf"))
+            | (F.col("cluster") < -1) | ((F.col("cluster") == -1) & (F.col("weight") != 0)))
 
 
 def check_table(df: DataFrame, path: str, what: str) -> int:
     """Row count of ``df``; raises naming the path and fields when a row has nulls or non-finite values.
 
-    Events need finite rewards (NaN/inf rejected); impressions finite weights ≥ 0. The whole run is
-    refused and nothing is written.
+    Events need finite rewards (NaN/inf rejected); impressions finite weights ≥ 0 and a cluster ≥ 0,
+    or -1 with weight 0 (no context). The whole run is refused and nothing is written.
     """
     bad = _bad_events(df) if what == "events" else _bad_impressions(df)
     row = df.agg(F.count("*").alias("n"), F.sum(bad.cast("int")).alias("bad")).collect()[0]

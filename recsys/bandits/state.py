@@ -142,7 +142,7 @@ class EdgeStats:
         d, b = np.asarray(d, np.float64), np.asarray(b, np.float64)
         if not (d.shape == b.shape == (n,)):
             raise ValueError(f"EdgeStats: need d and b of shape ({n},), got {d.shape} and {b.shape}")
-        cap = max(16, int(n * 1.25))
+        cap = max(16, int(n * 1.25) + 1)      # the last slot always holds (λ, 0): what an edge id -1 reads
         self._d = np.full(cap, self.lam)
         self._b = np.zeros(cap)
         self._d[:n], self._b[:n] = d, b
@@ -171,16 +171,12 @@ class EdgeStats:
         (``skip``: those with an edge to the item; ``prior``: every cluster ≥ 0); the UCB score is
         ``mean + α · uncertainty``. Padded clusters (< 0) must carry weight 0 or are ignored.
         """
-        c = np.asarray(clusters, np.int64)
-        w = np.asarray(weights, np.float64)
-        eid = self.index.lookup(c[:, None, :], np.asarray(items, np.int64)[:, :, None])  # (n, M, K)
-        hit = eid >= 0
-        use = hit if self.off_graph == "skip" else np.broadcast_to(c[:, None, :] >= 0, eid.shape)
-        ww = np.where(use, w[:, None, :], 0.0)
-        safe = np.where(hit, eid, 0)
-        d = np.where(hit, self._d[safe], self.lam)
-        b = np.where(hit, self._b[safe], 0.0)
-        return (ww * (b / d)).sum(axis=2), np.sqrt((ww * ww / d).sum(axis=2))
+        c = np.asarray(clusters, np.int64)[:, None, :]
+        w = np.where(c >= 0, np.asarray(weights, np.float64)[:, None, :], 0.0)          # (n, 1, K)
+        eid = self.index.lookup(c, np.asarray(items, np.int64)[:, :, None])             # (n, M, K)
+        inv_d = 1.0 / self._d[eid]          # eid -1 reads the last slot: the prior (λ, 0)
+        ww = np.where(eid >= 0, w, 0.0) if self.off_graph == "skip" else w
+        return (ww * self._b[eid] * inv_d).sum(axis=2), np.sqrt((ww * ww * inv_d).sum(axis=2))
 
     def cluster_table(self, cluster: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(items, d, b)`` of every edge of one cluster (items ascending)."""
@@ -229,9 +225,9 @@ class EdgeStats:
         return self.n_edges - before
 
     def _grow(self, n: int) -> None:
-        if n <= self._d.size:
+        if n < self._d.size:                # keep the last slot free (the prior)
             return
-        cap = max(n, int(self._d.size * 1.5))
+        cap = max(n + 1, int(self._d.size * 1.5))
         d, b = np.full(cap, self.lam), np.zeros(cap)
         d[: self._d.size], b[: self._b.size] = self._d, self._b
         self._d, self._b = d, b

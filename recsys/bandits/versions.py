@@ -6,8 +6,14 @@ reads things; :mod:`recsys.bandits.publish` writes them and :mod:`recsys.bandits
 into a :class:`~recsys.bandits.params.BanditParams`.
 
 * ``edges``          ``(cluster int32, item int64, d float64, b float64)``.
-* ``user_clusters``  ``(user int64, cluster int32, weight float32)``.
+* ``user_clusters``  ``(user int64, cluster int32, weight float32, path string)`` — ``path`` is
+  where the user's vector came from (:data:`USER_PATHS`: ``personal`` — trained on its
+  interactions, ``social`` — placed from the social side); a table without the column (older
+  versions) means ``personal`` for every user.
 * ``centroids``      ``(cluster int32, vector array<float32>)``.
+* ``popular``        ``(item int64, count int64)`` — the most interacted-with items (the
+  scoring service's ``fallback`` path for users without a context); optional: a version without
+  it has no fallback.
 * ``merged_events``  ``(event_id string, ts timestamp)``.
 
 >>> current_version("/nonexistent") is None, list_versions("/nonexistent")
@@ -19,17 +25,40 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["EDGE_SCHEMA", "USER_CLUSTER_SCHEMA", "CENTROID_SCHEMA", "MERGED_EVENTS_SCHEMA", "list_versions",
-           "current_version", "resolve_version", "version_dir", "read_table"]
+__all__ = ["EDGE_SCHEMA", "USER_CLUSTER_SCHEMA", "CENTROID_SCHEMA", "POPULAR_SCHEMA", "MERGED_EVENTS_SCHEMA",
+           "USER_PATHS", "FALLBACK", "SERVING_PATHS", "encode_paths", "list_versions", "current_version",
+           "resolve_version", "version_dir", "read_table"]
 
 EDGE_SCHEMA = pa.schema([("cluster", pa.int32()), ("item", pa.int64()), ("d", pa.float64()), ("b", pa.float64())])
-USER_CLUSTER_SCHEMA = pa.schema([("user", pa.int64()), ("cluster", pa.int32()), ("weight", pa.float32())])
+USER_CLUSTER_SCHEMA = pa.schema([("user", pa.int64()), ("cluster", pa.int32()), ("weight", pa.float32()),
+                                 ("path", pa.string())])
+POPULAR_SCHEMA = pa.schema([("item", pa.int64()), ("count", pa.int64())])
 CENTROID_SCHEMA = pa.schema([("cluster", pa.int32()), ("vector", pa.list_(pa.float32()))])
 MERGED_EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
 _VERSION_RE = re.compile(r"^v=(\d+)$")
+USER_PATHS = ("personal", "social")     # stored per user; index = the int8 code held in memory
+FALLBACK = "fallback"                   # a user without a context, served the popular items
+SERVING_PATHS = USER_PATHS + (FALLBACK,)
+
+
+def encode_paths(values, where: str) -> np.ndarray:
+    """int8 codes (index into :data:`USER_PATHS`) of path strings; unknown values raise naming ``where``.
+
+    >>> encode_paths(["social", "personal"], "x").tolist()
+    [1, 0]
+    """
+    arr = np.asarray(values, dtype=object)
+    codes = np.full(arr.shape, -1, np.int8)
+    for i, name in enumerate(USER_PATHS):
+        codes[arr == name] = i
+    if (codes < 0).any():
+        bad = sorted({str(v) for v in arr[codes < 0].tolist()})[:5]
+        raise ValueError(f"{where}: unknown value(s) {bad}; expected one of {list(USER_PATHS)}")
+    return codes
 
 
 def list_versions(params_dir: str | os.PathLike) -> list[int]:

@@ -5,10 +5,14 @@ Run it with ``graphrec-serve --params PARAMS_DIR --store sqlite:///PATH|redis://
 
 Endpoints (JSON; errors are ``{"error": {"code", "message"[, "details"]}}``):
 
-* ``POST /v1/score`` ``{"user", "candidates"?, "k"?}`` → ``{"score_id", "user", "version",
+* ``POST /v1/score`` ``{"user", "candidates"?, "k"?}`` → ``{"score_id", "user", "version", "path",
   "items": [{"item", "mean", "uncertainty", "score"}]}``, best first; the impression (user,
   clusters, weights, items, version) is recorded.  Without ``candidates`` the user's clusters'
-  linked items are ranked.
+  linked items are ranked.  ``path`` says what served the request: ``personal`` or ``social``
+  (Diag-LinUCB on the user's clusters, whose vector came from its interactions or from the social
+  side) or ``fallback`` (a user the version does not know: the version's most popular items,
+  ``score = count / Σ counts``; its impression has no clusters, so feedback on it is logged but
+  learns nothing, online and in the batch job).  Without a popular table an unknown user is 404.
 * ``POST /v1/feedback`` ``{"events": [{"event_id", "score_id", "item", "reward", "ts"?}]}`` (token)
   → ``{"accepted", "duplicates", "last_seq", "version"}``: persisted (durably) and applied before
   the reply; ``event_id`` makes retries idempotent; a batch is all-or-nothing.
@@ -17,7 +21,7 @@ Endpoints (JSON; errors are ``{"error": {"code", "message"[, "details"]}}``):
 * ``GET /v1/events/export?since=SEQ&limit=N[&format=parquet&table=events|impressions]`` (token):
   events with ``seq > SEQ`` and their impressions, in the Parquet contract of the batch job.
 * ``GET /v1/stats?cluster=C`` (read-only ``d``/``b`` of one cluster's edges), ``GET /healthz``,
-  ``GET /metrics`` (Prometheus).
+  ``GET /metrics`` (Prometheus; ``graphrec_score_paths_total{path}`` counts score requests per path).
 
 Modules: :mod:`~recsys.serving.state` (user contexts and ranking over the one Diag-LinUCB state,
 :class:`recsys.bandits.state.EdgeStats`, with its edge index :mod:`recsys.bandits.edge_index`), :mod:`~recsys.serving.log_records`

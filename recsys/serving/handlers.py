@@ -5,7 +5,8 @@ Each takes the raw request pieces (body bytes, headers, query values) and the
 :class:`ApiError` (status, code, message).  The FastAPI app only reads the request and maps
 results and errors to responses, so the whole contract is testable without HTTP.
 
-Error contract: 400 malformed JSON, 401 missing/wrong bearer token, 404 unknown user or score id,
+Error contract: 400 malformed JSON, 401 missing/wrong bearer token, 404 unknown score id or an
+unknown user when the version has no popular items to fall back on,
 413 body too large or too many events per batch, 422 schema violations (NaN/inf/out-of-range
 reward, ``k`` out of range, duplicate candidates, an item not shown under the score id, ...),
 503 when the event store cannot persist a batch (nothing of it is acknowledged).
@@ -76,22 +77,27 @@ def parse(model: type[BaseModel], body: bytes) -> Any:
 
 
 def score(body: bytes, svc: BanditService) -> tuple[dict, Impression | None]:
-    """Rank candidates for a user; returns the response and the impression to record."""
+    """Rank candidates for a user; returns the response (with its serving ``path``) and the impression to record.
+
+    A fallback impression carries no clusters: feedback on it is logged but updates nothing.
+    """
     req: ScoreRequest = parse(ScoreRequest, body)
     st = svc.stats
     try:
-        clusters, weights = st.context(req.user)
+        route = st.route(req.user)
     except UnknownUser:
-        raise ApiError(404, "unknown_user", f"user {req.user} has no context in parameter version {st.version}") from None
+        raise ApiError(404, "unknown_user", f"user {req.user} has no context in parameter version {st.version}, "
+                       "which has no popular items to fall back on") from None
     cand = None if req.candidates is None else np.fromiter(req.candidates, np.int64, len(req.candidates))
-    r = st.score(clusters, weights, cand, req.k)
+    r = st.rank(route, cand, req.k)
     sid = uuid.uuid4().hex
     items = [{"item": i, "mean": m, "uncertainty": u, "score": s}
              for i, m, u, s in zip(r.items.tolist(), r.mean.tolist(), r.uncertainty.tolist(), r.score.tolist())]
-    resp = {"score_id": sid, "user": req.user, "version": st.version, "items": items}
+    resp = {"score_id": sid, "user": req.user, "version": st.version, "path": route.path, "items": items}
+    svc.metrics.score_paths.labels(route.path).inc()
     imp = None
     if r.items.size:
-        imp = Impression(sid, req.user, st.version, time.time(), clusters.astype(np.int32), weights, r.items)
+        imp = Impression(sid, req.user, st.version, time.time(), route.clusters.astype(np.int32), route.weights, r.items)
     return resp, imp
 
 

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from recsys.bandits.records import EVENT_SCHEMA, IMPRESSION_SCHEMA, TS_TYPE
+from recsys.bandits.records import EVENT_SCHEMA, IMPRESSION_SCHEMA, TS_TYPE, flatten_impressions  # noqa: F401 (IMPRESSION_SCHEMA: re-exported)
 
 _HDR = struct.Struct("<qqdII")
 EXPORT_EVENT_SCHEMA = EVENT_SCHEMA.append(pa.field("seq", pa.int64()))
@@ -156,15 +156,8 @@ def _ts(seconds: np.ndarray) -> pa.Array:
 
 
 def impressions_to_arrow(imps: Sequence[Impression]) -> pa.Table:
-    """Impression rows ``(score_id, user, cluster, weight, item, version, ts)``, one per cluster × item."""
-    n = np.fromiter((im.clusters.size * im.items.size for im in imps), np.int64, len(imps))
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
-    return pa.table({
-        "score_id": pa.array(np.repeat(np.array([im.score_id for im in imps], dtype=object), n), pa.string()),
-        "user": np.repeat(np.array([im.user for im in imps], np.int64), n),
-        "cluster": cat([np.repeat(im.clusters, im.items.size) for im in imps], np.int32),
-        "weight": cat([np.repeat(im.weights, im.items.size) for im in imps], np.float32),
-        "item": cat([np.tile(im.items, im.clusters.size) for im in imps], np.int64),
-        "version": np.repeat(np.array([im.version for im in imps], np.int64), n),
-        "ts": _ts(np.repeat(np.array([im.ts for im in imps], np.float64), n)),
-    }, schema=IMPRESSION_SCHEMA)
+    """Impression rows ``(score_id, user, cluster, weight, item, version, ts)``, one per cluster × item
+    (a fallback impression, without clusters: one row per item with cluster -1, weight 0)."""
+    return flatten_impressions([im.score_id for im in imps], [im.user for im in imps], [im.version for im in imps],
+                               [im.ts for im in imps], [im.clusters for im in imps], [im.weights for im in imps],
+                               [im.items for im in imps])

@@ -10,11 +10,17 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from recsys.bandits.versions import SERVING_PATHS
+
 _BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class ServiceMetrics:
-    """Request counts, latency histograms, events applied / duplicated, version and log position."""
+    """Request counts, latency histograms, events applied / duplicated, version and log position.
+
+    ``graphrec_score_paths_total{path}`` counts answered score requests per serving path
+    (personal | social | fallback): a report divides them by their sum for the share of each path.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -28,6 +34,10 @@ class ServiceMetrics:
         self.version = Gauge("graphrec_params_version", "parameter version served", registry=r)
         self.applied_seq = Gauge("graphrec_applied_seq", "last event-log sequence number applied", registry=r)
         self.reloads = Counter("graphrec_params_reloads_total", "parameter reloads", ["outcome"], registry=r)
+        self.score_paths = Counter("graphrec_score_paths_total", "score requests answered, by serving path",
+                                   ["path"], registry=r)
+        for path in SERVING_PATHS:          # every path is exported from the start (0), so shares are defined
+            self.score_paths.labels(path)
         self._lat = {}
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:

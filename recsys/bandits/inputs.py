@@ -1,0 +1,98 @@
+"""Reading the recommender's output for the candidate graph (:mod:`recsys.candidates`).
+
+The recommender's output folder (:mod:`recsys.export`) holds ``user_vectors`` and ``item_vectors``
+``(id int64, vector list<float32>[, source string])`` and ``seen(user int64, item int64)`` (the
+training interactions). ``source`` on ``user_vectors`` says where a user's vector came from:
+``personal`` (trained on the user's interactions) or ``social`` (a user with friends but no
+interactions, placed from the social side); a table without the column predates it and means
+``personal`` for every user. ``seen`` gives each item's interaction count, the popularity behind
+the scoring service's ``fallback`` path.
+
+>>> import tempfile, pyarrow as pa
+>>> d = Path(tempfile.mkdtemp())
+>>> pq.write_table(pa.table({"user": [1, 2, 2, 3], "item": [7, 7, 8, 9]}), d / "seen.parquet")
+>>> [a.tolist() for a in popular_items(d / "seen.parquet", 2)]
+[[7, 8], [2, 1]]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys.bandits.versions import encode_paths
+
+__all__ = ["read_vectors", "read_user_vectors", "read_fresh_items", "popular_items", "seen_beside"]
+
+
+def _vector_table(path: str | Path) -> tuple[Path, pa.Table]:
+    p = Path(path)
+    src = p / "vectors" if (p / "vectors").exists() else p
+    t = pq.read_table(src)
+    if "id" not in t.column_names or "vector" not in t.column_names:
+        raise ValueError(f"{src}: expected columns (id, vector), got {t.column_names}")
+    return src, t
+
+
+def _matrix(src: Path, t: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    ids = t.column("id").to_numpy().astype(np.int64)
+    flat = t.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.float32)
+    if ids.size == 0 or flat.size % ids.size:
+        raise ValueError(f"{src}: vectors are empty or of unequal length")
+    mat = flat.reshape(ids.size, flat.size // ids.size)
+    if not np.isfinite(mat).all():
+        raise ValueError(f"{src}: vector contains NaN/inf")
+    return ids, mat
+
+
+def read_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids int64, vectors float32 (n, dim))`` from ``DIR/vectors``, ``DIR/{user,item}_vectors`` or a table DIR."""
+    return _matrix(*_vector_table(path))
+
+
+def read_user_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, vectors, path codes)``: codes index ``USER_PATHS`` (0 personal, 1 social) from ``source``.
+
+    Without a ``source`` column every user is personal; a null or unknown value raises naming the file.
+    """
+    src, t = _vector_table(path)
+    ids, mat = _matrix(src, t)
+    if "source" not in t.column_names:
+        return ids, mat, np.zeros(ids.size, np.int8)
+    return ids, mat, encode_paths(t.column("source").to_numpy(zero_copy_only=False), f"{src} column source")
+
+
+def read_fresh_items(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fresh item ids (column ``item`` or ``id``) and their ``vector`` column if present."""
+    t = pq.read_table(path)
+    col = "item" if "item" in t.column_names else "id" if "id" in t.column_names else None
+    if col is None:
+        raise ValueError(f"{path}: expected an 'item' or 'id' column, got {t.column_names}")
+    ids = t.column(col).to_numpy().astype(np.int64)
+    if "vector" in t.column_names and ids.size:
+        flat = t.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.float32)
+        return ids, flat.reshape(ids.size, -1)
+    return ids, None
+
+
+def seen_beside(user_vectors: str | Path) -> Path | None:
+    """The recommender output's ``seen`` table next to its ``user_vectors`` folder, if there is one."""
+    p = Path(user_vectors).parent / "seen"
+    return p if p.exists() else None
+
+
+def popular_items(seen: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` items with the most ``seen`` rows: ``(items, counts)``, count desc then item asc."""
+    if n < 0:
+        raise ValueError(f"popular_items: n must be >= 0, got {n}")
+    t = pq.read_table(seen)
+    if "item" not in t.column_names:
+        raise ValueError(f"{seen}: expected an 'item' column (the recommender's seen(user, item)), got {t.column_names}")
+    col = t.column("item")
+    if col.null_count:
+        raise ValueError(f"{seen}: column item has {col.null_count} null value(s)")
+    items, counts = np.unique(col.to_numpy().astype(np.int64), return_counts=True)
+    top = np.lexsort((items, -counts))[:n]
+    return items[top], counts[top].astype(np.int64)
