@@ -125,7 +125,7 @@ def run(spark, cfg: IngestInteractionsConfig) -> dict:
     from pyspark.sql import functions as F
 
     from graphs.spark import dense_ids
-    from graphs.spark_interactions import ROW_COLUMNS, conform, feedback_rows, read_previous, user_overlap
+    from graphs.spark_interactions import ROW_COLUMNS, conform, read_previous, user_overlap
     from jobs.output import publish
 
     t0 = time.perf_counter()
