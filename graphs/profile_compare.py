@@ -111,7 +111,7 @@ BY_NAME = {p.name: p for p in PROPERTIES}
 
 def scalars(profile: dict) -> dict:
     """``{name: value}`` for every property of :data:`PROPERTIES` whose section the profile holds."""
-    return {p.name: float(p.get(profile)) for p in PROPERTIES if profile.get(p.section) is not None}
+    return _safe_scalars(profile)
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _safe_scalars(profile: dict) -> dict:
             continue
         try:
             out[p.name] = float(p.get(profile))
-        except KeyError:
+        except (KeyError, TypeError):  # a field the profile does not hold, or None (not computed)
             continue
     return out
 

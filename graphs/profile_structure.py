@@ -202,12 +202,12 @@ def _local_estimates(indptr, indices, keys, nodes, k, rng) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Components:
-    """Sizes of the weakly and strongly connected components (exact)."""
+    """Sizes of the weakly and strongly connected components (exact; SCC fields None when not computed)."""
 
     wcc_count: int
     wcc_largest: int
-    scc_count: int
-    scc_largest: int
+    scc_count: int | None
+    scc_largest: int | None
     wcc_sizes: dict = field(default_factory=dict)
     scc_sizes: dict = field(default_factory=dict)
 

@@ -1,7 +1,8 @@
 """Embed an ingested graph with DistNE (recursive-partition network embedding) on Spark.
 
     spark-submit --py-files dist/graphrec.zip jobs/embed_graph.py \\
-        --edges out/graph --output out/embedding --dim 128 [--max-part-nodes M] [--seed S]
+        --edges out/graph --output out/embedding --dim 128 [--max-part-nodes M] [--seed S] \\
+        [--settings TUNE_DIR/chosen.json]
 
 Reads ``GRAPH_DIR/edges`` (src, dst[, weight]) and ``GRAPH_DIR/vertices`` (id); directed graphs are
 symmetrised. Writes ``vectors(id long, vector array<float>)`` and ``_meta.json`` (dim, levels, parts,
@@ -41,6 +42,10 @@ class EmbedGraphConfig:
     max_subgraph_edges: int | None = None
     local_coarsen_edges: int | None = None
     top_threads: int = 0
+    order: int = 5
+    mu: float = 0.2
+    theta: float = 0.5
+    settings: str | None = None
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -59,7 +64,7 @@ class EmbedGraphConfig:
                             lpa_rounds=self.lpa_rounds, refine_order=self.refine_order, align=self.align,
                             seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster,
                             max_subgraph_edges=self.max_subgraph_edges, local_coarsen_edges=self.local_coarsen_edges,
-                            top_threads=self.top_threads)
+                            top_threads=self.top_threads, order=self.order, mu=self.mu, theta=self.theta)
 
 
 def parse_args(argv=None) -> EmbedGraphConfig:
@@ -89,10 +94,20 @@ def parse_args(argv=None) -> EmbedGraphConfig:
     p.add_argument("--top-threads", type=int, default=0,
                    help="threads of the ProNE in the one-task stages (top level, or a graph that fits one task); "
                         "0: the cores of one executor (spark.executor.cores, N of local[N]); part tasks use one each")
+    p.add_argument("--settings", default=None,
+                   help="chosen.json of tune_embedding (or its output DIR): ProNE's order, mu, theta")
     a = p.parse_args(argv)
+    tuned = {}
+    if a.settings:
+        from pathlib import Path
+
+        from embeddings.tuning import read_settings
+
+        path = Path(a.settings.removeprefix("file:"))
+        tuned = asdict(read_settings(path / "chosen.json" if path.is_dir() else path))
     return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
                             a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster, a.max_subgraph_edges,
-                            a.local_coarsen_edges, a.top_threads)
+                            a.local_coarsen_edges, a.top_threads, settings=a.settings, **tuned)
 
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:

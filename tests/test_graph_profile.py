@@ -13,7 +13,7 @@ import pytest
 
 from graphs.profile import GraphProfile, ProfileConfig, profile_graph, simple_edges
 from graphs.profile_compare import COUNT, PROPERTIES, compare, comparison_report, distribution_distances
-from graphs.profile_paths import distances, effective_diameter, pagerank
+from graphs.profile_paths import distances, effective_diameter, pagerank, pagerank_summary
 from graphs.profile_structure import clustering, components, core_numbers, cores, undirected_csr
 
 
@@ -172,3 +172,74 @@ def test_compare_applies_the_scaling_laws():
     other = profile_graph(*random_digraph(2)[:3]).to_dict()
     dd = distribution_distances(full, other)
     assert 0 < dd["in_degree_l1"] <= 2 and 0 < dd["distance_l1"] <= 2
+
+
+# --- the job: local SparkSession (both paths) and a standalone cluster ----------------------------------
+
+def _graph_dir(root, s, d, n, meta_ratio=None):
+    from tests.test_sampling_job import write_graph_dir
+
+    out = write_graph_dir(root, s, d, n)
+    if meta_ratio is not None:
+        (out / "_meta.json").write_text(json.dumps({"job": "sample_graph", "params": {"ratio": meta_ratio}}))
+    return out
+
+
+@pytest.mark.spark
+def test_job_one_task_and_distributed_match_the_core(spark, tmp_path):
+    from jobs.graph_profile import GraphProfileConfig, parse_args, run
+
+    s, d, n, _ = random_digraph(4, n=150, m=600)
+    noisy_s, noisy_d = np.r_[s, s[:7], [3, 4]], np.r_[d, d[:7], [3, 4]]  # duplicates and self-loops: dropped
+    full_dir = _graph_dir(tmp_path / "full", noisy_s, noisy_d, n)
+    core = profile_graph(s, d, n).to_dict()
+    body = run(spark, GraphProfileConfig(str(full_dir), str(tmp_path / "pf")))
+    out = tmp_path / "pf"
+    assert {p.name for p in out.iterdir()} >= {"profile.json", "profile.png", "_meta.json"}
+    meta = json.loads((out / "_meta.json").read_text())
+    assert meta["mode"] == "one task" and meta["input"]["self_loops"] == 2 and meta["input"]["duplicates"] == 7
+    deg, ref = body["degree"], core["degree"]
+    for k in ("nodes", "edges", "out_pmf", "in_pmf", "out_quantiles", "dcm_nnz"):
+        assert deg[k] == ref[k], k
+    assert deg["reciprocity"] == pytest.approx(ref["reciprocity"])
+    assert deg["joint_log_corr"] == pytest.approx(ref["joint_log_corr"])
+    for k, v in ref["assortativity"].items():
+        assert deg["assortativity"][k] == pytest.approx(v, abs=1e-9), k
+    for sec in ("clustering", "components", "cores", "distances", "pagerank"):
+        assert body[sec] == core[sec], sec  # the same code on the executor
+    # a "sample": every second node's induced subgraph, compared with the full profile (ratio from _meta.json)
+    keep = (s % 2 == 0) & (d % 2 == 0)
+    smp_dir = _graph_dir(tmp_path / "smp", s[keep] // 2, d[keep] // 2, n // 2, meta_ratio=0.5)
+    dist = run(spark, parse_args(["--edges", str(smp_dir), "--output", str(tmp_path / "ps"), "--reference", str(out),
+                                  "--distributed", "--skip", "distances", "--pagerank-max-iter", "6"]))
+    meta = json.loads((tmp_path / "ps" / "_meta.json").read_text())
+    assert meta["mode"] == "distributed" and set(meta["not_computed"]) >= {"clustering", "cores", "distances"}
+    small = profile_graph(s[keep] // 2, d[keep] // 2, n // 2)
+    assert dist["components"]["wcc_count"] == small.components.wcc_count
+    assert dist["components"]["wcc_sizes"] == small.components.wcc_sizes and dist["components"]["scc_count"] is None
+    # six steps of the distributed power iteration = six steps of the core's; approxQuantile returns a value
+    # whose rank is within one of q * n (the relative error 1/20000 is below one rank here)
+    pr6 = pagerank(s[keep] // 2, d[keep] // 2, n // 2, tol=0.0, max_iter=6)
+    x = np.sort(pr6 * pr6.size)
+    assert dist["seconds"]["pagerank_iterations"] == 6
+    for q, v in dist["pagerank"]["quantiles"].items():
+        k = float(q) * x.size
+        assert x[max(int(np.floor(k)) - 1, 0)] - 1e-9 <= v <= x[min(int(np.ceil(k)), x.size - 1)] + 1e-9, q
+    assert dist["pagerank"]["top1_share"] == pytest.approx(pagerank_summary(pr6).top1_share, rel=1e-9)
+    comp = json.loads((tmp_path / "ps" / "comparison.json").read_text())
+    rows = {r["name"]: r for r in comp["properties"]}
+    assert comp["ratio"] == 0.5 and "avg_clustering" not in rows and "scc_count" not in rows
+    assert rows["wcc_count"]["estimate"] == pytest.approx(small.components.wcc_count / 0.5)
+    assert rows["reciprocity"]["full"] == pytest.approx(ref["reciprocity"])
+    assert (tmp_path / "ps" / "comparison.png").exists() and "| reciprocity |" in (tmp_path / "ps" / "comparison.md").read_text()
+
+
+def test_job_flags_are_checked():
+    from jobs.graph_profile import parse_args
+
+    with pytest.raises(ValueError, match="--ratio needs --reference"):
+        parse_args(["--edges", "g", "--output", "o", "--ratio", "0.1"])
+    with pytest.raises(ValueError, match="unknown sections"):
+        parse_args(["--edges", "g", "--output", "o", "--skip", "triangles"])
+    cfg = parse_args(["--edges", "g", "--output", "o", "--skip", "distances,cores", "--bfs-sources", "32"])
+    assert cfg.profile().skip == ("distances", "cores") and cfg.profile().bfs_sources == 32

@@ -1,0 +1,175 @@
+"""Spark side of the graph profile: distributed degree aggregates, the structural sections in one task.
+
+Imported only by ``jobs/graph_profile.py``. The edge list never reaches the driver:
+
+* :func:`degree_section` — simplification (self-loops, duplicates), degrees, the DCM and reciprocity in
+  one Spark job (:func:`graphs.spark_sampling.summarise_graph`), the four assortativities as ``corr``
+  aggregates over the edges joined with both endpoints' degrees in a second; only the non-zero DCM
+  cells and a handful of numbers are collected, and :func:`graphs.profile.degree_summary` (the same
+  code as the single-machine profile) makes the section.
+* :func:`structure_in_one_task` — when the simple graph fits one task's memory budget
+  (:data:`PROFILE_EDGE_BYTES` per edge), every edge is sent to a single ``applyInPandas`` group and
+  :func:`graphs.profile.structure_profile` runs there, on an executor; the task returns one JSON row per
+  section.
+* Above the budget, :func:`pagerank_distributed` (power iteration, one join + aggregate per step) and
+  :func:`wcc_distributed` (min-label propagation until no label changes) give those two sections;
+  clustering, SCCs, k-cores and distances are reported as not computed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from graphs.profile import ASSORTATIVITY, DegreeSummary, ProfileConfig, degree_summary, structure_profile
+from graphs.profile_paths import PageRankSummary, pagerank_summary
+from graphs.profile_structure import Components
+
+log = logging.getLogger(__name__)
+
+# Peak bytes per simple edge of structure_profile (numpy arrays, CSRs, BFS messages) plus the task's
+# Arrow/pandas input; measured in benchmarks/sample_transfer.py's scaling part (R-MAT, tracemalloc-free RSS).
+PROFILE_EDGE_BYTES = 360
+
+
+def read_graph(spark: SparkSession, graph_dir: str) -> tuple[DataFrame, DataFrame, dict]:
+    """Edges ``(src, dst)`` and vertices ``(id)`` of an ingest/sample output; an undirected graph (pairs
+    stored once) is read as both directions."""
+    from pathlib import Path
+
+    root = Path(graph_dir)
+    stats_path = root / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+    edges = spark.read.parquet(str(root / "edges"))
+    missing = {"src", "dst"} - set(edges.columns)
+    if missing:
+        raise ValueError(f"{root / 'edges'}: columns {sorted(missing)} missing")
+    edges = edges.select(F.col("src").cast("long"), F.col("dst").cast("long"))
+    if stats.get("directed") is False:
+        edges = edges.unionByName(edges.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
+    if (root / "vertices").exists():
+        vertices = spark.read.parquet(str(root / "vertices")).select(F.col("id").cast("long"))
+    else:
+        vertices = edges.select(F.col("src").alias("id")).union(edges.select(F.col("dst").alias("id"))).distinct()
+    return edges, vertices, stats
+
+
+def degree_section(edges: DataFrame, vertices: DataFrame) -> tuple[DataFrame, DegreeSummary, dict]:
+    """``(simple edges (persisted), the degree section, input counts)`` from two Spark jobs."""
+    from graphs.spark_sampling import summarise_graph
+
+    simple, deg, dcm, _, st = summarise_graph(edges, vertices)
+    joined = (simple.join(deg.select(F.col("id").alias("src"), F.col("out_deg").alias("s_out"),
+                                     F.col("in_deg").alias("s_in")), "src")
+              .join(deg.select(F.col("id").alias("dst"), F.col("out_deg").alias("d_out"),
+                               F.col("in_deg").alias("d_in")), "dst"))
+    row = joined.agg(*[F.corr(F.col(f"s_{x}").cast("double"), F.col(f"d_{y}").cast("double")).alias(f"{x}-{y}")
+                       for x, y in ASSORTATIVITY]).first()
+    assort = {f"{x}-{y}": float(row[f"{x}-{y}"] or 0.0) for x, y in ASSORTATIVITY}
+    c = dcm.tocoo()
+    summary = degree_summary(c.row, c.col, c.data, st["edges"], st["reciprocal"], assort)
+    return simple, summary, st
+
+
+def _task(n: int, cfg: ProfileConfig):
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        src, dst = pdf["src"].to_numpy(np.int64), pdf["dst"].to_numpy(np.int64)
+        size = n
+        if src.size and max(src.max(), dst.max()) >= n:  # ids not dense: relabel, isolated vertices stay counted
+            ids = np.unique(np.r_[src, dst])
+            src, dst = np.searchsorted(ids, src), np.searchsorted(ids, dst)
+            size = max(n, ids.size)
+        order = np.lexsort((dst, src))
+        res = structure_profile(src[order], dst[order], size, cfg)
+        secs = res.pop("seconds")
+        rows = [(k, json.dumps(asdict(v), default=_plain)) for k, v in res.items()]
+        rows.append(("seconds", json.dumps(secs)))
+        return pd.DataFrame(rows, columns=["section", "body"])
+    return run
+
+
+def _plain(o):
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def structure_in_one_task(simple: DataFrame, n: int, cfg: ProfileConfig) -> dict:
+    """Every structural section computed on one executor; returns ``{section: dict, "seconds": {...}}``."""
+    rows = (simple.withColumn("g", F.lit(0)).groupBy("g")
+            .applyInPandas(_task(n, cfg), "section string, body string").collect())
+    return {r["section"]: json.loads(r["body"]) for r in rows}
+
+
+def fits_one_task(n_edges: int, memory_mb: int) -> bool:
+    """Whether a graph of ``n_edges`` simple edges fits a task of ``memory_mb``."""
+    return n_edges * PROFILE_EDGE_BYTES <= memory_mb * 2**20
+
+
+def pagerank_distributed(simple: DataFrame, vertices: DataFrame, n: int, damping: float = 0.85, tol: float = 1e-9,
+                         max_iter: int = 100) -> tuple[DataFrame, int]:
+    """PageRank ``(id, pr)`` by power iteration on DataFrames, the same iterates as
+    :func:`graphs.profile_paths.pagerank` (networkx's convention); stops when the L1 change is below ``tol``.
+
+    One Spark job per step: the new ranks are computed from the links joined with the current ranks,
+    checkpointed lazily, and a single aggregate over them returns both the L1 change and the next step's
+    dangling mass. Returns the ranks and the steps run.
+    """
+    out_deg = simple.groupBy("src").agg(F.count("*").alias("k"))
+    links = simple.join(out_deg, "src").select("src", "dst", (1.0 / F.col("k")).alias("w")).persist()
+    state = (vertices.join(out_deg.withColumnRenamed("src", "id"), "id", "left")
+             .select("id", F.col("k").isNull().alias("dangling"), F.lit(1.0 / n).alias("pr"))).localCheckpoint()
+    dmass = state.where("dangling").agg(F.sum("pr")).first()[0] or 0.0
+    it = 0
+    for it in range(1, max_iter + 1):
+        contrib = (links.join(state.select(F.col("id").alias("src"), "pr"), "src")
+                   .groupBy(F.col("dst").alias("id")).agg(F.sum(F.col("pr") * F.col("w")).alias("c")))
+        new = (state.join(contrib, "id", "left")
+               .select("id", "dangling", F.col("pr").alias("old"),
+                       (damping * (F.coalesce("c", F.lit(0.0)) + F.lit(dmass / n)) + (1 - damping) / n).alias("pr"))
+               .localCheckpoint(eager=False))
+        err, dmass = new.agg(F.sum(F.abs(F.col("pr") - F.col("old"))),
+                             F.sum(F.when(F.col("dangling"), F.col("pr")).otherwise(0.0))).first()
+        state, dmass = new.drop("old"), dmass or 0.0
+        if err < tol:
+            break
+    links.unpersist()
+    return state.select("id", "pr"), it
+
+
+def pagerank_section(pr: DataFrame, n: int, grid: int = 20_000) -> PageRankSummary:
+    """:class:`PageRankSummary` of a distributed PageRank: the ranks are reduced to ``grid`` quantiles by
+    ``approxQuantile`` (relative error ``1/grid``) and the top-1 % share by one aggregate; only these reach
+    the driver."""
+    x = pr.select((F.col("pr") * n).alias("x"))
+    probs = np.linspace(0, 1, grid + 1).tolist()
+    qs = np.asarray(x.approxQuantile("x", probs, 1.0 / grid))
+    base = pagerank_summary(qs / qs.size)  # a vector whose n·x is the quantile grid
+    top = max(1, int(np.ceil(0.01 * n)))
+    top_sum = x.orderBy(F.col("x").desc()).limit(top).agg(F.sum("x")).first()[0]
+    return PageRankSummary(base.quantiles, base.max, float(top_sum / n), base.gini, base.ccdf)
+
+
+def wcc_distributed(simple: DataFrame, vertices: DataFrame, max_iter: int = 100) -> Components:
+    """Weakly connected components by min-label propagation (one join + aggregate per round; rounds ≈ the
+    largest component's diameter). The SCC fields are None: not computed."""
+    und = simple.select("src", "dst").unionByName(simple.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
+    und = und.persist()
+    lab = vertices.select("id", F.col("id").alias("label")).localCheckpoint()
+    for _ in range(max_iter):
+        msg = und.join(lab.withColumnRenamed("id", "src"), "src").groupBy(F.col("dst").alias("id")).agg(
+            F.min("label").alias("m"))
+        new = lab.join(msg, "id", "left").select("id", F.least("label", F.coalesce("m", "label")).alias("label"))
+        new = new.localCheckpoint()
+        changed = new.join(lab.withColumnRenamed("label", "old"), "id").where("label != old").limit(1).count()
+        lab = new
+        if not changed:
+            break
+    sizes = lab.groupBy("label").count().groupBy(F.col("count").alias("size")).count().orderBy("size").toPandas()
+    hist = {"size": sizes["size"].astype(int).tolist(), "count": sizes["count"].astype(int).tolist()}
+    return Components(int(sizes["count"].sum()), int(sizes["size"].max()), None, None, hist, {})

@@ -1,0 +1,187 @@
+"""Profile a directed graph (what-if analytics), and compare a sample's profile with the full graph's.
+
+    spark-submit --py-files dist/graphrec.zip jobs/graph_profile.py --edges GRAPH_DIR --output DIR \\
+        [--reference FULL_PROFILE_DIR [--ratio R]] [--memory-mb 2048] [--bfs-sources 256] [--seed S]
+
+Reads an ingest or sample_graph output (``GRAPH_DIR/edges`` with ``src, dst``; ``vertices`` with ``id``;
+``stats.json``; an undirected graph is read as both directions) and writes atomically to ``DIR``:
+``profile.json`` (:class:`graphs.profile.GraphProfile`: degree, clustering, components, cores, distances,
+PageRank), ``profile.png`` and ``_meta.json`` (mode, timings, what was not computed and why).
+The degree section is aggregated on Spark; the structural sections run in one task when the simple graph
+fits ``--memory-mb`` (:func:`graphs.spark_profile.fits_one_task`), else PageRank and weak components run
+distributed and clustering, strong components, k-cores and distances are left out (listed in
+``_meta.json``). No edge list reaches the driver.
+
+With ``--reference`` (the ``graph_profile`` output of the full graph) it also writes ``comparison.json``
+(:func:`graphs.profile_compare.comparison_report`: per property the full value, the sample's estimate by
+its scaling law, the relative error), ``comparison.md`` and ``comparison.png``; ``--ratio`` defaults to the
+sample's ``_meta.json`` (``params.ratio``, written by ``sample_graph``).
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):  # run as a script by spark-submit
+    import bootstrap  # noqa: F401  (puts the project root on sys.path)
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from graphs.atomic import atomic_dir, local_path, write_json, write_meta
+
+log = logging.getLogger("jobs.graph_profile")
+
+SECTIONS = ("clustering", "components", "cores", "distances", "pagerank")
+
+
+@dataclass(frozen=True)
+class GraphProfileConfig:
+    """Flags of the job."""
+
+    edges: str
+    output: str
+    reference: str | None = None
+    ratio: float | None = None
+    memory_mb: int = 2048
+    bfs_sources: int = 256
+    seed: int = 0
+    skip: tuple = ()
+    distributed: bool = False
+    pagerank_max_iter: int = 100
+
+    def __post_init__(self) -> None:
+        if self.ratio is not None and not 0 < self.ratio <= 1:
+            raise ValueError(f"--ratio must be in (0, 1], got {self.ratio}")
+        if self.ratio is not None and self.reference is None:
+            raise ValueError("--ratio needs --reference")
+        if self.memory_mb < 64:
+            raise ValueError(f"--memory-mb must be >= 64, got {self.memory_mb}")
+        if self.pagerank_max_iter < 1:
+            raise ValueError(f"--pagerank-max-iter must be >= 1, got {self.pagerank_max_iter}")
+        if self.bfs_sources < 1:
+            raise ValueError(f"--bfs-sources must be >= 1, got {self.bfs_sources}")
+        bad = set(self.skip) - set(SECTIONS)
+        if bad:
+            raise ValueError(f"--skip: unknown sections {sorted(bad)} (known: {', '.join(SECTIONS)})")
+
+    def profile(self):
+        from graphs.profile import ProfileConfig
+
+        return ProfileConfig(bfs_sources=self.bfs_sources, seed=self.seed, skip=tuple(self.skip))
+
+
+def parse_args(argv=None) -> GraphProfileConfig:
+    p = argparse.ArgumentParser(prog="graph_profile", description=__doc__.split("\n\n")[0])
+    p.add_argument("--edges", required=True, help="GRAPH_DIR (edges/, vertices/, stats.json)")
+    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
+    p.add_argument("--reference", default=None, help="graph_profile output DIR of the full graph: compare to it")
+    p.add_argument("--ratio", type=float, default=None, help="sample ratio r (default: GRAPH_DIR/_meta.json)")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory of the one task that runs the structure")
+    p.add_argument("--bfs-sources", type=int, default=256, help="BFS sources of the distance distribution")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip", default="", help=f"comma-separated sections to leave out ({', '.join(SECTIONS)})")
+    p.add_argument("--distributed", action="store_true", help="use the distributed path even if one task would do")
+    p.add_argument("--pagerank-max-iter", type=int, default=100, help="most PageRank steps of the distributed path")
+    a = p.parse_args(argv)
+    skip = tuple(s for s in a.skip.split(",") if s)
+    return GraphProfileConfig(a.edges, a.output, a.reference, a.ratio, a.memory_mb, a.bfs_sources, a.seed, skip,
+                              a.distributed, a.pagerank_max_iter)
+
+
+def sample_ratio(graph_dir: str) -> float:
+    """The ratio a ``sample_graph`` output was drawn at (its ``_meta.json``)."""
+    meta = local_path(graph_dir) / "_meta.json"
+    try:
+        return float(json.loads(meta.read_text())["params"]["ratio"])
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{meta}: no params.ratio ({e}); pass --ratio") from e
+
+
+def run(spark, cfg: GraphProfileConfig) -> dict:
+    """Profile ``cfg.edges``, write ``cfg.output``; return ``profile.json``'s content."""
+    from graphs import spark_profile as spr
+    from graphs.profile import GraphProfile
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    ratio = None
+    if cfg.reference is not None:  # fail before any work when the comparison cannot be made
+        ref_path = local_path(cfg.reference) / "profile.json"
+        if not ref_path.is_file():
+            raise FileNotFoundError(f"{ref_path}: not found (is --reference a graph_profile output DIR?)")
+        ratio = cfg.ratio if cfg.ratio is not None else sample_ratio(cfg.edges)
+    edges, vertices, stats = spr.read_graph(spark, str(local_path(cfg.edges)))
+    simple, degree, st = spr.degree_section(edges, vertices)
+    timings["degree_s"] = time.perf_counter() - t0
+    n = degree.nodes
+    pcfg = cfg.profile()
+    one_task = spr.fits_one_task(st["edges"], cfg.memory_mb) and not cfg.distributed
+    sections: dict = {}
+    not_computed: dict = {s: "--skip" for s in cfg.skip}
+    t = time.perf_counter()
+    if one_task:
+        sections = spr.structure_in_one_task(simple, n, pcfg)
+        timings.update({f"task_{k}_s": v for k, v in sections.pop("seconds", {}).items()})
+    else:
+        reason = f"{st['edges']} edges exceed one task of {cfg.memory_mb} MB" if not cfg.distributed else "--distributed"
+        if "pagerank" not in cfg.skip:
+            pr, iters = spr.pagerank_distributed(simple, vertices, n, pcfg.damping, pcfg.pagerank_tol,
+                                                 cfg.pagerank_max_iter)
+            sections["pagerank"] = asdict(spr.pagerank_section(pr, n))
+            timings["pagerank_iterations"] = iters
+        if "components" not in cfg.skip:
+            sections["components"] = asdict(spr.wcc_distributed(simple, vertices))
+            not_computed["strong components"] = reason
+        for s in ("clustering", "cores", "distances"):
+            not_computed.setdefault(s, reason)
+    timings["structure_s"] = time.perf_counter() - t
+    profile = GraphProfile.from_dict({"degree": asdict(degree), **sections})
+    body = profile.to_dict()
+    body["seconds"] = timings
+    comparison = None
+    if ratio is not None:
+        from graphs.profile_compare import comparison_report
+
+        reference = json.loads(ref_path.read_text())
+        comparison = comparison_report(reference, body, ratio)
+    with atomic_dir(cfg.output) as tmp:
+        write_json(tmp / "profile.json", body)
+        _figures(tmp, body, comparison, reference if comparison else None, ratio)
+        timings["total_s"] = time.perf_counter() - t0
+        write_meta(tmp, "graph_profile", asdict(cfg), mode="one task" if one_task else "distributed",
+                   not_computed=not_computed, rows={"nodes": n, "edges": st["edges"]},
+                   input={"self_loops": st["self_loops"], "duplicates": st["duplicates"], "stats": stats},
+                   timings=timings, **({"median_rel_error": comparison["median_rel_error"]} if comparison else {}))
+    log.info("profiled %s: %d nodes, %d edges (%s) in %.1fs%s", cfg.edges, n, st["edges"],
+             "one task" if one_task else "distributed", timings["total_s"],
+             f"; median relative error vs reference {comparison['median_rel_error']:.3f}" if comparison else "")
+    return body
+
+
+def _figures(tmp: Path, body: dict, comparison: dict | None, reference: dict | None, ratio: float | None) -> None:
+    from graphs.profile_plot import plot_profiles
+
+    plot_profiles({"graph": body}, tmp / "profile.png")
+    if comparison is not None:
+        from graphs.profile_compare import PropertyComparison, comparison_table
+
+        write_json(tmp / "comparison.json", comparison)
+        rows = [PropertyComparison(**r) for r in comparison["properties"]]
+        (tmp / "comparison.md").write_text(comparison_table(rows) + "\n")
+        plot_profiles({"full graph": reference, f"sample (r = {ratio})": body}, tmp / "comparison.png")
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = parse_args(argv)
+    from jobs.session import get_session
+
+    spark = get_session("graphrec-graph-profile")
+    run(spark, cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
