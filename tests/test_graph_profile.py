@@ -15,6 +15,7 @@ from graphs.profile import GraphProfile, ProfileConfig, profile_graph, simple_ed
 from graphs.profile_compare import COUNT, PROPERTIES, compare, comparison_report, distribution_distances
 from graphs.profile_paths import distances, effective_diameter, pagerank, pagerank_summary
 from graphs.profile_structure import clustering, components, core_numbers, cores, undirected_csr
+from tests.test_cluster import cluster  # noqa: F401  (the standalone-cluster fixture of test_cluster.py)
 
 
 def random_digraph(seed: int, n: int = 120, m: int = 480, recip: float = 0.3):
@@ -243,3 +244,32 @@ def test_job_flags_are_checked():
         parse_args(["--edges", "g", "--output", "o", "--skip", "triangles"])
     cfg = parse_args(["--edges", "g", "--output", "o", "--skip", "distances,cores", "--bfs-sources", "32"])
     assert cfg.profile().skip == ("distances", "cores") and cfg.profile().bfs_sources == 32
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(600)
+def test_jobs_on_standalone_cluster(cluster, tmp_path):
+    """graph_profile (and tune_embedding, sharing the cluster) submitted with the project zip; executors run the
+    one-task sections and return what the core computes."""
+    from jobs.session import build_zip
+    from tests.test_cluster import ROOT, _submit
+
+    s, d, n, _ = random_digraph(9, n=150, m=600)
+    gdir = _graph_dir(tmp_path / "g", s, d, n)
+    zip_path = build_zip(tmp_path / "graphrec.zip")
+    r = _submit(cluster, zip_path, str(ROOT / "jobs" / "graph_profile.py"), "--edges", str(gdir), "--output",
+                str(tmp_path / "prof"))
+    assert r.returncode == 0, r.stderr[-4000:]
+    body = json.loads((tmp_path / "prof" / "profile.json").read_text())
+    core = profile_graph(s, d, n).to_dict()
+    assert body["degree"]["in_pmf"] == core["degree"]["in_pmf"]
+    for sec in ("clustering", "components", "cores", "distances", "pagerank"):
+        assert body[sec] == core[sec], sec
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps([{"order": 2, "mu": -1.0, "theta": 0.5}, {"order": 5, "mu": 0.2, "theta": 0.5}]))
+    r = _submit(cluster, zip_path, str(ROOT / "jobs" / "tune_embedding.py"), "--edges", str(gdir), "--output",
+                str(tmp_path / "tune"), "--dim", "8", "--grid", str(grid))
+    assert r.returncode == 0, r.stderr[-4000:]
+    chosen = json.loads((tmp_path / "tune" / "chosen.json").read_text())
+    assert {chosen["order"], chosen["mu"]} <= {2, 5, -1.0, 0.2} and 0.5 < chosen["auc"] <= 1
+    assert list((cluster["tmp"] / "work").glob("app-*")), "no executor ran on the standalone worker"
