@@ -32,8 +32,9 @@ import scipy.sparse as sp
 import torch
 
 from embeddings.prone import ProNE
+from embeddings.knn import KnnConfig, Searcher
 from recsys.data import Interactions, load_interactions
-from recsys.metrics import full_report
+from recsys.metrics import evaluate, full_report
 from recsys.social import SocialConfig, SocialGraph, SocialVectors, align
 from recsys.trainer import BPRRecommender, TrainConfig
 from recsys.tuning import TuneConfig, apply_settings, successive_halving
@@ -142,6 +143,47 @@ def cold_start_replay(name, data, graph, vecs, model, args, settings) -> dict:
             "ratio": float(r.mean() / p.mean()) if p.mean() else float("nan")}
 
 
+def friend_source(name, data, graph, vecs, model, args, settings) -> dict:
+    """Do the items of a user's kNN friends (faiss over the social vectors, what ``jobs/knn`` writes)
+    help as an extra source at scoring? ``s'(u, i) = s(u, i) + β · σ_u · c_ui / max_i c_ui`` with
+    ``c = F_knn · R`` (friends' item counts) and σ_u the spread of u's model scores; β is chosen
+    on validation from a small grid (0 = the source is off)."""
+    scfg = SocialConfig(map=False, propagate=args.social_weight)
+    d, s = align(data, graph, vecs, scfg.max_friends)
+    pos = np.searchsorted(vecs.orig_ids, d.user_ids).clip(max=len(vecs.orig_ids) - 1)
+    x = vecs.vectors[pos] * (vecs.orig_ids[pos] == d.user_ids)[:, None]
+    ids, _ = Searcher(x.astype(np.float32), KnnConfig(k=args.knn, index="exact")).search(np.arange(d.n_users))
+    rows = np.repeat(np.arange(d.n_users), ids.shape[1])
+    ok = ids.ravel() >= 0
+    f = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (rows[ok], ids.ravel()[ok])), shape=(d.n_users,) * 2)
+    c = (f @ (d.train + d.valid)).tocsr()  # friends' items (their validation items are theirs too)
+    c_valid = (f @ d.train).tocsr()  # for choosing beta: nothing of the validation split leaks in
+    out = []
+    for seed in range(args.seeds):
+        cfg = apply_settings(TrainConfig(model=model, epochs=args.epochs, eval_every=5, patience=4,
+                                         show_progress=False, seed=seed), settings or {})
+        U, V = fit(cfg, d, s, scfg).embeddings()
+
+        def scorer(beta, counts):
+            def fn(u):
+                m = U[u] @ V.T
+                cc = torch.from_numpy(counts[u.numpy()].toarray())
+                return m + beta * m.std(1, keepdim=True) * cc / cc.amax(1, keepdim=True).clamp(min=1)
+            return fn
+
+        grid = {b: evaluate(scorer(b, c_valid), d.train, d.valid, K)[f"recall@{K}"] for b in (0.0, 0.25, 0.5, 1.0, 2.0)}
+        beta = max(grid, key=lambda b: (grid[b], -b))
+        base = evaluate(scorer(0.0, c), d.train, d.test, K)[f"recall@{K}"]
+        blend = evaluate(scorer(beta, c), d.train, d.test, K)[f"recall@{K}"]
+        out.append({"seed": seed, "beta": beta, "recall": base, "recall_with_friend_items": blend, "valid_grid": grid})
+        log.info("%s friend items seed %d: beta %.2f, R %.4f -> %.4f", name, seed, beta, base, blend)
+    a, b = np.array([o["recall"] for o in out]), np.array([o["recall_with_friend_items"] for o in out])
+    dd = b - a
+    return {"model": model, "knn": args.knn, "runs": out, "recall": float(a.mean()),
+            "recall_with_friend_items": float(b.mean()), "diff": float(dd.mean()),
+            "se": float(dd.std(ddof=1) / np.sqrt(len(dd))) if len(dd) > 1 else float("nan")}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ap = argparse.ArgumentParser(prog="python -m benchmarks.social", description=__doc__.split("\n\n")[0])
@@ -153,6 +195,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=100, help="epoch ceiling (early stopping on validation)")
     ap.add_argument("--social-weight", type=float, default=SocialConfig.propagate)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--knn", type=int, default=20, help="kNN friends per user for the friend-items source")
+    ap.add_argument("--only", choices=("cells", "extras"), default=None,
+                    help="run only the arm comparison, or only the cold-start replay and friend-items source")
     ap.add_argument("--output", default=str(RESULTS / "social.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -164,7 +209,7 @@ def main(argv=None) -> int:
             log.warning("%s: data not found, skipped", name)
             continue
         data, graph, vecs = load(name)
-        for model in args.models:
+        for model in args.models if args.only != "extras" else []:
             for density in args.densities:
                 key = f"{name}/{model}/{density:g}"
                 arms = {a: cell(name, data, graph, vecs, model, density, a == "social", args)
@@ -180,11 +225,16 @@ def main(argv=None) -> int:
                       flush=True)
                 out_p.parent.mkdir(parents=True, exist_ok=True)
                 out_p.write_text(json.dumps(results, indent=1))
+        if args.only == "cells":
+            continue
         best = max(args.models, key=lambda m: results.get(f"{name}/{m}/1", {}).get("paired", {}).get(f"recall@{K}", {}).get("b", 0))
         settings = results.get(f"{name}/{best}/1", {}).get("social", {}).get("settings")
         results[f"{name}/cold_start_replay"] = rep = cold_start_replay(name, data, graph, vecs, best, args, settings)
         print(f"{name} cold-start replay ({best}): R {rep['recall']:.4f} vs popularity {rep['popularity_recall']:.4f} "
               f"(x{rep['ratio']:.2f})", flush=True)
+        results[f"{name}/friend_items"] = fr = friend_source(name, data, graph, vecs, best, args, settings)
+        print(f"{name} kNN-friend items at scoring ({best}): R {fr['recall']:.4f} -> {fr['recall_with_friend_items']:.4f} "
+              f"(diff {fr['diff']:+.4f} ± {fr['se']:.4f})", flush=True)
         out_p.write_text(json.dumps(results, indent=1))
     return 0
 
