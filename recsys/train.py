@@ -85,45 +85,49 @@ class RunConfig:
         return out.parent / f"{out.name}.ckpt"
 
 
-def add_mask_options(p: argparse.ArgumentParser) -> None:
+def add_mask_options(p: argparse.ArgumentParser, hidden: bool = False) -> None:
     """The DSL mask options (``--init-mask --init-spread --grow-zero-signal --prune-start``) with
     TrainConfig's defaults; ``benchmarks.recommender`` takes the same options and forwards them."""
     d = TrainConfig()
+    hide = argparse.SUPPRESS if hidden else None
     p.add_argument("--init-mask", choices=("random", "shared"), default=d.init_mask,
-                   help="DSL initial masks: shared (rows start on one shared column prefix) or random (paper)")
+                   help=hide or "DSL initial masks: shared (rows start on one shared column prefix) or random (paper)")
     p.add_argument("--init-spread", type=float, default=d.init_spread,
-                   help="shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
+                   help=hide or "shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
     p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=d.grow_zero_signal,
-                   help="DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)")
-    p.add_argument("--prune-start", type=float, default=d.prune_start, help="DSL update ratio at step 0 (paper 0.5)")
+                   help=hide or "DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)")
+    p.add_argument("--prune-start", type=float, default=d.prune_start,
+                   help=hide or "DSL update ratio at step 0 (paper 0.5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m recsys.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="ingest_interactions output or LightGCN split folder")
+    p = argparse.ArgumentParser(
+        prog="python -m recsys.train", description=__doc__.split("\n\n")[0],
+        epilog="DSL research options (--rounds --grow-signal --grow-window --min-interval-epochs --min-row-active "
+               "--init-mask --init-spread --grow-zero-signal --prune-start --init-density-scale) are accepted but not "
+               "listed: their defaults are the measured choices (docs/algorithms.md, benchmarks/HISTORY.md).")
+    p.add_argument("--data", required=True, help="ingest_interactions output or a split folder (train/valid/test files)")
     p.add_argument("--output", required=True, help="output folder (written atomically)")
     p.add_argument("--model", choices=MODELS, default=d.model)
     p.add_argument("--density", type=float, default=d.density, help="kept weight fraction (1 = dense)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--epochs", type=int, default=100, help="epoch ceiling (training stops early on validation)")
     p.add_argument("--dim", type=int, default=d.dim)
     p.add_argument("--layers", type=int, default=d.layers, help="LightGCN layers")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--lr-min", type=float, default=d.lr_min)
-    p.add_argument("--reg", type=float, default=d.reg)
-    p.add_argument("--rounds", type=int, default=d.target_rounds, help="DSL prune/grow rounds to aim for")
-    p.add_argument("--grow-signal", choices=("auto", "last", "accumulated", "mean", "momentum"), default=d.grow_signal,
-                   help="DSL growth criterion (auto: accumulated for mf, last batch for lightgcn)")
-    p.add_argument("--grow-window", type=float, default=d.grow_window,
-                   help="accumulated signal: sum the last N epochs of gradients before a round (0: all)")
-    p.add_argument("--min-interval-epochs", type=float, default=d.min_interval_epochs,
-                   help="MF: at least this many epochs between two DSL rounds")
-    p.add_argument("--min-row-active", type=int, default=d.min_row_active,
-                   help="DSL: never prune a row below this many active weights")
-    add_mask_options(p)
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (--tune searches it)")
+    p.add_argument("--lr-min", type=float, default=d.lr_min, help="cosine schedule's final learning rate")
+    p.add_argument("--reg", type=float, default=d.reg, help="L2 weight (--tune searches it)")
     p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
-    p.add_argument("--init-density-scale", action="store_true", help="init std / sqrt(density) for sparse runs")
+    hide = argparse.SUPPRESS
+    p.add_argument("--rounds", type=int, default=d.target_rounds, help=hide)
+    p.add_argument("--grow-signal", choices=("auto", "last", "accumulated", "mean", "momentum"), default=d.grow_signal,
+                   help=hide)
+    p.add_argument("--grow-window", type=float, default=d.grow_window, help=hide)
+    p.add_argument("--min-interval-epochs", type=float, default=d.min_interval_epochs, help=hide)
+    p.add_argument("--min-row-active", type=int, default=d.min_row_active, help=hide)
+    add_mask_options(p, hidden=True)
+    p.add_argument("--init-density-scale", action="store_true", help=hide)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--eval-every", type=int, default=5, help="evaluate on validation every N epochs")
     p.add_argument("--patience", type=int, default=4,
