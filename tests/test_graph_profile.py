@@ -165,9 +165,9 @@ def test_compare_applies_the_scaling_laws():
     half = {r.name: r for r in compare(full, full, 0.5)}
     for p in PROPERTIES:
         r = half[p.name]
-        assert r.estimate == (r.sample / 0.5 if p.law == COUNT else r.sample)
+        assert r.estimate == (1 + (r.sample - 1) / 0.5 if p.law == COUNT else r.sample)
         if p.law == COUNT:
-            assert r.rel_error == pytest.approx(1.0)
+            assert r.rel_error == pytest.approx((r.sample - 1) / r.sample)
     rep = comparison_report(full, full, 1.0)
     assert rep["median_rel_error"] == 0 and rep["distributions"]["in_degree_l1"] == 0
     other = profile_graph(*random_digraph(2)[:3]).to_dict()
@@ -230,7 +230,7 @@ def test_job_one_task_and_distributed_match_the_core(spark, tmp_path):
     comp = json.loads((tmp_path / "ps" / "comparison.json").read_text())
     rows = {r["name"]: r for r in comp["properties"]}
     assert comp["ratio"] == 0.5 and "avg_clustering" not in rows and "scc_count" not in rows
-    assert rows["wcc_count"]["estimate"] == pytest.approx(small.components.wcc_count / 0.5)
+    assert rows["wcc_count"]["estimate"] == pytest.approx(1 + (small.components.wcc_count - 1) / 0.5)
     assert rows["reciprocity"]["full"] == pytest.approx(ref["reciprocity"])
     assert (tmp_path / "ps" / "comparison.png").exists() and "| reciprocity |" in (tmp_path / "ps" / "comparison.md").read_text()
 
