@@ -184,6 +184,20 @@ def friend_source(name, data, graph, vecs, model, args, settings) -> dict:
             "se": float(dd.std(ddof=1) / np.sqrt(len(dd))) if len(dd) > 1 else float("nan")}
 
 
+def timing(name, data, graph, vecs, model, density, args) -> dict:
+    """Seconds per epoch of both arms, interleaved (a b b a) at a fixed epoch count, same settings."""
+    scfg = SocialConfig(map=False, propagate=args.social_weight)
+    arms = {False: arm(data, graph, vecs, False, scfg), True: arm(data, graph, vecs, True, scfg)}
+    cfg = TrainConfig(model=model, density=density, epochs=args.timing_epochs, show_progress=False, seed=0)
+    t = {False: [], True: []}
+    for social in (False, True, True, False):
+        d, s = arms[social]
+        t[social].append(fit(cfg, d, s, scfg).result.seconds_per_epoch)
+    a, b = float(np.median(t[False])), float(np.median(t[True]))
+    print(f"{name:7s} {model:8s}@{density:<4g} s/epoch interactions {a:.3f}  social {b:.3f}  x{b / a:.2f}", flush=True)
+    return {"interactions": t[False], "social": t[True], "ratio": b / a}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ap = argparse.ArgumentParser(prog="python -m benchmarks.social", description=__doc__.split("\n\n")[0])
@@ -196,7 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--social-weight", type=float, default=SocialConfig.propagate)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--knn", type=int, default=20, help="kNN friends per user for the friend-items source")
-    ap.add_argument("--only", choices=("cells", "extras"), default=None,
+    ap.add_argument("--timing-epochs", type=int, default=5)
+    ap.add_argument("--only", choices=("cells", "extras", "timing"), default=None,
                     help="run only the arm comparison, or only the cold-start replay and friend-items source")
     ap.add_argument("--output", default=str(RESULTS / "social.json"))
     args = ap.parse_args(argv)
@@ -209,6 +224,12 @@ def main(argv=None) -> int:
             log.warning("%s: data not found, skipped", name)
             continue
         data, graph, vecs = load(name)
+        if args.only == "timing":
+            for model in args.models:
+                for density in args.densities:
+                    results[f"{name}/{model}/{density:g}/timing"] = timing(name, data, graph, vecs, model, density, args)
+            out_p.write_text(json.dumps(results, indent=1))
+            continue
         for model in args.models if args.only != "extras" else []:
             for density in args.densities:
                 key = f"{name}/{model}/{density:g}"
