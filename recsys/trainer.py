@@ -176,11 +176,16 @@ def build_model(config: TrainConfig, data: Interactions, social: SocialInputs | 
                     zero_users=zero)
 
 
+def _copy(state):
+    """A deep copy of a (nested) state dict's tensors."""
+    if isinstance(state, dict):
+        return {k: _copy(v) for k, v in state.items()}
+    return state.detach().clone() if torch.is_tensor(state) else state
+
+
 def _snapshot(model: torch.nn.Module, dsl: DynamicSparsity) -> dict:
-    """A copy of the model's and DSL's state (the best epoch's, restored after training)."""
-    clone = lambda d: {k: (v.detach().clone() if torch.is_tensor(v) else v) for k, v in d.items()}  # noqa: E731
-    return {"model": clone(model.state_dict()), "dsl": {k: (clone(v) if isinstance(v, dict) else v)
-                                                        for k, v in dsl.state_dict().items()}}
+    """The model's and DSL's state at the best validation epoch (restored after training)."""
+    return {"model": _copy(model.state_dict()), "dsl": _copy(dsl.state_dict())}
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -249,7 +254,7 @@ class BPRRecommender(Recommender):
             dsl.load_state_dict(state["dsl"])
             sampler.rng.bit_generator.state = state["sampler_rng"]
             res = state["result"]
-            stop, best_state = state["stop"], state["best_state"]
+            stop, best_state = state.get("stop", stop), state.get("best_state")
             start = res.epochs
             log.info("resumed from %s at epoch %d", self.checkpoint, start)
         bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"{cfg.model}@{cfg.density:g}",
