@@ -11,9 +11,10 @@ Imported only by ``jobs/graph_profile.py``. The edge list never reaches the driv
   (:data:`PROFILE_EDGE_BYTES` per edge), every edge is sent to a single ``applyInPandas`` group and
   :func:`graphs.profile.structure_profile` runs there, on an executor; the task returns one JSON row per
   section.
-* Above the budget, :func:`pagerank_distributed` (power iteration, one join + aggregate per step) and
-  :func:`wcc_distributed` (min-label propagation until no label changes) give those two sections;
-  clustering, SCCs, k-cores and distances are reported as not computed.
+* Above the budget, :func:`pagerank_distributed` (power iteration, one join + aggregate per step),
+  :func:`wcc_distributed` (min-label propagation until no label changes) and
+  :func:`distances_distributed` (a multi-source BFS, one join per level) give those sections with the
+  single-machine results; clustering, SCCs and k-cores are reported as not computed.
 """
 from __future__ import annotations
 
@@ -173,3 +174,53 @@ def wcc_distributed(simple: DataFrame, vertices: DataFrame, max_iter: int = 100)
     sizes = lab.groupBy("label").count().groupBy(F.col("count").alias("size")).count().orderBy("size").toPandas()
     hist = {"size": sizes["size"].astype(int).tolist(), "count": sizes["count"].astype(int).tolist()}
     return Components(int(sizes["count"].sum()), int(sizes["size"].max()), None, None, hist, {})
+
+
+def _signed(x: int) -> int:
+    """A 64-bit pattern as Spark's signed ``long``."""
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def distances_distributed(simple: DataFrame, n: int, sources: int = 256, groups: int = 8, seed: int = 0,
+                          max_levels: int = 1000):
+    """:class:`graphs.profile_paths.Distances` by a multi-source BFS on DataFrames: 64 sources per batch, one bit
+    per source in a ``long`` per node; a level is one join of the frontier with the edges and a ``bit_or`` per
+    target. Vertex ids must be dense ``0..n-1`` (ingest and sample outputs are): the sources are then those
+    of the single-machine :func:`graphs.profile_paths.distances` and so is the result."""
+    from graphs.profile_paths import distances_from_groups, source_sample
+
+    spark = simple.sparkSession
+    srcs = source_sample(n, sources, seed)
+    g_of = np.arange(srcs.size) % groups
+    edges = simple.select("src", "dst").persist()
+    per_group = []
+    for lo in range(0, srcs.size, 64):
+        batch, gb = srcs[lo:lo + 64], g_of[lo:lo + 64]
+        bits = [_signed(1 << i) for i in range(batch.size)]  # bit 63 as a negative long
+        masks = [0] * groups
+        for i, g in enumerate(gb):
+            masks[g] |= 1 << i
+        masks = [_signed(m) for m in masks]
+        start = spark.createDataFrame([(int(v), b) for v, b in zip(batch, bits)], "id long, b long")
+        seen = front = start.groupBy("id").agg(F.bit_or("b").alias("b")).localCheckpoint()
+        rows = [np.zeros(groups, np.int64)]
+        for _ in range(max_levels):
+            msgs = (edges.join(front.withColumnRenamed("id", "src"), "src")
+                    .groupBy(F.col("dst").alias("id")).agg(F.bit_or("b").alias("m")))
+            new = (msgs.join(seen.withColumnRenamed("b", "s"), "id", "left")
+                   .select("id", (F.col("m").bitwiseAND(F.bitwise_not(F.coalesce("s", F.lit(0).cast("long")))))
+                           .alias("b"))
+                   .where(F.col("b") != 0).localCheckpoint())
+            counts = new.agg(*[F.sum(F.bit_count(F.col("b").bitwiseAND(F.lit(m)))).alias(f"g{g}")
+                               for g, m in enumerate(masks)]).first()
+            level = np.array([int(counts[f"g{g}"] or 0) for g in range(groups)], np.int64)
+            if not level.any():
+                break
+            rows.append(level)
+            seen = (seen.join(new.withColumnRenamed("b", "nb"), "id", "full")
+                    .select("id", F.coalesce("b", F.lit(0).cast("long")).bitwiseOR(F.coalesce("nb", F.lit(0).cast("long")))
+                            .alias("b")).localCheckpoint())
+            front = new
+        per_group.append(np.stack(rows, axis=1))
+    edges.unpersist()
+    return distances_from_groups(per_group, int(srcs.size), n, n <= sources)

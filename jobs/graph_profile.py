@@ -9,8 +9,9 @@ Reads an ingest or sample_graph output (``GRAPH_DIR/edges`` with ``src, dst``; `
 PageRank), ``profile.png`` and ``_meta.json`` (mode, timings, what was not computed and why).
 The degree section is aggregated on Spark; the structural sections run in one task when the simple graph
 fits ``--memory-mb`` (:func:`graphs.spark_profile.fits_one_task`), else PageRank and weak components run
-distributed and clustering, strong components, k-cores and distances are left out (listed in
-``_meta.json``). No edge list reaches the driver.
+distributed, and so do the distances (vertex ids dense ``0..n-1``: the same BFS sources and result as in one
+task); clustering, strong components and k-cores are left out (listed in ``_meta.json``). No edge list reaches
+the driver.
 
 With ``--reference`` (the ``graph_profile`` output of the full graph) it also writes ``comparison.json``
 (:func:`graphs.profile_compare.comparison_report`: per property the full value, the sample's estimate by
@@ -101,6 +102,8 @@ def sample_ratio(graph_dir: str) -> float:
 
 def run(spark, cfg: GraphProfileConfig) -> dict:
     """Profile ``cfg.edges``, write ``cfg.output``; return ``profile.json``'s content."""
+    from pyspark.sql import functions as F
+
     from graphs import spark_profile as spr
     from graphs.profile import GraphProfile
 
@@ -134,7 +137,13 @@ def run(spark, cfg: GraphProfileConfig) -> dict:
         if "components" not in cfg.skip:
             sections["components"] = asdict(spr.wcc_distributed(simple, vertices))
             not_computed["strong components"] = reason
-        for s in ("clustering", "cores", "distances"):
+        if "distances" not in cfg.skip:
+            lo, hi = vertices.agg(F.min("id"), F.max("id")).first()
+            if lo == 0 and hi == n - 1:  # dense ids: the sources of the single-machine profile
+                sections["distances"] = asdict(spr.distances_distributed(simple, n, cfg.bfs_sources, seed=cfg.seed))
+            else:
+                not_computed["distances"] = f"vertex ids are not dense 0..{n - 1}"
+        for s in ("clustering", "cores"):
             not_computed.setdefault(s, reason)
     timings["structure_s"] = time.perf_counter() - t
     profile = GraphProfile.from_dict({"degree": asdict(degree), **sections})

@@ -6,6 +6,7 @@ from sampled BFS sources) must lie within four of their own stated standard erro
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import networkx as nx
 import numpy as np
@@ -212,10 +213,11 @@ def test_job_one_task_and_distributed_match_the_core(spark, tmp_path):
     keep = (s % 2 == 0) & (d % 2 == 0)
     smp_dir = _graph_dir(tmp_path / "smp", s[keep] // 2, d[keep] // 2, n // 2, meta_ratio=0.5)
     dist = run(spark, parse_args(["--edges", str(smp_dir), "--output", str(tmp_path / "ps"), "--reference", str(out),
-                                  "--distributed", "--skip", "distances", "--pagerank-max-iter", "6"]))
+                                  "--distributed", "--pagerank-max-iter", "6", "--bfs-sources", "40"]))
     meta = json.loads((tmp_path / "ps" / "_meta.json").read_text())
-    assert meta["mode"] == "distributed" and set(meta["not_computed"]) >= {"clustering", "cores", "distances"}
-    small = profile_graph(s[keep] // 2, d[keep] // 2, n // 2)
+    assert meta["mode"] == "distributed" and set(meta["not_computed"]) >= {"clustering", "cores"}
+    small = profile_graph(s[keep] // 2, d[keep] // 2, n // 2, ProfileConfig(bfs_sources=40))
+    assert dist["distances"] == asdict(small.distances) and not small.distances.exact  # the same 40 sources
     assert dist["components"]["wcc_count"] == small.components.wcc_count
     assert dist["components"]["wcc_sizes"] == small.components.wcc_sizes and dist["components"]["scc_count"] is None
     # six steps of the distributed power iteration = six steps of the core's; approxQuantile returns a value
