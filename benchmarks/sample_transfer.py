@@ -108,7 +108,13 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
                            median_rel_error=rep["median_rel_error"], distributions=rep["distributions"])
                 if full_aucs is not None and ratio in tune_ratios:
                     t = time.perf_counter()
-                    res = tune(adjacency(s, d, k), grid, tcfg)
+                    try:
+                        res = tune(adjacency(s, d, k), grid, tcfg)
+                    except ValueError as e:  # e.g. a forest: nothing to hold out
+                        row["tuning"] = {"error": str(e)}
+                        out["runs"].append(row)
+                        log.info("%s %s r=%s seed=%d: cannot tune: %s", name, method, ratio, seed, e)
+                        continue
                     secs = time.perf_counter() - t
                     aucs = res.aucs()
                     labels = list(full_aucs)
@@ -166,6 +172,11 @@ def tuning_table(res: dict, ratio: float = 0.1) -> tuple[str, dict]:
             continue
         for m in METHODS:
             rows = [r["tuning"] for r in g["runs"] if r["method"] == m and r["ratio"] == ratio and "tuning" in r]
+            failed = sum("error" in x for x in rows)
+            rows = [x for x in rows if "error" not in x]
+            if failed:
+                lines.append(f"| {gname} | {g['tuning']['span']:.3f} | {m} | {failed} of {failed + len(rows)} samples "
+                             "cannot be tuned (a forest: no edge to hold out) | | |")
             if not rows:
                 continue
             tau, reg, cost = ([x[k] for x in rows] for k in ("tau", "regret", "cost_ratio"))

@@ -39,7 +39,7 @@ def plot(res: dict, path: str | Path) -> Path:
                                    (axes[3], "regret", 0.005, "regret (full AUC)")):
         for k, m in enumerate(methods):
             vals = [np.mean([r["tuning"][key] for r in res["graphs"][g]["runs"]
-                             if r["method"] == m and "tuning" in r] or [np.nan]) for g in graphs]
+                             if r["method"] == m and key in r.get("tuning", {})] or [np.nan]) for g in graphs]
             ax.bar(np.arange(len(graphs)) + k * width, vals, width, label=m)
         ax.axhline(target, color="grey", lw=0.8, ls="--")
         ax.set_xticks(np.arange(len(graphs)) + 0.4 - width / 2, graphs, fontsize=8)

@@ -142,6 +142,10 @@ def tune(adjacency: sp.spmatrix, grid: tuple[Setting, ...] | None = None,
     t0 = time.perf_counter()
     a = check_adjacency(adjacency)
     a = sp.csr_matrix(a.maximum(a.T))
+    spare = spare_edges(a)
+    if spare < 1:
+        raise ValueError("every edge lies on a spanning forest (the graph is a forest): no edge can be held out "
+                         "for link prediction")
     secs = {"split": 0.0, "smf": 0.0, "settings": 0.0}
     aucs = np.zeros((cfg.repeats, len(grid)))
     per = np.zeros(len(grid))
@@ -166,6 +170,15 @@ def tune(adjacency: sp.spmatrix, grid: tuple[Setting, ...] | None = None,
     log.info("tuned %d settings on %d nodes / %d edges in %.1fs: %s (AUC %.4f)", len(grid), a.shape[0], a.nnz // 2,
              secs["total"], chosen.label, max(s.auc for s in scores))
     return TuningResult(scores, chosen, int(a.shape[0]), int(a.nnz // 2), secs)
+
+
+def spare_edges(a: sp.csr_matrix) -> int:
+    """Undirected edges outside a spanning forest of the symmetric ``a``: those the split may hold out."""
+    from scipy.sparse.csgraph import connected_components
+
+    active = np.diff(a.indptr) > 0
+    k, lab = connected_components(a, directed=False)
+    return int(a.nnz // 2 - (active.sum() - np.unique(lab[active]).size))
 
 
 def kendall_tau(a, b) -> float:

@@ -89,3 +89,14 @@ def test_job_tunes_in_one_task_and_embed_graph_applies_the_choice(spark, planted
         assert (dn.order, dn.mu, dn.theta) == (chosen["order"], chosen["mu"], chosen["theta"])
     plain = embed_args(["--edges", str(gdir), "--output", str(tmp_path / "emb")]).distne()
     assert (plain.order, plain.mu, plain.theta) == (5, 0.2, 0.5)  # DistNE's defaults without --settings
+
+
+def test_a_forest_cannot_be_tuned():
+    from embeddings.tuning import spare_edges
+
+    path = adj(np.arange(9), np.arange(1, 10), 10)  # a path: every edge is on the spanning tree
+    assert spare_edges(sp.csr_matrix(path.maximum(path.T))) == 0
+    with pytest.raises(ValueError, match="forest"):
+        tune(path, GRID[:1], TuningConfig(dim=4, threads=1))
+    cycle = adj(np.arange(10), (np.arange(10) + 1) % 10, 10)
+    assert spare_edges(sp.csr_matrix(cycle.maximum(cycle.T))) == 1
