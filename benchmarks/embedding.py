@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from benchmarks.scaling_graphs import SCALING_GRAPHS
+
 if TYPE_CHECKING:
     from benchmarks.proctree import TreeRun
 
@@ -235,7 +237,6 @@ def main(argv=None) -> int:
     return 0
 
 
-SCALING_GRAPHS = ("rmat16", "rmat18", "rmat19", "rmat20")  # ≈ 10⁶, 4·10⁶, (7.6·10⁶), 1.6·10⁷ edges
 
 
 def scaling(results: dict, graphs=SCALING_GRAPHS) -> dict:

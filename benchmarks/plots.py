@@ -53,9 +53,9 @@ EMBED_METHODS = {"distne-spark": "DistNE (Spark, local[2])", "prone": "ProNE, 1 
 
 
 def scaling_series(results: dict, method: str, key: str = "seconds") -> tuple[np.ndarray, np.ndarray]:
-    """(|E|, value) of one method over the scaling graphs (``benchmarks.embedding.SCALING_GRAPHS``, the
+    """(|E|, value) of one method over the scaling graphs (``benchmarks.scaling_graphs.SCALING_GRAPHS``, the
     same series its scaling summary prints) that ran it successfully, sorted by |E|."""
-    from benchmarks.embedding import SCALING_GRAPHS
+    from benchmarks.scaling_graphs import SCALING_GRAPHS
 
     pts = sorted((g["_graph"]["edges"], g[method][key]) for name, g in results.items()
                  if name in SCALING_GRAPHS and g.get(method, {}).get("ok") and key in g[method])
