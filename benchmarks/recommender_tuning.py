@@ -20,7 +20,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from graphs.generators import InteractionConfig, PlantedConfig, interactions_block

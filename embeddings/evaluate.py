@@ -32,6 +32,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import minimum_spanning_tree
 
+from embeddings import vectors
+from embeddings.vectors import dense_by_id
+
 log = logging.getLogger(__name__)
 
 
@@ -173,18 +176,8 @@ def _pairs_matrix(p: np.ndarray, n: int) -> sp.csr_matrix:
 
 
 def read_vectors(path: str | Path, n: int | None = None) -> np.ndarray:
-    """Read a job's ``vectors(id, vector)`` Parquet table into a dense ``(n, dim)`` array by id."""
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(Path(path) / "vectors" if (Path(path) / "vectors").exists() else path)
-    for col in ("id", "vector"):
-        if col not in t.column_names:
-            raise ValueError(f"{path}: vectors table has no column {col!r}")
-    ids = t.column("id").to_numpy()
-    vecs = np.stack(t.column("vector").to_pylist()).astype(np.float32)
-    out = np.zeros((int(ids.max()) + 1 if n is None else n, vecs.shape[1]), np.float32)
-    out[ids] = vecs
-    return out
+    """A job's ``vectors(id, vector)`` table as a dense ``(n, dim)`` array by id (:mod:`embeddings.vectors`)."""
+    return dense_by_id(*vectors.read_vectors(path), n)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 import torch
 
+from embeddings.vectors import read_vectors, write_vectors  # noqa: F401 (the vectors contract, re-exported)
 from recsys.base import EmbeddingRecommender, Recommendations
 
 VECTOR_TABLES = ("user_vectors", "item_vectors")
@@ -37,36 +38,6 @@ VECTOR_TABLES = ("user_vectors", "item_vectors")
 
 def _list_array(offsets: np.ndarray, values: np.ndarray, typ: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=typ))
-
-
-def write_vectors(path: Path, ids: np.ndarray, vectors: torch.Tensor, source: np.ndarray | None = None) -> None:
-    """``(id int64, vector list<float32>[, source string])`` Parquet at ``path`` (a file inside a table
-    folder); ``source`` says where a user's vector comes from (``personal`` / ``social``)."""
-    v = vectors.detach().float().cpu().numpy()
-    n, d = v.shape
-    cols = {"id": pa.array(np.asarray(ids, dtype=np.int64)),
-            "vector": _list_array(np.arange(n + 1) * d, v.reshape(-1), pa.float32())}
-    if source is not None:
-        cols["source"] = pa.array(np.asarray(source, dtype=str), pa.string())
-    table = pa.table(cols)
-    path.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path / "part-0.parquet")
-
-
-def read_vectors(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a vectors table back: ``(ids, float32 matrix)``; rows must share one dimension."""
-    table = pq.read_table(path)
-    for col in ("id", "vector"):
-        if col not in table.column_names:
-            raise ValueError(f"{path}: missing column {col!r}")
-    vec = table.column("vector").combine_chunks()
-    ids = table.column("id").to_numpy().astype(np.int64)
-    lengths = np.diff(vec.offsets.to_numpy())
-    if len(ids) and (lengths != lengths[0]).any():
-        raise ValueError(f"{path}: vectors of different lengths")
-    d = int(lengths[0]) if len(ids) else 0
-    values = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-    return ids, values.reshape(len(ids), d)
 
 
 def sparse_bytes(table: torch.Tensor) -> int:

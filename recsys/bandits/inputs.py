@@ -19,37 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from embeddings.vectors import read_vectors, table_path
 from recsys.bandits.versions import encode_paths
 
 __all__ = ["read_vectors", "read_user_vectors", "read_fresh_items", "popular_items", "seen_beside"]
-
-
-def _vector_table(path: str | Path) -> tuple[Path, pa.Table]:
-    p = Path(path)
-    src = p / "vectors" if (p / "vectors").exists() else p
-    t = pq.read_table(src)
-    if "id" not in t.column_names or "vector" not in t.column_names:
-        raise ValueError(f"{src}: expected columns (id, vector), got {t.column_names}")
-    return src, t
-
-
-def _matrix(src: Path, t: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    ids = t.column("id").to_numpy().astype(np.int64)
-    flat = t.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.float32)
-    if ids.size == 0 or flat.size % ids.size:
-        raise ValueError(f"{src}: vectors are empty or of unequal length")
-    mat = flat.reshape(ids.size, flat.size // ids.size)
-    if not np.isfinite(mat).all():
-        raise ValueError(f"{src}: vector contains NaN/inf")
-    return ids, mat
-
-
-def read_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids int64, vectors float32 (n, dim))`` from ``DIR/vectors``, ``DIR/{user,item}_vectors`` or a table DIR."""
-    return _matrix(*_vector_table(path))
 
 
 def read_user_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,11 +32,12 @@ def read_user_vectors(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     Without a ``source`` column every user is personal; a null or unknown value raises naming the file.
     """
-    src, t = _vector_table(path)
-    ids, mat = _matrix(src, t)
-    if "source" not in t.column_names:
+    src = table_path(path)
+    ids, mat = read_vectors(src)
+    if "source" not in pq.ParquetDataset(src).schema.names:
         return ids, mat, np.zeros(ids.size, np.int8)
-    return ids, mat, encode_paths(t.column("source").to_numpy(zero_copy_only=False), f"{src} column source")
+    source = pq.read_table(src, columns=["source"]).column("source")
+    return ids, mat, encode_paths(source.to_numpy(zero_copy_only=False), f"{src} column source")
 
 
 def read_fresh_items(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
