@@ -1,9 +1,13 @@
 """FastAPI app of the bandit scoring service: ``create_app(policy, store)``.
 
-Routes only read the request (body with a size limit, headers, query values), delegate to
-:mod:`recsys.serving.handlers` and turn results or :class:`~recsys.serving.handlers.ApiError`
-into JSON responses; any other exception becomes a 500 with a JSON body (the process keeps
-serving).  Latency and status of every call go to the Prometheus metrics.
+Routes only read the request (body with a size limit and a JSON content type, headers, query
+values), delegate to :mod:`recsys.serving.handlers` and turn results or
+:class:`~recsys.serving.handlers.ApiError` into JSON responses; any other exception becomes a 500
+with a JSON body (the process keeps serving).  Latency and status of every call go to the
+Prometheus metrics; a client that disconnects before its body is read is counted as 499 (client
+closed request), not as an error of the service.  The routes are those of
+:data:`recsys.serving.openapi.ROUTES`, published at ``/openapi.json``; an unknown path or method
+gets the same JSON error shape (404 ``not_found``, 405 ``method_not_allowed``).
 
 >>> import tempfile, pathlib
 >>> from recsys.serving.store_sqlite import SqliteStore
@@ -22,10 +26,13 @@ from typing import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from recsys.serving import handlers
 from recsys.serving.handlers import ApiError
 from recsys.serving.metrics import ServiceMetrics
+from recsys.serving.openapi import ROUTES, openapi_document
 from recsys.serving.service import BanditService, ServiceConfig
 from recsys.serving.store_base import EventStore
 
@@ -45,20 +52,27 @@ def _json(obj: object, status: int = 200) -> Response:
     return Response(_dumps(obj), status_code=status, media_type="application/json")
 
 
+CLIENT_CLOSED = 499        # nginx's "client closed request": counted, never answered
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+    """The JSON request body: 415 if declared otherwise, 413 as soon as it is known to exceed ``limit`` bytes."""
+    handlers.check_content_type(request.headers.get("content-type"))
     cl = request.headers.get("content-length")
     if cl is not None:
-        if not cl.isdigit():
+        if not (cl.isascii() and cl.isdigit()):
             raise ApiError(400, "bad_request", "invalid Content-Length")
         if int(cl) > limit:
             raise ApiError(413, "body_too_large", f"request body of {cl} bytes exceeds {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ApiError(CLIENT_CLOSED, "client_closed_request", "the client disconnected before sending its body") from None
     return b"".join(chunks)
 
 
@@ -84,7 +98,15 @@ def create_app(policy: str | os.PathLike, store: EventStore, config: ServiceConf
             await svc.close()
 
     app = FastAPI(title="graphrec bandit scoring service", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.openapi_schema = openapi_document(app.title)
     app.state.service = svc
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        resp = _json({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
+        resp.headers.update(exc.headers or {})
+        return resp
+    app.add_exception_handler(StarletteHTTPException, http_error)
     limit = svc.config.max_body_bytes
 
     async def run(endpoint: str, fn: Callable[[], Awaitable[Response]]) -> Response:
@@ -93,6 +115,8 @@ def create_app(policy: str | os.PathLike, store: EventStore, config: ServiceConf
             resp = await fn()
         except ApiError as e:
             resp = _json(e.body(), e.status)
+            if e.status == CLIENT_CLOSED:
+                log.info("%s: client disconnected before sending its body", endpoint)
         except Exception:  # never let bad input (or a bug) take the service down
             log.exception("internal error on %s", endpoint)
             resp = _json({"error": {"code": "internal", "message": "internal server error"}}, 500)
@@ -101,11 +125,7 @@ def create_app(policy: str | os.PathLike, store: EventStore, config: ServiceConf
 
     async def score_route(request: Request) -> Response:
         async def go() -> Response:
-            resp, imp = handlers.score(await read_body(request, limit), svc)
-            if imp is not None:
-                await svc.store.record_impression(imp)
-                metrics.impressions.inc()
-            return _json(resp)
+            return _json(await handlers.score_and_record(await read_body(request, limit), svc))
         return await run("score", go)
 
     async def feedback_route(request: Request) -> Response:
@@ -145,10 +165,10 @@ def create_app(policy: str | os.PathLike, store: EventStore, config: ServiceConf
         return Response(body, media_type=ctype)
 
     # plain Starlette routes: the handlers read the raw request themselves, so FastAPI's dependency
-    # and response-model machinery would only add per-request overhead
-    for path, endpoint, method in (("/v1/score", score_route, "POST"), ("/v1/feedback", feedback_route, "POST"),
-                                   ("/v1/params/reload", reload_route, "POST"), ("/v1/events/export", export_route, "GET"),
-                                   ("/v1/stats", stats_route, "GET"), ("/healthz", health_route, "GET"),
-                                   ("/metrics", metrics_route, "GET")):
-        app.router.add_route(path, endpoint, methods=[method], include_in_schema=False)
+    # and response-model machinery would only add per-request overhead; the schema is published from
+    # the same table (recsys.serving.openapi)
+    endpoints = {"score": score_route, "feedback": feedback_route, "reload": reload_route, "export": export_route,
+                 "stats": stats_route, "healthz": health_route, "metrics": metrics_route}
+    for r in ROUTES:
+        app.router.add_route(r.path, endpoints[r.name], methods=[r.method], include_in_schema=False)
     return app

@@ -5,11 +5,14 @@ Each takes the raw request pieces (body bytes, headers, query values) and the
 :class:`ApiError` (status, code, message).  The FastAPI app only reads the request and maps
 results and errors to responses, so the whole contract is testable without HTTP.
 
-Error contract: 400 malformed JSON, 401 missing/wrong bearer token, 404 unknown score id or an
-unknown user when the version has no popular items to fall back on,
-413 body too large or too many events per batch, 422 schema violations (NaN/inf/out-of-range
-reward, ``k`` out of range, duplicate candidates, an item not shown under the score id, ...),
-503 when the event store cannot persist a batch (nothing of it is acknowledged).
+Error contract: 400 malformed JSON, 401 missing/wrong bearer token, 404 unknown score id, an
+unknown user when the version has no popular items to fall back on, or a parameter version that
+was never published, 409 a version that cannot be loaded, 413 body too large or too many events
+per batch, 415 a body declared as anything but JSON (:func:`check_content_type`), 422 schema
+violations (NaN/inf/out-of-range reward, a reward given as a string or a boolean, an id with a
+control character, ``k`` out of range, duplicate candidates, an item not shown under the score
+id, ...), 503 when the event store cannot persist or read (disk full, Redis away; nothing of the
+request is acknowledged, retry).  Messages never hold a server path or a store address.
 
 >>> check_auth("Bearer s3cret-token", "s3cret-token")
 >>> check_auth(None, "s3cret-token")
@@ -19,8 +22,10 @@ recsys.serving.handlers.ApiError: 401 unauthorized: missing bearer token
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -32,8 +37,9 @@ from pydantic import BaseModel, ValidationError
 from recsys.bandits.edge_index import MAX_CLUSTER
 from recsys.serving.log_records import Impression, LoggedEvents, impressions_to_arrow
 from recsys.serving.schemas import FeedbackRequest, ReloadRequest, ScoreRequest
-from recsys.serving.service import BanditService
+from recsys.serving.service import BadVersion, BanditService, UnknownVersion
 from recsys.serving.state import UnknownUser
+from recsys.serving.store_base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,38 @@ def check_auth(authorization: str | None, token: str | None) -> None:
     scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise ApiError(401, "unauthorized", "invalid bearer token")
+
+
+_JSON_TYPE = re.compile(r"^application/(?:[!#$&^_.+\w-]+\+)?json$", re.ASCII)
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Refuse (415) a body declared as anything but JSON in UTF-8; an undeclared body is read as JSON.
+
+    >>> check_content_type("application/json; charset=UTF-8")
+    >>> check_content_type(None)
+    >>> check_content_type("text/plain")
+    Traceback (most recent call last):
+    ...
+    recsys.serving.handlers.ApiError: 415 unsupported_media_type: the body must be JSON (Content-Type: application/json), got 'text/plain'
+    """
+    if content_type is None:
+        return
+    kind, *params = (x.strip() for x in content_type.split(";"))
+    charset = next((v.strip('"').lower() for k, _, v in (x.partition("=") for x in params) if k.strip().lower() == "charset"),
+                   "utf-8")
+    if not _JSON_TYPE.match(kind.lower()) or charset not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type",
+                       f"the body must be JSON (Content-Type: application/json), got {content_type[:60]!r}")
+
+
+@contextlib.contextmanager
+def _store(what: str):
+    """:class:`StoreUnavailable` from the event store as 503 (retry; nothing was acknowledged)."""
+    try:
+        yield
+    except StoreUnavailable as e:
+        raise ApiError(503, "store_unavailable", f"{e}; {what}, retry later") from None
 
 
 def parse(model: type[BaseModel], body: bytes) -> Any:
@@ -101,6 +139,16 @@ def score(body: bytes, svc: BanditService) -> tuple[dict, Impression | None]:
     return resp, imp
 
 
+async def score_and_record(body: bytes, svc: BanditService) -> dict:
+    """:func:`score`, then record its impression (queued for the store; 503 if the store is closed)."""
+    resp, imp = score(body, svc)
+    if imp is not None:
+        with _store("nothing was scored"):
+            await svc.store.record_impression(imp)
+        svc.metrics.impressions.inc()
+    return resp
+
+
 async def feedback(body: bytes, authorization: str | None, svc: BanditService) -> dict:
     """Validate a batch, join it to its impressions, persist (dedup) and apply it."""
     check_auth(authorization, svc.config.token)
@@ -109,7 +157,8 @@ async def feedback(body: bytes, authorization: str | None, svc: BanditService) -
     if len(evs) > svc.config.max_events:
         raise ApiError(413, "too_many_events", f"{len(evs)} events in one batch; at most {svc.config.max_events}")
     sids = [e.score_id for e in evs]
-    imps = await svc.store.get_impressions(sids)
+    with _store("nothing of the batch was acknowledged"):
+        imps = await svc.store.get_impressions(sids)
     unknown = sorted({s for s in sids if s not in imps})
     if unknown:
         raise ApiError(404, "unknown_score_id", f"{len(unknown)} unknown score id(s): {', '.join(unknown[:5])}",
@@ -127,6 +176,9 @@ async def feedback(body: bytes, authorization: str | None, svc: BanditService) -
         np.fromiter((now if e.ts is None else e.ts for e in evs), np.float64, len(evs)), joined)
     try:
         seqs = await svc.store.append(ev)
+    except StoreUnavailable as e:
+        raise ApiError(503, "store_unavailable", f"{e}; nothing of the batch was acknowledged, retry (events are "
+                       "deduplicated by event_id)") from None
     except Exception:
         log.exception("event store failed to persist a feedback batch")
         raise ApiError(503, "store_unavailable", "the event log could not persist the batch; nothing of it was "
@@ -141,20 +193,24 @@ async def reload(body: bytes, authorization: str | None, svc: BanditService) -> 
     check_auth(authorization, svc.config.token)
     req: ReloadRequest = parse(ReloadRequest, body or b"{}")
     try:
-        return await svc.reload(req.version)
-    except FileNotFoundError as e:
+        with _store("the served version is unchanged"):
+            return await svc.reload(req.version)
+    except UnknownVersion as e:
         raise ApiError(404, "unknown_version", str(e)) from None
-    except ValueError as e:
-        raise ApiError(409, "bad_version", f"version could not be loaded: {e}") from None
+    except BadVersion as e:
+        raise ApiError(409, "bad_version", str(e)) from None
+
+
+_INT = re.compile(r"^-?[0-9]{1,19}$")
 
 
 def _int_arg(name: str, value: str | None, default: int, lo: int, hi: int) -> int:
+    """A decimal integer query value in ``[lo, hi]`` (ASCII digits only); 422 otherwise."""
     if value is None:
         return default
-    try:
-        v = int(value)
-    except ValueError:
-        raise ApiError(422, "invalid_request", f"{name} must be an integer, got {value[:40]!r}") from None
+    if not _INT.match(value):
+        raise ApiError(422, "invalid_request", f"{name} must be a decimal integer, got {value[:40]!r}")
+    v = int(value)
     if not lo <= v <= hi:
         raise ApiError(422, "invalid_request", f"{name} must be in [{lo}, {hi}], got {v}")
     return v
@@ -175,7 +231,8 @@ async def export(since: str | None, limit: str | None, table: str | None, fmt: s
         raise ApiError(422, "invalid_request", f"format must be json or parquet, got {fmt[:20]!r}")
     if fmt == "parquet" and table not in ("events", "impressions"):
         raise ApiError(422, "invalid_request", "format=parquet needs table=events or table=impressions")
-    ev, imps = await svc.store.export(s, n)
+    with _store("nothing was exported"):
+        ev, imps = await svc.store.export(s, n)
     next_since = int(ev.seq[-1]) if len(ev) else s
     if fmt == "json":
         et, it = ev.to_arrow(), impressions_to_arrow(imps)

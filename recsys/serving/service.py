@@ -12,7 +12,9 @@ table.  Batch and online therefore never double count.
   thread up to the position ``s0`` the old statistics had reached, while the old statistics keep
   serving; events delivered meanwhile are buffered; then, on the event loop with no ``await``
   in between, the buffered events after ``s0`` are applied to the new statistics and the two are
-  swapped.  Each acknowledged event after the watermark is thus applied exactly once.
+  swapped.  Each acknowledged event after the watermark is thus applied exactly once.  A version
+  that was never published raises :class:`UnknownVersion`, one that cannot be loaded
+  :class:`BadVersion`; their messages name the version, never the parameter directory's path.
 
 >>> import asyncio, tempfile, pathlib
 >>> from recsys.bandits.params import BanditParams
@@ -45,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.bandits.params import BanditParams, load_merged_event_ids, load_params
+from recsys.bandits.versions import current_version, version_dir
 from recsys.serving.log_records import LoggedEvents
 from recsys.serving.metrics import ServiceMetrics
 from recsys.serving.state import ServingStats
@@ -76,6 +79,14 @@ class ServiceConfig:
             raise ValueError("token must be at least 8 characters")
         if self.max_body_bytes < 1024 or self.max_events < 1 or self.snapshot_every < 0 or self.export_limit < 1:
             raise ValueError("max_body_bytes >= 1024, max_events >= 1, snapshot_every >= 0, export_limit >= 1 required")
+
+
+class UnknownVersion(LookupError):
+    """The requested parameter version (or ``CURRENT``) was never published."""
+
+
+class BadVersion(ValueError):
+    """The parameter version exists but cannot be loaded (the message holds no absolute path)."""
 
 
 class _Filter:
@@ -188,9 +199,42 @@ class BanditService:
         t = st.edges_table()      # sorted by (cluster, item)
         self._snap_seq = st.applied_seq
         self._snap_task = asyncio.ensure_future(
-            asyncio.to_thread(save, t, st.version, st.applied_seq, st.params.created_at))
+            asyncio.to_thread(self._save_snapshot, save, t, st.version, st.applied_seq, st.params.created_at))
+
+    def _save_snapshot(self, save, table: dict, version: int, seq: int, created: str) -> None:
+        try:
+            save(table, version, seq, created)
+        except OSError as e:      # disk full, say: the log alone is enough to recover
+            log.warning("could not write a snapshot at seq %d: %s", seq, e)
 
     # -- reload -------------------------------------------------------------------------------
+    def _private(self, msg: str) -> str:
+        """``msg`` with the parameter directory's path replaced by ``<params>``."""
+        for root in sorted({str(self.params_dir.resolve()), str(self.params_dir)}, key=len, reverse=True):
+            msg = msg.replace(root, "<params>")
+        return msg
+
+    def _resolve(self, version: int | None) -> int:
+        """The version to load: ``version`` or ``CURRENT``'s; :class:`UnknownVersion` if never published."""
+        try:
+            v = current_version(self.params_dir) if version is None else int(version)
+        except ValueError as e:                   # a garbled CURRENT
+            raise BadVersion(self._private(str(e))) from None
+        try:
+            exists = v is not None and version_dir(self.params_dir, v).is_dir()
+        except OSError:                           # e.g. a name too long for the file system: never published
+            exists = False
+        if not exists:
+            raise UnknownVersion("no parameter version is published (no CURRENT)" if v is None
+                                 else f"parameter version {v} is not published")
+        return v
+
+    def _load(self, version: int, upto: int) -> tuple[ServingStats, _Filter, int]:
+        try:
+            return self._build(version, upto, None)
+        except (OSError, ValueError) as e:         # a missing table, a bad manifest, a wrong schema
+            raise BadVersion(f"version {version} could not be loaded: {self._private(str(e))}") from None
+
     async def reload(self, version: int | None = None) -> dict:
         """Serve another parameter version without downtime (see the module docstring)."""
         async with self._reload_lock:
@@ -199,7 +243,8 @@ class BanditService:
             self._buffer = []
             try:
                 s0 = old.applied_seq
-                new, flt, n = await asyncio.to_thread(self._build, version, s0, None)
+                v = self._resolve(version)
+                new, flt, n = await asyncio.to_thread(self._load, v, s0)
                 for ev in self._buffer:       # delivered while building: apply those after s0
                     ev = ev.take(np.flatnonzero(ev.seq > s0)) if (ev.seq <= s0).any() else ev
                     kept = flt(ev)

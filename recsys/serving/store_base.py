@@ -7,6 +7,9 @@ returns only after the events are durable **and** delivered, so an acknowledged 
 persisted and visible in the served statistics.  Duplicates (an ``event_id`` already logged) get
 ``seq`` 0 and are neither logged nor delivered again.
 
+Stores raise :class:`StoreUnavailable` when their backend cannot serve a call (the service answers
+503); an ``append`` that raises acknowledged nothing.
+
 >>> sorted(EventStore.__abstractmethods__)[:3]
 ['append', 'close', 'export']
 """
@@ -20,6 +23,14 @@ import numpy as np
 from recsys.serving.log_records import Impression, LoggedEvents
 
 OnEvents = Callable[[LoggedEvents], None]
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot persist or read right now (disk full, I/O error, backend unreachable).
+
+    The message says why in terms safe to show a client (no host names, no paths); the service
+    answers 503 and nothing of the request was acknowledged.
+    """
 
 
 class EventStore(abc.ABC):

@@ -8,9 +8,16 @@ Keys (one hash tag, so the whole store maps to one slot):
 * ``{p}:agg:d`` / ``{p}:agg:b`` — hashes ``"cluster:item" → Σ w²`` / ``Σ w·r`` over every
   acknowledged event (the live aggregate; equals a replay of the log).
 * ``{p}:imp:<score_id>`` — packed impression (expires after ``impression_ttl_s``), written by a
-  background pipelined flusher so scoring does not wait for Redis; a feedback batch waits for the
-  replica's pending impressions, and a score id missing in Redis is looked up once more after
-  50 ms (another replica may still be writing it).
+  background pipelined flusher so scoring does not wait for Redis.  While Redis is away the
+  flusher keeps the impressions queued and retries (backing off to 1 s); a feedback batch first
+  writes this replica's queued impressions itself, so no event is logged before its impression,
+  and a score id missing in Redis is looked up once more after 50 ms (another replica may still be
+  writing it).
+
+Redis unreachable or refusing a command: every call raises
+:class:`~recsys.serving.store_base.StoreUnavailable` (the service answers 503; nothing of a failed
+``append`` is acknowledged) and scoring goes on from memory; once Redis is back, a retried batch
+finds its impressions (none is dropped while queued, up to ``impression_cache`` of them).
 
 URL options: ``redis://HOST:PORT/DB?prefix=NAME&aggregates=0`` (``aggregates=0`` skips the
 ``agg`` hashes: the log stays the source of truth, the script does a third of the work).
@@ -32,15 +39,16 @@ reply to the script (and to any read of its effects) is sent after the AOF fsync
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import numpy as np
 
 from recsys.serving.log_records import Impression, LoggedEvents
-from recsys.serving.store_base import EventStore, OnEvents
+from recsys.serving.store_base import EventStore, OnEvents, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +125,8 @@ class RedisStore(EventStore):
         import redis
         import redis.asyncio as aredis
 
+        self._errors = (redis.RedisError, OSError)
+
         u = urlparse(url)
         if u.scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"not a redis URL: {url!r}")
@@ -140,7 +150,9 @@ class RedisStore(EventStore):
         self._task: asyncio.Task | None = None
         self._script = self._r.register_script(_APPEND)
         self._imp_q: list[tuple[str, bytes]] = []
+        self._imp_lock = asyncio.Lock()
         self._flusher: asyncio.Task | None = None
+        self._away = False             # the last call failed (logged once until one succeeds)
 
     def imp_key(self, score_id: str) -> str:
         return f"{self.prefix}:imp:{score_id}"
@@ -164,9 +176,35 @@ class RedisStore(EventStore):
         await self.sync()
         self._task = asyncio.create_task(self._tail(), name="redis-tail")
 
+    def _down(self, what: str, exc: BaseException) -> StoreUnavailable:
+        if not self._away:
+            self._away = True
+            log.warning("redis unavailable (%s: %s); answering 503 until it is back", what, exc)
+        return StoreUnavailable(f"the shared event store (redis) is unavailable: could not {what}")
+
+    def _up(self) -> None:
+        if self._away:
+            self._away = False
+            log.warning("redis is back")
+
+    @contextlib.asynccontextmanager
+    async def _call(self, what: str) -> AsyncIterator[None]:
+        """Redis errors as :class:`StoreUnavailable` (no host or port in the message)."""
+        try:
+            yield
+        except self._errors as e:
+            raise self._down(what, e) from e
+        self._up()
+
     async def close(self) -> None:
         if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+            try:       # one last round while Redis answers; what cannot be written is given up
+                await asyncio.wait_for(asyncio.shield(self._flusher), 5)
+            except (asyncio.TimeoutError, *self._errors):
+                self._flusher.cancel()
+                await asyncio.gather(self._flusher, return_exceptions=True)
+                if self._imp_q:
+                    log.warning("closing with %d impressions not written to redis", len(self._imp_q))
         if self._task is not None:
             self._task.cancel()
             try:
@@ -182,8 +220,11 @@ class RedisStore(EventStore):
                 await self.sync()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis away: keep serving from memory, retry
-                log.warning("redis tail failed; retrying", exc_info=True)
+            except self._errors as e:  # Redis away: keep serving from memory, retry
+                self._down("read the log", e)
+                await asyncio.sleep(0.5)
+            except Exception:
+                log.exception("redis tail failed; retrying")
                 await asyncio.sleep(0.5)
 
     async def sync(self, upto: int | None = None) -> None:
@@ -205,25 +246,46 @@ class RedisStore(EventStore):
         if len(self._cache) > self._cache_cap:
             self._cache.pop(next(iter(self._cache)))
         self._imp_q.append((self.imp_key(imp.score_id), imp.pack()))
+        if len(self._imp_q) > self._cache_cap:     # Redis away for long: give up the oldest, and forget
+            key, _ = self._imp_q.pop(0)           # them, so no event is acknowledged against them
+            self._cache.pop(key[len(self.prefix) + 5:], None)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_impressions())
 
+    async def _write_impressions(self) -> None:
+        """Write every queued impression (pipelined rounds, one writer at a time); on failure they stay queued."""
+        async with self._imp_lock:
+            while self._imp_q:
+                batch, self._imp_q = self._imp_q, []
+                pipe = self._r.pipeline(transaction=False)
+                for k, v in batch:
+                    pipe.set(k, v, ex=self._ttl)
+                try:
+                    await pipe.execute()
+                except BaseException:
+                    self._imp_q[:0] = batch
+                    raise
+
     async def _flush_impressions(self) -> None:
-        """Write queued impressions in pipelined rounds (one writer, so in order)."""
+        """Background writer: retries while Redis is away (50 ms doubling to 1 s)."""
+        delay = 0.05
         while self._imp_q:
-            batch, self._imp_q = self._imp_q, []
-            pipe = self._r.pipeline(transaction=False)
-            for k, v in batch:
-                pipe.set(k, v, ex=self._ttl)
             try:
-                await pipe.execute()
-            except Exception:  # Redis away: these impressions are lost; feedback on them gets 404
-                log.warning("could not record %d impressions", len(batch), exc_info=True)
+                await self._write_impressions()
+                self._up()
+            except self._errors as e:
+                self._down("record impressions", e)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 1.0)
 
     async def append(self, events: LoggedEvents) -> np.ndarray:
+        async with self._call("log the events"):
+            return await self._append(events)
+
+    async def _append(self, events: LoggedEvents) -> np.ndarray:
         args: list = [len(events)]
-        if self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)      # impressions this replica showed are written first
+        if self._imp_q or self._imp_lock.locked():
+            await self._write_impressions()          # impressions this replica showed are written first
         cl, it, w, r = events.terms()
         keys = [f"{c}:{i}" for c, i in zip(cl.tolist(), it.tolist())]
         w2 = (w * w).tolist()
@@ -254,6 +316,13 @@ class RedisStore(EventStore):
     # -- reads ------------------------------------------------------------------------------
     async def get_impressions(self, score_ids: list[str]) -> dict[str, Impression]:
         out, miss = self._split_cached(score_ids)
+        if miss:
+            async with self._call("read impressions"):
+                out.update(await self._lookup(miss))
+        return out
+
+    async def _lookup(self, miss: list[str]) -> dict[str, Impression]:
+        out: dict[str, Impression] = {}
         for attempt in range(2):       # another replica may still be writing a fresh impression
             if not miss:
                 break
@@ -266,6 +335,12 @@ class RedisStore(EventStore):
         return out
 
     def read_events(self, after_seq: int, upto_seq: int | None = None, chunk: int = 50_000) -> Iterator[LoggedEvents]:
+        try:
+            yield from self._read_events(after_seq, upto_seq, chunk)
+        except self._errors as e:
+            raise self._down("read the log", e) from e
+
+    def _read_events(self, after_seq: int, upto_seq: int | None, chunk: int) -> Iterator[LoggedEvents]:
         r = self._sync_client()
         try:
             cur = after_seq
@@ -281,7 +356,8 @@ class RedisStore(EventStore):
             r.close()
 
     async def export(self, since: int, limit: int) -> tuple[LoggedEvents, list[Impression]]:
-        entries = await self._r.xrange(self.k_log, min=f"{since + 1}-0", max="+", count=limit)
+        async with self._call("read the log"):
+            entries = await self._r.xrange(self.k_log, min=f"{since + 1}-0", max="+", count=limit)
         ev = unpack_entries(entries) if entries else LoggedEvents.empty()
         imps = await self.get_impressions(ev.score_id)
         return ev, list(imps.values())

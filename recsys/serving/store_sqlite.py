@@ -13,7 +13,14 @@ so the number of fsyncs per second stays bounded however many requests arrive (g
   impression is committed no later than any event that refers to it (impression-only commits
   skip the fsync: the next event commit's WAL fsync makes them durable too, and wait up to
   ``impression_linger_s`` for company, so a burst of score calls costs one transaction).
-* Dedup: the set of logged ``event_id`` is rebuilt from the log on open and kept in memory.
+* Dedup: the set of logged ``event_id`` is rebuilt from the log on open and kept in memory; an id
+  joins it only once its commit is durable.  A batch carrying an id that another request has
+  queued but not committed yet waits for that commit: the id is a duplicate only if it succeeded
+  (a client told "duplicate" can rely on the event being durable); if it failed, this batch logs it.
+* Failures (disk full, I/O error): the whole group commit is rolled back, every event batch of it
+  fails with :class:`~recsys.serving.store_base.StoreUnavailable` naming the cause (nothing of it
+  acknowledged), and its impressions go back to the head of the queue, so they are committed with
+  the next transaction that succeeds — before any event that refers to them.
 * Snapshots: ``<db>.snapshot.npz`` (edges with their statistics, the version and the last
   ``seq`` they include), written atomically; start = snapshot + replay of the log after it.
 
@@ -36,6 +43,7 @@ One process owns a database file (use Redis for several replicas).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -47,7 +55,7 @@ from typing import Iterator
 import numpy as np
 
 from recsys.serving.log_records import Impression, LoggedEvents
-from recsys.serving.store_base import EventStore, OnEvents
+from recsys.serving.store_base import EventStore, OnEvents, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +80,12 @@ class SqliteStore(EventStore):
         self._sync = synchronous.upper()
         self._cache_cap = int(impression_cache)
         self._cache: dict[str, Impression] = {}
-        self._pending: set[str] = set()
+        self._pending: dict[str, asyncio.Future] = {}     # event_id -> the queued commit that carries it
         self._q: list[tuple] = []
         self._q_since = 0.0
         self._n_ev = 0
         self._linger = float(impression_linger_s)
+        self._failing = False          # the last commit failed (logged once until one succeeds)
         self._cv = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -127,30 +136,43 @@ class SqliteStore(EventStore):
 
     async def append(self, events: LoggedEvents) -> np.ndarray:
         seen, pend = self._seen, self._pending
-        batch: set[str] = set()
-        keep = []
-        for i, e in enumerate(events.event_id):
-            if e not in seen and e not in pend and e not in batch:
-                batch.add(e)
-                keep.append(i)
+        while True:
+            batch: set[str] = set()
+            keep, queued = [], set()
+            for i, e in enumerate(events.event_id):
+                if e in seen or e in batch:
+                    continue
+                other = pend.get(e)
+                if other is not None and not other.done():
+                    queued.add(other)
+                else:
+                    batch.add(e)
+                    keep.append(i)
+            if not queued:
+                break
+            # another request's queued commit carries some of these ids: they are duplicates only once it
+            # is durable, and ours to log if it fails; decide again when it has settled
+            await asyncio.wait(queued)
         out = np.zeros(len(events), np.int64)
         if not keep:
             return out
         new = events if len(keep) == len(events) else events.take(np.asarray(keep))
-        pend.update(batch)
         fut = self._loop.create_future()
+        for e in batch:
+            pend[e] = fut
         try:
             self._submit(("ev", new, fut))
             seqs = await fut
         finally:
-            pend.difference_update(batch)
-        seen.update(batch)
+            for e in batch:
+                if pend.get(e) is fut:
+                    del pend[e]
         out[np.asarray(keep)] = seqs
         return out
 
     def _submit(self, job: tuple) -> None:
         if self._thread is None or self._closing:
-            raise RuntimeError("store is not running")
+            raise StoreUnavailable("the event log is not running")
         with self._cv:
             if not self._q:
                 self._q_since = time.monotonic()
@@ -175,10 +197,13 @@ class SqliteStore(EventStore):
                 jobs, self._q, self._n_ev = self._q, [], 0
             if not jobs:
                 break
-            self._commit(conn, jobs)
+            if not self._commit(conn, jobs) and self._closing:
+                log.error("sqlite event log closed with %d impressions unwritten", len(self._q))
+                break
         conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, jobs: list[tuple]) -> None:
+    def _commit(self, conn: sqlite3.Connection, jobs: list[tuple]) -> bool:
+        """Commit one group; False when it failed (its event batches are failed, impressions re-queued)."""
         imps = [j[1] for j in jobs if j[0] == "imp"]
         evs = [(j[1], j[2]) for j in jobs if j[0] == "ev"]
         groups, seq0 = [], self._next_seq
@@ -207,18 +232,40 @@ class SqliteStore(EventStore):
             self._next_seq = nxt
             self.commits += 1
         except Exception as exc:  # disk full, I/O error: nothing of this group is acknowledged
-            log.exception("sqlite commit failed")
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            self._loop.call_soon_threadsafe(self._fail, [f for _, f in evs], exc)
-            return
+            self._failed(conn, exc, imps, [f for _, f in evs])
+            return False
+        if self._failing:
+            self._failing = False
+            log.warning("sqlite event log: commits succeed again")
         if groups:
             self._loop.call_soon_threadsafe(self._deliver, groups)
+        return True
+
+    def _failed(self, conn: sqlite3.Connection, exc: Exception, imps: list[Impression], futs: list) -> None:
+        """Roll back, re-queue the group's impressions, fail its event batches with the cause."""
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        reason = str(exc) if isinstance(exc, sqlite3.Error) else type(exc).__name__
+        if not self._failing:
+            self._failing = True
+            log.error("sqlite event log refuses writes (%s); answering 503 until a commit succeeds", reason,
+                      exc_info=not isinstance(exc, sqlite3.Error))
+        with self._cv:
+            # impressions are retried with the next commit (after a pause when nobody waits on them);
+            # beyond the cache's capacity the oldest are given up, and forgotten so no event is
+            # acknowledged against an impression that is not durable
+            keep = max(0, self._cache_cap - (len(self._q) - self._n_ev))
+            dropped = [im.score_id for im in imps[:max(0, len(imps) - keep)]]
+            self._q[:0] = [("imp", im) for im in imps[len(dropped):]]
+            self._q_since = time.monotonic() + 0.5
+        err = StoreUnavailable(f"the event log refused the write: {reason}")
+        self._loop.call_soon_threadsafe(self._fail, futs, err, dropped)
 
     def _deliver(self, groups: list) -> None:
         for ev, fut in groups:
+            self._seen.update(ev.event_id)      # durable now: a copy of these ids is a duplicate from here on
             try:
                 self._on_events(ev)
             except Exception as exc:  # never lose the ack path; the event is durable already
@@ -229,8 +276,11 @@ class SqliteStore(EventStore):
             if not fut.done():
                 fut.set_result(ev.seq)
 
-    @staticmethod
-    def _fail(futs: list, exc: Exception) -> None:
+    def _fail(self, futs: list, exc: Exception, dropped: list[str]) -> None:
+        for sid in dropped:
+            self._cache.pop(sid, None)
+        if dropped:
+            log.error("sqlite event log: gave up %d impressions that could not be written", len(dropped))
         for f in futs:
             if not f.done():
                 f.set_exception(exc)
@@ -239,7 +289,8 @@ class SqliteStore(EventStore):
     async def get_impressions(self, score_ids: list[str]) -> dict[str, Impression]:
         out, miss = self._split_cached(score_ids)
         if miss:
-            out.update(self._db_impressions(self._rconn, miss))
+            with _unavailable_on_error("read impressions"):
+                out.update(self._db_impressions(self._rconn, miss))
         return out
 
     @staticmethod
@@ -254,6 +305,10 @@ class SqliteStore(EventStore):
         return out
 
     def read_events(self, after_seq: int, upto_seq: int | None = None, chunk: int = 50_000) -> Iterator[LoggedEvents]:
+        with _unavailable_on_error("read the event log"):
+            yield from self._read_events(after_seq, upto_seq, chunk)
+
+    def _read_events(self, after_seq: int, upto_seq: int | None, chunk: int) -> Iterator[LoggedEvents]:
         conn = sqlite3.connect(self.path, timeout=30)
         try:
             hi = upto_seq if upto_seq is not None else 2**62
@@ -273,11 +328,12 @@ class SqliteStore(EventStore):
     async def export(self, since: int, limit: int) -> tuple[LoggedEvents, list[Impression]]:
         def work() -> tuple[LoggedEvents, list[Impression]]:
             ev = next(self.read_events(since, None, limit), LoggedEvents.empty())
-            conn = sqlite3.connect(self.path, timeout=30)
-            try:
-                imps = self._db_impressions(conn, ev.score_id)
-            finally:
-                conn.close()
+            with _unavailable_on_error("read impressions"):
+                conn = sqlite3.connect(self.path, timeout=30)
+                try:
+                    imps = self._db_impressions(conn, ev.score_id)
+                finally:
+                    conn.close()
             return ev, list(imps.values())
         return await asyncio.to_thread(work)
 
@@ -307,6 +363,16 @@ class SqliteStore(EventStore):
         except (OSError, ValueError) as e:  # a torn snapshot is ignored: the log alone is enough
             log.warning("ignoring unreadable snapshot %s: %s", self.snapshot_path, e)
             return None
+
+
+@contextlib.contextmanager
+def _unavailable_on_error(what: str) -> Iterator[None]:
+    """SQLite errors as :class:`StoreUnavailable` (the cause in the message, no path)."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        log.warning("sqlite event log: could not %s: %s", what, e)
+        raise StoreUnavailable(f"the event log could not {what}: {e}") from e
 
 
 def _rows_to_events(rows: list[tuple]) -> LoggedEvents:
