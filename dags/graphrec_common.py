@@ -8,7 +8,8 @@ the Spark provider runs ``spark-submit`` from ``PATH``, so its folder is put fir
 ``graphrec_py_files`` (default ``<root>/dist/graphrec.zip``), ``graphrec_serving_url``,
 ``graphrec_serving_token``. Paths and knobs of one run are DAG Params (``--conf``/``-c`` JSON).
 
-Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/`` (:func:`dated`). The layout
+Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/`` (:func:`dated`; the day before:
+:func:`dated_before`, through Airflow's ``macros.ds_add``). The layout
 has one definition, the project's ``jobs/layout.py`` (standard library only): this module loads that
 file by path from the checkout the DAG folder belongs to (``<dags>/../jobs/layout.py``) — the Airflow
 environment does not have the project installed — and passes it Jinja placeholders instead of paths,
@@ -44,6 +45,7 @@ WORK = "(params.work_dir or " + ROOT + " ~ '/" + layout.DEFAULT_WORK + "')"
 SERVING_URL = "{{ var.value.get('graphrec_serving_url', 'http://127.0.0.1:8000') }}"
 WORK_DIR = "{{ " + WORK + " }}"
 DS = "{{ ds }}"
+PREVIOUS_DS = "{{ macros.ds_add(ds, -1) }}"  # the logical day before the run's
 LIVE_PARAMS = layout.live_params(WORK_DIR)  # the versioned store the scoring service serves
 
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -59,6 +61,11 @@ DEFAULT_ARGS = {
 def dated(table: str) -> str:
     """``<work_dir>/<table>/ds=<ds>`` as a template (:func:`graphrec_layout.dated`)."""
     return layout.dated(WORK_DIR, table, DS)
+
+
+def dated_before(table: str) -> str:
+    """``<work_dir>/<table>/ds=<ds - 1 day>`` as a template: the previous day's output of ``table``."""
+    return layout.dated(WORK_DIR, table, PREVIOUS_DS)
 
 
 def history(table: str) -> str:

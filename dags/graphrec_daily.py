@@ -1,10 +1,20 @@
 """graphrec_daily — one day of the graphrec loop (configuration only).
 
-    ingest_graph ─┬─ sample_graph
-                  └─ embed_graph ── friend_knn
-    ingest_interactions ── train_recommender ──┐
-    seed_bandit ───────────────────────────────┴─ build_candidates ── serve_candidates
-        ── simulate_traffic ── export_events ── bandit_update ── publish
+    ingest_graph ─┬─ sample_graph ── tune_embedding ── embed_graph ─┬─ friend_knn
+                  │                  (ingest_graph ──────┘)        │
+                  └─ ingest_interactions ──────────────────────────┴─ train_recommender ──┐
+    seed_bandit ──────────────────────────────────────────────────────────────────────────┴─ build_candidates
+        ── serve_candidates ── simulate_traffic ── export_events ── bandit_update ── publish
+
+The loop closes through the interactions: ``ingest_interactions`` of day ``d`` takes the day's
+fresh base, carries the feedback rows of day ``d - 1``'s interactions forward (``--previous``) and
+adds day ``d - 1``'s exported positive, acknowledged events (``--feedback``), each ``event_id`` at
+most once — so a re-run of a day changes nothing; on a first day both are missing and skipped
+(``--missing-ok``). The embedding's propagation settings are tuned on the day's sample
+(``tune_embedding``), the user graph's embedding is the recommender's social input (users with
+friends and no interactions are served from their friends), and the recommender tunes its own
+settings every ``tune_every_days`` days and reuses the last tuned ones in between
+(``jobs.train_schedule``).
 
 The bandit steps compute on the day's parameter store ``<work_dir>/bandit/ds=<ds>/`` (seeded from
 the latest earlier day, so a re-run of a day reproduces it exactly) and promote each result to the
@@ -23,12 +33,13 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
 
-from graphrec_common import (DEFAULT_ARGS, PY, PYTHON, SERVING_URL, SPARK, START_DATE, dag_params, dated, history,
-                             job, publish_command, raw_input)
+from graphrec_common import (DEFAULT_ARGS, PY, PYTHON, SERVING_URL, SPARK, START_DATE, dag_params, dated,
+                             dated_before, history, job, publish_command, raw_input)
 
 with DAG(
     dag_id="graphrec_daily",
-    description="ingest → sample / embed → kNN; train DSL recommender → candidate graph → bandit update → publish",
+    description="ingest (+ yesterday's feedback) → sample → tune → embed → kNN; train the social DSL recommender → "
+                "candidate graph → bandit update → publish",
     schedule="@daily",
     start_date=START_DATE,
     catchup=False,
@@ -48,13 +59,19 @@ with DAG(
         model=Param("mf", enum=["mf", "lightgcn"]),
         rec_dim=Param(64, type="integer", minimum=2, description="recommender embedding dimension"),
         density=Param(0.2, type="number", exclusiveMinimum=0, maximum=1, description="DSL parameter density"),
-        epochs=Param(10, type="integer", minimum=1),
+        epochs=Param(10, type="integer", minimum=1, description="epoch ceiling (training stops early)"),
+        tune_every_days=Param(7, type="integer", minimum=0,
+                              description="the recommender tunes when no earlier day did within N days (0: never)"),
+        tune_trials=Param(8, type="integer", minimum=1, description="settings tried by successive halving"),
         clusters=Param(64, type="integer", minimum=1, description="user clusters C of the candidate graph"),
         bandit_k=Param(3, type="integer", minimum=1, description="clusters per user context K"),
         bandit_w=Param(100, type="integer", minimum=1, description="items per cluster W"),
         alpha=Param(1.0, type="number", minimum=0, description="Diag-LinUCB exploration weight"),
         simulate_traffic=Param(False, type="boolean", description="demo: simulated users score and give feedback"),
         traffic_requests=Param(2000, type="integer", minimum=1),
+        traffic_population=Param("", type="string",
+                                 description="demo: the simulated world (users, interactions); "
+                                             "empty: <work_dir>/raw/ds=<ds>/population"),
         seed=Param(0, type="integer"),
     ),
 ) as dag:
@@ -77,6 +94,10 @@ with DAG(
         application_args=[
             "--input", raw_input("interactions_input", "interactions/interactions"),
             "--format", "{{ params.interactions_format }}",
+            "--graph", dated("graph"),
+            "--previous", dated_before("interactions"),
+            "--feedback", dated_before("events"),
+            "--missing-ok",
             "--output", dated("interactions"),
         ],
         **SPARK,
@@ -92,12 +113,23 @@ with DAG(
         ],
         **SPARK,
     )
+    tune_embedding = SparkSubmitOperator(
+        task_id="tune_embedding",
+        name="graphrec-tune-embedding",
+        application=job("tune_embedding"),
+        application_args=[
+            "--edges", dated("sample"), "--dim", "{{ params.dim }}", "--seed", "{{ params.seed }}",
+            "--output", dated("embedding_tuning"),
+        ],
+        **SPARK,
+    )
     embed_graph = SparkSubmitOperator(
         task_id="embed_graph",
         name="graphrec-embed-graph",
         application=job("embed_graph"),
         application_args=[
             "--edges", dated("graph"), "--dim", "{{ params.dim }}", "--seed", "{{ params.seed }}",
+            "--settings", dated("embedding_tuning") + "/chosen.json",
             "--output", dated("embedding"),
         ],
         **SPARK,
@@ -114,10 +146,12 @@ with DAG(
     )
     train_recommender = BashOperator(
         task_id="train_recommender",
-        bash_command=PYTHON + " -m recsys.train --data " + dated("interactions") + " --model {{ params.model }}"
+        bash_command="FLAGS=$(" + PYTHON + " -m jobs.train_schedule --history " + history("recommender") +
+        " --ds {{ ds }} --every {{ params.tune_every_days }} --trials {{ params.tune_trials }}) && " +
+        PYTHON + " -m recsys.train --data " + dated("interactions") + " --model {{ params.model }}"
         " --density {{ params.density }} --epochs {{ params.epochs }} --dim {{ params.rec_dim }} --device auto"
-        " --seed {{ params.seed }} --no-progress"
-        " --output " + dated("recommender"),
+        " --seed {{ params.seed }} --no-progress --social-graph " + dated("graph") +
+        " --social-vectors " + dated("embedding") + " $FLAGS --output " + dated("recommender"),
         **PY,
     )
     seed_bandit = BashOperator(
@@ -143,7 +177,8 @@ with DAG(
         task_id="simulate_traffic",
         bash_command="{% if params.simulate_traffic %}" + PYTHON + " -m jobs.simulate_traffic --url " + SERVING_URL +
         " --interactions " + dated("interactions") + " --requests {{ params.traffic_requests }}"
-        " --seed {{ params.seed }} --output " + dated("traffic") +
+        " --seed {{ params.seed }} --population " + raw_input("traffic_population", "population") +
+        " --output " + dated("traffic") +
         "{% else %}echo 'simulate_traffic is off: live traffic feeds the service'{% endif %}",
         **PY,
     )
@@ -169,8 +204,8 @@ with DAG(
         **PY,
     )
 
-    ingest_graph >> [sample_graph, embed_graph]
-    embed_graph >> friend_knn
+    ingest_graph >> [sample_graph, embed_graph, ingest_interactions]
+    sample_graph >> tune_embedding >> embed_graph >> [friend_knn, train_recommender]
     ingest_interactions >> train_recommender >> build_candidates >> serve_candidates >> simulate_traffic
     seed_bandit >> build_candidates
     simulate_traffic >> export_events >> bandit_update >> publish

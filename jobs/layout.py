@@ -17,8 +17,8 @@ its functions join strings: given Jinja placeholders they return templates), by 
 >>> dated("w", "grpah", "2026-01-05")
 Traceback (most recent call last):
 ...
-ValueError: unknown table 'grpah' (the layout has: bandit, embedding, events, friends, graph, heavy_hitters, \
-interactions, logs, published, raw, recommender, report, sample, serving, traffic)
+ValueError: unknown table 'grpah' (the layout has: bandit, embedding, embedding_tuning, events, friends, graph, \
+heavy_hitters, interactions, logs, published, raw, recommender, report, sample, serving, traffic)
 """
 from __future__ import annotations
 
@@ -30,10 +30,13 @@ DEFAULT_WORK = "runs/pipeline"  # the work directory, relative to the project ro
 
 # table -> what writes it (docs/contracts.md describes each table's contents)
 TABLES: dict[str, str] = {
-    "raw": "the day's landing zone (upstream systems; the demo: jobs.demo_inputs): graph/, interactions/, reports/",
+    "raw": "the day's landing zone (upstream systems; the demo: jobs.demo_inputs): graph/, interactions/, reports/ "
+           "(and the demo's simulated world, population/)",
     "graph": "graphrec_daily.ingest_graph: edges, vertices, stats.json",
-    "interactions": "graphrec_daily.ingest_interactions: interactions, users, items",
+    "interactions": "graphrec_daily.ingest_interactions: interactions (with the previous day's acknowledged feedback), "
+                    "users, items, stats.json",
     "sample": "graphrec_daily.sample_graph: the rescaled sample's edges, report.json",
+    "embedding_tuning": "graphrec_daily.tune_embedding: chosen.json, scores.json (settings tuned on the sample)",
     "embedding": "graphrec_daily.embed_graph: vectors",
     "friends": "graphrec_daily.friend_knn: neighbors",
     "recommender": "graphrec_daily.train_recommender: user_vectors, item_vectors, sparse tables, metrics.json",

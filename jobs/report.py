@@ -163,6 +163,11 @@ def embedding_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
             same = float(np.mean(lab[a] == lab[b]))
             head["friend_knn_same_community"] = same
             lines.append(f"Friend kNN: {nb.num_rows:,} recommendations, {same:.1%} within the user's community.")
+    tuned = _json(dated_path(work, "embedding_tuning", ds) / "chosen.json")
+    if tuned:
+        lines.append(f"Propagation settings tuned on the day's sample (`tune_embedding`, link-prediction AUC "
+                     f"{_fmt(tuned.get('auc'))}): order {tuned.get('order')}, μ {_fmt(tuned.get('mu'))}, "
+                     f"θ {_fmt(tuned.get('theta'))}.")
     keys = [k for k in ("dim", "levels", "parts", "edge_cut", "largest_subgraph", "embedded_edges_multiple") if k in meta]
     if keys:
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys),
@@ -178,8 +183,8 @@ def recommender_section(work: Path, ds: str, figs: Path, head: dict) -> list[str
     if not m:
         return ["_No recommender metrics: `recommender/metrics.json` missing._"]
     bars = {k: v for k, v in m.items() if isinstance(v, (int, float)) and ("recall" in k or "ndcg" in k)}
-    for k in ("recall@20", "ndcg@20"):
-        if k in m:
+    for k in ("recall@20", "ndcg@20", "recall@20_cold"):
+        if isinstance(m.get(k), (int, float)):
             head[f"recommender_{k}"] = m[k]
     if bars:
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -190,10 +195,31 @@ def recommender_section(work: Path, ds: str, figs: Path, head: dict) -> list[str
         fig.tight_layout()
         fig.savefig(figs / "recommender.png", dpi=110)
         plt.close(fig)
-    keys = [k for k in ("model", "density", "recall@20", "ndcg@20", "params", "bytes", "dense_bytes", "epochs",
-                        "rounds", "seconds_per_epoch", "device") if k in m]
-    return (["![recommender](recommender.png)", ""] if bars else []) + [
+    keys = [k for k in ("model", "density", "recall@20", "ndcg@20", "recall@20_cold", "users_cold", "params", "bytes",
+                        "dense_bytes", "epochs", "best_epoch", "rounds", "seconds_per_epoch", "device") if k in m]
+    return (["![recommender](recommender.png)", ""] if bars else []) + training_lines(work, ds, m) + [
         "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys), "| " + " | ".join(_fmt(m[k]) for k in keys) + " |"]
+
+
+def training_lines(work: Path, ds: str, m: dict) -> list[str]:
+    """What the day trained on: the interactions with the previous day's feedback, the social side, the settings."""
+    lines = []
+    st = _json(dated_path(work, "interactions", ds) / "stats.json")
+    fb, prev = st.get("feedback") or {}, st.get("previous") or {}
+    if st:
+        lines.append(f"Interactions: {st.get('interactions', 0):,} of {st.get('users', 0):,} users; feedback rows "
+                     f"carried from the day before {prev.get('feedback_rows', 0):,}, joined from its exported events "
+                     f"{fb.get('added', 0):,} of {fb.get('events', 0):,} (not positive {fb.get('non_positive', 0):,}, "
+                     f"already present {fb.get('already_present', 0):,})"
+                     + (" — a first day: no earlier output." if prev.get("missing") else "."))
+    social = m.get("social") or {}
+    if social:
+        lines.append(f"Social inputs: {social.get('users_without_interactions', 0):,} users with friends and no "
+                     f"interactions served from their friends' vectors.")
+    if "settings" in m:
+        how = "tuned this day" if m.get("tuning") else "reused / defaults"
+        lines.append(f"Training settings ({how}): {_fmt(m['settings'])}.")
+    return lines + [""] if lines else []
 
 
 def bandit_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
@@ -224,6 +250,9 @@ def bandit_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
                      f"{summ['reward_rate_first_quarter']:.3f} (first quarter) → {summ['reward_rate_last_quarter']:.3f} "
                      f"(last quarter); random items {summ['random_rate']:.3f}. Score latency p50 "
                      f"{summ.get('score_p50_ms', float('nan')):.1f} ms, p99 {summ.get('score_p99_ms', float('nan')):.1f} ms.")
+    if summ.get("paths"):
+        lines.append("Score requests per serving path: " + ", ".join(f"{p} {n:,}" for p, n in sorted(summ["paths"].items()))
+                     + ".")
     ev = _json(dated_path(work, "events", ds) / "_meta.json")
     if ev:
         lines.append(f"Exported for the batch update: {ev.get('rows', {}).get('events', 0):,} events "

@@ -9,7 +9,11 @@ For every day up to the report's, where the output exists (absent figures are le
   batch updates carried over;
 * the share of score requests per serving path, from any counter of the service's ``/metrics``
   with a ``path`` label (``serving/ds=<d>/metrics.prom``, saved by :mod:`jobs.run_daily`); the
-  service runs across the days, so a day's counts are the difference to the day before.
+  service runs across the days, so a day's counts are the difference to the day before. Without a
+  scrape, the simulated requests' paths of the day (``traffic/ds=<d>/summary.json``) stand in;
+* the previous day's feedback events that joined the day's interactions
+  (``interactions/ds=<d>/stats.json``: ``feedback.added``) and the users served from their friends
+  only (``recommender/ds=<d>/metrics.json``: ``social.users_without_interactions``).
 
 Writes ``days.png`` and ``days.json`` beside the report; the section is empty with fewer than two days
 (or none with a figure).
@@ -61,6 +65,12 @@ def day_metrics(work: Path, ds: str, previous_paths: dict[str, float] | None = N
     for k in ("recall@20", "recall@20_cold", "ndcg@20"):
         if isinstance(rec.get(k), (int, float)):
             out[k] = float(rec[k])
+    social = rec.get("social") or {}
+    if isinstance(social.get("users_without_interactions"), int):
+        out["social_users"] = social["users_without_interactions"]
+    feedback = _json(layout.dated_path(work, "interactions", ds) / "stats.json").get("feedback") or {}
+    if isinstance(feedback.get("added"), int):
+        out["feedback_added"] = feedback["added"]
     tr = _json(layout.dated_path(work, "traffic", ds) / "summary.json")
     for src, dst in (("reward_rate_first_quarter", "reward_first_quarter"),
                      ("reward_rate_last_quarter", "reward_last_quarter"), ("random_rate", "reward_random")):
@@ -78,6 +88,9 @@ def day_metrics(work: Path, ds: str, previous_paths: dict[str, float] | None = N
             out["paths"] = cum
             if total > 0:
                 out["path_share"] = {p: v / total for p, v in delta.items()}
+    if "path_share" not in out and isinstance(tr.get("paths"), dict) and sum(tr["paths"].values()) > 0:
+        total = sum(tr["paths"].values())  # no scrape of the service: the day's simulated requests
+        out["path_share"] = {p: v / total for p, v in sorted(tr["paths"].items())}
     return out
 
 
@@ -96,6 +109,8 @@ def collect(work: Path, ds: str, days: list[str] | None = None) -> list[dict]:
 
 def _cell(row: dict, key: str) -> str:
     v = row.get(key)
+    if isinstance(v, int):
+        return str(v)
     return f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else "–"
 
 
@@ -108,8 +123,8 @@ def days_section(work: Path, ds: str, figs: Path, head: dict, days: list[str] | 
     write_json(figs / "days.json", rows)
     paths = sorted({p for r in rows for p in r.get("path_share", {})})
     _plot(rows, paths, figs / "days.png")
-    cols = [k for k in ("recall@20", "recall@20_cold", "reward_first_quarter", "reward_last_quarter", "reward_random")
-            if any(k in r for r in rows)]
+    cols = [k for k in ("recall@20", "recall@20_cold", "reward_first_quarter", "reward_last_quarter", "reward_random",
+                        "feedback_added", "social_users") if any(k in r for r in rows)]
     lines = ["![per-day figures](days.png)", "",
              "| day | " + " | ".join(cols + [f"share `{p}`" for p in paths]) + " |",
              "|" + "---|" * (1 + len(cols) + len(paths))]
@@ -118,7 +133,11 @@ def days_section(work: Path, ds: str, figs: Path, head: dict, days: list[str] | 
         lines.append(f"| {r['ds']} | " + " | ".join([_cell(r, k) for k in cols] + shares) + " |")
     if not paths:
         lines += ["", "_No per-path serving counts: the service's `/metrics` has no counter with a `path` label "
-                      "(or `serving/ds=<day>/metrics.prom` is missing)._"]
+                      "(or `serving/ds=<day>/metrics.prom` is missing) and no simulated traffic counted them._"]
+    if any("feedback_added" in r for r in rows):
+        lines += ["", "`feedback_added`: the previous day's positive, acknowledged events that joined the day's "
+                      "training interactions (each `event_id` once); `social_users`: users with friends and no "
+                      "interactions, served from their friends' vectors."]
     return lines
 
 

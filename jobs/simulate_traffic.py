@@ -1,17 +1,21 @@
 """Simulated users for the demo pipeline: score requests and feedback against the live service.
 
 Stands in for the outside world between the candidate-graph publish and the batch update: each
-request asks ``POST /v1/score`` for ``k`` items for a user drawn (seeded) from the ingested
-interactions; an item earns reward 1 when the user interacted with it (``DIR/interactions``), else
-0; after each batch of requests all shown items' rewards go to ``POST /v1/feedback``
-(``event_id = <score_id>:<item>``), so the service learns online between batches.
+request asks ``POST /v1/score`` for ``k`` items for a user drawn (seeded, uniformly) from the
+world's users; an item earns reward 1 when the user interacted with it, else 0; after each batch of
+requests all shown items' rewards go to ``POST /v1/feedback`` (``event_id = <score_id>:<item>``), so
+the service learns online between batches. The world is ``--population DIR`` when given
+(``users(user)`` and ``interactions(user, item)``: every user and their true preferences, observed
+or not — the demo's ``raw/ds=<ds>/population``, so users with friends only and users unknown to
+the system are scored too), else the ingested ``--interactions`` (their users, their items).
 ``summary.json`` counts the requests per serving path (``paths``: personal | social | fallback).
 
 Writes ``OUTPUT/curve(batch, requests, reward_rate, random_rate, cumulative_reward)`` — the bandit's
 learning curve next to uniformly random items of the catalogue — and ``OUTPUT/summary.json``.
 
     python -m jobs.simulate_traffic --url http://127.0.0.1:8000 --interactions runs/interactions/ds=2026-01-05 \
-        --output runs/traffic/ds=2026-01-05 --requests 2000     # token: $GRAPHREC_SERVE_TOKEN
+        --output runs/traffic/ds=2026-01-05 --requests 2000 \
+        [--population runs/raw/ds=2026-01-05/population]     # token: $GRAPHREC_SERVE_TOKEN
 
 >>> SimulationConfig(url="http://x:1", interactions="i", output="o", requests=10, batch=20)
 Traceback (most recent call last):
@@ -47,6 +51,7 @@ class SimulationConfig:
     batch: int = 50
     k: int = 10
     seed: int = 0
+    population: str | None = None
 
     def __post_init__(self):
         if not self.url.startswith(("http://", "https://")):
@@ -62,9 +67,11 @@ class Preferences:
     Ids are catalogue ids of any size; pairs are keyed by their ranks among the known users/items.
     """
 
-    def __init__(self, user: np.ndarray, item: np.ndarray):
+    def __init__(self, user: np.ndarray, item: np.ndarray, population: np.ndarray | None = None):
         self.users, self.items = np.unique(user), np.unique(item)
         self.keys = np.unique(self._key(np.asarray(user), np.asarray(item)))
+        # who gets scored: every user of the world (with or without interactions), default those with some
+        self.population = self.users if population is None else np.unique(np.asarray(population, np.int64))
 
     def _key(self, user: np.ndarray, item: np.ndarray) -> np.ndarray:
         u = np.minimum(np.searchsorted(self.users, user), self.users.size - 1)
@@ -94,6 +101,28 @@ def load_preferences(path: str) -> Preferences:
     return Preferences(to_catalogue(table.parent, "users", user), to_catalogue(table.parent, "items", item))
 
 
+def load_population(path: str) -> Preferences:
+    """The simulated world: ``DIR/users(user)`` scored, ``DIR/interactions(user, item)`` true preferences."""
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    t = pq.read_table(p / "interactions", columns=["user", "item"])
+    users = pq.read_table(p / "users", columns=["user"]).column("user").to_numpy().astype(np.int64)
+    if t.num_rows == 0 or users.size == 0:
+        raise ValueError(f"{p}: no users or no interactions")
+    return Preferences(t.column("user").to_numpy().astype(np.int64), t.column("item").to_numpy().astype(np.int64),
+                       population=users)
+
+
+def load_world(cfg: SimulationConfig) -> Preferences:
+    """``--population`` when given and present, else the ingested interactions (logged)."""
+    if cfg.population is not None:
+        if Path(cfg.population).exists():
+            return load_population(cfg.population)
+        log.warning("--population %s does not exist: scoring the users of %s", cfg.population, cfg.interactions)
+    return load_preferences(cfg.interactions)
+
+
 def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tuple[dict, dict]:
     import httpx
 
@@ -104,7 +133,7 @@ def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tu
     paths: dict[str, int] = {}
     with httpx.Client(base_url=cfg.url, headers=headers, timeout=30.0) as client:
         for b in range(cfg.requests // cfg.batch):
-            users = rng.choice(prefs.users, cfg.batch)
+            users = rng.choice(prefs.population, cfg.batch)
             events, shown_u, shown_i = [], [], []
             for u in users.tolist():
                 t0 = time.perf_counter()
@@ -149,7 +178,7 @@ def run(cfg: SimulationConfig, token: str | None) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    prefs = load_preferences(cfg.interactions)
+    prefs = load_world(cfg)
     cols, summary = simulate(cfg, prefs, token)
     with atomic_dir(cfg.output) as tmp:
         (tmp / "curve").mkdir()
@@ -170,9 +199,12 @@ def parse_args(argv=None) -> SimulationConfig:
     p.add_argument("--batch", type=int, default=50, help="requests between feedback posts")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--population", default=None,
+                   help="DIR with users(user) and interactions(user, item): who is scored and what they like "
+                        "(default: the --interactions users)")
     a = p.parse_args(argv)
     return SimulationConfig(url=a.url.rstrip("/"), interactions=a.interactions, output=a.output, requests=a.requests,
-                            batch=a.batch, k=a.k, seed=a.seed)
+                            batch=a.batch, k=a.k, seed=a.seed, population=a.population)
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,8 @@
-"""End to end: ``graphrec_daily`` via ``dag.test()`` on a tiny generated day, then a re-run of the
-same date (no new traffic) that must leave every output equal, then ``graphrec_heavy_hitters`` for
-that day, whose trending items must reach the version the scoring service serves."""
+"""End to end, two days of the loop on tiny generated data: ``graphrec_daily`` via ``dag.test()`` for
+day 1, ``graphrec_heavy_hitters`` for day 1 (its trending items must reach the version the scoring
+service serves), ``graphrec_daily`` for day 2 — whose interactions must hold day 1's exported
+positive, acknowledged events, each exactly once — and a re-run of day 2 (no new traffic) that must
+leave every output equal."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,6 +17,7 @@ import pytest
 from tests.dags.support import DAGS, ROOT
 
 DS = "2026-01-05"
+DS2 = "2026-01-06"  # the second day: day 1's feedback joins its interactions
 PROJECT_PY = Path(os.environ.get("GRAPHREC_PYTHON", ROOT / ".venv" / "bin" / "python"))
 
 # (folder under <work>, table) → must exist with rows; tables of jobs absent from the DAG are skipped.
@@ -30,7 +33,9 @@ TABLES = {
 }
 FILES = {
     "ingest_graph": [("graph", "stats.json")],
+    "ingest_interactions": [("interactions", "stats.json")],
     "sample_graph": [("sample", "report.json")],
+    "tune_embedding": [("embedding_tuning", "chosen.json")],
     "train_recommender": [("recommender", "metrics.json")],
     "serve_candidates": [("published", "candidates/reload.json")],
     "publish": [("published", "bandit/reload.json")],
@@ -68,8 +73,10 @@ def daily(airflow_db, tmp_path_factory):
     if not PROJECT_PY.exists():
         pytest.skip(f"project environment not found at {PROJECT_PY}")
     work = tmp_path_factory.mktemp("pipeline")
-    subprocess.run([str(PROJECT_PY), "-m", "jobs.demo_inputs", "--work", str(work), "--ds", DS, "--nodes", "600",
-                    "--communities", "4", "--items", "150", "--items-per-user", "8"], cwd=ROOT, check=True, timeout=300)
+    for ds in (DS, DS2):
+        subprocess.run([str(PROJECT_PY), "-m", "jobs.demo_inputs", "--work", str(work), "--ds", ds, "--nodes", "600",
+                        "--communities", "4", "--items", "150", "--items-per-user", "8"], cwd=ROOT, check=True,
+                       timeout=300)
     subprocess.run([str(PROJECT_PY), "-c", "from jobs.session import build_zip; build_zip()"], cwd=ROOT, check=True)
     port, token = free_port(), secrets.token_urlsafe(16)
     os.environ.update({
@@ -82,7 +89,7 @@ def daily(airflow_db, tmp_path_factory):
     dag = DagBag(dag_folder=str(DAGS)).dags["graphrec_daily"]
     conf = {"work_dir": str(work), "epochs": 2, "rec_dim": 16, "dim": 16, "clusters": 8, "bandit_w": 20,
             "knn_k": 5, "ratio": 0.5, "shuffle_partitions": 2, "driver_memory": "1g",
-            "simulate_traffic": True, "traffic_requests": 200}
+            "simulate_traffic": True, "traffic_requests": 200, "tune_every_days": 7, "tune_trials": 2}
     service = Service(work / "bandit" / "params", work / "serving" / "events.db", port, token,
                       work / "service.log", python=str(PROJECT_PY))
     service.start_when_ready()
@@ -90,32 +97,37 @@ def daily(airflow_db, tmp_path_factory):
         logical = dt.datetime.fromisoformat(DS).replace(tzinfo=dt.timezone.utc)
         dag.test(logical_date=logical, run_conf=conf)
         first = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS)}
-        snap = snapshot(work, dag)
-        dag.test(logical_date=logical, run_conf={**conf, "simulate_traffic": False})
-        second = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS)}
-        again = snapshot(work, dag)
         live = work / "bandit" / "params"
         before = (live / "CURRENT").read_text().strip() if (live / "CURRENT").exists() else None
         hh_dag = DagBag(dag_folder=str(DAGS)).dags["graphrec_heavy_hitters"]
         hh_dag.test(logical_date=logical, run_conf={"work_dir": str(work), "k": 8, "bits": 16,
                                                     "shuffle_partitions": 2, "driver_memory": "1g"})
         hh = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS, "graphrec_heavy_hitters")}
+        after_hh = (live / "CURRENT").read_text().strip()  # day 2 publishes later versions
+        logical2 = dt.datetime.fromisoformat(DS2).replace(tzinfo=dt.timezone.utc)
+        dag.test(logical_date=logical2, run_conf=conf)
+        day2 = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS2)}
+        snap = snapshot(work, dag, DS2)
+        dag.test(logical_date=logical2, run_conf={**conf, "simulate_traffic": False})
+        second = {t["task_id"]: t["state"] for t in task_states(airflow_db, DS2)}
+        again = snapshot(work, dag, DS2)
     finally:
         service.stop()
-    return {"work": work, "dag": dag, "first": first, "second": second, "snap": snap, "again": again,
-            "hh_dag": hh_dag, "hh": hh, "live_before": before}
+    return {"work": work, "dag": dag, "first": first, "day2": day2, "second": second, "snap": snap, "again": again,
+            "hh_dag": hh_dag, "hh": hh, "live_before": before,
+            "live_after_hh": after_hh}
 
 
-def snapshot(work: Path, dag) -> dict:
+def snapshot(work: Path, dag, ds: str = DS) -> dict:
     out = {}
     for task, tables in TABLES.items():
         if task not in dag.task_ids:
             continue
         for folder, table in tables:
-            p = work / folder / f"ds={DS}" / table
+            p = work / folder / f"ds={ds}" / table
             if p.exists():
                 out[f"{folder}/{table}"] = _digest(p)
-    for store in ("params", f"ds={DS}"):  # the live store the service serves, and the day's store
+    for store in ("params", f"ds={ds}"):  # the live store the service serves, and the day's store
         params = work / "bandit" / store
         if (params / "CURRENT").exists():
             out[f"bandit/{store}"] = _bandit_state(params)
@@ -178,10 +190,71 @@ def test_heavy_hitters_reach_the_served_candidate_graph(daily):
     reports = pq.read_table(work / "raw" / f"ds={DS}" / "reports" / "reports").column("item").to_numpy()
     assert len(set(hh["item"]) & set(reports.tolist())) >= 2, hh["item"]
     live = work / "bandit" / "params"
-    cur = (live / "CURRENT").read_text().strip()
+    cur = daily["live_after_hh"]  # the live CURRENT right after the heavy-hitter DAG (versions are immutable)
     assert cur != daily["live_before"], "no new live version published"
     v = live / (cur if cur.startswith("v=") else f"v={cur}")
     served_items = set(pq.read_table(v / "edges").column("item").to_pylist())
     assert set(hh["item"]) <= served_items
     reload = json.loads((work / "published" / f"ds={DS}" / "fresh_items" / "reload.json").read_text())
     assert str(reload.get("version", "")).lstrip("v=") == cur.lstrip("v="), reload
+
+
+def _table(path: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pydict()
+
+
+def test_day_two_runs_every_task(daily):
+    assert set(daily["day2"]) == set(daily["dag"].task_ids)
+    assert all(s == "success" for s in daily["day2"].values()), daily["day2"]
+
+
+def test_day_one_feedback_joins_day_two_interactions_exactly_once(daily):
+    """Day 1's exported events that are positive and acknowledged (their impression shows the item to the user)
+    are day 2's feedback rows — every such event_id exactly once, with its impression's user and item — and no
+    other event is; the re-run of day 2 (test above) left that table equal."""
+    import json
+    from collections import Counter
+
+    work = daily["work"]
+    ev = _table(work / "events" / f"ds={DS}" / "events")
+    imp = _table(work / "events" / f"ds={DS}" / "impressions")
+    shown = {(s, i): u for s, i, u in zip(imp["score_id"], imp["item"], imp["user"])}
+    positive = {e: (shown[(s, i)], i) for e, s, i, r in zip(ev["event_id"], ev["score_id"], ev["item"], ev["reward"])
+                if r is not None and r > 0 and (s, i) in shown}
+    negative = {e for e, r in zip(ev["event_id"], ev["reward"]) if r is None or r <= 0}
+    assert positive and negative, "day 1's traffic should give both rewarded and unrewarded items"
+
+    day2 = work / "interactions" / f"ds={DS2}"
+    rows = _table(day2 / "interactions")
+    users, items = ({t["id"][k]: t["orig_id"][k] for k in range(len(t["id"]))}
+                     for t in (_table(day2 / "users"), _table(day2 / "items")))
+    fed = [(e, users[u], items[i]) for e, u, i in zip(rows["event_id"], rows["user"], rows["item"]) if e is not None]
+    counts = Counter(e for e, _, _ in fed)
+    assert set(counts) == set(positive), (len(counts), len(positive))
+    assert max(counts.values()) == 1
+    assert not set(counts) & negative
+    assert {e: (u, i) for e, u, i in fed} == positive  # in catalogue ids: the impression's user, the event's item
+    stats = json.loads((day2 / "stats.json").read_text())
+    assert stats["feedback"]["added"] == len(positive) and stats["feedback"]["events"] == len(ev["event_id"])
+    assert stats["previous"]["feedback_rows"] == 0 and not stats["previous"].get("missing")
+    first = json.loads((work / "interactions" / f"ds={DS}" / "stats.json").read_text())
+    assert first["previous"]["missing"] and first["feedback"]["missing"]  # a first day: nothing before it
+    assert all(e is None for e in _table(work / "interactions" / f"ds={DS}" / "interactions")["event_id"])
+
+
+def test_every_serving_path_gets_traffic_and_training_tunes_on_schedule(daily):
+    """The demo's users with friends only and unknown users are scored too (social, fallback paths); day 1 tunes
+    the recommender (no earlier day did), day 2 trains with day 1's settings."""
+    import json
+
+    work = daily["work"]
+    for ds in (DS, DS2):
+        paths = json.loads((work / "traffic" / f"ds={ds}" / "summary.json").read_text())["paths"]
+        assert {"personal", "social", "fallback"} <= set(paths) and min(paths.values()) > 0, paths
+    m1 = json.loads((work / "recommender" / f"ds={DS}" / "metrics.json").read_text())
+    m2 = json.loads((work / "recommender" / f"ds={DS2}" / "metrics.json").read_text())
+    assert m1["tuning"] is not None and m2["tuning"] is None
+    assert m2["settings"] == m1["settings"]
+    assert m1["social"]["users_without_interactions"] > 0  # served from their friends

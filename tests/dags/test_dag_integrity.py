@@ -270,3 +270,38 @@ def test_templates_spell_the_layout(dagbag):
     given = _rendered(dagbag, **{p: f"/in/{p}" for p in RAW_INPUTS})  # a given input Param wins
     for p, name in RAW_INPUTS.items():
         assert f"/in/{p}" in " ".join(given.values()) and layout.raw(work, ds, name) not in " ".join(given.values())
+
+
+def test_daily_closes_the_loop_through_the_previous_day(dagbag):
+    """Day d's interactions take day d-1's interactions and exported events (the layout's dated paths of the day
+    before); the embedding is tuned on the sample; training takes the social inputs and the tuning schedule."""
+    import graphrec_common
+
+    layout = graphrec_common.layout
+    dag = dagbag.dags["graphrec_daily"]
+    for a, b in [("ingest_graph", "ingest_interactions"), ("sample_graph", "tune_embedding"),
+                 ("tune_embedding", "embed_graph"), ("embed_graph", "train_recommender"),
+                 ("ingest_interactions", "train_recommender")]:
+        assert b in dag.get_task(a).get_flat_relative_ids(upstream=False), f"{a} must precede {b}"
+    work, ds, before = f"{DAGS.parent}/{layout.DEFAULT_WORK}", "2026-01-05", "2026-01-04"
+    render = _renderer(dag, {}, simulate_traffic=True)
+
+    def command(task_id: str) -> str:
+        t = dag.get_task(task_id)
+        out = render(t.application_args) if hasattr(t, "application_args") else render(t.bash_command)
+        return " ".join(out) + " " if isinstance(out, list) else out + " "
+
+    texts = {f"graphrec_daily.{t}": command(t) for t in dag.task_ids}
+    ingest = texts["graphrec_daily.ingest_interactions"]
+    for flag, table, day in [("--graph", "graph", ds), ("--previous", "interactions", before),
+                             ("--feedback", "events", before), ("--output", "interactions", ds)]:
+        assert f"{flag} {layout.dated(work, table, day)} " in ingest, (flag, ingest)
+    assert "--missing-ok" in ingest
+    assert f"--settings {layout.dated(work, 'embedding_tuning', ds)}/chosen.json" in texts["graphrec_daily.embed_graph"]
+    assert f"--edges {layout.dated(work, 'sample', ds)} " in texts["graphrec_daily.tune_embedding"]
+    train = texts["graphrec_daily.train_recommender"]
+    assert f"--social-graph {layout.dated(work, 'graph', ds)} " in train
+    assert f"--social-vectors {layout.dated(work, 'embedding', ds)} " in train
+    assert f"-m jobs.train_schedule --history {layout.history(work, 'recommender')} --ds {ds} --every 7 --trials 8)" \
+        in train and " $FLAGS " in train
+    assert f"--population {layout.raw(work, ds, 'population')} " in texts["graphrec_daily.simulate_traffic"]
