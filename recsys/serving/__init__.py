@@ -3,7 +3,9 @@
 Run it with ``graphrec-serve --params PARAMS_DIR --store sqlite:///PATH|redis://127.0.0.1:PORT
 --host 127.0.0.1 --port N`` (bearer token for writes in ``$GRAPHREC_SERVE_TOKEN``).
 
-Endpoints (JSON; errors are ``{"error": {"code", "message"[, "details"]}}``):
+Endpoints (JSON bodies: a body declared as anything else is 415; errors are
+``{"error": {"code", "message"[, "details"]}}``, unknown paths and methods included; the OpenAPI
+3.1 document of every route and its error responses is ``GET /openapi.json``):
 
 * ``POST /v1/score`` ``{"user", "candidates"?, "k"?}`` → ``{"score_id", "user", "version", "path",
   "items": [{"item", "mean", "uncertainty", "score"}]}``, best first; the impression (user,
@@ -15,7 +17,10 @@ Endpoints (JSON; errors are ``{"error": {"code", "message"[, "details"]}}``):
   learns nothing, online and in the batch job).  Without a popular table an unknown user is 404.
 * ``POST /v1/feedback`` ``{"events": [{"event_id", "score_id", "item", "reward", "ts"?}]}`` (token)
   → ``{"accepted", "duplicates", "last_seq", "version"}``: persisted (durably) and applied before
-  the reply; ``event_id`` makes retries idempotent; a batch is all-or-nothing.
+  the reply; ``event_id`` makes retries idempotent; a batch is all-or-nothing.  An event is a
+  duplicate only once an earlier or concurrent copy of it is durable (a copy of a batch still
+  queued for commit waits for it).  503 when the store cannot persist (disk full, Redis away):
+  nothing acknowledged, retry — the score records it refers to are kept and written first.
 * ``POST /v1/params/reload`` ``{"version"?}`` (token): serve ``CURRENT`` (or that version) without
   downtime, re-applying only the logged events the version does not contain (its watermark).
 * ``GET /v1/events/export?since=SEQ&limit=N[&format=parquet&table=events|impressions]`` (token):
@@ -29,6 +34,7 @@ Modules: :mod:`~recsys.serving.state` (user contexts and ranking over the one Di
 contract), :mod:`~recsys.serving.store_sqlite`, :mod:`~recsys.serving.store_redis`,
 :mod:`~recsys.serving.service` (start-up replay, live application, snapshots, reload),
 :mod:`~recsys.serving.schemas`, :mod:`~recsys.serving.handlers` (framework-free),
+:mod:`~recsys.serving.openapi` (the route table and its published schema),
 :mod:`~recsys.serving.app` (``create_app(policy, store)``), :mod:`~recsys.serving.metrics`,
 :mod:`~recsys.serving.cli`, :mod:`~recsys.serving.synthetic` (generated versions for tests and
 benchmarks).
