@@ -6,13 +6,16 @@ What ``make run`` calls (in the project environment ``.venv``; ``make run DAYS=N
 1. builds ``dist/graphrec.zip`` (the packages shipped with ``--py-files``);
 2. creates a private ``AIRFLOW_HOME`` (SQLite) and ``airflow db migrate`` with ``.venv-airflow``;
 3. for each day ``ds``, ``ds + 1``, …: writes the day's raw landing zone with the platform's
-   generators (:mod:`jobs.demo_inputs`), runs ``airflow dags test graphrec_daily <day>`` (every task
+   generators (:mod:`jobs.demo_inputs`: users with friends and interactions, ``--social-only`` users
+   with friends only, ``--isolated`` users with neither, and the simulated world that scores all of
+   them), runs ``airflow dags test graphrec_daily <day>`` (every task
    in order, Spark on ``local[2]``) with the project's Python/spark-submit passed as Airflow Variables
    (``AIRFLOW_VAR_GRAPHREC_*``), then ``airflow dags test graphrec_heavy_hitters <day>`` (federated
    LDP heavy hitters → fresh items in the served candidate graph → reload; ``--no-heavy-hitters``
    leaves it out), printing a line per task as it starts and ends (:mod:`jobs.dag_progress`), and
    saves the scoring service's ``/metrics`` for the day; each day's bandit store starts from the
-   day before (``seed_bandit``);
+   day before (``seed_bandit``) and each day's interactions take the day before's acknowledged
+   positive feedback (``ingest_interactions --previous --feedback``, each ``event_id`` once);
 4. starts the bandit scoring service as soon as the first day has published a parameter version
    (``<work>/bandit/params/CURRENT``: the DAG's ``serve_candidates`` step waits for it) and keeps it
    running across the days; stops it (its process group) at the end (:mod:`jobs.demo_service`);
@@ -21,7 +24,8 @@ What ``make run`` calls (in the project environment ``.venv``; ``make run DAYS=N
 
 Every path comes from :mod:`jobs.layout`.
 
-    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--days 1] [--nodes 10000] [--items 2000]
+    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--days 1] [--nodes 10000] [--items 2000] \
+        [--social-only 0.1] [--isolated 0.05]
 
 Exit status: 0 when every task of every day succeeded, else 1 (the reports are still written); the
 first failing day ends the run.
@@ -55,6 +59,7 @@ from pathlib import Path
 from jobs import layout
 from jobs.dag_progress import Progress, task_states
 from jobs.demo_service import Service, free_port
+from jobs.demo_users import check_shares
 
 log = logging.getLogger("graphrec.run_daily")
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +83,8 @@ class RunConfig:
     mark_success: str | None = None
     heavy_hitters: bool = True
     days: int = 1
+    social_only: float = 0.1
+    isolated: float = 0.05
 
     def __post_init__(self):
         dt.date.fromisoformat(self.ds)
@@ -85,6 +92,7 @@ class RunConfig:
             raise ValueError("need --nodes >= 100, --items >= 10, --requests >= 50")
         if self.days < 1:
             raise ValueError("need --days >= 1")
+        check_shares(self.social_only, self.isolated)
         json.loads(self.extra_conf)
 
     @property
@@ -130,7 +138,8 @@ def run_day(cfg: RunConfig, ds: str, work: Path, airflow: str, env: dict, home: 
 
     logs = Path(layout.dated(str(work), "logs", ds))
     logs.mkdir(parents=True, exist_ok=True)
-    demo_inputs.run(demo_inputs.DemoConfig(work=str(work), ds=ds, nodes=cfg.nodes, items=cfg.items))
+    demo_inputs.run(demo_inputs.DemoConfig(work=str(work), ds=ds, nodes=cfg.nodes, items=cfg.items,
+                                           social_only=cfg.social_only, isolated=cfg.isolated))
     for dag_id, dag_conf in dag_confs(cfg, work):
         print(f"{time.strftime('%H:%M:%S')} {dag_id} {ds}: starting (log: {logs / f'{dag_id}.log'})", flush=True)
         cmd = [airflow, "dags", "test", dag_id, ds, "-c", json.dumps(dag_conf)]
@@ -202,6 +211,8 @@ def parse_args(argv=None) -> RunConfig:
     p.add_argument("--nodes", type=int, default=10_000, help="generated users / graph nodes")
     p.add_argument("--items", type=int, default=2_000)
     p.add_argument("--requests", type=int, default=2_000, help="simulated score requests per day")
+    p.add_argument("--social-only", type=float, default=0.1, help="share of users with friends and no interactions")
+    p.add_argument("--isolated", type=float, default=0.05, help="share of users with neither friends nor interactions")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--airflow-venv", default=str(ROOT / ".venv-airflow"))
@@ -213,7 +224,8 @@ def parse_args(argv=None) -> RunConfig:
     a = p.parse_args(argv)
     return RunConfig(work=a.work, ds=a.ds, nodes=a.nodes, items=a.items, requests=a.requests, epochs=a.epochs,
                      dim=a.dim, airflow_venv=a.airflow_venv, airflow_home=a.airflow_home, extra_conf=a.conf,
-                     mark_success=a.mark_success, heavy_hitters=a.heavy_hitters, days=a.days)
+                     mark_success=a.mark_success, heavy_hitters=a.heavy_hitters, days=a.days,
+                     social_only=a.social_only, isolated=a.isolated)
 
 
 def main(argv=None) -> int:

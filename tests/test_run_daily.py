@@ -203,3 +203,28 @@ def test_report_renders_the_privacy_ledger_as_a_table(tmp_path):
     assert table[2:4] == ["| 2 | 80 | 118 | 4 | 1 | 3 | grr, olh | 0, 1, 2 |",
                           "| 10 | 120 | 118 | 4 | 1 | 3 | grr, olh | 0, 1, 2 |"]
     assert "'rounds'" not in text and "{'" not in text  # no flattened dict
+
+
+def test_report_shows_the_feedback_loop_per_day(tmp_path):
+    """Feedback joined each day and users served from friends, from the day's outputs; without a /metrics scrape the
+    day's simulated requests give the path shares."""
+    for ds, added, social, paths in (("2026-01-05", None, 60, {"personal": 80, "social": 15, "fallback": 5}),
+                                     ("2026-01-06", 42, 51, {"personal": 90, "social": 8, "fallback": 2})):
+        rec = layout.dated_path(tmp_path, "recommender", ds)
+        rec.mkdir(parents=True)
+        (rec / "metrics.json").write_text(json.dumps({"recall@20": 0.2, "social": {"users_without_interactions": social}}))
+        inter = layout.dated_path(tmp_path, "interactions", ds)
+        inter.mkdir(parents=True)
+        fb = {"missing": True} if added is None else {"events": 100, "added": added}
+        (inter / "stats.json").write_text(json.dumps({"interactions": 1000, "feedback": fb}))
+        tr = layout.dated_path(tmp_path, "traffic", ds)
+        tr.mkdir(parents=True)
+        (tr / "summary.json").write_text(json.dumps({"requests": 100, "paths": paths, "reward_rate_first_quarter": 0.1,
+                                                     "reward_rate_last_quarter": 0.2, "random_rate": 0.01}))
+    rows = collect(tmp_path, "2026-01-06")
+    assert "feedback_added" not in rows[0] and rows[1]["feedback_added"] == 42
+    assert [r["social_users"] for r in rows] == [60, 51]
+    assert rows[1]["path_share"] == pytest.approx({"fallback": 0.02, "personal": 0.9, "social": 0.08})
+    text = report.write_report(tmp_path, "2026-01-06").read_text()
+    assert "| 2026-01-06 | 0.2000 | 0.1000 | 0.2000 | 0.0100 | 42 | 51 | 2.0% | 90.0% | 8.0% |" in text
+    assert "joined from its exported events 42 of 100" in text
