@@ -19,7 +19,6 @@ import pytest
 
 from recsys.bandits.publish import publish_params
 from recsys.serving import schemas
-from recsys.serving.openapi import ROUTES
 from recsys.serving.synthetic import synthetic_params
 from tests.serving_support import AUTH, start_service
 
@@ -195,7 +194,7 @@ def test_openapi_lists_every_route_with_its_error_responses(c, service):
     published = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
     assert published == served and len(published) == 7
     ops = {(p, m.upper()): op for p, o in doc["paths"].items() for m, op in o.items()}
-    want = {"/v1/score": {"200", "400", "404", "413", "415", "422"},
+    want = {"/v1/score": {"200", "400", "404", "413", "415", "422", "503"},
             "/v1/feedback": {"200", "400", "401", "404", "413", "415", "422", "503"},
             "/v1/params/reload": {"200", "400", "401", "404", "409", "413", "415", "422", "503"},
             "/v1/events/export": {"200", "401", "422", "503"}, "/v1/stats": {"200", "422"},

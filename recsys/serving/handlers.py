@@ -82,7 +82,7 @@ def check_content_type(content_type: str | None) -> None:
     ...
     recsys.serving.handlers.ApiError: 415 unsupported_media_type: the body must be JSON (Content-Type: application/json), got 'text/plain'
     """
-    if content_type is None:
+    if content_type is None or content_type == "application/json":      # the usual case, first
         return
     kind, *params = (x.strip() for x in content_type.split(";"))
     charset = next((v.strip('"').lower() for k, _, v in (x.partition("=") for x in params) if k.strip().lower() == "charset"),

@@ -61,7 +61,8 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("score", "POST", "/v1/score", "Rank items for a user and record the impression", s.ScoreResponse,
           {**_BAD_JSON, 404: "a user the version does not know, and no popular items to fall back on (unknown_user)",
-           **_BODY}, request=s.ScoreRequest),
+           **_BODY, 503: "the event store is closed (shutting down): the impression cannot be recorded "
+                         "(store_unavailable)"}, request=s.ScoreRequest),
     Route("feedback", "POST", "/v1/feedback", "Log rewards durably (deduplicated by event_id) and learn from them",
           s.FeedbackResponse,
           {**_BAD_JSON, **_AUTH, 404: "a score id the service never issued (unknown_score_id)",

@@ -218,6 +218,7 @@ class RedisStore(EventStore):
             await asyncio.sleep(self._poll)
             try:
                 await self.sync()
+                self._up()
             except asyncio.CancelledError:
                 raise
             except self._errors as e:  # Redis away: keep serving from memory, retry

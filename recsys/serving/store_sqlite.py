@@ -346,11 +346,15 @@ class SqliteStore(EventStore):
         """Write the serving statistics atomically (temporary file, fsync, rename)."""
         tmp = self.path.with_name(f".{self.path.name}.snapshot.{os.getpid()}.tmp.npz")
         t0 = time.perf_counter()
-        with open(tmp, "wb") as f:
-            np.savez(f, version=np.int64(version), seq=np.int64(seq), params_created=np.str_(params_created), **table)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.snapshot_path)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, version=np.int64(version), seq=np.int64(seq), params_created=np.str_(params_created), **table)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.snapshot_path)
+        except BaseException:          # disk full, say: leave no partial file taking the space
+            tmp.unlink(missing_ok=True)
+            raise
         log.info("snapshot at seq %d (%d edges) in %.3fs", seq, table["d"].size, time.perf_counter() - t0)
 
     def load_snapshot(self) -> dict | None:
