@@ -176,8 +176,8 @@ def clustering(src: np.ndarray, dst: np.ndarray, n: int, wedge_budget: int = 30_
         pick = members if nb <= nodes_per_bin else rng.choice(members, nodes_per_bin, replace=False)
         est = _local_estimates(indptr, indices, keys, pick, wedges_per_node, rng)
         mean = float(est.mean())
-        fpc = 1.0 - pick.size / nb
-        v = float(est.var(ddof=1)) / pick.size * fpc if pick.size > 1 else 0.0
+        # no finite-population correction: conservative, it keeps the noise of the pair draws inside a node
+        v = float(est.var(ddof=1)) / pick.size if pick.size > 1 else 0.0
         avg += nb / n * mean
         var += (nb / n) ** 2 * v
         per_bin[int(b)] = (int(nb), mean)

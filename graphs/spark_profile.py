@@ -14,7 +14,8 @@ Imported only by ``jobs/graph_profile.py``. The edge list never reaches the driv
 * Above the budget, :func:`pagerank_distributed` (power iteration, one join + aggregate per step),
   :func:`wcc_distributed` (min-label propagation until no label changes) and
   :func:`distances_distributed` (a multi-source BFS, one join per level) give those sections with the
-  single-machine results; clustering, SCCs and k-cores are reported as not computed.
+  single-machine results, and :func:`clustering_distributed` a sampled clustering (with standard errors);
+  strong components and k-cores are reported as not computed.
 """
 from __future__ import annotations
 
@@ -224,3 +225,76 @@ def distances_distributed(simple: DataFrame, n: int, sources: int = 256, groups:
         per_group.append(np.stack(rows, axis=1))
     edges.unpersist()
     return distances_from_groups(per_group, int(srcs.size), n, n <= sources)
+
+
+def _draw_pairs(k: int, seed: int):
+    def run(batches):
+        from graphs.baselines import hash_uniform
+
+        for pdf in batches:
+            v = pdf["v"].to_numpy(np.int64)
+            lists = pdf["nbrs"].to_numpy()
+            d = np.array([len(x) for x in lists], np.int64)
+            flat = np.concatenate(lists).astype(np.int64) if len(lists) else np.zeros(0, np.int64)
+            off = np.repeat(np.cumsum(d) - d, k)
+            vv, kk, dd = np.repeat(v, k), np.tile(np.arange(k), v.size), np.repeat(d, k)
+            i = (hash_uniform(seed, 21, vv, kk) * dd).astype(np.int64)
+            j = (hash_uniform(seed, 22, vv, kk) * (dd - 1)).astype(np.int64)
+            j += j >= i
+            yield pd.DataFrame({"v": vv, "a": flat[off + i], "c": flat[off + j]})
+    return run
+
+
+def clustering_distributed(simple: DataFrame, n: int, nodes_per_bin: int = 4000, wedges_per_node: int = 32,
+                           seed: int = 0):
+    """Sampled :class:`graphs.profile_structure.Clustering` of the underlying undirected graph on DataFrames.
+
+    Per degree bin ``[2^b, 2^(b+1))`` about ``nodes_per_bin`` nodes are kept (Bernoulli, probability
+    ``min(1, nodes_per_bin / n_b)``); each draws ``wedges_per_node`` random neighbour pairs (hashed draws), a join
+    with the edges says which are closed. The average is the stratified mean of the nodes' closed fractions
+    (zeros for degree < 2), the transitivity the stratified estimate of ``sum_v w_v c_v / sum_v w_v``
+    (``w_v = d_v (d_v - 1) / 2``, the denominator exact); both with standard errors from the per-bin variances
+    of the nodes' estimates (no finite-population correction: conservative, it keeps the pair-draw noise).
+    """
+    from graphs.profile_structure import Clustering
+
+    a, b = F.least("src", "dst"), F.greatest("src", "dst")
+    pairs = simple.select(a.alias("src"), b.alias("dst")).distinct()
+    und = pairs.unionByName(pairs.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).persist()
+    deg = (und.groupBy("src").agg(F.count("*").alias("d"))
+           .withColumn("bin", F.floor(F.log2("d")).cast("int"))
+           .withColumn("w", F.col("d") * (F.col("d") - 1) / 2).persist())
+    bins = {int(r["bin"]): (int(r["n"]), float(r["W"])) for r in
+            deg.where("d >= 2").groupBy("bin").agg(F.count("*").alias("n"), F.sum("w").alias("W")).collect()}
+    total_w = sum(w for _, w in bins.values())
+    if not bins or total_w == 0:
+        und.unpersist()
+        return Clustering(0.0, 0.0, False, triangles=None)
+    prob = F.create_map(*[x for bb, (nb, _) in bins.items() for x in (F.lit(bb), F.lit(min(1.0, nodes_per_bin / nb)))])
+    picked = deg.where((F.col("d") >= 2) & (F.rand(seed) < F.element_at(prob, F.col("bin"))))
+    nbrs = und.join(picked.select(F.col("src"), "d"), "src").groupBy(F.col("src").alias("v")).agg(
+        F.collect_list("dst").alias("nbrs"))
+    draws = nbrs.mapInPandas(_draw_pairs(wedges_per_node, seed), "v long, a long, c long")
+    closed = draws.join(und.select(F.col("src").alias("a"), F.col("dst").alias("c"), F.lit(1).alias("hit")),
+                        ["a", "c"], "left")
+    per_node = (closed.groupBy("v").agg(F.avg(F.coalesce("hit", F.lit(0))).alias("ch"))
+                .join(deg.select(F.col("src").alias("v"), "bin", "w"), "v"))
+    stats = per_node.groupBy("bin").agg(F.count("*").alias("s"), F.avg("ch").alias("m"), F.var_samp("ch").alias("v"),
+                                        F.avg(F.col("w") * F.col("ch")).alias("mw"),
+                                        F.var_samp(F.col("w") * F.col("ch")).alias("vw")).collect()
+    und.unpersist()
+    deg.unpersist()
+    avg = var = tr = var_tr = 0.0
+    per_bin = {}
+    for r in stats:
+        nb, _ = bins[int(r["bin"])]
+        s = int(r["s"])  # no finite-population correction: the pair draws inside a node add noise too
+        avg += nb / n * r["m"]
+        var += (nb / n) ** 2 * (r["v"] or 0.0) / s
+        tr += nb * r["mw"] / total_w
+        var_tr += (nb / total_w) ** 2 * (r["vw"] or 0.0) / s
+        per_bin[int(r["bin"])] = (nb, float(r["m"]))
+    keys = sorted(per_bin)
+    by_degree = {"bin_lo": [2 ** k for k in keys], "nodes": [per_bin[k][0] for k in keys],
+                 "mean": [per_bin[k][1] for k in keys]}
+    return Clustering(float(avg), float(tr), False, float(np.sqrt(var)), float(np.sqrt(var_tr)), by_degree=by_degree)

@@ -11,7 +11,7 @@ The degree section is aggregated on Spark; the structural sections run in one ta
 fits ``--memory-mb`` (:func:`graphs.spark_profile.fits_one_task`), else PageRank and weak components run
 distributed, and so do the distances (vertex ids dense ``0..n-1``: the same BFS sources and result as in one
 task); clustering, strong components and k-cores are left out (listed in ``_meta.json``). No edge list reaches
-the driver.
+the driver; clustering is then always sampled (:func:`graphs.spark_profile.clustering_distributed`).
 
 With ``--reference`` (the ``graph_profile`` output of the full graph) it also writes ``comparison.json``
 (:func:`graphs.profile_compare.comparison_report`: per property the full value, the sample's estimate by
@@ -143,8 +143,10 @@ def run(spark, cfg: GraphProfileConfig) -> dict:
                 sections["distances"] = asdict(spr.distances_distributed(simple, n, cfg.bfs_sources, seed=cfg.seed))
             else:
                 not_computed["distances"] = f"vertex ids are not dense 0..{n - 1}"
-        for s in ("clustering", "cores"):
-            not_computed.setdefault(s, reason)
+        if "clustering" not in cfg.skip:
+            sections["clustering"] = asdict(spr.clustering_distributed(simple, n, pcfg.nodes_per_bin,
+                                                                       pcfg.wedges_per_node, cfg.seed))
+        not_computed.setdefault("cores", reason)
     timings["structure_s"] = time.perf_counter() - t
     profile = GraphProfile.from_dict({"degree": asdict(degree), **sections})
     body = profile.to_dict()

@@ -215,8 +215,13 @@ def test_job_one_task_and_distributed_match_the_core(spark, tmp_path):
     dist = run(spark, parse_args(["--edges", str(smp_dir), "--output", str(tmp_path / "ps"), "--reference", str(out),
                                   "--distributed", "--pagerank-max-iter", "6", "--bfs-sources", "40"]))
     meta = json.loads((tmp_path / "ps" / "_meta.json").read_text())
-    assert meta["mode"] == "distributed" and set(meta["not_computed"]) >= {"clustering", "cores"}
+    assert meta["mode"] == "distributed" and set(meta["not_computed"]) == {"cores", "strong components"}
     small = profile_graph(s[keep] // 2, d[keep] // 2, n // 2, ProfileConfig(bfs_sources=40))
+    cl, exact = dist["clustering"], small.clustering
+    assert not cl["exact"] and exact.exact and cl["average_se"] > 0
+    assert abs(cl["average"] - exact.average) <= 4 * cl["average_se"]
+    assert abs(cl["transitivity"] - exact.transitivity) <= 4 * cl["transitivity_se"]
+    assert cl["by_degree"]["bin_lo"] == exact.by_degree["bin_lo"] and cl["by_degree"]["nodes"] == exact.by_degree["nodes"]
     assert dist["distances"] == asdict(small.distances) and not small.distances.exact  # the same 40 sources
     assert dist["components"]["wcc_count"] == small.components.wcc_count
     assert dist["components"]["wcc_sizes"] == small.components.wcc_sizes and dist["components"]["scc_count"] is None
@@ -231,7 +236,7 @@ def test_job_one_task_and_distributed_match_the_core(spark, tmp_path):
     assert dist["pagerank"]["top1_share"] == pytest.approx(pagerank_summary(pr6).top1_share, rel=1e-9)
     comp = json.loads((tmp_path / "ps" / "comparison.json").read_text())
     rows = {r["name"]: r for r in comp["properties"]}
-    assert comp["ratio"] == 0.5 and "avg_clustering" not in rows and "scc_count" not in rows
+    assert comp["ratio"] == 0.5 and "degeneracy" not in rows and "scc_count" not in rows
     assert rows["wcc_count"]["estimate"] == pytest.approx(1 + (small.components.wcc_count - 1) / 0.5)
     assert rows["reciprocity"]["full"] == pytest.approx(ref["reciprocity"])
     assert (tmp_path / "ps" / "comparison.png").exists() and "| reciprocity |" in (tmp_path / "ps" / "comparison.md").read_text()
