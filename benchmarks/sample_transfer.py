@@ -88,10 +88,11 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
     log.info("%s: %d nodes, %d edges, profiled in %.1fs", name, n, len(src), out["profile_s"])
     full_aucs = None
     if tune_ratios:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = tune(adjacency(src, dst, n), grid, tcfg)
         full_aucs = res.aucs()
-        out["tuning"] = {"aucs": full_aucs, "seconds": time.perf_counter() - t, "chosen": res.chosen.label,
+        out["tuning"] = {"aucs": full_aucs, "seconds": time.perf_counter() - t, "cpu_s": time.process_time() - c,
+                         "chosen": res.chosen.label,
                          "span": max(full_aucs.values()) - min(full_aucs.values())}
     mats = degree_matrices(src, dst, n)
     for ratio in ratios:
@@ -107,7 +108,7 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
                            scalars={p["name"]: p["sample"] for p in rep["properties"]},
                            median_rel_error=rep["median_rel_error"], distributions=rep["distributions"])
                 if full_aucs is not None and ratio in tune_ratios:
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     try:
                         res = tune(adjacency(s, d, k), grid, tcfg)
                     except ValueError as e:  # e.g. a forest: nothing to hold out
@@ -115,13 +116,14 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
                         out["runs"].append(row)
                         log.info("%s %s r=%s seed=%d: cannot tune: %s", name, method, ratio, seed, e)
                         continue
-                    secs = time.perf_counter() - t
+                    secs, cpu = time.perf_counter() - t, time.process_time() - c
                     aucs = res.aucs()
                     labels = list(full_aucs)
                     row["tuning"] = {"aucs": aucs, "seconds": secs, "chosen": res.chosen.label,
                                      "tau": kendall_tau([aucs[x] for x in labels], [full_aucs[x] for x in labels]),
                                      "regret": regret(full_aucs, res.chosen.label),
-                                     "cost_ratio": secs / out["tuning"]["seconds"]}
+                                     "cost_ratio": secs / out["tuning"]["seconds"],
+                                     "cpu_ratio": cpu / out["tuning"]["cpu_s"]}
                 out["runs"].append(row)
                 log.info("%s %s r=%s seed=%d: %d nodes, median rel. error %.3f%s", name, method, ratio, seed, k,
                          row["median_rel_error"], (f", tau {row['tuning']['tau']:.2f}, regret "
@@ -164,8 +166,8 @@ def property_table(res: dict, ratio: float) -> tuple[str, dict]:
 
 def tuning_table(res: dict, ratio: float = 0.1) -> tuple[str, dict]:
     """Per graph × method: mean τ, mean regret and the cost ratio over seeds."""
-    lines = ["| graph | full AUC span | method | τ (mean, min) | regret (mean, max) | tuning cost / full |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| graph | full AUC span | method | τ (mean, min) | regret (mean, max) | tuning wall / full | CPU / full |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     agg: dict = {}
     for gname, g in res["graphs"].items():
         if "tuning" not in g:
@@ -180,16 +182,18 @@ def tuning_table(res: dict, ratio: float = 0.1) -> tuple[str, dict]:
             if not rows:
                 continue
             tau, reg, cost = ([x[k] for x in rows] for k in ("tau", "regret", "cost_ratio"))
-            agg.setdefault(m, {"tau": [], "regret": [], "cost": []})
-            agg[m]["tau"] += tau
-            agg[m]["regret"] += reg
-            agg[m]["cost"] += cost
+            cpu = [x.get("cpu_ratio", np.nan) for x in rows]
+            agg.setdefault(m, {"tau": [], "regret": [], "cost": [], "cpu": []})
+            for k, v in (("tau", tau), ("regret", reg), ("cost", cost), ("cpu", cpu)):
+                agg[m][k] += v
             lines.append(f"| {gname} | {g['tuning']['span']:.3f} | {m} | {np.mean(tau):.2f} ({min(tau):.2f}) | "
-                         f"{np.mean(reg):.4f} ({max(reg):.4f}) | {np.mean(cost):.3f} |")
+                         f"{np.mean(reg):.4f} ({max(reg):.4f}) | {np.mean(cost):.3f} | {np.mean(cpu):.3f} |")
     summary = {m: {"tau": float(np.mean(v["tau"])), "regret": float(np.mean(v["regret"])),
-                   "cost_ratio": float(np.mean(v["cost"]))} for m, v in agg.items()}
+                   "cost_ratio": float(np.mean(v["cost"])), "cpu_ratio": float(np.mean(v["cpu"]))}
+               for m, v in agg.items()}
     for m, v in summary.items():
-        lines.append(f"| **all graphs** | | {m} | {v['tau']:.2f} | {v['regret']:.4f} | {v['cost_ratio']:.3f} |")
+        lines.append(f"| **all graphs** | | {m} | {v['tau']:.2f} | {v['regret']:.4f} | {v['cost_ratio']:.3f} | "
+                     f"{v['cpu_ratio']:.3f} |")
     return "\n".join(lines), summary
 
 

@@ -182,10 +182,11 @@ def spare_edges(a: sp.csr_matrix) -> int:
 
 
 def kendall_tau(a, b) -> float:
-    """Kendall's τ-b between two score vectors over the same settings."""
+    """Kendall's τ-b between two score vectors over the same settings; 0 when either is constant (no ranking)."""
     from scipy.stats import kendalltau
 
-    return float(kendalltau(np.asarray(a, np.float64), np.asarray(b, np.float64)).statistic)
+    tau = float(kendalltau(np.asarray(a, np.float64), np.asarray(b, np.float64)).statistic)
+    return 0.0 if np.isnan(tau) else tau
 
 
 def regret(full_aucs: dict, chosen_label: str) -> float:
