@@ -134,13 +134,18 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
 # --- summaries ---------------------------------------------------------------------------------------
 
 def rescore(res: dict) -> None:
-    """Recompute every run's errors from the stored values with the current scaling laws and floors."""
+    """Recompute every run's errors (current scaling laws and floors) and τ / regret from the stored values."""
     for g in res["graphs"].values():
         for r in g["runs"]:
             r["errors"] = {p.name: relative_error(p, g["full_scalars"][p.name], estimate(p, r["scalars"][p.name],
                                                                                           r["ratio"]))
                            for p in PROPERTIES if p.name in r["scalars"] and p.name in g["full_scalars"]}
             r["median_rel_error"] = float(np.median(list(r["errors"].values())))
+            t = r.get("tuning", {})
+            if "aucs" in t and "tuning" in g:
+                full = g["tuning"]["aucs"]
+                t["tau"] = kendall_tau([t["aucs"][x] for x in full], list(full.values()))
+                t["regret"] = regret(full, t["chosen"])
 
 
 def property_table(res: dict, ratio: float) -> tuple[str, dict]:
@@ -233,6 +238,34 @@ def run_scaling(sizes) -> dict:
     return out
 
 
+def run_job_scaling(sizes, memory_mb: int = 6144) -> dict:
+    """``jobs/graph_profile.py`` (embedded ``local[2]``, one task for the structure) on R-MAT graphs: wall seconds
+    including Spark start-up and the peak RSS of the process tree (the JVM and the Python workers included)."""
+    import os
+    import sys
+
+    from benchmarks.sampling import measure_cmd, write_rmat_graph
+
+    rows = []
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(ROOT), "GRAPHREC_DRIVER_MEMORY": "4g"}
+    with tempfile.TemporaryDirectory(prefix="graphrec-profile-job-") as tmp:
+        for m in sizes:
+            gdir = Path(tmp) / f"rmat_{int(m)}"
+            info = write_rmat_graph(gdir, int(m))
+            out = Path(tmp) / f"out_{int(m)}"
+            run = measure_cmd([sys.executable, "-m", "jobs.graph_profile", "--edges", str(gdir), "--output", str(out),
+                               "--memory-mb", str(memory_mb)], env)
+            meta = json.loads((out / "_meta.json").read_text())
+            rows.append({"edges": info["edges"], "nodes": info["nodes"], "job_s": run["seconds"],
+                         "job_mb": run["peak_mb"], "mode": meta["mode"], "timings": meta["timings"]})
+            log.info("graph_profile job R-MAT %d edges: %.1fs, %.0f MB (%s)", info["edges"], run["seconds"],
+                     run["peak_mb"], meta["mode"])
+    out = {"rows": rows}
+    if len(rows) > 1:
+        out["exponent"] = exponent([r["edges"] for r in rows], [r["job_s"] for r in rows])
+    return out
+
+
 def scaling_table(sc: dict) -> str:
     lines = ["| edges | nodes | profile s (wall) | CPU s | peak MB | clustering | slowest sections |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -258,6 +291,7 @@ def main(argv=None) -> None:
     p.add_argument("--dim", type=int, default=64, help="embedding dimension of the tuning runs")
     p.add_argument("--skip-transfer", action="store_true")
     p.add_argument("--scaling-sizes", default="1e6,4e6,1.6e7", help="R-MAT edge counts ('' = skip)")
+    p.add_argument("--job-sizes", default="", help="R-MAT edge counts for the graph_profile job ('' = skip)")
     p.add_argument("--quick", action="store_true", help="CiaoDVD, one seed, no scaling")
     p.add_argument("--out", default=str(RESULTS / "sample_transfer.json"))
     a = p.parse_args(argv)
@@ -285,17 +319,22 @@ def main(argv=None) -> None:
     if a.scaling_sizes:
         res["scaling"] = run_scaling([float(x) for x in a.scaling_sizes.split(",")])
         out_path.write_text(json.dumps(res, indent=1))
+    if a.job_sizes:
+        res["job_scaling"] = run_job_scaling([float(x) for x in a.job_sizes.split(",")])
+        out_path.write_text(json.dumps(res, indent=1))
     rescore(res)
     summary = {}
     for r in ratios:
         if res["graphs"]:
             table, summary[str(r)] = property_table(res, r)
             print(table, "\n")
-    if res["graphs"]:
+    if any("tuning" in g for g in res["graphs"].values()):
         table, summary["tuning"] = tuning_table(res)
         print(table, "\n")
     if "scaling" in res:
         print(scaling_table(res["scaling"]))
+    for r in res.get("job_scaling", {}).get("rows", []):
+        print(f"graph_profile job, R-MAT {r['edges']:,} edges: {r['job_s']:.1f} s, {r['job_mb']:.0f} MB ({r['mode']})")
     res["summary"] = summary
     out_path.write_text(json.dumps(res, indent=1))
     if res["graphs"]:
