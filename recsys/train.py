@@ -26,6 +26,7 @@ unless ``--keep-checkpoint``. Exit code 0 on success, 1 on failure (2 for bad ar
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -194,27 +195,33 @@ def run(cfg: RunConfig) -> dict:
     t0 = time.perf_counter()
     data, social = load(cfg)
     t_load = time.perf_counter() - t0
-    train_cfg, tuning = cfg.train, None
+    train_cfg, tuning, rec = cfg.train, None, None
     if cfg.settings:
         train_cfg = apply_settings(train_cfg, read_settings(cfg.settings))
     elif cfg.tune:
         if not data.n_valid:
             raise ValueError("--tune needs validation data (a validation split or --valid-fraction > 0)")
         quiet = replace(train_cfg, show_progress=False)
+        finals: dict[str, BPRRecommender] = {}
 
         def trial(c):
-            r = BPRRecommender(c, social=social, social_config=cfg.social).fit(data).result
+            fitted = BPRRecommender(c, social=social, social_config=cfg.social).fit(data)
+            if c.epochs == quiet.epochs:  # a last-rung run: the final model if it wins
+                finals[json.dumps(chosen(c), sort_keys=True)] = fitted
+            r = fitted.result
             return (r.best_valid if r.best_valid is not None else float("nan")), r.epochs
 
         tuning = successive_halving(quiet, trial, TuneConfig(trials=cfg.tune, seed=cfg.train.seed))
         train_cfg = apply_settings(train_cfg, tuning.best)
+        rec = finals.get(json.dumps(chosen(train_cfg), sort_keys=True))
         log.info("tuned settings %s (validation recall@%d %.4f, %d epochs spent)", tuning.best, cfg.train.k,
                  tuning.best_valid, tuning.epochs_spent)
     t_tune = time.perf_counter() - t0 - t_load
     ckpt = cfg.checkpoint_path
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    rec = BPRRecommender(train_cfg, checkpoint=ckpt, resume=cfg.resume, social=social,
-                         social_config=cfg.social).fit(data)
+    if rec is None:  # (tuning's last rung already trained the winner exactly like this)
+        rec = BPRRecommender(train_cfg, checkpoint=ckpt, resume=cfg.resume, social=social,
+                             social_config=cfg.social).fit(data)
     res = rec.result
     U, V = rec.embeddings()
     k = train_cfg.k

@@ -2,7 +2,10 @@
 
 Successive halving (Jamieson & Talwalkar, AISTATS 2016; the inner loop of Hyperband, Li et al.,
 JMLR 2018): draw ``n`` settings, train each with an epoch ceiling of ``E / η^(R-1)``, keep the best
-``1/η`` by validation Recall@K, multiply the ceiling by ``η``, repeat for ``R`` rungs. The first
+``1/η`` by validation Recall@K, multiply the ceiling by ``η``, repeat for ``R`` rungs (default
+``n = 8, η = 3, R = 3``: 8 settings at ``E/9``, 3 at ``E/3``, 1 at ``E``). The last rung trains the
+winner exactly as the final run would (same settings, seed and ceiling), so a caller can keep that
+model instead of training it again. The first
 setting is always the current one, so tuning never picks something worse on validation than the
 defaults it started from. Every training stops early on its own validation curve
 (:class:`recsys.validation.EarlyStopping`), so the budget -- ``n · E · Σ_r η^{r-R+1} / η^r`` epochs,
@@ -97,7 +100,7 @@ class TuneConfig:
     """``trials`` settings, ``rungs`` rounds, keep ``1/eta`` per round."""
 
     trials: int = 8
-    eta: int = 2
+    eta: int = 3
     rungs: int = 3
     seed: int = 0
 
