@@ -169,6 +169,22 @@ def property_table(res: dict, ratio: float) -> tuple[str, dict]:
     return "\n".join(lines), {"per_property": med, "median": overall}
 
 
+def per_graph_table(res: dict) -> str:
+    """Median over properties of the relative error (median over seeds), per graph × ratio × method."""
+    methods = [m for m in METHODS if any(r["method"] == m for g in res["graphs"].values() for r in g["runs"])]
+    lines = ["| graph | r | " + " | ".join(methods) + " |", "| --- | --- | " + " | ".join("---" for _ in methods) + " |"]
+    for gname, g in res["graphs"].items():
+        for ratio in sorted({r["ratio"] for r in g["runs"]}):
+            cells = []
+            for m in methods:
+                runs = [r for r in g["runs"] if r["method"] == m and r["ratio"] == ratio]
+                per_prop = {p.name: np.median([r["errors"][p.name] for r in runs if p.name in r["errors"]])
+                            for p in PROPERTIES} if runs else {}
+                cells.append(f"{np.median(list(per_prop.values())):.3f}" if per_prop else "")
+            lines.append(f"| {gname} | {ratio} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def tuning_table(res: dict, ratio: float = 0.1) -> tuple[str, dict]:
     """Per graph × method: mean τ, mean regret and the cost ratio over seeds."""
     lines = ["| graph | full AUC span | method | τ (mean, min) | regret (mean, max) | tuning wall / full | CPU / full |",
@@ -328,6 +344,8 @@ def main(argv=None) -> None:
         if res["graphs"]:
             table, summary[str(r)] = property_table(res, r)
             print(table, "\n")
+    if res["graphs"]:
+        print(per_graph_table(res), "\n")
     if any("tuning" in g for g in res["graphs"].values()):
         table, summary["tuning"] = tuning_table(res)
         print(table, "\n")
