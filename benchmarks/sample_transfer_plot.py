@@ -17,7 +17,7 @@ def plot(res: dict, path: str | Path) -> Path:
 
     ratios = res["config"]["ratios"][:2]
     fig = plt.figure(figsize=(16, 11))
-    axes = [fig.add_subplot(2, 3, i + 1) for i in range(5)]
+    axes = [fig.add_subplot(2, 3, i + 1) for i in range(6)]
     runs = [r for g in res["graphs"].values() for r in g["runs"]]
     methods = list(dict.fromkeys(r["method"] for r in runs))
     names = [p.name for p in PROPERTIES]
@@ -42,6 +42,8 @@ def plot(res: dict, path: str | Path) -> Path:
                              if r["method"] == m and key in r.get("tuning", {})] or [np.nan]) for g in graphs]
             ax.bar(np.arange(len(graphs)) + k * width, vals, width, label=m)
         ax.axhline(target, color="grey", lw=0.8, ls="--")
+        if key == "regret":
+            ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_xticks(np.arange(len(graphs)) + 0.4 - width / 2, graphs, fontsize=8)
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
@@ -54,6 +56,19 @@ def plot(res: dict, path: str | Path) -> Path:
         axes[4].set_xlabel("R-MAT edges")
         axes[4].set_ylabel("seconds")
         axes[4].legend(fontsize=7)
+    names_g = list(res["graphs"])
+    last = ratios[-1]
+    for k, m in enumerate(methods):
+        vals = []
+        for g in names_g:
+            rs = [r for r in res["graphs"][g]["runs"] if r["method"] == m and r["ratio"] == last]
+            vals.append(np.median([np.median([r["errors"][p] for r in rs if p in r["errors"]]) for p in names])
+                        if rs else np.nan)
+        axes[5].bar(np.arange(len(names_g)) + k * width, vals, width, label=m)
+    axes[5].axhline(0.1, color="grey", lw=0.8, ls="--")
+    axes[5].set_xticks(np.arange(len(names_g)) + 0.4 - width / 2, names_g, fontsize=8)
+    axes[5].set_ylabel(f"median relative error over properties, r = {last}")
+    axes[5].legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=90)
