@@ -131,6 +131,21 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
     return out
 
 
+def profile_figures(names, methods, ratio: float, pcfg: ProfileConfig) -> list[Path]:
+    """For each graph, its profile overlaid with every sampler's (seed 0): ``sample_transfer_<graph>.png``."""
+    from graphs.profile_plot import plot_profiles
+
+    paths = []
+    for name in names:
+        src, dst, n = load_graph(name)
+        mats = degree_matrices(src, dst, n)
+        profiles = {name: profile_graph(src, dst, n, pcfg).to_dict()}
+        for m in methods:
+            profiles[m] = profile_graph(*draw(m, src, dst, n, ratio, 0, mats), pcfg).to_dict()
+        paths.append(plot_profiles(profiles, RESULTS / f"sample_transfer_{name}.png", title=f"{name}, r = {ratio}"))
+    return paths
+
+
 # --- summaries ---------------------------------------------------------------------------------------
 
 def rescore(res: dict) -> None:
@@ -308,6 +323,8 @@ def main(argv=None) -> None:
     p.add_argument("--skip-transfer", action="store_true")
     p.add_argument("--scaling-sizes", default="1e6,4e6,1.6e7", help="R-MAT edge counts ('' = skip)")
     p.add_argument("--job-sizes", default="", help="R-MAT edge counts for the graph_profile job ('' = skip)")
+    p.add_argument("--profile-figures", action="store_true",
+                   help="draw each graph's profile against every sampler's (r = the last ratio, seed 0)")
     p.add_argument("--quick", action="store_true", help="CiaoDVD, one seed, no scaling")
     p.add_argument("--out", default=str(RESULTS / "sample_transfer.json"))
     a = p.parse_args(argv)
@@ -332,6 +349,8 @@ def main(argv=None) -> None:
             res["graphs"][name] = run_graph(name, a.methods.split(","), ratios, range(a.seeds), tune_ratios, pcfg,
                                             tcfg, grid)
             out_path.write_text(json.dumps(res, indent=1))
+    if a.profile_figures:
+        profile_figures(a.graphs.split(","), a.methods.split(","), ratios[-1], pcfg)
     if a.scaling_sizes:
         res["scaling"] = run_scaling([float(x) for x in a.scaling_sizes.split(",")])
         out_path.write_text(json.dumps(res, indent=1))
