@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embeddings.distne import DistNEConfig
+from graphs.spark_helpers import input_rows
 
 log = logging.getLogger(__name__)
 
@@ -545,6 +546,9 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
     # a grouping by (pk, part) may reuse the packed edges' placement by pk (one group per part, no reshuffle)
     spark.conf.set(keys[3], "false")
     try:
+        rows = input_rows(edges)  # the Parquet footers: the read's shuffle is sized before any count
+        if rows is not None:
+            spark.conf.set(keys[0], str(shuffle_partitions(spark, 2 * rows)))
         und = undirected_edges(edges, dedup=directed)
         if directed:  # the de-duplication is a shuffle: keep its result (an undirected input is re-read instead)
             und = und.localCheckpoint()

@@ -114,6 +114,7 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     """Read the graph, embed, write ``vectors`` + ``_meta.json``; return the meta."""
     from embeddings.spark import embed
     from graphs.atomic import local_path
+    from graphs.spark_helpers import input_rows
     from jobs.output import publish
 
     t0 = time.perf_counter()
@@ -130,8 +131,9 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     vectors, meta = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)),
                           out_partitions=cfg.partitions)
     # one row per vertex (a left join from the ingest's unique vertex ids): count the vertices, not the vectors,
-    # so the vectors are computed once, by the write
-    rows = vertices.count()
+    # so the vectors are computed once, by the write (from the Parquet footers: no Spark job)
+    rows = input_rows(vertices)
+    rows = vertices.count() if rows is None else rows
     meta["timings"]["embed_total_s"] = round(time.perf_counter() - t0, 3)
     meta.update(method="distne", directed_input=bool(stats.get("directed", False)), symmetrised=True)
     out = publish(cfg.output, "embed_graph", asdict(cfg), {"vectors": vectors}, rows={"vectors": rows},

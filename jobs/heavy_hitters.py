@@ -106,7 +106,8 @@ def tap_options(cfg: HeavyHittersConfig) -> dict:
 
 
 def load_input(spark, cfg: HeavyHittersConfig):
-    """Read and validate the input; returns a DataFrame with int64 party/user/item."""
+    """Read and validate the input in one Spark query (per-party counts, item range, nulls, a duplicate user);
+    returns ``(DataFrame with int64 party/user/item, rows, {party: users})``."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegralType
 
@@ -119,21 +120,33 @@ def load_input(spark, cfg: HeavyHittersConfig):
             raise ValueError(f"{cfg.input}: column {col!r} must be an integer type, got {fields[col].simpleString()}")
     df = df.select(F.col(cfg.party_col).cast("long").alias("party"), F.col(cfg.user_col).cast("long").alias("user"),
                    F.col(cfg.item_col).cast("long").alias("item"))
-    st = df.agg(F.count("*").alias("n"), F.min("item").alias("lo"), F.max("item").alias("hi"),
-                F.sum(F.col("party").isNull().cast("int") + F.col("user").isNull().cast("int")
-                      + F.col("item").isNull().cast("int")).alias("nulls")).first()
-    if st["n"] == 0:
-        raise ValueError(f"{cfg.input}: no rows")
-    if st["nulls"]:
-        raise ValueError(f"{cfg.input}: {st['nulls']} null values in party/user/item")
-    if st["lo"] < 0 or st["hi"] >= (1 << cfg.bits):
-        raise ValueError(f"{cfg.input}: column {cfg.item_col!r} has values outside [0, 2^{cfg.bits})")
+    null = F.lit(None).cast("long")
+    stats = df.groupBy("party").agg(
+        F.lit("party").alias("tag"), F.count(F.lit(1)).alias("n"), F.min("item").alias("lo"), F.max("item").alias("hi"),
+        F.sum(F.col("party").isNull().cast("int") + F.col("user").isNull().cast("int")
+              + F.col("item").isNull().cast("int")).cast("long").alias("nulls"))
     if cfg.check_users:
-        dup = df.groupBy("user").count().filter("count > 1").limit(1).collect()
-        if dup:
-            raise ValueError(f"{cfg.input}: user {dup[0]['user']} occurs more than once in {cfg.user_col!r} "
-                             "(each user must report exactly once)")
-    return df, int(st["n"])
+        dup = (df.groupBy("user").count().filter("count > 1").limit(1)
+               .select(F.lit("dup").alias("tag"), F.col("user").alias("party"), null.alias("n"), null.alias("lo"),
+                       null.alias("hi"), null.alias("nulls")))
+        stats = stats.select("tag", "party", "n", "lo", "hi", "nulls").unionByName(dup)
+    rows = stats.collect()
+    parties = [r for r in rows if r["tag"] == "party"]
+    n = sum(r["n"] for r in parties)
+    if n == 0:
+        raise ValueError(f"{cfg.input}: no rows")
+    nulls = sum(r["nulls"] or 0 for r in parties)
+    if nulls:
+        raise ValueError(f"{cfg.input}: {nulls} null values in party/user/item")
+    lo = min((r["lo"] for r in parties if r["lo"] is not None), default=0)
+    hi = max((r["hi"] for r in parties if r["hi"] is not None), default=0)
+    if lo < 0 or hi >= (1 << cfg.bits):
+        raise ValueError(f"{cfg.input}: column {cfg.item_col!r} has values outside [0, 2^{cfg.bits})")
+    dups = [r["party"] for r in rows if r["tag"] == "dup"]
+    if dups:
+        raise ValueError(f"{cfg.input}: user {dups[0]} occurs more than once in {cfg.user_col!r} "
+                         "(each user must report exactly once)")
+    return df, int(n), {int(r["party"]): int(r["n"]) for r in parties}
 
 
 def main(argv=None) -> dict:
@@ -145,9 +158,9 @@ def main(argv=None) -> dict:
 
     t0 = time.time()
     spark = get_session("heavy_hitters")
-    df, n = load_input(spark, cfg)
+    df, n, sizes = load_input(spark, cfg)
     t_read = time.time()
-    pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size)
+    pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size, party_sizes=sizes)
     hh = run_method(cfg.method, pop, k=cfg.k, oracle=cfg.oracle, seed=cfg.seed, pem_step=cfg.pem_step,
                     **tap_options(cfg))
     t_hh = time.time()

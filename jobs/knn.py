@@ -18,6 +18,7 @@ import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 log = logging.getLogger("graphrec.knn")
 
@@ -31,19 +32,21 @@ class KnnJobConfig:
     index: str = "auto"
     exact_threshold: int = 200_000
     recall_sample: int = 2000
-    partitions: int = 8
+    partitions: int = 0  # 0: the task slots
     seed: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"--k must be >= 1, got {self.k}")
-        if self.recall_sample < 0 or self.partitions < 1:
-            raise ValueError("--recall-sample must be >= 0 and --partitions >= 1")
+        if self.recall_sample < 0 or self.partitions < 0:
+            raise ValueError("--recall-sample must be >= 0 and --partitions >= 0")
 
-    def knn(self):
+    def knn(self, device: str | None = None):
         from embeddings.knn import KnnConfig
 
-        return KnnConfig(k=self.k, index=self.index, exact_threshold=self.exact_threshold, seed=self.seed)
+        return KnnConfig(k=self.k, index=self.index, exact_threshold=self.exact_threshold, seed=self.seed,
+                         device=device or self.device)
 
 
 def parse_args(argv=None) -> KnnJobConfig:
@@ -57,19 +60,34 @@ def parse_args(argv=None) -> KnnJobConfig:
     p.add_argument("--index", choices=INDEX_KINDS, default="auto")
     p.add_argument("--exact-threshold", type=int, default=200_000, help="auto: exact search up to this many vectors")
     p.add_argument("--recall-sample", type=int, default=2000, help="queries checked against exact search")
-    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--partitions", type=int, default=0, help="query tasks and output files (0 = the task slots)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="exact search on the GPU (torch) or faiss on the CPU; auto: the GPU when there is one")
     a = p.parse_args(argv)
     return KnnJobConfig(a.vectors, a.output, a.k, a.exclude_edges, a.index, a.exact_threshold, a.recall_sample,
-                        a.partitions, a.seed)
+                        a.partitions, a.seed, a.device)
+
+
+def resolve_device(spark, device: str) -> str:
+    """``auto`` on a local master without an NVIDIA device is ``cpu``: the Python workers then never import
+    torch to ask CUDA (seconds per worker); on a cluster the executors decide."""
+    if device == "auto" and spark.sparkContext.master.startswith("local") and not any(
+            Path("/dev").glob("nvidia[0-9]*")):
+        return "cpu"
+    return device
 
 
 def run(spark, cfg: KnnJobConfig) -> dict:
+    """Search, write ``neighbors`` + ``_meta.json``; Spark jobs: the exclusion lists (with ``--exclude-edges``),
+    the searches with their row and recall counts (one aggregation, the result cached) and the write."""
     from pyspark.sql import functions as F
 
     from embeddings.spark import knn_batches
     from graphs.atomic import local_path
+    from graphs.spark_helpers import input_rows, task_slots
     from jobs.output import publish
+    from jobs.session import fit_shuffle_partitions
 
     t0 = time.perf_counter()
     vdir = local_path(cfg.vectors) / "vectors"
@@ -80,7 +98,10 @@ def run(spark, cfg: KnnJobConfig) -> dict:
         if col not in vec.columns:
             raise ValueError(f"{vdir}: no column {col!r}")
     q = vec.select(F.col("id").cast("long").alias("id"))
-    n = q.count()
+    n = input_rows(vec)  # the Parquet footers: no Spark job
+    n = q.count() if n is None else n
+    fit_shuffle_partitions(spark, n)
+    parts = cfg.partitions or task_slots(spark)
     if cfg.exclude_edges:
         edir = local_path(cfg.exclude_edges) / "edges"
         if not edir.exists():
@@ -92,19 +113,21 @@ def run(spark, cfg: KnnJobConfig) -> dict:
     else:
         q = q.withColumn("excl", F.lit(None).cast("array<long>"))
     sample_mod = max(1, n // max(cfg.recall_sample, 1)) if cfg.recall_sample else n + 1
-    kcfg = cfg.knn()
-    res = (q.repartition(cfg.partitions).mapInPandas(
+    kcfg = cfg.knn(resolve_device(spark, cfg.device))
+    res = (q.repartition(parts).mapInPandas(
         knn_batches(str(vdir), kcfg, sample_mod), "id long, neighbor long, score float, rank short, hit int")
            .where(F.col("neighbor") >= 0).cache())
-    rows = res.count()
-    hits = res.where(F.col("hit") >= 0).agg(F.sum("hit"), F.countDistinct("id")).first()
+    sampled = F.col("hit") >= 0
+    st = res.agg(F.count(F.lit(1)).alias("rows"), F.sum(F.when(sampled, F.col("hit"))).alias("hits"),
+                 F.countDistinct(F.when(sampled, F.col("id"))).alias("queries")).first()
+    rows, hits, queries = int(st["rows"]), st["hits"], int(st["queries"] or 0)
     kind = kcfg.kind(n)
-    recall = 1.0 if kind == "exact" else (float(hits[0]) / max(cfg.k * hits[1], 1) if hits[1] else None)
+    recall = 1.0 if kind == "exact" else (float(hits) / max(cfg.k * queries, 1) if queries else None)
     out = publish(cfg.output, "knn", asdict(cfg),
-                  {"neighbors": res.select("id", "neighbor", "score", "rank").repartition(cfg.partitions)
-                   .sortWithinPartitions("id", "rank")},
-                  rows={"neighbors": rows}, index=kind, recall_at_k=recall, recall_queries=int(hits[1] or 0),
+                  {"neighbors": res.select("id", "neighbor", "score", "rank").sortWithinPartitions("id", "rank")},
+                  rows={"neighbors": rows}, index=kind, recall_at_k=recall, recall_queries=queries,
                   timings={"knn_s": round(time.perf_counter() - t0, 3)})
+    res.unpersist()
     log.info("kNN %s index over %d vectors: %d rows, recall@%d = %s -> %s", kind, n, rows, cfg.k, recall, cfg.output)
     return out
 

@@ -86,11 +86,14 @@ def run(spark, cfg: SampleConfig) -> dict:
     from graphs import spark_sampling as ss
     from graphs.quality import plot_degree_distributions, quality_report
     from graphs.rescale import rescale
+    from graphs.spark_helpers import input_rows
     from graphs.wiring import WiringPlan
+    from jobs.session import fit_shuffle_partitions
 
     t0 = time.time()
     timings: dict[str, float] = {}
     edges, vertices, stats = ss.read_directed_graph(spark, cfg.edges)
+    fit_shuffle_partitions(spark, input_rows(edges))
     simple, deg, dcm0, jdm0, gstats = ss.summarise_graph(edges, vertices)  # one Spark job
     if gstats["edges_in"] == 0:
         raise ValueError(f"{cfg.edges}: the graph has no edges")

@@ -1,12 +1,21 @@
 """SparkSession factory and shipping of the project's packages to executors.
 
-* Launched by ``spark-submit``: the master and every ``--conf`` come from there; nothing is
-  overridden. The project is shipped with ``--py-files dist/graphrec.zip`` (built by ``make``);
-  if that was forgotten, :func:`get_session` adds the zip itself.
-* Embedded (plain ``python``/pytest): ``local[*]`` with local settings — Arrow on, few shuffle
-  partitions, UI off, ``SPARK_LOCAL_IP=127.0.0.1`` — the project root on the workers' path, and
-  the driver JVM on ParallelGC, started from the class-data-sharing archive of :mod:`jobs.cds` when
-  there is one.
+Every job gets the same settings whether ``spark-submit`` launched it or it runs embedded
+(plain ``python``/pytest); a setting the user gave is never overridden:
+
+* :data:`JOB_DEFAULTS` — Arrow for pandas conversions, UTC session time, adaptive query execution with
+  coalesced shuffle partitions, WARN logging, no console progress bar — applied to every key the user did not set
+  (``--conf``, ``spark-defaults.conf``, or ``conf=`` of :func:`get_session`);
+* ``spark.sql.shuffle.partitions``, when not set, starts at the cluster's task slots (``N`` of
+  ``local[N]``) instead of Spark's 200 — on a small input 200 partitions are 200 tasks per shuffle, each
+  a Python round-trip under a pandas UDF — and a job raises it for a large input with
+  :func:`fit_shuffle_partitions`. The keys the session chose are listed in ``spark.graphrec.defaulted``.
+* Launched by ``spark-submit``: the master and every ``--conf`` come from there. The project is shipped
+  with ``--py-files dist/graphrec.zip`` (built by ``make``); if that was forgotten, :func:`get_session`
+  adds the zip itself.
+* Embedded: ``local[*]`` (or ``GRAPHREC_SPARK_MASTER``) with :data:`LOCAL_CONF` — UI off, a 2 GiB heap,
+  ``SPARK_LOCAL_IP=127.0.0.1`` — the project root on the workers' path, and the driver JVM on
+  ParallelGC, started from the class-data-sharing archive of :mod:`jobs.cds` when there is one.
 
 No session exists at import time; call :func:`get_session` in ``main``.
 """
@@ -27,16 +36,25 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("graphs", "embeddings", "ldp", "recsys", "jobs")
 ZIP_PATH = PROJECT_ROOT / "dist" / "graphrec.zip"
 
-LOCAL_CONF: dict[str, str] = {
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+DEFAULTED = "spark.graphrec.defaulted"  # comma-separated keys the session chose because the user did not
+ROWS_PER_PARTITION = 4_000_000  # input rows per shuffle partition above which a job raises the partitions
+
+# every job's settings, unless the user set the key
+JOB_DEFAULTS: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "WARN",  # spark-submit's INFO lines: thousands per small job, all written by the driver
+    "spark.python.worker.reuse": "true",
+}
+# an embedded session's local settings (spark-submit users pass theirs on the command line)
+LOCAL_CONF: dict[str, str] = {
     "spark.default.parallelism": "8",
     "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.adaptive.enabled": "true",
     "spark.driver.memory": "2g",
-    "spark.sql.session.timeZone": "UTC",
-    "spark.python.worker.reuse": "true",
 }
 
 
@@ -69,14 +87,24 @@ def local_conf(conf: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str] | None = None):
-    """Return a SparkSession: spark-submit's settings if launched by it, else local defaults."""
+    """Return a SparkSession: spark-submit's settings if launched by it, else local ones; plus the job defaults.
+
+    An already running session is returned as it is (only ``conf`` is applied): a job called inside a test
+    or a benchmark keeps that process's settings.
+    """
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    if launched_by_spark_submit() and master is None:
+    if SparkContext._active_spark_context is not None:
         for k, v in (conf or {}).items():
             builder = builder.config(k, v)
+        return builder.getOrCreate()
+    if launched_by_spark_submit() and master is None:
+        given = dict(conf or {})
+        builder = _with_defaults(builder, given, _submitted_keys())
         spark = builder.getOrCreate()
+        _size_defaults(spark)
         _ensure_shipped(spark)
         return spark
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -87,8 +115,7 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     builder = builder.master(master or os.environ.get("GRAPHREC_SPARK_MASTER", "local[*]"))
     conf = local_conf(conf)
-    for k, v in conf.items():
-        builder = builder.config(k, v)
+    builder = _with_defaults(builder, conf, set())
     java = f"{LOCAL_JAVA_OPTIONS} {conf.get('spark.driver.extraJavaOptions', '')}".strip()
     cds = java_options()  # the class-data-sharing archive of `make setup`: ~4 s less start-up
     try:
@@ -100,7 +127,53 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
                     "here); starting without it — rebuild it with `python -m jobs.cds --force`", e)
         spark = builder.config("spark.driver.extraJavaOptions", java).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _size_defaults(spark)
     return spark
+
+
+def _submitted_keys() -> set[str]:
+    """Keys spark-submit set (``--conf``, ``--driver-memory`` …, ``spark-defaults.conf``): the JVM's ``spark.*``
+    system properties, read before the SparkContext exists."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return {k for k, _ in SparkConf().getAll()}
+
+
+def _with_defaults(builder, conf: Mapping[str, str], submitted: set[str]):
+    """``builder`` with ``conf``, then :data:`JOB_DEFAULTS` for every key neither in ``conf`` nor ``submitted``,
+    and the list of the keys the session chose (``spark.graphrec.defaulted``)."""
+    given = set(conf) | submitted
+    chosen = {k: v for k, v in JOB_DEFAULTS.items() if k not in given}
+    for k, v in {**conf, **chosen}.items():
+        builder = builder.config(k, v)
+    defaulted = sorted(chosen) + ([SHUFFLE_PARTITIONS] if SHUFFLE_PARTITIONS not in given else [])
+    return builder.config(DEFAULTED, ",".join(defaulted))
+
+
+def defaulted_keys(spark) -> set[str]:
+    """The keys :func:`get_session` chose for this session (the user did not set them)."""
+    return {k for k in (spark.conf.get(DEFAULTED, "") or "").split(",") if k}
+
+
+def _size_defaults(spark) -> None:
+    """Shuffle partitions not set by the user: the task slots (a job raises them with :func:`fit_shuffle_partitions`)."""
+    from graphs.spark_helpers import task_slots
+
+    if SHUFFLE_PARTITIONS in defaulted_keys(spark):
+        spark.conf.set(SHUFFLE_PARTITIONS, str(task_slots(spark)))
+
+
+def fit_shuffle_partitions(spark, rows: int | None, rows_per_partition: int = ROWS_PER_PARTITION) -> int:
+    """Size the shuffle partitions to a job's input of ``rows`` rows — ``⌈rows / rows_per_partition⌉``, at least the
+    task slots — unless the user set them (then, or with ``rows=None``, nothing changes); returns the partitions."""
+    from graphs.spark_helpers import task_slots
+
+    if rows is not None and SHUFFLE_PARTITIONS in defaulted_keys(spark):
+        n = max(task_slots(spark), -(-int(rows) // rows_per_partition))
+        spark.conf.set(SHUFFLE_PARTITIONS, str(n))
+        log.info("shuffle partitions: %d for %d input rows", n, rows)
+    return int(spark.conf.get(SHUFFLE_PARTITIONS))
 
 
 def _ensure_shipped(spark) -> None:

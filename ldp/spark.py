@@ -63,10 +63,11 @@ def _support_fn(queries: Sequence[Query], shares, group_salt: int, epsilon: floa
 class SparkPopulation:
     """A ``Population`` backed by a DataFrame with int64 columns ``party, user, item``."""
 
-    def __init__(self, df, bits: int, epsilon: float, seed: int | None = None, pool_size: int | None = DEFAULT_POOL):
+    def __init__(self, df, bits: int, epsilon: float, seed: int | None = None, pool_size: int | None = DEFAULT_POOL,
+                 party_sizes: dict[int, int] | None = None):
         self.df = df.select("party", "user", "item")
         self.bits, self.epsilon, self.seed, self.pool_size = bits, float(epsilon), seed, pool_size
-        self._sizes: dict[int, int] | None = None
+        self._sizes = dict(party_sizes) if party_sizes is not None else None  # known already: no Spark job
         self._calls = 0
 
     def party_sizes(self) -> dict[int, int]:
