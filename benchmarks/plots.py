@@ -236,8 +236,51 @@ def plot_recommender(results: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+# --- social recommender and tuning ------------------------------------------------------------
+def social_cells(results: dict) -> list[tuple[str, dict]]:
+    """The ``data/model/density`` cells of ``social.json`` that hold both arms, in file order."""
+    return [(k, v) for k, v in results.items() if isinstance(v, dict) and "paired" in v]
+
+
+def plot_social(results: dict, path: Path) -> Path:
+    """Recall@20 overall and for cold users, interactions only vs social, mean ± se over seeds."""
+    plt = _pyplot()
+    cells = social_cells(results)
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.3 * len(cells) + 2), 3.6))
+    x = np.arange(len(cells))
+    for ax, key, title in zip(axes, ("recall@20", "recall@20_cold"), ("all test users", "cold users (≤ 5)")):
+        for j, (arm, colour) in enumerate((("interactions", "#9aa5b1"), ("social", "#2f6fb0"))):
+            vals = [[r[key] for r in c[arm]["runs"]] for _, c in cells]
+            mean = [float(np.mean(v)) for v in vals]
+            se = [float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0 for v in vals]
+            ax.bar(x + (j - 0.5) * 0.38, mean, 0.38, yerr=se, color=colour, label=arm, capsize=2)
+        ax.set_xticks(x, [k.replace("/", "\n") for k, _ in cells], fontsize=8)
+        ax.set_title(f"Recall@20, {title}")
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_recommender_tuning(results: dict, path: Path) -> Path:
+    """Test Recall@20 of popularity, (a) fixed settings, (b) early stopping, (c) tuned, per data set."""
+    plt = _pyplot()
+    cells = [(k, v) for k, v in results.items() if isinstance(v, dict) and "c_tuned" in v]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(cells) + 2), 3.6))
+    x = np.arange(len(cells))
+    bars = (("popularity", lambda c: c["a_defaults"]["popularity_recall"], "#cccccc"),
+            ("(a) fixed settings", lambda c: c["a_defaults"]["recall"], "#9aa5b1"),
+            ("(b) early stopping", lambda c: c["b_early_stopping"]["recall"], "#6b8fb8"),
+            ("(c) --tune", lambda c: c["c_tuned"]["recall"], "#2f6fb0"))
+    for j, (label, get, colour) in enumerate(bars):
+        ax.bar(x + (j - 1.5) * 0.2, [get(c) for _, c in cells], 0.2, label=label, color=colour)
+    ax.set_xticks(x, [k.replace("/", "\n") for k, _ in cells], fontsize=8)
+    ax.set_ylabel("Recall@20 (test)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 FIGURES = {"embedding": plot_embedding, "heavy_hitters": plot_heavy_hitters,
-           "heavy_hitters_ideal": plot_heavy_hitters_ideal, "recommender": plot_recommender}
+           "heavy_hitters_ideal": plot_heavy_hitters_ideal, "recommender": plot_recommender,
+           "social": plot_social, "recommender_tuning": plot_recommender_tuning}
 
 
 def draw(name: str, results_json: Path) -> Path:
