@@ -177,7 +177,7 @@ with DAG(
         task_id="simulate_traffic",
         bash_command="{% if params.simulate_traffic %}" + PYTHON + " -m jobs.simulate_traffic --url " + SERVING_URL +
         " --interactions " + dated("interactions") + " --requests {{ params.traffic_requests }}"
-        " --seed {{ params.seed }} --population " + raw_input("traffic_population", "population") +
+        " --seed {{ params.seed }} --ds {{ ds }} --population " + raw_input("traffic_population", "population") +
         " --output " + dated("traffic") +
         "{% else %}echo 'simulate_traffic is off: live traffic feeds the service'{% endif %}",
         **PY,

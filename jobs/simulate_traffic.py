@@ -1,7 +1,8 @@
 """Simulated users for the demo pipeline: score requests and feedback against the live service.
 
 Stands in for the outside world between the candidate-graph publish and the batch update: each
-request asks ``POST /v1/score`` for ``k`` items for a user drawn (seeded, uniformly) from the
+request asks ``POST /v1/score`` for ``k`` items for a user drawn (seeded, uniformly; ``--ds`` mixes
+the day into the seed, so each day draws other users and a re-run of a day the same) from the
 world's users; an item earns reward 1 when the user interacted with it, else 0; after each batch of
 requests all shown items' rewards go to ``POST /v1/feedback`` (``event_id = <score_id>:<item>``), so
 the service learns online between batches. The world is ``--population DIR`` when given
@@ -52,6 +53,7 @@ class SimulationConfig:
     k: int = 10
     seed: int = 0
     population: str | None = None
+    ds: str | None = None
 
     def __post_init__(self):
         if not self.url.startswith(("http://", "https://")):
@@ -123,10 +125,26 @@ def load_world(cfg: SimulationConfig) -> Preferences:
     return load_preferences(cfg.interactions)
 
 
+def traffic_seed(seed: int, ds: str | None) -> np.random.SeedSequence:
+    """``seed``, with the day's ordinal when ``ds`` is given.
+
+    >>> draw = lambda seed: int(np.random.default_rng(seed).integers(1 << 30))
+    >>> draw(traffic_seed(0, "2026-01-05")) != draw(traffic_seed(0, "2026-01-06"))
+    True
+    >>> draw(traffic_seed(0, None)) == draw(0)  # without a day: the plain seed, as before
+    True
+    """
+    import datetime as dt
+
+    if ds is None:
+        return np.random.SeedSequence(seed)
+    return np.random.SeedSequence([seed % (1 << 32), dt.date.fromisoformat(ds).toordinal()])
+
+
 def simulate(cfg: SimulationConfig, prefs: Preferences, token: str | None) -> tuple[dict, dict]:
     import httpx
 
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(traffic_seed(cfg.seed, cfg.ds))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     cols = {c: [] for c in ("batch", "requests", "reward_rate", "random_rate", "cumulative_reward")}
     total, unknown, n_events, lat = 0.0, 0, 0, []
@@ -202,9 +220,10 @@ def parse_args(argv=None) -> SimulationConfig:
     p.add_argument("--population", default=None,
                    help="DIR with users(user) and interactions(user, item): who is scored and what they like "
                         "(default: the --interactions users)")
+    p.add_argument("--ds", default=None, help="the day (YYYY-MM-DD), mixed into the seed: each day draws other users")
     a = p.parse_args(argv)
     return SimulationConfig(url=a.url.rstrip("/"), interactions=a.interactions, output=a.output, requests=a.requests,
-                            batch=a.batch, k=a.k, seed=a.seed, population=a.population)
+                            batch=a.batch, k=a.k, seed=a.seed, population=a.population, ds=a.ds)
 
 
 def main(argv=None) -> int:

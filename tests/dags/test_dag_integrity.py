@@ -304,4 +304,5 @@ def test_daily_closes_the_loop_through_the_previous_day(dagbag):
     assert f"--social-vectors {layout.dated(work, 'embedding', ds)} " in train
     assert f"-m jobs.train_schedule --history {layout.history(work, 'recommender')} --ds {ds} --every 7 --trials 8)" \
         in train and " $FLAGS " in train
-    assert f"--population {layout.raw(work, ds, 'population')} " in texts["graphrec_daily.simulate_traffic"]
+    traffic = texts["graphrec_daily.simulate_traffic"]
+    assert f"--population {layout.raw(work, ds, 'population')} " in traffic and f"--ds {ds} " in traffic
