@@ -13,9 +13,10 @@ work (measured here: session 7.0 -> 4.0 s, first job 3.3 -> 2.0 s).
   with, so an upgrade or reinstall of either finds no archive (and runs without one until
   ``make setup`` builds the new one).
 * :func:`java_options` is what :func:`jobs.session.get_session` adds to a local driver, next to
-  ``LOCAL_JAVA_OPTIONS``; set ``GRAPHREC_SPARK_CDS=0`` to turn it off. Under spark-submit the driver
-  JVM is already running, so pass ``--driver-java-options "$(python -m jobs.cds --java-options)"``
-  (both, as one string) there to get the same driver.
+  ``LOCAL_JAVA_OPTIONS`` and the quick JIT (:func:`jit_options`); set ``GRAPHREC_SPARK_CDS=0`` to turn it
+  off. Under spark-submit the driver JVM is already running, so pass
+  ``--driver-java-options "$(python -m jobs.cds --driver-options)"`` (:func:`driver_java_options`, all of
+  them as one string) there to get the same driver; ``graphrec-submit`` does.
 """
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # spend less on ParallelGC than on the default G1 (Slashdot DistNE, 6 alternated pairs: 49.7 vs 54.2 s wall,
 # 89.7 vs 100.0 CPU s; benchmarks/README.md). The archive is built under it.
 LOCAL_JAVA_OPTIONS = "-XX:+UseParallelGC"
+# The quick JIT: C1 only, no C2 compilations competing with the job for the cores. A small job's JVM spends much
+# of its CPU compiling Spark's code paths once; measured by spark-submit on local[2] at load 9-14
+# (benchmarks.fixed_cost; CPU seconds of the process tree, C1 vs tiered): sample_graph 10⁴ edges 28.9 vs 47.1,
+# 10⁶ edges 40.6 vs 60.8; ingest_graph 10⁶ edges 37.6 vs 53.7; embed_graph 10⁶ edges 51.0 vs 66.4 (its work is
+# numpy). GRAPHREC_SPARK_JIT=full keeps the tiered JIT (long JVM-bound runs; not measured above 10⁶ edges).
+QUICK_JIT = "-XX:TieredStopAtLevel=1"
 CACHE_DIR = Path(os.environ.get("GRAPHREC_CDS_DIR", PROJECT_ROOT / "build" / "cds"))
 
 
@@ -65,6 +72,16 @@ def java_options() -> str:
         return ""
     path = archive_path()
     return f"-XX:SharedArchiveFile={path}" if path is not None and path.is_file() else ""
+
+
+def jit_options() -> str:
+    """:data:`QUICK_JIT` unless ``GRAPHREC_SPARK_JIT=full``."""
+    return "" if os.environ.get("GRAPHREC_SPARK_JIT", "quick") == "full" else QUICK_JIT
+
+
+def driver_java_options() -> str:
+    """Every JVM option of a local driver: the collector, the JIT (:func:`jit_options`) and the archive."""
+    return " ".join(o for o in (LOCAL_JAVA_OPTIONS, jit_options(), java_options()) if o)
 
 
 def _workload() -> None:
@@ -126,9 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="rebuild even if the archive exists")
     ap.add_argument("--java-options", action="store_true",
                     help="print the local driver's JVM options (collector, and the archive when built) and exit")
+    ap.add_argument("--driver-options", action="store_true",
+                    help="print every JVM option of a local driver (collector, JIT, archive) for "
+                         "spark.driver.extraJavaOptions / --driver-java-options, and exit")
     args = ap.parse_args(argv)
     if args.java_options:
         print(f"{LOCAL_JAVA_OPTIONS} {java_options()}".strip())
+        return 0
+    if args.driver_options:
+        print(driver_java_options())
         return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

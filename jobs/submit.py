@@ -9,8 +9,8 @@ wrapper runs the ``spark-submit`` beside its own interpreter (``.venv/bin``) wit
   ``--conf spark.pyspark.python=...`` for the workers' path),
 * ``--py-files <project>/dist/graphrec.zip`` (rebuilt when a source is newer; added to a given
   ``--py-files`` list),
-* ``--driver-java-options`` of :mod:`jobs.cds` (ParallelGC, the class-data-sharing archive when
-  built) unless given or ``--deploy-mode cluster``,
+* ``--driver-java-options`` of :mod:`jobs.cds` (ParallelGC, the quick JIT, the class-data-sharing
+  archive when built) unless given or ``--deploy-mode cluster``,
 * ``SPARK_LOCAL_IP=127.0.0.1`` for a local master (unless set),
 
 and the application given as a job name (``ingest_graph``) or a path relative to the project root
@@ -96,9 +96,9 @@ def command(argv: list[str], environ: dict[str, str], build: bool = True) -> tup
             opts[i:i + 2 if opts[i] == "--py-files" else i + 1] = ["--py-files", merged]
         deploy = _option(opts, "--deploy-mode")
         if _option(opts, "--driver-java-options") is None and (deploy is None or deploy[1] != "cluster"):
-            from jobs.cds import LOCAL_JAVA_OPTIONS, java_options
+            from jobs.cds import driver_java_options
 
-            opts += ["--driver-java-options", f"{LOCAL_JAVA_OPTIONS} {java_options()}".strip()]
+            opts += ["--driver-java-options", driver_java_options()]
         master = _option(opts, "--master")
         if master is None or master[1].startswith("local"):
             env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

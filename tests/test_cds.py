@@ -93,3 +93,22 @@ def test_local_conf_takes_the_driver_heap_from_the_environment(monkeypatch):
     conf = local_conf({"spark.sql.shuffle.partitions": "4"})
     assert conf["spark.driver.memory"] == "6g" and conf["spark.sql.shuffle.partitions"] == "4"
     assert local_conf({"spark.driver.memory": "1g"})["spark.driver.memory"] == "1g"
+
+
+def test_driver_options_add_the_quick_jit_unless_turned_off(tmp_path, monkeypatch, capsys):
+    """A local driver runs C1 only (``-XX:TieredStopAtLevel=1``) unless ``GRAPHREC_SPARK_JIT=full``; the
+    collector and the archive come with it (``--driver-options``, what graphrec-submit passes)."""
+    monkeypatch.setattr(cds, "CACHE_DIR", tmp_path)
+    monkeypatch.delenv("GRAPHREC_SPARK_CDS", raising=False)
+    monkeypatch.delenv("GRAPHREC_SPARK_JIT", raising=False)
+    assert cds.driver_java_options().split() == ["-XX:+UseParallelGC", "-XX:TieredStopAtLevel=1"]
+    monkeypatch.setenv("GRAPHREC_SPARK_JIT", "full")
+    assert cds.driver_java_options().split() == ["-XX:+UseParallelGC"]
+    path = cds.archive_path()
+    if path is None:
+        pytest.skip("no java on PATH")
+    path.write_bytes(b"x")
+    monkeypatch.delenv("GRAPHREC_SPARK_JIT")
+    assert cds.main(["--driver-options"]) == 0
+    assert capsys.readouterr().out.split() == ["-XX:+UseParallelGC", "-XX:TieredStopAtLevel=1",
+                                               f"-XX:SharedArchiveFile={path}"]

@@ -50,7 +50,10 @@ keys = ["spark.sql.shuffle.partitions", "spark.sql.execution.arrow.pyspark.enabl
 out = {k: s.conf.get(k) for k in keys}
 out["defaulted"] = sorted(defaulted_keys(s))
 out["fit_small"] = fit_shuffle_partitions(s, 10_000)
+out["aqe_small"] = s.conf.get("spark.sql.adaptive.enabled")
 out["fit_big"] = fit_shuffle_partitions(s, 40_000_000)
+out["aqe_big"] = s.conf.get("spark.sql.adaptive.enabled")
+out["jvm"] = list(s.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
 print("PROBE " + json.dumps(out))
 """
 
@@ -69,6 +72,8 @@ def test_spark_submit_run_gets_the_defaults_but_keeps_its_conf(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
     assert got["spark.sql.shuffle.partitions"] == "2" and got["fit_small"] == 2 and got["fit_big"] == 10
+    assert (got["aqe_small"], got["aqe_big"]) == ("false", "true")  # nothing to coalesce in one partition per slot
+    assert "-XX:TieredStopAtLevel=1" in got["jvm"]  # graphrec-submit's driver: the quick JIT
     assert got["spark.sql.execution.arrow.pyspark.enabled"] == "false"  # the user's --conf
     assert got["spark.sql.adaptive.enabled"] == "true" and got["spark.sql.session.timeZone"] == "UTC"
     assert "spark.sql.execution.arrow.pyspark.enabled" not in got["defaulted"]
@@ -78,6 +83,7 @@ def test_spark_submit_run_gets_the_defaults_but_keeps_its_conf(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
     assert got["spark.sql.shuffle.partitions"] == "7" and got["fit_small"] == 7 and got["fit_big"] == 7
+    assert got["aqe_small"] == "true"  # not resized: left adaptive
     assert session.SHUFFLE_PARTITIONS not in got["defaulted"]
 
 
