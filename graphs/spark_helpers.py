@@ -150,3 +150,11 @@ def input_rows(df: DataFrame, bytes_per_row: int = 16) -> int | None:
 def small_frame(spark: SparkSession, columns: Mapping[str, np.ndarray]) -> DataFrame:
     """A DataFrame of a few numpy columns built on the driver (Arrow when the session enables it)."""
     return spark.createDataFrame(pd.DataFrame({k: np.asarray(v) for k, v in columns.items()}))
+
+
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    """The rows of every frame (``unionByName``, in order)."""
+    out = frames[0]
+    for df in frames[1:]:
+        out = out.unionByName(df)
+    return out

@@ -112,7 +112,7 @@ def parse_args(argv=None) -> EmbedGraphConfig:
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:
     """Read the graph, embed, write ``vectors`` + ``_meta.json``; return the meta."""
-    from embeddings.spark import embed
+    from embeddings.spark.embed import embed
     from graphs.atomic import local_path
     from graphs.spark_helpers import input_rows
     from jobs.output import publish
@@ -128,8 +128,9 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     vertices = spark.read.parquet(str(gdir / "vertices"))
     if "id" not in vertices.columns:
         raise ValueError(f"{gdir / 'vertices'}: no column 'id'")
-    vectors, meta = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)),
-                          out_partitions=cfg.partitions)
+    vectors, run_stats = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)),
+                               out_partitions=cfg.partitions)
+    meta = run_stats.to_meta()
     # one row per vertex (a left join from the ingest's unique vertex ids): count the vertices, not the vectors,
     # so the vectors are computed once, by the write (from the Parquet footers: no Spark job)
     rows = input_rows(vertices)

@@ -83,7 +83,7 @@ def run(spark, cfg: KnnJobConfig) -> dict:
     the searches with their row and recall counts (one aggregation, the result cached) and the write."""
     from pyspark.sql import functions as F
 
-    from embeddings.spark import knn_batches
+    from embeddings.spark.knn import knn_batches
     from graphs.atomic import local_path
     from graphs.spark_helpers import input_rows, task_slots
     from jobs.output import publish

@@ -128,10 +128,12 @@ def run(spark, cfg: SampleConfig) -> dict:
     else:
         from graphs.baselines import hash_seed
 
-        e_dense, idmap = ss.dense_graph(spark, simple, deg, n_nodes)
-        sampler = ss.random_walk if cfg.method == "random-walk" else ss.forest_fire
+        from graphs import spark_walks as sw
+
+        e_dense, idmap = sw.dense_graph(spark, simple, deg, n_nodes)
+        sampler = sw.random_walk if cfg.method == "random-walk" else sw.forest_fire
         nodes = sampler(spark, e_dense, n_nodes, n_target, hash_seed(np.random.default_rng(cfg.seed)))
-        s_verts, s_edges = ss.induced_sample(spark, e_dense, nodes, idmap)
+        s_verts, s_edges = sw.induced_sample(spark, e_dense, nodes, idmap)
     s_edges = s_edges.persist()
     s_verts = s_verts.persist()
     dcm1, jdm1, s_recip = ss.summarise_sample(spark, s_edges, s_verts.select("id"),

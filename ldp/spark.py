@@ -99,10 +99,11 @@ def true_counts_spark(df, k: int, found: np.ndarray):
     """Simulation only: the true top-k ``(items, counts)`` and the true counts of ``found`` items."""
     from pyspark.sql import functions as F
 
+    from graphs.spark_helpers import small_frame
+
     counts = df.groupBy("item").count()
     top = counts.orderBy(F.desc("count"), F.asc("item")).limit(k).toPandas()
-    spark = df.sparkSession
-    f = spark.createDataFrame(pd.DataFrame({"item": np.asarray(found, dtype=np.int64)}))
+    f = small_frame(df.sparkSession, {"item": np.asarray(found, dtype=np.int64)})
     fc = f.join(counts, "item", "left").toPandas().set_index("item")["count"].fillna(0)
     found_counts = np.array([int(fc.get(int(v), 0)) for v in found], dtype=np.int64)
     return top["item"].to_numpy(np.int64), top["count"].to_numpy(np.int64), found_counts

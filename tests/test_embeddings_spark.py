@@ -91,7 +91,7 @@ def test_spark_coarsening_equals_reference(spark, graph_dir, tmp_path, monkeypat
     """``--local-coarsen-edges 0``: the label-propagation levels run as Spark message rounds, with the same
     clusters, parts and vectors as the one-task coarsening of the fixture and the reference; the quotient's
     edges reach the part tasks in pieces of 100 edges (``CHUNK_EDGES``; 4,638 quotient edges)."""
-    from embeddings import spark as spark_embed
+    from embeddings.spark import codec as spark_embed
     from jobs import embed_graph
 
     monkeypatch.setattr(spark_embed, "CHUNK_EDGES", 100)
@@ -172,7 +172,7 @@ def test_partition_keys_follow_spark_hash_partitioning(spark):
 
 def test_output_map_reads_binary_rows_and_zero_fills_missing():
     """The output ``mapInArrow`` body: ``normalize(cur @ map)`` per row, a vertex without ``cur`` → zeros."""
-    from embeddings.spark import _apply_map
+    from embeddings.spark.output import apply_map as _apply_map
 
     rng = np.random.default_rng(0)
     cur = rng.standard_normal((5, 4)).astype(np.float32)
@@ -202,7 +202,7 @@ def test_embed_job_output_files_sorted_by_id(embedded):
 def test_packed_edges_round_trip_and_membership():
     """The coarse edges travel as binary values (pieces of ``CHUNK_EDGES``): exact round trip (int64 ids above 2^31, float32
     weights, empty list), and ``_member`` — the part task's outside-cluster filter — agrees with ``np.isin``."""
-    from embeddings.spark import _member, pack_chunks, pack_edges, unpack_edges
+    from embeddings.spark.codec import member as _member, pack_chunks, pack_edges, unpack_edges
 
     rng = np.random.default_rng(4)
     a, b = rng.integers(0, 2**40, 500), rng.integers(0, 2**40, 500)
@@ -226,7 +226,7 @@ def test_arc_chunks_pack_both_directions_per_part():
     ``dst`` — each exactly once over all pieces, pieces near ``chunk_edges`` records, batches merged."""
     import pandas as pd
 
-    from embeddings.spark import ARC, _arc_chunks, _arcs_of
+    from embeddings.spark.codec import ARC, arc_chunks as _arc_chunks, arcs_of as _arcs_of
 
     rng = np.random.default_rng(5)
     n, m = 40, 300
@@ -253,7 +253,8 @@ def test_per_part_cogroup_shuffles_only_the_rows(spark):
     requireAllClusterKeysForCoPartition off, the plan has one exchange (the rows side); with it on, two."""
     import pandas as pd
 
-    from embeddings.spark import _part_key, checkpoint_partitioned, per_part
+    from embeddings.spark.parts import part_key as _part_key, per_part
+    from graphs.spark_helpers import checkpoint_partitioned
 
     slots = 2
     arcs = spark.createDataFrame(pd.DataFrame({"part": np.arange(4, dtype=np.int32), "z": [b"x"] * 4}))
@@ -279,3 +280,30 @@ def test_per_part_cogroup_shuffles_only_the_rows(spark):
     n_off, got = exchanges("false")
     assert n_off == 1 and got == {p: 4 for p in range(4)}  # one edge row and three rows per part
     assert exchanges("true")[0] == 2
+
+
+def test_embed_stats_meta_has_the_partitioned_fields_only_when_partitioned():
+    """``EmbedStats.to_meta``: a one-task run has no coarsening/per-level fields; ``max_subgraph_edges`` is always
+    there (``None`` = no bound); timings are copied, not shared."""
+    from embeddings.spark.stats import EmbedStats
+
+    common = dict(dim=8, nodes_with_edges=10, edges=20, max_subgraph_nodes=600, max_subgraph_edges=None,
+                  shuffle_partitions=2, levels=1, parts=1, edge_cut_fraction=0.0, largest_subgraph_nodes=10,
+                  embedded_edges_multiple=1.0, top_threads=2)
+    times = {"read_s": 0.5}
+    meta = EmbedStats(**common, timings=times).to_meta()
+    assert meta["max_subgraph_edges"] is None and meta["timings"] == {"read_s": 0.5}
+    assert not {"coarsening", "coarsening_clusters", "per_level", "largest_subgraph_edges"} & set(meta)
+    meta["timings"]["x"] = 1.0
+    assert times == {"read_s": 0.5}
+    parted = EmbedStats(**common, coarsening="spark", coarsening_clusters=[40, 9]).to_meta()
+    assert parted["coarsening"] == "spark" and parted["coarsening_clusters"] == [40, 9]
+
+
+def test_row_kinds_are_named_and_keep_their_values():
+    """The mixed-row tables name their kinds (one enum per schema); the integers are the stages' wire format."""
+    from embeddings.spark.rows import PART_INPUT_COLS, TOP, PartInput, TopRow
+
+    assert [int(k) for k in TopRow] == [0, 1, 2, 3] and TOP.startswith("kind int")
+    assert {k.name: int(k) for k in PartInput} == {"COARSE": 2, "NODE": 3, "ANCHOR": 4}
+    assert PART_INPUT_COLS[1] == "role"  # not a second meaning of a "kind" column

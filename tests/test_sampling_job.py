@@ -109,7 +109,7 @@ def test_distributed_forest_fire_equals_the_numpy_version(spark, tmp_path, offse
 def test_distributed_random_walk_equals_the_numpy_version(spark):
     """Walkers advanced by joins visit exactly the nodes of the numpy walk (same hashed draws);
     short lives and many walkers keep the number of Spark steps small here."""
-    from graphs import spark_sampling as ss
+    from graphs import spark_walks as ss
     from graphs.baselines import hash_seed, random_walk
 
     src, dst, n = small_rmat(9, 3000, 12, recip=0.3)
