@@ -131,6 +131,35 @@ def run_graph(name: str, methods, ratios, seeds, tune_ratios, pcfg: ProfileConfi
     return out
 
 
+def _tune_timed(src, dst, n, grid, dim: int) -> dict:
+    t, c = time.perf_counter(), time.process_time()
+    tune(adjacency(src, dst, n), grid, TuningConfig(dim=dim, threads=1))
+    return {"wall": time.perf_counter() - t, "cpu": time.process_time() - c}
+
+
+def run_cost(names, grid, dim: int, ratio: float = 0.1, repeats: int = 3, method: str = "rescaled") -> dict:
+    """Tuning cost on the sample over tuning cost on the full graph: each tuning in a forked child (one thread,
+    scikit-learn imported before the fork), full and sample alternated ``repeats`` times; the best wall and CPU
+    seconds of each (the least disturbed by other load on a shared machine)."""
+    import sklearn.linear_model  # noqa: F401  (imported once, before the children fork)
+
+    out = {}
+    for name in names:
+        src, dst, n = load_graph(name)
+        smp = draw(method, src, dst, n, ratio, 0)
+        runs = {"full": [], "sample": []}
+        for _ in range(repeats):
+            for key, g in (("full", (src, dst, n)), ("sample", smp)):
+                runs[key].append(run_call(_tune_timed, *g, grid, dim, timeout=3600).result)
+        best = {k: {m: min(r[m] for r in v) for m in ("wall", "cpu")} for k, v in runs.items()}
+        out[name] = {"method": method, "ratio": ratio, "full": best["full"], "sample": best["sample"],
+                     "wall_ratio": best["sample"]["wall"] / best["full"]["wall"],
+                     "cpu_ratio": best["sample"]["cpu"] / best["full"]["cpu"], "runs": runs}
+        log.info("tuning cost %s: full %.1fs, %s r=%s sample %.1fs: %.3f (CPU %.3f)", name, best["full"]["wall"],
+                 method, ratio, best["sample"]["wall"], out[name]["wall_ratio"], out[name]["cpu_ratio"])
+    return out
+
+
 def profile_figures(names, methods, ratio: float, pcfg: ProfileConfig) -> list[Path]:
     """For each graph, its profile overlaid with every sampler's (seed 0): ``sample_transfer_<graph>.png``."""
     from graphs.profile_plot import plot_profiles
@@ -323,6 +352,7 @@ def main(argv=None) -> None:
     p.add_argument("--skip-transfer", action="store_true")
     p.add_argument("--scaling-sizes", default="1e6,4e6,1.6e7", help="R-MAT edge counts ('' = skip)")
     p.add_argument("--job-sizes", default="", help="R-MAT edge counts for the graph_profile job ('' = skip)")
+    p.add_argument("--cost", action="store_true", help="tuning cost, sample vs full (best of 3, child processes)")
     p.add_argument("--profile-figures", action="store_true",
                    help="draw each graph's profile against every sampler's (r = the last ratio, seed 0)")
     p.add_argument("--quick", action="store_true", help="CiaoDVD, one seed, no scaling")
@@ -349,6 +379,9 @@ def main(argv=None) -> None:
             res["graphs"][name] = run_graph(name, a.methods.split(","), ratios, range(a.seeds), tune_ratios, pcfg,
                                             tcfg, grid)
             out_path.write_text(json.dumps(res, indent=1))
+    if a.cost:
+        res["tuning_cost"] = run_cost(a.graphs.split(","), grid, a.dim)
+        out_path.write_text(json.dumps(res, indent=1))
     if a.profile_figures:
         profile_figures(a.graphs.split(","), a.methods.split(","), ratios[-1], pcfg)
     if a.scaling_sizes:
@@ -370,6 +403,10 @@ def main(argv=None) -> None:
         print(table, "\n")
     if "scaling" in res:
         print(scaling_table(res["scaling"]))
+    for g, c in res.get("tuning_cost", {}).items():
+        print(f"tuning cost {g}: full {c['full']['wall']:.1f} s wall / {c['full']['cpu']:.1f} s CPU, {c['method']} "
+              f"r = {c['ratio']} sample {c['sample']['wall']:.1f} / {c['sample']['cpu']:.1f}: "
+              f"{c['wall_ratio']:.3f} wall, {c['cpu_ratio']:.3f} CPU")
     for r in res.get("job_scaling", {}).get("rows", []):
         print(f"graph_profile job, R-MAT {r['edges']:,} edges: {r['job_s']:.1f} s, {r['job_mb']:.0f} MB ({r['mode']})")
     res["summary"] = summary

@@ -103,15 +103,18 @@ def source_sample(n: int, sources: int, seed: int) -> np.ndarray:
 
 
 def distances(src: np.ndarray, dst: np.ndarray, n: int, sources: int = 256, groups: int = 8,
-              seed: int = 0) -> Distances:
-    """Distance distribution from ``sources`` BFS sources (all nodes when ``n <= sources``: exact)."""
+              seed: int = 0, source_ids: np.ndarray | None = None) -> Distances:
+    """Distance distribution from ``sources`` BFS sources (all nodes when ``n <= sources``: exact).
+
+    ``source_ids``: the sources themselves (e.g. :func:`source_sample` mapped through a relabelling), in the
+    order that assigns them to batches and groups."""
     if n < 2:
         return Distances([0], n, True, 0.0, 0.0, 0.0, 0)
     a = sp.csr_array((np.ones(len(src), np.int8), (src, dst)), shape=(n, n))
     a.sort_indices()
     indptr, indices = a.indptr.astype(np.int64), a.indices.astype(np.int64)
     exact = n <= sources
-    srcs = source_sample(n, sources, seed)
+    srcs = source_sample(n, sources, seed) if source_ids is None else np.asarray(source_ids, np.int64)
     g_of = np.arange(srcs.size) % groups
     per_group: list[np.ndarray] = []
     for lo in range(0, srcs.size, 64):

@@ -34,8 +34,9 @@ from graphs.profile_structure import Components
 
 log = logging.getLogger(__name__)
 
-# Peak bytes per simple edge of structure_profile (numpy arrays, CSRs, BFS messages) plus the task's
-# Arrow/pandas input; measured in benchmarks/sample_transfer.py's scaling part (R-MAT, tracemalloc-free RSS).
+# Bytes per simple edge a task needs: profile_graph's peak RSS was 2,358 MB at 1.5·10^7 R-MAT edges (153 B/edge,
+# benchmarks/sample_transfer.py's scaling part) plus the task's Arrow batches and pandas frame (~50 B/edge);
+# rounded up for headroom.
 PROFILE_EDGE_BYTES = 360
 
 
