@@ -31,10 +31,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(tmp: Path) -> dict:
+def _bare_python(tmp: Path) -> str:
+    """A Python with the project venv's dependencies but not the project: ``make setup`` installs graphrec
+    into the venv (editable, through a ``.pth`` hook), so executors on the venv's own Python could import
+    it without ``--py-files``. A path line in a ``.pth`` adds the venv's site-packages to ``sys.path``
+    without running the ``.pth`` hooks there, so only the shipped zip can provide the project."""
+    venv = tmp / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir() and
+                Path(p).resolve().is_relative_to(Path(sys.prefix).resolve()))
+    (next((venv / "lib").glob("python3*")) / "site-packages" / "project_deps.pth").write_text(site + "\n")
+    return str(venv / "bin" / "python")
+
+
+def _env(tmp: Path, python: str = sys.executable) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_", "PYTHON"))}
     env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(tmp / "logs"), SPARK_WORKER_DIR=str(tmp / "work"),
-               PYSPARK_PYTHON=sys.executable)
+               PYSPARK_PYTHON=python)
     return env
 
 
@@ -42,7 +55,8 @@ def _env(tmp: Path) -> dict:
 def cluster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluster")
     port, ui, wui = _free_port(), _free_port(), _free_port()
-    env = _env(tmp)
+    python = _bare_python(tmp)
+    env = _env(tmp, python)
     logs = open(tmp / "jvm.log", "wb")
     master = subprocess.Popen([str(BIN / "spark-class"), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                                "--port", str(port), "--webui-port", str(ui)], env=env, cwd=tmp, stdout=logs,
@@ -63,7 +77,7 @@ def cluster(tmp_path_factory):
             if time.time() > deadline or master.poll() is not None or worker.poll() is not None:
                 raise RuntimeError("standalone cluster did not come up:\n" + (tmp / "jvm.log").read_text()[-3000:])
             time.sleep(1)
-        yield {"url": f"spark://127.0.0.1:{port}", "tmp": tmp, "env": env}
+        yield {"url": f"spark://127.0.0.1:{port}", "tmp": tmp, "env": env, "python": python}
     finally:
         for p in (worker, master):  # stop both JVMs by PID (their own process groups)
             if p.poll() is None:
@@ -79,14 +93,14 @@ def cluster(tmp_path_factory):
 
 def _submit(cluster, zip_path: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [str(BIN / "spark-submit"), "--master", cluster["url"], "--py-files", str(zip_path),
-           "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.ui.enabled=false",
+           "--conf", f"spark.pyspark.python={cluster['python']}", "--conf", "spark.ui.enabled=false",
            "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.memory=1g", *args]
     return subprocess.run(cmd, env=cluster["env"], cwd=cluster["tmp"], capture_output=True, text=True, timeout=400)
 
 
 def test_jobs_run_on_standalone_cluster_with_py_files_zip(cluster, tmp_path):
     # precondition: outside the project folder, the executors' Python cannot import the project
-    probe = subprocess.run([sys.executable, "-c", "import graphs"], cwd=tmp_path, env=cluster["env"],
+    probe = subprocess.run([cluster["python"], "-c", "import graphs"], cwd=tmp_path, env=cluster["env"],
                            capture_output=True)
     assert probe.returncode != 0, "the project is installed in the venv; the cluster test would prove nothing"
     zip_path = build_zip(tmp_path / "graphrec.zip")
