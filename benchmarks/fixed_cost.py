@@ -77,16 +77,29 @@ class JobRun:
 
 # --- inputs ---------------------------------------------------------------------------------------
 
-def prepare_inputs(work: Path, edges: int, seed: int = 0) -> dict[str, Path]:
-    """Raw graph (``edges / 10`` nodes, about ``edges`` edges), ``edges`` item reports and a bandit world."""
+def prepare_inputs(work: Path, edges: int, seed: int = 0, reuse: bool = False) -> dict[str, Path]:
+    """Raw graph (``edges / 10`` nodes, about ``edges`` edges), ``edges`` item reports and a bandit world.
+
+    ``reuse``: keep the demo inputs already in ``work`` (to compare two versions of the code on the same data;
+    :mod:`jobs.demo_inputs` may change between them); the bandit world (seeded) and the jobs' outputs are always
+    written anew."""
+    import shutil
+
     from jobs.demo_inputs import DemoConfig, run as demo
 
-    graph_day = Path(demo(DemoConfig(work=str(work / "g"), ds="2026-01-05", nodes=max(edges // 10, 50), seed=seed))["day"])
-    report_day = Path(demo(DemoConfig(work=str(work / "r"), ds="2026-01-05", nodes=edges, seed=seed))["day"])
-    bandit = write_bandit_world(work / "bandit", edges, seed)
+    shutil.rmtree(work / "out", ignore_errors=True)
+    day = "raw/ds=2026-01-05"
+    if not (reuse and (work / "g" / day).is_dir() and (work / "r" / day).is_dir()):
+        demo(DemoConfig(work=str(work / "g"), ds="2026-01-05", nodes=max(edges // 10, 50), seed=seed))
+        demo(DemoConfig(work=str(work / "r"), ds="2026-01-05", nodes=edges, seed=seed))
+    shutil.rmtree(work / "bandit", ignore_errors=True)  # seeded: the same world every time
+    write_bandit_world(work / "bandit", edges, seed)
+    bandit = {k: work / "bandit" / k for k in ("params", "impressions", "events")}
+    graph_day, report_day = work / "g" / day, work / "r" / day
     return {"raw_graph": graph_day / "graph" / "edges", "reports": report_day / "reports" / "reports",
             "graph": work / "out" / "graph", "sample": work / "out" / "sample", "embedding": work / "out" / "embedding",
-            "friends": work / "out" / "friends", "heavy_hitters": work / "out" / "heavy_hitters", **bandit}
+            "friends": work / "out" / "friends", "heavy_hitters": work / "out" / "heavy_hitters",
+            "params_next": work / "out" / "params", **bandit}
 
 
 def write_bandit_world(root: Path, n_events: int, seed: int = 0, clusters: int = 64, items: int = 5000,
@@ -139,7 +152,7 @@ def job_args(job: str, p: dict[str, Path]) -> list[str]:
                 "--seed", "0", "--output", s["heavy_hitters"]]
     if job == "bandit_update":
         return ["--events", s["events"], "--impressions", s["impressions"], "--params", s["params"],
-                "--output", s["params"]]
+                "--output", s["params_next"]]  # the input version stays as it is: the inputs can be reused
     raise ValueError(f"unknown job {job!r}")
 
 
@@ -216,9 +229,10 @@ def submit(job: str, args: list[str], logs: Path, master: str = f"local[{SLOTS}]
                   ev["spark_jobs"], ev["stages"], ev["tasks"], ev["max_stage_tasks"], tree.returncode)
 
 
-def run_size(edges: int, work: Path, jobs: tuple[str, ...], conf: tuple[str, ...]) -> list[JobRun]:
+def run_size(edges: int, work: Path, jobs: tuple[str, ...], conf: tuple[str, ...], reuse: bool = False
+             ) -> list[JobRun]:
     """Prepare one size's inputs and run the jobs in pipeline order."""
-    paths = prepare_inputs(work, edges)
+    paths = prepare_inputs(work, edges, reuse=reuse)
     out = []
     for job in JOBS:
         if job not in jobs:
@@ -241,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=None, help="inputs, outputs and event logs (default: a temporary folder)")
     ap.add_argument("--output", default=str(RESULTS))
     ap.add_argument("--label", default="", help="stored with the results (e.g. before/after)")
+    ap.add_argument("--reuse-inputs", action="store_true",
+                    help="keep the inputs already in --workdir (compare versions of the code on the same data)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load0 = os.getloadavg()
@@ -248,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="graphrec-fixed-cost-") as tmp:
         for size in map(int, a.sizes):
             work = Path(a.workdir or tmp) / f"e{size}"
-            runs += run_size(size, work, tuple(a.jobs), tuple(a.conf))
+            runs += run_size(size, work, tuple(a.jobs), tuple(a.conf), a.reuse_inputs)
     result = {"label": a.label, "master": f"local[{SLOTS}]", "cores": os.cpu_count(), "conf": a.conf,
               "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
               "runs": [asdict(r) for r in runs]}

@@ -60,7 +60,9 @@ def run(spark, cfg: IngestGraphConfig) -> dict:
     from pyspark.sql import functions as F
 
     from graphs.spark import build_graph, graph_stats, read_edge_text, read_list_text, relabel_pairs
+    from graphs.spark_helpers import input_rows
     from jobs.output import publish
+    from jobs.session import fit_shuffle_partitions
 
     t0 = time.perf_counter()
     if cfg.format == "parquet":
@@ -72,6 +74,7 @@ def run(spark, cfg: IngestGraphConfig) -> dict:
         raw = raw.select(F.col("src").cast("long"), F.col("dst").cast("long"), w.alias("weight"))
     else:
         raw = read_edge_text(spark, cfg.input, cfg.format)
+    fit_shuffle_partitions(spark, input_rows(raw))  # the user's --conf wins; a small input: task slots, no AQE
     labels = None
     if cfg.labels:
         if _is_dir(cfg.labels):

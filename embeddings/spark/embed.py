@@ -70,6 +70,7 @@ def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistN
 
 def _embed(spark: SparkSession, und: DataFrame, n: int, m_edges: int, vertices: DataFrame, cfg: DistNEConfig,
            buckets: int, laps: Laps, out_partitions: int | None) -> tuple[DataFrame, EmbedStats]:
+    """The embedding of the read graph ``und`` (``n`` nodes with edges, ``m_edges`` edges) and its figures."""
     cfg = cfg.for_graph(n, m_edges)  # M from the memory budget, now that the graph's size is known
     laps.lap("read_s")
     common = dict(dim=cfg.dim, nodes_with_edges=n, edges=m_edges, max_subgraph_nodes=cfg.resolved_m(),
