@@ -8,6 +8,8 @@ every setting of the grid (:func:`embeddings.tuning.default_grid`: ProNE's filte
 Chebyshev order — the settings DistNE applies at every level) by link-prediction AUC on held-out edges of the
 sample (:func:`embeddings.tuning.tune`). The scoring runs in **one task** on an executor (all edges of the
 sample sent to one ``applyInPandas`` group; the job refuses a graph above ``--max-edges``: tune on a sample).
+A sample that cannot be scored (a forest: no edge outside a spanning forest to hold out) gets DistNE's
+default settings in ``chosen.json``, with the reason under ``fallback``.
 Writes atomically ``DIR/chosen.json`` (``order, mu, theta, dim, auc``: what ``embed_graph --settings
 DIR/chosen.json`` applies), ``DIR/scores.json`` (every setting's AUC and seconds) and ``DIR/_meta.json``.
 ``--grid FILE.json``: a list of ``{"order": .., "mu": .., "theta": ..}`` instead of the default grid.
@@ -98,7 +100,11 @@ def _task(settings: tuple, tcfg):
         ids = np.unique(np.r_[pdf["src"].to_numpy(np.int64), pdf["dst"].to_numpy(np.int64)])
         a, b = np.searchsorted(ids, pdf["src"].to_numpy(np.int64)), np.searchsorted(ids, pdf["dst"].to_numpy(np.int64))
         adj = sp.csr_matrix((np.ones(a.size, np.float32), (a, b)), shape=(ids.size, ids.size))
-        res = tune(adj, settings, tcfg)
+        try:
+            res = tune(adj, settings, tcfg)
+        except ValueError as e:  # a forest: nothing to hold out; the driver falls back to the defaults
+            info = json.dumps({"nodes": int(ids.size), "edges": int(a.size), "seconds": {}, "error": str(e)})
+            return pd.DataFrame([("", 0, 0.0, 0.0, float("nan"), "[]", 0.0, info)], columns=COLUMNS)
         info = json.dumps({"nodes": res.nodes, "edges": res.edges, "seconds": res.seconds})
         return pd.DataFrame([(s.setting.label, s.setting.order, s.setting.mu, s.setting.theta, s.auc, json.dumps(s.aucs),
                               s.seconds, info) for s in res.scores], columns=COLUMNS)
@@ -129,11 +135,18 @@ def run(spark, cfg: TuneEmbeddingConfig) -> dict:
     rows = (edges.withColumn("g", F.lit(0)).groupBy("g").applyInPandas(_task(settings, tcfg), SCHEMA)
             .collect())
     info = json.loads(rows[0]["info"])
-    scores = [{"label": r["label"], "order": r["ord"], "mu": r["mu"], "theta": r["theta"], "auc": r["auc"],
-               "aucs": json.loads(r["aucs"]), "seconds": r["seconds"]} for r in rows]
-    best = max(scores, key=lambda s: s["auc"])
+    if "error" in info:  # keep the day's pipeline going with DistNE's defaults, and say why
+        from embeddings.tuning import Setting
+
+        log.warning("%s cannot be tuned (%s); writing the default settings", cfg.edges, info["error"])
+        scores = []
+        best = {**asdict(Setting()), "label": Setting().label, "auc": None}
+    else:
+        scores = [{"label": r["label"], "order": r["ord"], "mu": r["mu"], "theta": r["theta"], "auc": r["auc"],
+                   "aucs": json.loads(r["aucs"]), "seconds": r["seconds"]} for r in rows]
+        best = max(scores, key=lambda s: s["auc"])
     chosen = {"order": best["order"], "mu": best["mu"], "theta": best["theta"], "dim": cfg.dim, "auc": best["auc"],
-              "source": "tune_embedding"}
+              "source": "tune_embedding", **({"fallback": info["error"]} if "error" in info else {})}
     timings = {"tuning": info["seconds"], "total_s": time.perf_counter() - t0}
     with atomic_dir(cfg.output) as tmp:
         write_json(tmp / "chosen.json", chosen)
@@ -141,8 +154,8 @@ def run(spark, cfg: TuneEmbeddingConfig) -> dict:
                                          "edges": info["edges"], "tuning": asdict(tcfg)})
         write_meta(tmp, "tune_embedding", asdict(cfg), rows={"settings": len(scores), "edges": n_edges},
                    chosen=chosen, timings=timings, input_stats=stats)
-    log.info("tuned %d settings on %d nodes / %d undirected edges: %s (AUC %.4f) in %.1fs", len(scores),
-             info["nodes"], info["edges"], best["label"], best["auc"], timings["total_s"])
+    log.info("tuned %d settings on %d nodes / %d edges: %s (AUC %s) in %.1fs", len(scores), info["nodes"],
+             info["edges"], best["label"], best["auc"], timings["total_s"])
     return chosen
 
 

@@ -89,6 +89,11 @@ def test_job_tunes_in_one_task_and_embed_graph_applies_the_choice(spark, planted
         assert (dn.order, dn.mu, dn.theta) == (chosen["order"], chosen["mu"], chosen["theta"])
     plain = embed_args(["--edges", str(gdir), "--output", str(tmp_path / "emb")]).distne()
     assert (plain.order, plain.mu, plain.theta) == (5, 0.2, 0.5)  # DistNE's defaults without --settings
+    # a forest cannot be scored: the job writes the defaults and says why, so the day's pipeline goes on
+    tree = write_graph_dir(tmp_path / "tree", np.arange(20), np.arange(1, 21), 21)
+    fallback = run(spark, parse_args(["--edges", str(tree), "--output", str(tmp_path / "t2"), "--dim", "4"]))
+    assert (fallback["order"], fallback["mu"], fallback["theta"]) == (5, 0.2, 0.5) and "forest" in fallback["fallback"]
+    assert json.loads((tmp_path / "t2" / "scores.json").read_text())["scores"] == []
 
 
 def test_a_forest_cannot_be_tuned():
