@@ -33,3 +33,14 @@ def spark():
     s = get_session("graphrec-tests", master="local[2]", conf={"spark.sql.shuffle.partitions": "4"})
     yield s
     s.stop()
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Small tensors: one intra-op thread avoids OpenMP spin contention on shared 2-core machines."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

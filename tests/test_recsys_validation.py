@@ -21,12 +21,7 @@ from recsys.validation import EarlyStopping, holdout, with_validation
 from tests.conftest import data_file
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _planted(n_users=120, per_user=14, seed=0):
