@@ -27,7 +27,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -84,34 +83,6 @@ def driver_java_options() -> str:
     return " ".join(o for o in (LOCAL_JAVA_OPTIONS, jit_options(), java_options()) if o)
 
 
-def _workload() -> None:
-    """Touch the classes a graphrec job loads: Parquet, shuffles, joins, Arrow UDFs, writes."""
-    import pandas as pd
-    from pyspark.sql import functions as F
-
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-cds", conf={"spark.driver.extraJavaOptions": os.environ["GRAPHREC_CDS_DUMP"]})
-    with tempfile.TemporaryDirectory() as tmp:
-        df = spark.range(20_000).selectExpr("id", "id % 97 AS k", "CAST(rand(1) AS FLOAT) AS w")
-        df.write.parquet(f"{tmp}/a")
-        a = spark.read.parquet(f"{tmp}/a")
-        agg = a.groupBy("k").agg({"w": "sum", "id": "count"})
-        j = a.join(agg, "k").join(F.broadcast(a.selectExpr("id", "k AS k2").limit(500)), "id", "left")
-        j.selectExpr("k", "id", "w").repartition(4, "k").sortWithinPartitions("id").write.parquet(f"{tmp}/b")
-
-        def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
-            return pd.DataFrame({"k": [pdf.k.iloc[0]], "n": [len(pdf)]})
-
-        spark.read.parquet(f"{tmp}/b").groupBy("k").applyInPandas(per_group, "k long, n long").write.parquet(f"{tmp}/c")
-
-        def arrow(batches):
-            yield from batches
-
-        spark.read.parquet(f"{tmp}/c").mapInArrow(arrow, "k long, n long").toPandas()
-    spark.stop()
-
-
 def build(force: bool = False) -> Path | None:
     """Create the archive for this runtime unless it exists; return its path (``None``: no Java)."""
     path = archive_path()
@@ -125,7 +96,7 @@ def build(force: bool = False) -> Path | None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     env = {**os.environ, "GRAPHREC_SPARK_CDS": "0", "GRAPHREC_CDS_DUMP": f"-XX:ArchiveClassesAtExit={tmp}",
            "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
-    proc = subprocess.run([sys.executable, "-c", "from jobs.cds import _workload; _workload()"],
+    proc = subprocess.run([sys.executable, "-c", "from jobs.cds_workload import workload; workload()"],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)

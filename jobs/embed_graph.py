@@ -15,37 +15,53 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+
+from embeddings.distne import DistNEConfig
+from jobs.cli import arg, build_parser, config_from
 
 log = logging.getLogger("graphrec.embed_graph")
 
 
+D = DistNEConfig  # the embedding's own defaults
+
+
 @dataclass(frozen=True)
 class EmbedGraphConfig:
-    """Flags of the job; ``max_part_nodes`` is M, the bound on every embedded subgraph."""
+    """Flags of the job; ``max_part_nodes`` is M, the bound on every embedded subgraph. ``order, mu, theta`` (ProNE's
+    filter) are no flags: ``--settings`` sets them."""
 
-    edges: str
-    output: str
-    dim: int = 128
-    max_part_nodes: int | None = None
-    memory_mb: int = 2048
-    seed: int = 0
-    lpa_rounds: int = 4
-    refine_order: int = 2
-    align: str = "lstsq"
-    partitions: int | None = None
-    coarse_edges_per_cluster: int | None = None
-    max_subgraph_edges: int | None = None
-    local_coarsen_edges: int | None = None
-    top_threads: int = 0
-    order: int = 5
-    mu: float = 0.2
-    theta: float = 0.5
-    settings: str | None = None
+    edges: str = arg(help="GRAPH_DIR written by ingest_graph (edges/, vertices/, stats.json)")
+    output: str = arg(help="output DIR (replaced atomically)")
+    dim: int = arg(D.dim, "embedding dimension")
+    max_part_nodes: int | None = arg(D.max_subgraph_nodes, "M: most nodes of any embedded subgraph (default: from "
+                                     "--memory-mb and the edges per node)")
+    memory_mb: int = arg(D.memory_mb, "memory budget of one embedding task")
+    seed: int = arg(D.seed, "random seed")
+    lpa_rounds: int = arg(D.lpa_rounds, "label-propagation rounds per coarsening level")
+    refine_order: int = arg(D.refine_order, "Chebyshev terms of the global fusion propagation (0 = off; rounds = "
+                            "2(order-1)+1)")
+    align: str = arg(D.align, "alignment of the part embeddings to the top level", choices=("lstsq", "orthogonal"))
+    partitions: int | None = arg(None, "output partitions (default: the job's shuffle partitions, i.e. the task slots)")
+    coarse_edges_per_cluster: int | None = arg(
+        D.coarse_edges_per_cluster, "part subgraphs keep only the quotient edges among the K heaviest of one of their "
+        "outside clusters (default: all)")
+    max_subgraph_edges: int | None = arg(
+        D.max_subgraph_edges, "most edges of any embedded subgraph: the heaviest coarse/quotient edges that fit are "
+        "kept (default: from --memory-mb when M is, else no bound)")
+    local_coarsen_edges: int | None = arg(
+        D.local_coarsen_edges, "coarsen a graph of at most N edges inside one task, else on Spark (default: half of "
+        "--memory-mb at 256 B per edge; 0: always on Spark)")
+    top_threads: int = arg(D.top_threads, "threads of the ProNE in the one-task stages (top level, or a graph that "
+                           "fits one task); 0: the cores of one executor (spark.executor.cores, N of local[N]); part "
+                           "tasks use one each")
+    order: int = arg(D.order, "ProNE's Chebyshev terms (from --settings)", cli=False)
+    mu: float = arg(D.mu, "ProNE's filter centre (from --settings)", cli=False)
+    theta: float = arg(D.theta, "ProNE's filter width (from --settings)", cli=False)
+    settings: str | None = arg(None, "chosen.json of tune_embedding (or its output DIR): ProNE's order, mu, theta")
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -57,57 +73,22 @@ class EmbedGraphConfig:
         if self.top_threads < 0:
             raise ValueError(f"--top-threads must be >= 0, got {self.top_threads}")
 
-    def distne(self):
-        from embeddings.distne import DistNEConfig
-
-        return DistNEConfig(dim=self.dim, max_subgraph_nodes=self.max_part_nodes, memory_mb=self.memory_mb,
-                            lpa_rounds=self.lpa_rounds, refine_order=self.refine_order, align=self.align,
-                            seed=self.seed, coarse_edges_per_cluster=self.coarse_edges_per_cluster,
-                            max_subgraph_edges=self.max_subgraph_edges, local_coarsen_edges=self.local_coarsen_edges,
-                            top_threads=self.top_threads, order=self.order, mu=self.mu, theta=self.theta)
+    def distne(self) -> DistNEConfig:
+        shared = {f.name for f in fields(DistNEConfig)} & {f.name for f in fields(self)}
+        return DistNEConfig(max_subgraph_nodes=self.max_part_nodes, **{k: getattr(self, k) for k in shared})
 
 
 def parse_args(argv=None) -> EmbedGraphConfig:
-    p = argparse.ArgumentParser(prog="embed_graph", description=__doc__.splitlines()[0])
-    p.add_argument("--edges", required=True, help="GRAPH_DIR written by ingest_graph (edges/, vertices/, stats.json)")
-    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--max-part-nodes", type=int, default=None,
-                   help="M: most nodes of any embedded subgraph (default: from --memory-mb and the edges per node)")
-    p.add_argument("--memory-mb", type=int, default=2048, help="memory budget of one embedding task")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lpa-rounds", type=int, default=4, help="label-propagation rounds per coarsening level")
-    p.add_argument("--refine-order", type=int, default=2,
-                   help="Chebyshev terms of the global fusion propagation (0 = off; rounds = 2(order-1)+1)")
-    p.add_argument("--align", choices=["lstsq", "orthogonal"], default="lstsq")
-    p.add_argument("--partitions", type=int, default=None,
-                   help="output partitions (default: the job's shuffle partitions, i.e. the task slots)")
-    p.add_argument("--coarse-edges-per-cluster", type=int, default=None,
-                   help="part subgraphs keep only the quotient edges among the K heaviest of one of their outside "
-                        "clusters (default: all)")
-    p.add_argument("--max-subgraph-edges", type=int, default=None,
-                   help="most edges of any embedded subgraph: the heaviest coarse/quotient edges that fit are kept "
-                        "(default: from --memory-mb when M is, else no bound)")
-    p.add_argument("--local-coarsen-edges", type=int, default=None,
-                   help="coarsen a graph of at most N edges inside one task, else on Spark (default: half of "
-                        "--memory-mb at 256 B per edge; 0: always on Spark)")
-    p.add_argument("--top-threads", type=int, default=0,
-                   help="threads of the ProNE in the one-task stages (top level, or a graph that fits one task); "
-                        "0: the cores of one executor (spark.executor.cores, N of local[N]); part tasks use one each")
-    p.add_argument("--settings", default=None,
-                   help="chosen.json of tune_embedding (or its output DIR): ProNE's order, mu, theta")
-    a = p.parse_args(argv)
+    ns = build_parser(EmbedGraphConfig, "embed_graph", __doc__.splitlines()[0]).parse_args(argv)
     tuned = {}
-    if a.settings:
+    if ns.settings:
         from pathlib import Path
 
         from embeddings.tuning import read_settings
 
-        path = Path(a.settings.removeprefix("file:"))
+        path = Path(ns.settings.removeprefix("file:"))
         tuned = asdict(read_settings(path / "chosen.json" if path.is_dir() else path))
-    return EmbedGraphConfig(a.edges, a.output, a.dim, a.max_part_nodes, a.memory_mb, a.seed, a.lpa_rounds,
-                            a.refine_order, a.align, a.partitions, a.coarse_edges_per_cluster, a.max_subgraph_edges,
-                            a.local_coarsen_edges, a.top_threads, settings=a.settings, **tuned)
+    return config_from(EmbedGraphConfig, ns, **tuned)
 
 
 def run(spark, cfg: EmbedGraphConfig) -> dict:
@@ -128,8 +109,11 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     vertices = spark.read.parquet(str(gdir / "vertices"))
     if "id" not in vertices.columns:
         raise ValueError(f"{gdir / 'vertices'}: no column 'id'")
+    from embeddings.spark.sizing import size_job  # task budget and checkpoint storage from the graph and heap
+
+    cfg, sized = size_job(spark, cfg, stats, default_memory_mb=EmbedGraphConfig.memory_mb)
     vectors, run_stats = embed(spark, edges, vertices, cfg.distne(), directed=bool(stats.get("directed", True)),
-                               out_partitions=cfg.partitions)
+                               out_partitions=cfg.partitions, storage=sized.storage)
     meta = run_stats.to_meta()
     # one row per vertex (a left join from the ingest's unique vertex ids): count the vertices, not the vectors,
     # so the vectors are computed once, by the write (from the Parquet footers: no Spark job)

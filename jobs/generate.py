@@ -21,70 +21,75 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 
 import argparse
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from graphs.generators import InteractionConfig, PlantedConfig
+from jobs.cli import DefaultsHelpFormatter, add_flags, arg, config_from
 
 log = logging.getLogger("graphrec.generate")
 
 
+KINDS = ("graph", "interactions", "rmat")
+RMAT_BLOCK = 1_000_000  # edges per task of rmat (graph and interactions: GenerateConfig.block nodes)
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
-    kind: str
-    output: str
-    graph: PlantedConfig = field(default_factory=PlantedConfig)
-    interactions: InteractionConfig = field(default_factory=InteractionConfig)
-    scale: int = 16
-    edges: int = 1_000_000
-    block: int = 100_000
-    partitions: int = 8
-    social_only: float = 0.0  # share of users without interactions (friends only)
-    isolated: float = 0.0     # share of users with neither edges nor interactions
+    kind: str = arg(help="graph | interactions | rmat (the subcommand)", cli=False)
+    output: str = arg(help="output DIR (replaced atomically)")
+    graph: PlantedConfig = arg(help="the planted graph (--nodes, --communities, --avg-degree, --mu, --seed)",
+                               cli=False, default_factory=PlantedConfig)
+    interactions: InteractionConfig = arg(help="the interactions (--items, --items-per-user, --p-in)", cli=False,
+                                          default_factory=InteractionConfig)
+    scale: int = arg(16, "2**scale node ids")
+    edges: int = arg(1_000_000, "edges to draw")
+    block: int = arg(100_000, "nodes (graph/interactions) or edges (rmat) per task")
+    partitions: int = arg(8, "partitions of the labels table")
+    social_only: float = arg(0.0, "share of users whose interactions are withheld (friends only)")
+    isolated: float = arg(0.0, "share of users with neither edges nor interactions")
 
     def __post_init__(self):
         from jobs.demo_users import check_shares
 
-        if self.kind not in ("graph", "interactions", "rmat"):
+        if self.kind not in KINDS:
             raise ValueError(f"kind must be graph|interactions|rmat, got {self.kind!r}")
         if not 1 <= self.scale <= 40 or self.edges < 1 or self.block < 1:
             raise ValueError("need 1 <= --scale <= 40, --edges >= 1, --block >= 1")
         check_shares(self.social_only, self.isolated)
 
 
+PLANTED_HELP = {"nodes": "users (nodes of the planted graph)", "communities": "planted communities",
+                "avg_degree": "mean out-degree", "mu": "fraction of edges leaving the community",
+                "seed": "random seed (the same seed and shares withhold the same users)"}
+INTERACTION_HELP = {"items": "items", "avg_items_per_user": "mean interactions per user",
+                    "p_in": "probability an interaction is with an item of the user's community"}
+
+
 def parse_args(argv=None) -> GenerateConfig:
-    p = argparse.ArgumentParser(prog="generate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="generate", description=__doc__.splitlines()[0],
+                                formatter_class=DefaultsHelpFormatter)
     sub = p.add_subparsers(dest="kind", required=True)
-    for kind in ("graph", "interactions", "rmat"):
-        s = sub.add_parser(kind)
-        s.add_argument("--output", required=True)
-        s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--block", type=int, default=None, help="nodes (graph/interactions) or edges (rmat) per task")
-        s.add_argument("--partitions", type=int, default=8)
+    for kind in KINDS:
+        s = sub.add_parser(kind, formatter_class=DefaultsHelpFormatter)
+        add_flags(s, GenerateConfig, only=("output",))
+        add_flags(s, PlantedConfig, only=("seed",), helps=PLANTED_HELP)
+        add_flags(s, GenerateConfig, only=("block", "partitions"),
+                  defaults={"block": RMAT_BLOCK} if kind == "rmat" else None)
         if kind == "rmat":
-            s.add_argument("--scale", type=int, default=16, help="2**scale node ids")
-            s.add_argument("--edges", type=int, default=1_000_000)
+            add_flags(s, GenerateConfig, only=("scale", "edges"))
         else:
-            s.add_argument("--nodes", type=int, default=10_000)
-            s.add_argument("--communities", type=int, default=10)
-            s.add_argument("--avg-degree", type=float, default=10.0)
-            s.add_argument("--mu", type=float, default=0.2, help="fraction of edges leaving the community")
-            s.add_argument("--social-only", type=float, default=0.0,
-                           help="share of users whose interactions are withheld (friends only)")
-            s.add_argument("--isolated", type=float, default=0.0,
-                           help="share of users with neither edges nor interactions")
+            add_flags(s, PlantedConfig, only=("nodes", "communities", "avg_degree", "mu"), helps=PLANTED_HELP)
+            add_flags(s, GenerateConfig, only=("social_only", "isolated"))
         if kind == "interactions":
-            s.add_argument("--items", type=int, default=5_000)
-            s.add_argument("--items-per-user", type=float, default=20.0)
-            s.add_argument("--p-in", type=float, default=0.8)
+            add_flags(s, InteractionConfig, only=("items", "avg_items_per_user", "p_in"), helps=INTERACTION_HELP,
+                      flags={"avg_items_per_user": "--items-per-user"})
     a = p.parse_args(argv)
+    block = a.block or (RMAT_BLOCK if a.kind == "rmat" else GenerateConfig.block)
     if a.kind == "rmat":
-        return GenerateConfig("rmat", a.output, scale=a.scale, edges=a.edges, block=a.block or 1_000_000,
-                              partitions=a.partitions, graph=PlantedConfig(seed=a.seed))
-    g = PlantedConfig(nodes=a.nodes, communities=a.communities, avg_degree=a.avg_degree, mu=a.mu, seed=a.seed)
-    i = InteractionConfig(items=getattr(a, "items", 5_000), avg_items_per_user=getattr(a, "items_per_user", 20.0),
-                          p_in=getattr(a, "p_in", 0.8), seed=a.seed)
-    return GenerateConfig(a.kind, a.output, graph=g, interactions=i, block=a.block or 100_000, partitions=a.partitions,
-                          social_only=a.social_only, isolated=a.isolated)
+        return config_from(GenerateConfig, a, kind="rmat", block=block, graph=PlantedConfig(seed=a.seed))
+    g = PlantedConfig(**{k: getattr(a, k) for k in PLANTED_HELP})
+    i = InteractionConfig(seed=a.seed, **{k: getattr(a, k) for k in INTERACTION_HELP if hasattr(a, k)})
+    return config_from(GenerateConfig, a, kind=a.kind, graph=g, interactions=i, block=block)
 
 
 def keep_users(df, columns: tuple[str, ...], kinds: tuple[int, ...], cfg: GenerateConfig):

@@ -23,7 +23,6 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import json
 import logging
 import time
@@ -31,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphs.atomic import atomic_dir, local_path, write_json, write_meta
+from graphs.profile import ProfileConfig
+from jobs.cli import arg, parse_config
 
 log = logging.getLogger("jobs.graph_profile")
 
@@ -41,16 +42,16 @@ SECTIONS = ("clustering", "components", "cores", "distances", "pagerank")
 class GraphProfileConfig:
     """Flags of the job."""
 
-    edges: str
-    output: str
-    reference: str | None = None
-    ratio: float | None = None
-    memory_mb: int = 2048
-    bfs_sources: int = 256
-    seed: int = 0
-    skip: tuple = ()
-    distributed: bool = False
-    pagerank_max_iter: int = 100
+    edges: str = arg(help="GRAPH_DIR (edges/, vertices/, stats.json)")
+    output: str = arg(help="output DIR (replaced atomically)")
+    reference: str | None = arg(None, "graph_profile output DIR of the full graph: compare to it")
+    ratio: float | None = arg(None, "sample ratio r (default: GRAPH_DIR/_meta.json)")
+    memory_mb: int = arg(2048, "memory of the one task that runs the structure")
+    bfs_sources: int = arg(ProfileConfig.bfs_sources, "BFS sources of the distance distribution")
+    seed: int = arg(ProfileConfig.seed, "random seed (BFS sources, sampled clustering)")
+    skip: tuple = arg((), f"comma-separated sections to leave out ({', '.join(SECTIONS)})", sep=",")
+    distributed: bool = arg(False, "use the distributed path even if one task would do")
+    pagerank_max_iter: int = arg(100, "most PageRank steps of the distributed path")
 
     def __post_init__(self) -> None:
         if self.ratio is not None and not 0 < self.ratio <= 1:
@@ -68,27 +69,11 @@ class GraphProfileConfig:
             raise ValueError(f"--skip: unknown sections {sorted(bad)} (known: {', '.join(SECTIONS)})")
 
     def profile(self):
-        from graphs.profile import ProfileConfig
-
         return ProfileConfig(bfs_sources=self.bfs_sources, seed=self.seed, skip=tuple(self.skip))
 
 
 def parse_args(argv=None) -> GraphProfileConfig:
-    p = argparse.ArgumentParser(prog="graph_profile", description=__doc__.split("\n\n")[0])
-    p.add_argument("--edges", required=True, help="GRAPH_DIR (edges/, vertices/, stats.json)")
-    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--reference", default=None, help="graph_profile output DIR of the full graph: compare to it")
-    p.add_argument("--ratio", type=float, default=None, help="sample ratio r (default: GRAPH_DIR/_meta.json)")
-    p.add_argument("--memory-mb", type=int, default=2048, help="memory of the one task that runs the structure")
-    p.add_argument("--bfs-sources", type=int, default=256, help="BFS sources of the distance distribution")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip", default="", help=f"comma-separated sections to leave out ({', '.join(SECTIONS)})")
-    p.add_argument("--distributed", action="store_true", help="use the distributed path even if one task would do")
-    p.add_argument("--pagerank-max-iter", type=int, default=100, help="most PageRank steps of the distributed path")
-    a = p.parse_args(argv)
-    skip = tuple(s for s in a.skip.split(",") if s)
-    return GraphProfileConfig(a.edges, a.output, a.reference, a.ratio, a.memory_mb, a.bfs_sources, a.seed, skip,
-                              a.distributed, a.pagerank_max_iter)
+    return parse_config(GraphProfileConfig, argv, prog="graph_profile", description=__doc__.split("\n\n")[0])
 
 
 def sample_ratio(graph_dir: str) -> float:

@@ -13,26 +13,26 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401
 
-import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
 
 from graphs.formats import GRAPH_FORMATS
+from jobs.cli import arg, parse_config
 
 log = logging.getLogger("graphrec.ingest_graph")
 
 
 @dataclass(frozen=True)
 class IngestGraphConfig:
-    input: str
-    format: str
-    output: str
-    undirected: bool = False
-    drop_self_loops: bool = False
-    dedup: bool = True
-    labels: str | None = None
-    partitions: int = 8
+    input: str = arg(help="edge file or folder (text; .gz ok; see --format) or Parquet dir with src,dst")
+    format: str = arg(help="format of --input", choices=GRAPH_FORMATS)
+    output: str = arg(help="output DIR (replaced atomically)")
+    undirected: bool = arg(False, "store each edge once with src < dst")
+    drop_self_loops: bool = arg(False, "drop edges from a node to itself")
+    dedup: bool = arg(True, "do not deduplicate edges", flag="--keep-duplicates", negate=True)
+    labels: str | None = arg(None, "node-label file (node label1 label2 ...) or Parquet dir (id, label)")
+    partitions: int = arg(8, "output partitions")
 
     def __post_init__(self):
         if self.format not in GRAPH_FORMATS:
@@ -42,18 +42,7 @@ class IngestGraphConfig:
 
 
 def parse_args(argv=None) -> IngestGraphConfig:
-    p = argparse.ArgumentParser(prog="ingest_graph", description=__doc__.splitlines()[0])
-    p.add_argument("--input", required=True, help="edge file or folder (text; .gz ok; see --format) or Parquet dir with src,dst")
-    p.add_argument("--format", required=True, choices=GRAPH_FORMATS)
-    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--undirected", action="store_true", help="store each edge once with src < dst")
-    p.add_argument("--drop-self-loops", action="store_true")
-    p.add_argument("--keep-duplicates", action="store_true", help="do not deduplicate edges")
-    p.add_argument("--labels", help="node-label file (node label1 label2 ...) or Parquet dir (id, label)")
-    p.add_argument("--partitions", type=int, default=8, help="output partitions")
-    a = p.parse_args(argv)
-    return IngestGraphConfig(a.input, a.format, a.output, a.undirected, a.drop_self_loops,
-                             not a.keep_duplicates, a.labels, a.partitions)
+    return parse_config(IngestGraphConfig, argv, prog="ingest_graph", description=__doc__.splitlines()[0])
 
 
 def run(spark, cfg: IngestGraphConfig) -> dict:

@@ -27,30 +27,31 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401
 
-import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphs.formats import INTERACTION_FORMATS
+from jobs.cli import arg, parse_config
 
 log = logging.getLogger("graphrec.ingest_interactions")
 
 
 @dataclass(frozen=True)
 class IngestInteractionsConfig:
-    input: str | None
-    format: str | None
-    output: str
-    user_col: str = "user"
-    item_col: str = "item"
-    partitions: int = 8
-    graph: str | None = None
-    previous: str | None = None
-    feedback: str | None = None
-    impressions: str | None = None
-    missing_ok: bool = False
+    input: str | None = arg(help="text file (lightgcn, pairs, csv-pairs; .gz ok) or Parquet dir")
+    format: str | None = arg(help="format of --input", choices=INTERACTION_FORMATS)
+    output: str = arg(help="output DIR (replaced atomically)")
+    user_col: str = arg("user", "Parquet input: user column")
+    item_col: str = arg("item", "Parquet input: item column")
+    partitions: int = arg(8, "output partitions")
+    graph: str | None = arg(None, "ingest_graph output of the user graph: report the user overlap in stats.json")
+    previous: str | None = arg(None, "a previous ingest_interactions output to build on")
+    feedback: str | None = arg(None, "export_events DIR (events/, impressions/) or an events Parquet dir")
+    impressions: str | None = arg(None, "impressions Parquet dir (default: FEEDBACK/impressions)")
+    missing_ok: bool = arg(False, "skip a --previous or --feedback path that does not exist (a first day) "
+                                  "instead of failing")
 
     def __post_init__(self):
         if self.input is None and self.previous is None:
@@ -69,22 +70,8 @@ class IngestInteractionsConfig:
 
 
 def parse_args(argv=None) -> IngestInteractionsConfig:
-    p = argparse.ArgumentParser(prog="ingest_interactions", description=__doc__.splitlines()[0])
-    p.add_argument("--input", help="text file (lightgcn, pairs, csv-pairs; .gz ok) or Parquet dir")
-    p.add_argument("--format", choices=INTERACTION_FORMATS, help="format of --input")
-    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--user-col", default="user", help="Parquet input: user column")
-    p.add_argument("--item-col", default="item", help="Parquet input: item column")
-    p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--graph", help="ingest_graph output of the user graph: report the user overlap in stats.json")
-    p.add_argument("--previous", help="a previous ingest_interactions output to build on")
-    p.add_argument("--feedback", help="export_events DIR (events/, impressions/) or an events Parquet dir")
-    p.add_argument("--impressions", help="impressions Parquet dir (default: FEEDBACK/impressions)")
-    p.add_argument("--missing-ok", action="store_true",
-                   help="skip a --previous or --feedback path that does not exist (a first day) instead of failing")
-    a = p.parse_args(argv)
-    return IngestInteractionsConfig(a.input, a.format, a.output, a.user_col, a.item_col, a.partitions, a.graph,
-                                    a.previous, a.feedback, a.impressions, a.missing_ok)
+    return parse_config(IngestInteractionsConfig, argv, prog="ingest_interactions",
+                        description=__doc__.splitlines()[0])
 
 
 def read_input(spark, cfg: IngestInteractionsConfig):

@@ -14,27 +14,31 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from embeddings.knn import INDEX_KINDS, KnnConfig
+from jobs.cli import arg, parse_config
 
 log = logging.getLogger("graphrec.knn")
 
 
 @dataclass(frozen=True)
 class KnnJobConfig:
-    vectors: str
-    output: str
-    k: int = 20
-    exclude_edges: str | None = None
-    index: str = "auto"
-    exact_threshold: int = 200_000
-    recall_sample: int = 2000
-    partitions: int = 0  # 0: the task slots
-    seed: int = 0
-    device: str = "auto"
+    vectors: str = arg(help="DIR written by embed_graph (vectors/)")
+    output: str = arg(help="output DIR (replaced atomically)")
+    k: int = arg(KnnConfig.k, "neighbours recommended per node")
+    exclude_edges: str | None = arg(None, "GRAPH_DIR whose edges are excluded from the recommendations")
+    index: str = arg(KnnConfig.index, "search index (auto: exact up to --exact-threshold vectors, else HNSW)",
+                     choices=INDEX_KINDS)
+    exact_threshold: int = arg(KnnConfig.exact_threshold, "auto: exact search up to this many vectors")
+    recall_sample: int = arg(2000, "queries checked against exact search")
+    partitions: int = arg(0, "query tasks and output files (0 = the task slots)")
+    seed: int = arg(KnnConfig.seed, "random seed of the index")
+    device: str = arg(KnnConfig.device, "exact search on the GPU (torch) or faiss on the CPU; auto: the GPU when "
+                      "there is one", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -43,30 +47,12 @@ class KnnJobConfig:
             raise ValueError("--recall-sample must be >= 0 and --partitions >= 0")
 
     def knn(self, device: str | None = None):
-        from embeddings.knn import KnnConfig
-
         return KnnConfig(k=self.k, index=self.index, exact_threshold=self.exact_threshold, seed=self.seed,
                          device=device or self.device)
 
 
 def parse_args(argv=None) -> KnnJobConfig:
-    from embeddings.knn import INDEX_KINDS
-
-    p = argparse.ArgumentParser(prog="knn", description=__doc__.splitlines()[0])
-    p.add_argument("--vectors", required=True, help="DIR written by embed_graph (vectors/)")
-    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--k", type=int, default=20)
-    p.add_argument("--exclude-edges", help="GRAPH_DIR whose edges are excluded from the recommendations")
-    p.add_argument("--index", choices=INDEX_KINDS, default="auto")
-    p.add_argument("--exact-threshold", type=int, default=200_000, help="auto: exact search up to this many vectors")
-    p.add_argument("--recall-sample", type=int, default=2000, help="queries checked against exact search")
-    p.add_argument("--partitions", type=int, default=0, help="query tasks and output files (0 = the task slots)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="exact search on the GPU (torch) or faiss on the CPU; auto: the GPU when there is one")
-    a = p.parse_args(argv)
-    return KnnJobConfig(a.vectors, a.output, a.k, a.exclude_edges, a.index, a.exact_threshold, a.recall_sample,
-                        a.partitions, a.seed, a.device)
+    return parse_config(KnnJobConfig, argv, prog="knn", description=__doc__.splitlines()[0])
 
 
 def resolve_device(spark, device: str) -> str:

@@ -16,7 +16,6 @@ the same samples as their numpy versions in :mod:`graphs.baselines` for the same
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphs.atomic import atomic_dir, write_json, write_meta
+from jobs.cli import arg, parse_config
 
 log = logging.getLogger("jobs.sample_graph")
 
@@ -36,12 +36,13 @@ METHODS = ("rescaled", "random-node", "random-edge", "random-walk", "forest-fire
 class SampleConfig:
     """Parameters of one sampling run."""
 
-    edges: str
-    ratio: float
-    output: str
-    method: str = "rescaled"
-    seed: int = 0
-    chunks: int = 0  # wiring tasks; 0 = about one per 200k sample edges, at least the default parallelism
+    edges: str = arg(help="ingest output GRAPH_DIR (edges/, stats.json)")
+    ratio: float = arg(help="sample ratio r in (0, 1]: about r*N nodes")
+    output: str = arg(help="output directory (replaced atomically)")
+    method: str = arg("rescaled", "sampler: JDM/DCM rescaling or a baseline", choices=METHODS)
+    seed: int = arg(0, "random seed")
+    # wiring tasks; 0 = about one per 200k sample edges, at least the default parallelism
+    chunks: int = arg(0, "wiring tasks (0 = automatic)")
 
     def __post_init__(self) -> None:
         if not 0 < self.ratio <= 1:
@@ -53,15 +54,7 @@ class SampleConfig:
 
 
 def parse_args(argv=None) -> SampleConfig:
-    p = argparse.ArgumentParser(prog="sample_graph", description=__doc__.split("\n\n")[0])
-    p.add_argument("--edges", required=True, help="ingest output GRAPH_DIR (edges/, stats.json)")
-    p.add_argument("--ratio", required=True, type=float, help="sample ratio r in (0, 1]: about r*N nodes")
-    p.add_argument("--method", default="rescaled", choices=METHODS)
-    p.add_argument("--output", required=True, help="output directory (replaced atomically)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chunks", type=int, default=0, help="wiring tasks (0 = automatic)")
-    a = p.parse_args(argv)
-    return SampleConfig(edges=a.edges, ratio=a.ratio, output=a.output, method=a.method, seed=a.seed, chunks=a.chunks)
+    return parse_config(SampleConfig, argv, prog="sample_graph", description=__doc__.split("\n\n")[0])
 
 
 def _cells_frame(m: sp.csr_array) -> pd.DataFrame:

@@ -21,11 +21,13 @@ from __future__ import annotations
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import json
 import logging
 import time
 from dataclasses import asdict, dataclass
+
+from embeddings.tuning import TuningConfig
+from jobs.cli import arg, parse_config
 
 log = logging.getLogger("jobs.tune_embedding")
 
@@ -34,15 +36,15 @@ log = logging.getLogger("jobs.tune_embedding")
 class TuneEmbeddingConfig:
     """Flags of the job."""
 
-    edges: str
-    output: str
-    dim: int = 128
-    repeats: int = 1
-    test_frac: float = 0.1
-    seed: int = 0
-    grid: str | None = None
-    max_edges: int = 5_000_000
-    threads: int = 0
+    edges: str = arg(help="SAMPLE_DIR (edges/ with src, dst)")
+    output: str = arg(help="output DIR (replaced atomically)")
+    dim: int = arg(TuningConfig.dim, "embedding dimension (embed_graph's --dim)")
+    repeats: int = arg(TuningConfig.repeats, "link-prediction splits averaged per setting")
+    test_frac: float = arg(TuningConfig.test_frac, "fraction of edges held out")
+    seed: int = arg(TuningConfig.seed, "random seed of the splits")
+    grid: str | None = arg(None, "JSON list of {order, mu, theta} (default: the built-in grid)")
+    max_edges: int = arg(5_000_000, "refuse larger graphs (tune on a sample)")
+    threads: int = arg(TuningConfig.threads, "threads of the task (0: the executor's cores)")
 
     def __post_init__(self) -> None:
         self.tuning()  # validates dim, repeats, test_frac
@@ -52,8 +54,6 @@ class TuneEmbeddingConfig:
             raise ValueError(f"--threads must be >= 0, got {self.threads}")
 
     def tuning(self, threads: int | None = None):
-        from embeddings.tuning import TuningConfig
-
         return TuningConfig(dim=self.dim, test_frac=self.test_frac, repeats=self.repeats, seed=self.seed,
                             threads=self.threads if threads is None else threads)
 
@@ -69,19 +69,7 @@ class TuneEmbeddingConfig:
 
 
 def parse_args(argv=None) -> TuneEmbeddingConfig:
-    p = argparse.ArgumentParser(prog="tune_embedding", description=__doc__.split("\n\n")[0])
-    p.add_argument("--edges", required=True, help="SAMPLE_DIR (edges/ with src, dst)")
-    p.add_argument("--output", required=True, help="output DIR (replaced atomically)")
-    p.add_argument("--dim", type=int, default=128, help="embedding dimension (embed_graph's --dim)")
-    p.add_argument("--repeats", type=int, default=1, help="link-prediction splits averaged per setting")
-    p.add_argument("--test-frac", type=float, default=0.1, help="fraction of edges held out")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--grid", default=None, help="JSON list of {order, mu, theta} (default: the built-in grid)")
-    p.add_argument("--max-edges", type=int, default=5_000_000, help="refuse larger graphs (tune on a sample)")
-    p.add_argument("--threads", type=int, default=0, help="threads of the task (0: the executor's cores)")
-    a = p.parse_args(argv)
-    return TuneEmbeddingConfig(a.edges, a.output, a.dim, a.repeats, a.test_frac, a.seed, a.grid, a.max_edges,
-                               a.threads)
+    return parse_config(TuneEmbeddingConfig, argv, prog="tune_embedding", description=__doc__.split("\n\n")[0])
 
 
 SCHEMA = "label string, ord int, mu double, theta double, auc double, aucs string, seconds double, info string"
