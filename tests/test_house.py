@@ -1,0 +1,184 @@
+"""House rules of the tree (issue 29): job flags generated from their config dataclass (a parser default equals
+the dataclass default, every field has help), no import cycle among the project's modules (a static import graph;
+imports under ``if TYPE_CHECKING:`` do not count), every module imports, no module over 400 lines outside
+``benchmarks/``."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("graphs", "embeddings", "ldp", "recsys", "jobs", "benchmarks")
+# job module -> (config class, the required flags that make a minimal command line)
+JOBS = {
+    "ingest_graph": ("IngestGraphConfig", ["--input", "i", "--format", "snap", "--output", "o"]),
+    "ingest_interactions": ("IngestInteractionsConfig", ["--input", "i", "--format", "pairs", "--output", "o"]),
+    "sample_graph": ("SampleConfig", ["--edges", "e", "--ratio", "0.5", "--output", "o"]),
+    "embed_graph": ("EmbedGraphConfig", ["--edges", "e", "--output", "o"]),
+    "knn": ("KnnJobConfig", ["--vectors", "v", "--output", "o"]),
+    "graph_profile": ("GraphProfileConfig", ["--edges", "e", "--output", "o"]),
+    "tune_embedding": ("TuneEmbeddingConfig", ["--edges", "e", "--output", "o"]),
+}
+
+
+def _defaults(cls) -> dict:
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_job_flags_come_from_the_config(job):
+    mod = importlib.import_module(f"jobs.{job}")
+    cls_name, required = JOBS[job]
+    cls = getattr(mod, cls_name)
+    cfg = mod.parse_args(required)
+    assert type(cfg) is cls
+    got = dataclasses.asdict(cfg)
+    for name, default in _defaults(cls).items():
+        assert got[name] == default, (job, name, got[name], default)
+    missing = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("help")]
+    assert not missing, f"{cls_name}: fields without help: {missing}"
+
+
+@pytest.mark.parametrize("kind", ["graph", "interactions", "rmat"])
+def test_generate_flags_come_from_the_configs(kind):
+    from graphs.generators import InteractionConfig, PlantedConfig
+    from jobs.generate import RMAT_BLOCK, GenerateConfig, parse_args
+
+    cfg = parse_args([kind, "--output", "o"])
+    assert cfg.graph == PlantedConfig() and cfg.interactions == InteractionConfig()
+    assert cfg.block == (RMAT_BLOCK if kind == "rmat" else GenerateConfig.block)
+    for name, default in _defaults(GenerateConfig).items():
+        if name not in ("block", "graph", "interactions"):
+            assert getattr(cfg, name) == default, (kind, name)
+    assert all(f.metadata.get("help") for f in dataclasses.fields(GenerateConfig))
+
+
+def test_help_shows_defaults(capsys):
+    from jobs import knn
+
+    with pytest.raises(SystemExit):
+        knn.parse_args(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 20)" in out and "(default: 200000)" in out and "--exclude-edges" in out
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for pkg in PACKAGES:
+        for p in (ROOT / pkg).rglob("*.py"):
+            parts = list(p.relative_to(ROOT).with_suffix("").parts)
+            mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return mods
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    """The project modules ``name`` imports anywhere (function bodies included), except under TYPE_CHECKING."""
+    out: set[str] = set()
+    stack = [ast.parse(path.read_text())]
+    while stack:
+        node = stack.pop()
+        if _is_type_checking(node):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                m = a.name
+                while m and m not in mods:
+                    m = m.rpartition(".")[0]
+                if m:
+                    out.add(m)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = name.split(".")[: len(name.split(".")) - node.level + (path.name == "__init__.py")]
+                base = ".".join(pkg + ([node.module] if node.module else []))
+            for a in node.names:
+                if f"{base}.{a.name}" in mods:
+                    out.add(f"{base}.{a.name}")
+                elif base in mods:
+                    out.add(base)
+    out.discard(name)
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    mods = _modules()
+    graph = {name: _imports(name, path, mods) for name, path in mods.items()}
+    assert graph["jobs.embed_graph"] >= {"jobs.cli", "embeddings.distne"}  # the graph sees real imports
+    assert _cycles(graph) == []
+
+
+def test_every_module_imports():
+    """One child interpreter imports every module of the packages (none needs a Spark session or a GPU)."""
+    names = sorted(n for n in _modules() if n != "jobs.bootstrap")
+    code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+    r = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_modules_are_at_most_400_lines():
+    long = {str(p.relative_to(ROOT)): n for pkg in (*PACKAGES, "dags") if pkg != "benchmarks"
+            for p in (ROOT / pkg).rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
