@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from embeddings.distne import DistNEConfig
+from embeddings.spark.sizing import checkpoint
 from graphs.spark_helpers import broadcast_limit, key_col, one_group, partition_keys
 
 
@@ -96,8 +97,8 @@ def lpa(sym: DataFrame, cap: int, rounds: int, buckets: int) -> DataFrame:
     message-passing rounds over ``buckets`` node buckets (``id mod buckets``, keyed by :func:`partition_keys`
     so that bucket ``i`` is shuffle partition ``i``); returns ``(id, label)``."""
     schema = "bucket int, id long, label long, cnt long"
-    e = (sym.withColumn("bucket", key_col(F.col("src") % buckets, partition_keys(buckets)))
-         .repartition(buckets, "bucket").localCheckpoint())
+    e = checkpoint(sym.withColumn("bucket", key_col(F.col("src") % buckets, partition_keys(buckets)))
+                   .repartition(buckets, "bucket"))
     if rounds == 0:
         return e.select(F.col("src").alias("id")).distinct().withColumn("label", F.col("id"))
     msgs = None
@@ -107,7 +108,7 @@ def lpa(sym: DataFrame, cap: int, rounds: int, buckets: int) -> DataFrame:
             out = e.groupBy("bucket").applyInPandas(one_arg(task), schema)
         else:
             out = e.groupBy("bucket").cogroup(msgs.groupBy("bucket")).applyInPandas(task, schema)
-        msgs = out.localCheckpoint()
+        msgs = checkpoint(out)
     return msgs.select("id", "label")
 
 
@@ -148,16 +149,17 @@ def coarsen(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig,
         cap = cfg.lpa_cap(cur_n, budget)
         sym = both_directions(cur_und)
         labels = lpa(sym, cap, cfg.lpa_rounds, buckets)
-        level = split_and_renumber(labels, cap).localCheckpoint()
+        level = checkpoint(split_and_renumber(labels, cap))
         new_n = level.agg(F.max("cluster").alias("top")).first()["top"] + 1
         if new_n >= cur_n:
             raise RuntimeError(f"coarsening made no progress at {cur_n} clusters (cap {cap})")
         if node_cluster is None:  # first level: nodes are their own clusters, no join needed
             node_cluster = level
         else:
-            node_cluster = (node_cluster.join(level.select(F.col("id").alias("cluster"), F.col("cluster").alias("c2")),
-                                              "cluster").select("id", F.col("c2").alias("cluster")).localCheckpoint())
-        cur_und = quotient(sym, level, 16 * cur_n <= broadcast_limit(spark)).localCheckpoint()
+            node_cluster = checkpoint(node_cluster.join(level.select(F.col("id").alias("cluster"),
+                                                                     F.col("cluster").alias("c2")), "cluster")
+                                      .select("id", F.col("c2").alias("cluster")))
+        cur_und = checkpoint(quotient(sym, level, 16 * cur_n <= broadcast_limit(spark)))
         cur_n = new_n
         counts.append(int(new_n))
     if node_cluster is None:

@@ -25,10 +25,11 @@ from embeddings.spark.fuse import fuse, fusion_map
 from embeddings.spark.output import output_vectors
 from embeddings.spark.parts import part_key, part_task, per_part
 from embeddings.spark.rows import GRAM_ID, MSG_COLS, PART_INPUT_COLS, PART_OUT, TOP, PartInput, TopRow
+from embeddings.spark.sizing import checkpoint, checkpoint_partitioned, checkpoint_storage
 from embeddings.spark.stats import EmbedStats, Laps, PartStats
 from embeddings.spark.top import single_task, top_task
-from graphs.spark_helpers import (SHUFFLE_PARTITIONS, broadcast_limit, checkpoint_partitioned, executor_cores,
-                                  input_rows, one_group, task_slots, temporary_conf)
+from graphs.spark_helpers import (SHUFFLE_PARTITIONS, broadcast_limit, executor_cores, input_rows, one_group,
+                                  task_slots, temporary_conf)
 
 # non-adaptive: every shuffle of a query in one job (AQE submits each shuffle stage and broadcast as a job of its
 # own — Slashdot: 69 → 32 jobs); small tables are broadcast explicitly. One task per core for the per-part numpy
@@ -44,22 +45,25 @@ def shuffle_partitions(spark: SparkSession, sym_rows: int, rows_per_partition: i
 
 
 def embed(spark: SparkSession, edges: DataFrame, vertices: DataFrame, cfg: DistNEConfig,
-          directed: bool = True, out_partitions: int | None = None) -> tuple[DataFrame, EmbedStats]:
+          directed: bool = True, out_partitions: int | None = None,
+          storage: str | None = None) -> tuple[DataFrame, EmbedStats]:
     """Run DistNE; return ``(vectors(id, vector), stats)`` — ``vectors`` covers every vertex id.
 
     ``directed=False`` declares the input an undirected ingest output (pairs stored once); ``out_partitions``
     hash-places the output by id into that many partitions (default: the shuffle partitions, i.e. the task
-    slots), sorted by id (see :func:`~embeddings.spark.output.output_vectors`).
+    slots), sorted by id (see :func:`~embeddings.spark.output.output_vectors`); ``storage``: the StorageLevel name
+    of every checkpoint (``None``: Spark's default; :func:`embeddings.sizing.plan` picks ``DISK_ONLY`` when the
+    tables would crowd the heap).
     """
     t0 = time.perf_counter()
     if cfg.top_threads == 0:  # the single-task stages may use their executor's cores
         cfg = dataclasses.replace(cfg, top_threads=executor_cores(spark))
     rows = input_rows(edges)  # the Parquet footers: the read's shuffle is sized before any count
     first = shuffle_partitions(spark, 2 * rows) if rows is not None else spark.conf.get(SHUFFLE_PARTITIONS)
-    with temporary_conf(spark, {**EMBED_CONF, SHUFFLE_PARTITIONS: str(first)}):
+    with temporary_conf(spark, {**EMBED_CONF, SHUFFLE_PARTITIONS: str(first)}), checkpoint_storage(storage):
         und = undirected_edges(edges, dedup=directed)
         if directed:  # the de-duplication is a shuffle: keep its result (an undirected input is re-read instead)
-            und = und.localCheckpoint()
+            und = checkpoint(und)
         r = (both_directions(und).groupBy("src").agg(F.count(F.lit(1)).alias("deg"))
              .agg(F.count(F.lit(1)).alias("nodes"), F.sum("deg").alias("deg_sum")).first())
         n, m_edges = int(r["nodes"]), int(r["deg_sum"] or 0) // 2
@@ -112,7 +116,8 @@ def _partitioned(spark: SparkSession, und: DataFrame, n: int, m_edges: int, cfg:
     arcs = _packed_arcs(spark, und, npart, n, slots)
     refine = cfg.refine_order >= 2
     parted = (per_part(arcs, _part_inputs(npart, top, q_blob), slots)
-              .applyInPandas(part_task(cfg, refine), PART_OUT).localCheckpoint())
+              .applyInPandas(part_task(cfg, refine), PART_OUT))
+    parted = checkpoint(parted)
     hs = PartStats.of(parted)
     laps.lap("parts_s")
     msgs = parted.select(*MSG_COLS)
@@ -139,12 +144,12 @@ def _top_level(spark: SparkSession, und: DataFrame, n: int, cfg: DistNEConfig, b
     max_part, budget = cfg.sizes(n)
     if local:  # every level inside the top task: one pass per round instead of a Spark job per round
         task = one_arg(top_task(cfg, max_part, budget, True, codec.CHUNK_EDGES))
-        return one_group(und).applyInPandas(task, TOP).localCheckpoint(), None, []
+        return checkpoint(one_group(und).applyInPandas(task, TOP)), None, []
     node_cluster, counts, q1 = coarsen(spark, und, n, cfg, cfg.resolved_m(), buckets)
     laps.lap("coarsen_s")
     sizes = node_cluster.groupBy("cluster").agg(F.count(F.lit(1)).alias("size"))
-    top_rows = (one_group(q1).cogroup(one_group(sizes))
-                .applyInPandas(top_task(cfg, max_part, budget, False, codec.CHUNK_EDGES), TOP)).localCheckpoint()
+    top_rows = checkpoint(one_group(q1).cogroup(one_group(sizes))
+                          .applyInPandas(top_task(cfg, max_part, budget, False, codec.CHUNK_EDGES), TOP))
     return top_rows, node_cluster, counts
 
 

@@ -10,6 +10,7 @@ from embeddings.distne import DistNEConfig
 from embeddings.spark.codec import ARC, arcs_of, unpack_rows
 from embeddings.spark.parts import messages, part_key, subscribers
 from embeddings.spark.rows import GRAM_ID, MSG
+from embeddings.spark.sizing import checkpoint
 
 
 def fuse(arcs: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> DataFrame:
@@ -23,7 +24,7 @@ def fuse(arcs: DataFrame, msgs: DataFrame, cfg: DistNEConfig, slots: int) -> Dat
     e = arcs.groupBy("pk")
     for k in range(fusion.n_products(cfg.refine_order)):
         m = msgs.withColumn("pk", part_key(slots)).groupBy("pk")
-        msgs = e.cogroup(m).applyInPandas(round_task(k, cfg), MSG).localCheckpoint()
+        msgs = checkpoint(e.cogroup(m).applyInPandas(round_task(k, cfg), MSG))
     return msgs
 
 
