@@ -200,9 +200,10 @@ def density_ratios(group: dict, model: str = "mf") -> tuple[np.ndarray, np.ndarr
     return tuple(np.array([p[i] for p in pts], float) for i in range(3))
 
 
-RECSYS_CURVES = (("gowalla long200", "Gowalla, 200 epochs"), ("yelp2018 long200", "Yelp2018, 200 epochs"))
-RECSYS_DENSITY = (("gowalla long200", "Gowalla, 200 epochs"), ("yelp2018 long200", "Yelp2018, 200 epochs"),
-                  ("gowalla 20ep", "Gowalla, 20 epochs (3 seeds)"), ("yelp2018 r4", "Yelp2018, 12 epochs (3 seeds)"))
+# result keys of recommender.json (<dataset>/<budget>; benchmarks/README.md, recommender)
+RECSYS_CURVES = (("gowalla/200ep", "Gowalla, 200 epochs"), ("yelp2018/200ep", "Yelp2018, 200 epochs"))
+RECSYS_DENSITY = (("gowalla/200ep", "Gowalla, 200 epochs"), ("yelp2018/200ep", "Yelp2018, 200 epochs"),
+                  ("gowalla/20ep", "Gowalla, 20 epochs (3 seeds)"), ("yelp2018/12ep", "Yelp2018, 12 epochs (3 seeds)"))
 RECSYS_LINES = {"mf@1": "dense MF, d = 64", "mf@0.5": "DSL@0.5", "mf@1 d32": "dense MF, d = 32 (DSL@0.5's size)",
                 "mf@0.2": "DSL@0.2", "mf@1 d13": "dense MF, d = 13 (DSL@0.2's size)", "mf@0.1": "DSL@0.1",
                 "mf@0.2 random": "DSL@0.2, paper's random masks"}

@@ -5,9 +5,11 @@
 Every method runs in its own child process (ours through the real CLI, ``python -m recsys.train``;
 ``implicit`` in its own environment ``.bench-venvs/implicit``, whose factors are then scored here
 with the same full-ranking protocol), while the RSS of the child's process tree is sampled with
-psutil. Results merge into ``benchmarks/results/recommender.json`` as
-``{dataset: {"<model>@<density>": {metrics as in metrics.json, wall_s, peak_rss_mb}}}`` and a table
-is printed (ratios against the dense model of the same family).
+psutil. Results merge into ``benchmarks/results/recommender.json`` (the runs of record) as
+``{"<dataset>/<budget>": {"<model>@<density>[ <variant>]": {metrics as in metrics.json, wall_s, peak_rss_mb}}}``
+and a table is printed (ratios against the dense model of the same family). ``<budget>`` is ``--tag`` (default
+``<mf-epochs>ep``, ``epoch-cost`` for ``--cost-only``); ``<variant>`` is what departs from recsys.train's defaults
+(:func:`run_name`). Ad-hoc runs go elsewhere: ``--results benchmarks/results/adhoc/recommender_adhoc.json``.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ DEFAULTS = TrainConfig()  # recsys.train's defaults: result keys name departures
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results" / "recommender.json"
+RESULTS = ROOT / "benchmarks" / "results" / "recommender.json"  # runs of record; ad hoc: results/adhoc/
 IMPLICIT_PY = ROOT / ".bench-venvs" / "implicit" / "bin" / "python"
 
 IMPLICIT_SCRIPT = r"""
@@ -314,7 +316,10 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="training seed (result keys name other seeds)")
     p.add_argument("--skip", nargs="*", default=[], help="families to skip: mf lightgcn implicit")
-    p.add_argument("--tag", default="", help="suffix of the result key (e.g. ' 12ep' to keep other budgets)")
+    p.add_argument("--tag", default="", help="budget part of the result key <dataset>/<tag> (default: <mf-epochs>ep, "
+                   "or epoch-cost with --cost-only)")
+    p.add_argument("--results", type=Path, default=RESULTS,
+                   help="results JSON (default: the runs of record; ad hoc: results/adhoc/recommender_adhoc.json)")
     p.add_argument("--users", type=int, default=0, help="only the first N users of each dataset (0: all)")
     p.add_argument("--table-only", action="store_true", help="print the table of the saved results")
     p.add_argument("--cost-only", action="store_true",
@@ -326,19 +331,20 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if a.table_only:
-        print(table(_normalised(json.loads(RESULTS.read_text()))))
+        print(table(_normalised(json.loads(a.results.read_text()))))
         return 0
     from recsys.data import load_interactions
     from recsys.metrics import evaluate_popularity
 
-    results = _normalised(json.loads(RESULTS.read_text())) if RESULTS.exists() else {}
+    results_path = a.results
+    results = _normalised(json.loads(results_path.read_text())) if results_path.exists() else {}
     slice_dir = tempfile.TemporaryDirectory()
     for ds in a.datasets:
         folder, key = DATA / ds, ds
         if a.users:
             folder, key = Path(slice_dir.name) / ds, f"{ds}[:{a.users} users]"
             write_slice(DATA / ds, folder, a.users)
-        key += a.tag
+        key += "/" + (a.tag or ("epoch-cost" if a.cost_only else f"{a.mf_epochs}ep"))
         data = load_interactions(folder)
         runs = {}
         pop = evaluate_popularity(data.train, data.test)
@@ -347,13 +353,13 @@ def main(argv=None) -> int:
 
         def save():
             """Merge this run's entries into the file as it is now (other runs may have written)."""
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            current = _normalised(json.loads(RESULTS.read_text())) if RESULTS.exists() else {}
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            current = _normalised(json.loads(results_path.read_text())) if results_path.exists() else {}
             current.setdefault(key, {}).update(runs)
             results.update(current)
-            tmp = RESULTS.with_suffix(f".tmp{os.getpid()}")
+            tmp = results_path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
-            os.replace(tmp, RESULTS)
+            os.replace(tmp, results_path)
 
         if a.variants:
             runs.pop("popularity")
@@ -393,7 +399,7 @@ def main(argv=None) -> int:
                 save()
         save()
     print(table(results))
-    if RESULTS.exists():
+    if results_path == RESULTS and RESULTS.exists():  # the figure of record
         plots.draw("recommender", RESULTS)
     return 0
 

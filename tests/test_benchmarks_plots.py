@@ -97,9 +97,9 @@ def test_draw_writes_a_png_next_to_the_json(tmp_path, name):
                "heavy_hitters": {"aol": {p: {e: {m: {"f1_mean": 0.5, "f1_std": 0.1} for m in ("taps", "fedpem")}
                                                  for e in ("1.0", "4.0")} for p in ("1", "5")}},
                "heavy_hitters_ideal": _ideal_results(),
-               "recommender": {"gowalla long80": {"mf@1": _run(0.14, [(10, 0.12), (80, 0.14)]),
+               "recommender": {"gowalla/200ep": {"mf@1": _run(0.14, [(10, 0.12), (80, 0.14)]),
                                                   "mf@0.2": _run(0.12, [(10, 0.10), (80, 0.12)])},
-                               "gowalla 20ep": {"mf@1": {"recall@20": 0.12}, "mf@0.2": {"recall@20": 0.11}}},
+                               "gowalla/20ep": {"mf@1": {"recall@20": 0.12}, "mf@0.2": {"recall@20": 0.11}}},
                "social": {"ciao/mf/1": {a: {"runs": [{"recall@20": v, "recall@20_cold": v / 2} for v in (0.05, 0.06)]}
                                         for a in ("interactions", "social")} | {"paired": {}}},
                "recommender_tuning": {"ciao/mf/1": {k: {"recall": 0.05, "popularity_recall": 0.04}
