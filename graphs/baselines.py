@@ -18,7 +18,7 @@ with dense new ids.
   in round ``t + 1``; new fires ignite when all are out (Leskovec et al., KDD 2005, level-synchronous).
 
 Random-walk and forest-fire draw all randomness from :func:`hash_uniform` (a pure function of the
-seed and node/walker/step ids), so the distributed versions in :mod:`graphs.spark_sampling` give the
+seed and node/walker/step ids), so the distributed versions in :mod:`graphs.spark_walks` give the
 same samples as these numpy versions, which the benchmark and the tests use.
 
 >>> import numpy as np
@@ -94,7 +94,7 @@ def hash_uniform(seed: int, stream: int, *keys) -> np.ndarray:
     """Uniforms in ``[0, 1)``, a pure function of ``(seed, stream, keys...)`` (integer arrays, broadcast).
 
     Samplers draw every random number this way, keyed by walker/step or node ids, so the
-    distributed versions in :mod:`graphs.spark_sampling` reproduce these numpy versions exactly.
+    distributed versions in :mod:`graphs.spark_walks` reproduce these numpy versions exactly.
     """
     arrs = [np.atleast_1d(np.asarray(k, dtype=np.int64)).astype(np.uint64) for k in keys]
     shape = np.broadcast_shapes(*(a.shape for a in arrs)) if arrs else (1,)
