@@ -122,11 +122,14 @@ PY = {
 }
 
 
-def publish_command(out: str) -> str:
-    """Promote the day's bandit version to the live store, then ask the scoring service to serve it
-    (waiting while it starts); its answer is kept in ``out/reload.json``."""
+def publish_command(out: str, finish: bool = False) -> str:
+    """Promote the day's bandit version, with the day's staged fresh items merged (``jobs.bandit_day promote
+    --fresh``; ``finish``: the daily DAG's last step, which merges them into the day store and marks it finished),
+    to the live store, then ask the scoring service to serve it (waiting while it starts); its answer is kept in
+    ``out/reload.json``."""
     return (
         PYTHON + " -m jobs.bandit_day promote --day " + dated("bandit") + " --live " + LIVE_PARAMS +
+        " --fresh " + dated("fresh_items") + (" --finish" if finish else "") +
         " && mkdir -p " + out + " && curl -fsS --retry 90 --retry-delay 2 --retry-connrefused -X POST"
         " -H \"Authorization: Bearer $GRAPHREC_SERVE_TOKEN\" -H 'Content-Type: application/json' -d '{}' "
         + SERVING_URL + "/v1/params/reload -o " + out + "/.reload.json && mv " + out + "/.reload.json "

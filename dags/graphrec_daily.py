@@ -19,7 +19,10 @@ settings every ``tune_every_days`` days and reuses the last tuned ones in betwee
 The bandit steps compute on the day's parameter store ``<work_dir>/bandit/ds=<ds>/`` (seeded from
 the latest earlier day, so a re-run of a day reproduces it exactly) and promote each result to the
 live store ``<work_dir>/bandit/params/`` that the scoring service serves (``jobs.bandit_day``),
-then call the service's ``POST /v1/params/reload``.
+then call the service's ``POST /v1/params/reload``. The day's trending items, staged by
+``graphrec_heavy_hitters`` as ``<work_dir>/fresh_items/ds=<ds>/``, are merged when a version is
+promoted: ``publish`` (``--finish``) merges them into the day store after the batch update and marks
+the day finished, so the final store is the same whichever DAG runs (or re-runs) last.
 
 Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/``. Spark jobs go through
 ``SparkSubmitOperator`` (connection ``spark_default``: ``local[2]``, ``spark://host:7077``, ``yarn``,
@@ -200,7 +203,7 @@ with DAG(
     )
     publish = BashOperator(
         task_id="publish",
-        bash_command=publish_command(dated("published") + "/bandit"),
+        bash_command=publish_command(dated("published") + "/bandit", finish=True),
         **PY,
     )
 

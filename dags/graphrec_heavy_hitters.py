@@ -1,14 +1,17 @@
 """graphrec_heavy_hitters — federated LDP heavy hitters feeding fresh items to the bandit (configuration only).
 
-    heavy_hitters ── wait_for_daily_params ── add_fresh_items ── publish_fresh_items
+    heavy_hitters ── add_fresh_items ── wait_for_daily_params ── publish_fresh_items
 
 ``heavy_hitters`` (Spark) reads the day's item reports ``(party, user, item)`` — each party perturbs
 its users' items on its own side; the job sees only ε-LDP reports — and writes the trending items
-with a privacy ledger to ``<work_dir>/heavy_hitters/ds=<ds>/``. Once ``graphrec_daily`` has
-published the day's parameters, the trending items join the clusters' candidate lists
-(``recsys.candidates --fresh-items``: new edges start at d = λ, b = 0, existing edges untouched)
-as a new version of the day's parameter store ``<work_dir>/bandit/ds=<ds>/`` (so the next day
-starts from it), which is promoted to the live store, and the scoring service is told to reload.
+with a privacy ledger to ``<work_dir>/heavy_hitters/ds=<ds>/``; ``add_fresh_items`` stages their ids as
+the day's own table ``<work_dir>/fresh_items/ds=<ds>/`` (``jobs.bandit_day fresh``). This DAG never
+writes the daily DAG's store directly: once ``graphrec_daily`` has finished the day (its ``publish``),
+``publish_fresh_items`` promotes the day's store with the fresh items merged (``jobs.bandit_day
+promote --fresh``: new edges start at d = λ, b = 0, existing edges untouched; into the day store
+``<work_dir>/bandit/ds=<ds>/`` as a new version, so the next day starts from it) under the day's lock,
+and the scoring service is told to reload. A daily run that comes later (or re-runs the day) merges
+the same table in its own ``publish``, so either order gives the same store.
 
 Item ids in the reports are the catalogue's ids and must be the ids the candidate graph serves.
 
@@ -58,15 +61,15 @@ with DAG(
     wait_for_daily_params = ExternalTaskSensor(
         task_id="wait_for_daily_params",
         external_dag_id="graphrec_daily",
-        external_task_id="bandit_update",
+        external_task_id="publish",
         mode="reschedule",
         poke_interval=300,
         timeout=6 * 3600,
     )
     add_fresh_items = BashOperator(
         task_id="add_fresh_items",
-        bash_command=PYTHON + " -m recsys.candidates --fresh-items " + dated("heavy_hitters") + "/heavy_hitters"
-        " --params " + dated("bandit"),
+        bash_command=PYTHON + " -m jobs.bandit_day fresh --heavy-hitters " + dated("heavy_hitters") + "/heavy_hitters"
+        " --output " + dated("fresh_items"),
         **PY,
     )
     publish_fresh_items = BashOperator(
@@ -75,4 +78,4 @@ with DAG(
         **PY,
     )
 
-    heavy_hitters >> wait_for_daily_params >> add_fresh_items >> publish_fresh_items
+    heavy_hitters >> add_fresh_items >> wait_for_daily_params >> publish_fresh_items

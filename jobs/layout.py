@@ -17,8 +17,10 @@ its functions join strings: given Jinja placeholders they return templates), by 
 >>> dated("w", "grpah", "2026-01-05")
 Traceback (most recent call last):
 ...
-ValueError: unknown table 'grpah' (the layout has: bandit, embedding, embedding_tuning, events, friends, graph, \
-heavy_hitters, interactions, logs, published, raw, recommender, report, sample, serving, traffic)
+ValueError: unknown table 'grpah' (the layout has: bandit, embedding, embedding_tuning, events, fresh_items, friends, \
+graph, heavy_hitters, interactions, logs, published, raw, recommender, report, sample, serving, traffic)
+>>> lock_beside("runs/pipeline/bandit/ds=2026-01-05")
+'runs/pipeline/bandit/.ds=2026-01-05.lock'
 """
 from __future__ import annotations
 
@@ -40,8 +42,11 @@ TABLES: dict[str, str] = {
     "embedding": "graphrec_daily.embed_graph: vectors",
     "friends": "graphrec_daily.friend_knn: neighbors",
     "recommender": "graphrec_daily.train_recommender: user_vectors, item_vectors, sparse tables, metrics.json",
-    "bandit": "graphrec_daily.seed_bandit/build_candidates/bandit_update, graphrec_heavy_hitters.add_fresh_items: "
-              "the day's versioned parameter store (v=<n>/, CURRENT, SEED.json)",
+    "bandit": "graphrec_daily.seed_bandit/build_candidates/bandit_update/publish (and graphrec_heavy_hitters."
+              "publish_fresh_items once the day is finished, jobs.bandit_day): the day's versioned parameter store "
+              "(v=<n>/, CURRENT, SEED.json, FINISHED.json), its lock .ds=<ds>.lock beside it",
+    "fresh_items": "graphrec_heavy_hitters.add_fresh_items: items (the day's trending item ids, merged into the "
+                   "bandit store when it is promoted)",
     "published": "serve_candidates/publish/publish_fresh_items: the service's answer to each reload",
     "traffic": "graphrec_daily.simulate_traffic (demo): curve, summary.json",
     "events": "graphrec_daily.export_events: events, impressions",
@@ -79,6 +84,12 @@ def dated_path(work: str | Path, table: str, ds: str) -> Path:
 def raw(work: str, ds: str, name: str) -> str:
     """``<work>/raw/ds=<ds>/<name>``: one input of the day's landing zone (e.g. ``graph/edges``)."""
     return f"{dated(work, 'raw', ds)}/{name}"
+
+
+def lock_beside(path: str) -> str:
+    """``<parent>/.<name>.lock``: the lock file of a dated folder, beside it (so replacing the folder keeps it)."""
+    parent, _, name = str(path).rstrip("/").rpartition("/")
+    return f"{parent}/.{name}.lock" if parent else f".{name}.lock"
 
 
 def live_params(work: str) -> str:
