@@ -74,15 +74,16 @@ def arm(data, graph, vecs, social: bool, scfg: SocialConfig):
 
 def cell(name, data, graph, vecs, model, density, social, args) -> dict:
     """Tune one arm on validation, then train it on every seed; test figures per seed."""
-    scfg = SocialConfig(map=False, propagate=args.social_weight)
+    scfg = social_config(args, model)
     d, s = arm(data, graph, vecs, social, scfg)
     base = TrainConfig(model=model, density=density, epochs=args.epochs, eval_every=5, patience=4,
                        show_progress=False, seed=0)
     t0 = time.perf_counter()
     tuned = successive_halving(base, lambda c: ((r := fit(c, d, s, scfg).result).best_valid or 0.0, r.epochs),
-                               TuneConfig(trials=args.tune, eta=2, rungs=2, seed=0)) if args.tune else None
+                               TuneConfig(trials=args.tune, eta=2, rungs=2, seed=0)) if args.tune and not args.settings else None
     tune_s = time.perf_counter() - t0
-    cfg = apply_settings(base, tuned.best) if tuned else base
+    fixed = json.loads(args.settings) if args.settings else None
+    cfg = apply_settings(base, tuned.best) if tuned else apply_settings(base, fixed) if fixed else base
     runs = []
     for seed in range(args.seeds):
         rec = fit(replace(cfg, seed=seed), d, s, scfg)
@@ -96,8 +97,13 @@ def cell(name, data, graph, vecs, model, density, social, args) -> dict:
         log.info("%s %s@%g %s seed %d: R %.4f cold %.4f (%d epochs, %.3fs/epoch)", name, model, density,
                  "social" if social else "interactions", seed, rep[f"recall@{K}"], rep[f"recall@{K}_cold"],
                  rec.result.epochs, rec.result.seconds_per_epoch)
-    return {"settings": tuned.best if tuned else None, "tune_seconds": tune_s,
+    return {"settings": tuned.best if tuned else fixed, "tune_seconds": tune_s, "social_mode": scfg.mode if social else None,
             "tune_epochs": tuned.epochs_spent if tuned else 0, "runs": runs}
+
+
+def social_config(args, model: str) -> SocialConfig:
+    """The social arm's design: ``--social-mode`` (``layers`` is LightGCN's; MF always takes the hop)."""
+    return SocialConfig(map=False, propagate=args.social_weight, mode=args.social_mode if model == "lightgcn" else "hop")
 
 
 def paired(a: list[dict], b: list[dict], key: str) -> dict:
@@ -112,7 +118,7 @@ def paired(a: list[dict], b: list[dict], key: str) -> dict:
 
 def cold_start_replay(name, data, graph, vecs, model, args, settings) -> dict:
     """Withhold 10 % of the users (all their training items) and serve them from the social side."""
-    scfg = SocialConfig(map=False, propagate=args.social_weight)
+    scfg = social_config(args, model)
     out = []
     for seed in range(args.seeds):
         rng = np.random.default_rng(100 + seed)
@@ -148,7 +154,7 @@ def friend_source(name, data, graph, vecs, model, args, settings) -> dict:
     help as an extra source at scoring? ``s'(u, i) = s(u, i) + β · σ_u · c_ui / max_i c_ui`` with
     ``c = F_knn · R`` (friends' item counts) and σ_u the spread of u's model scores; β is chosen
     on validation from a small grid (0 = the source is off)."""
-    scfg = SocialConfig(map=False, propagate=args.social_weight)
+    scfg = social_config(args, model)
     d, s = align(data, graph, vecs, scfg.max_friends)
     pos = np.searchsorted(vecs.orig_ids, d.user_ids).clip(max=len(vecs.orig_ids) - 1)
     x = vecs.vectors[pos] * (vecs.orig_ids[pos] == d.user_ids)[:, None]
@@ -186,7 +192,7 @@ def friend_source(name, data, graph, vecs, model, args, settings) -> dict:
 
 def timing(name, data, graph, vecs, model, density, args) -> dict:
     """Seconds per epoch of both arms, interleaved (a b b a) at a fixed epoch count, same settings."""
-    scfg = SocialConfig(map=False, propagate=args.social_weight)
+    scfg = social_config(args, model)
     arms = {False: arm(data, graph, vecs, False, scfg), True: arm(data, graph, vecs, True, scfg)}
     cfg = TrainConfig(model=model, density=density, epochs=args.timing_epochs, show_progress=False, seed=0)
     t = {False: [], True: []}
@@ -208,6 +214,10 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", type=int, default=6, help="successive-halving trials per arm (0: CLI defaults)")
     ap.add_argument("--epochs", type=int, default=100, help="epoch ceiling (early stopping on validation)")
     ap.add_argument("--social-weight", type=float, default=SocialConfig.propagate)
+    ap.add_argument("--social-mode", choices=("hop", "layers"), default="hop",
+                    help="LightGCN's social design: friends' mean hop, or friend edges in every layer")
+    ap.add_argument("--settings", default=None,
+                    help="JSON of training settings for both arms instead of tuning (e.g. tuned on another cell)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--knn", type=int, default=20, help="kNN friends per user for the friend-items source")
     ap.add_argument("--timing-epochs", type=int, default=5)

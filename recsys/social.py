@@ -45,6 +45,7 @@ from torch import nn
 
 from recsys.data import Interactions
 from recsys.export import read_vectors
+from recsys.lightgcn import LightGCN
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,19 @@ class SocialConfig:
         map: add ``W s_u`` (the learned map of the precomputed social vector).
         propagate: γ, the weight of the friends' mean vector (0: no friend hop).
         max_friends: friends kept per user (bounds the per-step cost).
+        mode: ``hop`` (the friends' mean added to the final vector, MF and LightGCN) or ``layers``
+            (LightGCN only: friend edges inside every propagation layer, :class:`SocialLightGCN`;
+            γ is then the weight of the user–user part of each layer).
     """
 
     map: bool = True
     propagate: float = 0.5
     max_friends: int = 50
+    mode: str = "hop"
 
     def __post_init__(self) -> None:
+        if self.mode not in ("hop", "layers"):
+            raise ValueError(f"social mode must be 'hop' or 'layers', got {self.mode!r}")
         if self.propagate < 0:
             raise ValueError(f"social propagate weight must be >= 0, got {self.propagate}")
         if self.max_friends < 1:
@@ -266,3 +273,51 @@ class SocialUsers(nn.Module):
         with torch.no_grad():
             agg = torch.sparse.mm(self.friends, self.own(e_all.detach()))
         return h + self.propagate * agg[users]
+
+
+def _torch_csr(m: sp.csr_matrix) -> torch.Tensor:
+    m = m.tocsr().astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)),
+                                       torch.from_numpy(m.data), size=m.shape, check_invariants=False)
+
+
+def social_adjacency(friends: sp.csr_matrix) -> sp.csr_matrix:
+    """``Ŝ = D^{-1/2} S D^{-1/2}`` of the symmetrised, unweighted friend graph (SocialLGN's social graph)."""
+    s = friends.tocsr().astype(np.float32)
+    s = ((s + s.T) > 0).astype(np.float32).tocsr()
+    deg = np.asarray(s.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = deg[deg > 0] ** -0.5
+    out = (sp.diags(inv) @ s @ sp.diags(inv)).tocsr()
+    out.sort_indices()
+    return out
+
+
+class SocialLightGCN(LightGCN):
+    """LightGCN with friend edges inside the propagation (SocialLGN, Liao et al., ICDE 2022, with a
+    parameter-free sum fusion): per layer, users aggregate their items *and* their friends,
+
+        E_U^{(l+1)} = (Â E^{(l)})_U + γ · Ŝ E_U^{(l)},    E_I^{(l+1)} = (Â E^{(l)})_I,
+
+    and the layers are averaged as in LightGCN. A user with friends but no interactions
+    (``e_u = 0``) gets a vector from its friends from the first layer on.
+    """
+
+    def __init__(self, train: sp.csr_matrix, social: SocialInputs, weight: float, **kw):
+        super().__init__(train, **kw)
+        self.weight = float(weight)
+        self.register_buffer("sadj", _torch_csr(social_adjacency(social.friends)), persistent=False)
+
+    def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([self.user, self.item], 0)
+        acc, n = x, self.n_users
+        for _ in range(self.layers):
+            y = torch.sparse.mm(self.adj, x)
+            if self.weight:
+                y = torch.cat([y[:n] + self.weight * torch.sparse.mm(self.sadj, x[:n]), y[n:]], 0)
+            x = y
+            acc = acc + x
+        acc = acc / (self.layers + 1)
+        return acc[:n], acc[n:]

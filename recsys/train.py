@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--social-vectors", default=None, help="embed_graph output of the user graph")
     p.add_argument("--social-weight", type=float, default=SocialConfig.propagate,
                    help="weight of the friends' mean vector in a user's vector (0: off)")
+    p.add_argument("--social-mode", choices=("hop", "layers"), default=SocialConfig.mode,
+                   help="hop: friends' mean added to the final user vector; layers: friend edges inside "
+                        "LightGCN's propagation (SocialLGN-style)")
     p.add_argument("--social-map", action="store_true",
                    help="also add a learned map of the social vectors (measured: no gain, see benchmarks/README.md)")
     p.add_argument("--tune", type=int, default=0, help="tune lr/L2/init/schedule with N trials of successive halving")
@@ -168,7 +171,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
                         grow_zero_signal=a.grow_zero_signal,
                         eval_every=a.eval_every, patience=a.patience, k=a.k, device=a.device, seed=a.seed,
                         show_progress=not a.no_progress)
-    social = SocialConfig(map=a.social_map, propagate=a.social_weight)
+    social = SocialConfig(map=a.social_map, propagate=a.social_weight, mode=a.social_mode)
     return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads,
                      a.split, a.valid_fraction, a.social_graph, a.social_vectors, social, a.tune, a.settings)
 

@@ -33,7 +33,7 @@ from recsys.device import device_name, resolve_device
 from recsys.lightgcn import LightGCN
 from recsys.metrics import evaluate_embeddings
 from recsys.mf import MF
-from recsys.social import SocialConfig, SocialInputs, SocialUsers
+from recsys.social import SocialConfig, SocialInputs, SocialLightGCN, SocialUsers
 from recsys.validation import EarlyStopping
 from recsys.sparse_training import DSLConfig, DynamicSparsity
 
@@ -171,7 +171,12 @@ def build_model(config: TrainConfig, data: Interactions, social: SocialInputs | 
         tower = SocialUsers(social, config.dim, social_config or SocialConfig())
         zero = torch.from_numpy(np.flatnonzero(np.diff(data.train.indptr) == 0))
     if config.model == "mf":
+        if tower is not None and tower.config.mode == "layers":
+            raise ValueError("social mode 'layers' is for LightGCN (MF has no propagation); use 'hop'")
         return MF(data.n_users, data.n_items, config.dim, init_std=std, seed=config.seed, social=tower, zero_users=zero)
+    if social is not None and tower.config.mode == "layers":  # friend edges inside the propagation
+        return SocialLightGCN(data.train, social, tower.config.propagate, dim=config.dim, layers=config.layers,
+                              init_std=std, seed=config.seed, zero_users=zero)
     return LightGCN(data.train, config.dim, config.layers, init_std=std, seed=config.seed, social=tower,
                     zero_users=zero)
 
