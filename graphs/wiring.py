@@ -46,6 +46,17 @@ from graphs.loop_repair import _ranges, repair_loops, resolve_loops  # noqa: F40
 log = logging.getLogger(__name__)
 
 
+def _stub_offsets(group: np.ndarray, counts: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Each cell's first stub within its group (row or column), the group's cells in the random order ``key``:
+    the exclusive cumulative sum of ``counts`` per group."""
+    o = np.lexsort((key, group))
+    out = np.empty_like(counts)
+    cum = np.cumsum(counts[o]) - counts[o]
+    first = np.searchsorted(group[o], group[o], side="left")
+    out[o] = cum - cum[first]
+    return out
+
+
 def _coprime_multipliers(sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random ``alpha`` in ``[1, size)`` with ``gcd(alpha, size) = 1`` per size (1 for size <= 2)."""
     alpha = np.ones(sizes.size, dtype=np.int64)
@@ -117,18 +128,8 @@ class WiringPlan:
         keep = a.data > 0
         ci, cj, ca = a.row[keep].astype(np.int64), a.col[keep].astype(np.int64), a.data[keep].astype(np.int64)
         # random order of cells inside each row and each column -> stub offsets
-        key = rng.random(ci.size)
-        o = np.lexsort((key, ci))
-        cc = np.empty_like(ca)
-        cum = np.cumsum(ca[o]) - ca[o]
-        row_first = np.searchsorted(ci[o], ci[o], side="left")
-        cc[o] = cum - cum[row_first]
-        key = rng.random(ci.size)
-        o = np.lexsort((key, cj))
-        cr = np.empty_like(ca)
-        cum = np.cumsum(ca[o]) - ca[o]
-        col_first = np.searchsorted(cj[o], cj[o], side="left")
-        cr[o] = cum - cum[col_first]
+        cc = _stub_offsets(ci, ca, rng.random(ci.size))
+        cr = _stub_offsets(cj, ca, rng.random(ci.size))
         cd = (rng.random(ci.size) * p[ci]).astype(np.int64)
         cell_start = np.concatenate([[0], np.cumsum(ca)[:-1]]).astype(np.int64)
         return WiringPlan(
