@@ -97,6 +97,26 @@ class RowSplit:
         return out
 
 
+def locality_order(a: sp.spmatrix) -> np.ndarray:
+    """Vertices by degree, descending (ties by id): the permutation ``order`` with ``a[order][:, order]``.
+
+    Hubs get the lowest ids, so the rows of the dense operand that most products gather sit together and stay in
+    cache (degree sort, as in e.g. Balaji & Lucia, "When is graph reordering an optimization?", IISWC 2018).
+    """
+    deg = np.diff(sp.csr_matrix(a).indptr)
+    return np.argsort(-deg, kind="stable")
+
+
+def permuted(a: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
+    """``a[order][:, order]`` as float32 CSR with int32 indices and sorted columns."""
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    c = a.tocoo()
+    out = sp.csr_matrix((c.data, (inv[c.row], inv[c.col])), shape=a.shape, dtype=np.float32)
+    out.sort_indices()
+    return out
+
+
 def parallel(a: sp.csr_matrix, threads: int) -> "sp.csr_matrix | RowSplit":
     """``a`` itself for one thread, else a :class:`RowSplit` of it (both support ``@ dense``)."""
     return a if threads <= 1 or a.shape[0] < 2 else RowSplit(a, threads)
@@ -139,6 +159,14 @@ def check_adjacency(adjacency: sp.spmatrix) -> sp.csr_matrix:
     return a
 
 
+def fix_signs(u: np.ndarray) -> np.ndarray:
+    """Signs of ``u``'s columns (±1) that make each column's ``Σ_i u_i³`` non-negative: a sign convention for
+    singular/eigen-vectors that does not depend on the row order (so a permuted input gives the permuted result)."""
+    s = np.sign(np.einsum("ij,ij,ij->j", u, u, u, dtype=np.float64))
+    s[s == 0] = 1.0
+    return s
+
+
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """L2-normalise rows; all-zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -164,15 +192,20 @@ def orthonormalize(y: np.ndarray) -> np.ndarray:
 
 
 def randomized_svd(a: sp.spmatrix, rank: int, n_iter: int = 5, oversample: int = 10,
-                   seed: int = 0, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Randomized truncated SVD ``a ≈ U diag(s) Vᵀ`` (Halko et al. 2011, Alg. 4.4 with normalised power steps)."""
+                   seed: int = 0, threads: int = 1,
+                   col_order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Randomized truncated SVD ``a ≈ U diag(s) Vᵀ`` (Halko et al. 2011, Alg. 4.4 with normalised power steps).
+
+    ``col_order``: ``a``'s columns are those of an original matrix in this order; the test matrix's rows follow
+    it, so a permuted ``a`` gives the permuted factors of the original (up to float rounding)."""
     n, m = a.shape
     k = min(rank + oversample, n, m)
     rng = np.random.default_rng(seed)
     a = sp.csr_matrix(a)
     at = parallel(a.T.tocsr(), threads)
     a = parallel(a, threads)
-    q = orthonormalize(a @ rng.standard_normal((m, k)).astype(np.float32))
+    omega = rng.standard_normal((m, k)).astype(np.float32)
+    q = orthonormalize(a @ (omega if col_order is None else omega[col_order]))
     for _ in range(n_iter):
         q = orthonormalize(a @ orthonormalize(at @ q))
     b = np.ascontiguousarray((at @ q).T)  # k × m; b bᵀ = W diag(s²) Wᵀ
@@ -180,7 +213,9 @@ def randomized_svd(a: sp.spmatrix, rank: int, n_iter: int = 5, oversample: int =
     order = np.argsort(-s2)[:rank]
     s = np.sqrt(np.maximum(s2[order], 0.0))
     u = q @ w[:, order].astype(np.float32)
-    vt = (w[:, order].T @ b) / np.maximum(s, 1e-12)[:, None]
+    sign = fix_signs(u).astype(np.float32)
+    u *= sign
+    vt = (w[:, order].T @ b) * (sign / np.maximum(s, 1e-12))[:, None]
     return u.astype(np.float32), s.astype(np.float32), vt.astype(np.float32)
 
 
@@ -199,10 +234,12 @@ def proximity_matrix(a: sp.csr_matrix, exponent: float = 0.75) -> sp.csr_matrix:
 
 
 def smf_embedding(a: sp.csr_matrix, dim: int, n_iter: int = 5, exponent: float = 0.75,
-                  seed: int = 0, threads: int = 1) -> np.ndarray:
-    """Stage 1 of ProNE: ``normalize(U Σ^½)`` of the randomized SVD of :func:`proximity_matrix`."""
+                  seed: int = 0, threads: int = 1, order: np.ndarray | None = None) -> np.ndarray:
+    """Stage 1 of ProNE: ``normalize(U Σ^½)`` of the randomized SVD of :func:`proximity_matrix` (``order``: ``a`` is
+    an original adjacency with its vertices in this order, see :func:`randomized_svd`)."""
     rank = min(dim, max(a.shape[0] - 1, 1))
-    u, s, _ = randomized_svd(proximity_matrix(a, exponent), rank, n_iter=n_iter, seed=seed, threads=threads)
+    u, s, _ = randomized_svd(proximity_matrix(a, exponent), rank, n_iter=n_iter, seed=seed, threads=threads,
+                             col_order=order)
     x = normalize_rows(u * np.sqrt(s))
     if rank < dim:
         x = np.pad(x, ((0, 0), (0, dim - rank)))
@@ -218,27 +255,40 @@ def propagation_operator(a: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix
     return ai, da
 
 
+def filter_operator(da: sp.csr_matrix, mu: float) -> sp.csr_matrix:
+    """``M = (1−μ)I − D̃⁻¹(I+A)`` as one float32 CSR: ``da`` has every diagonal entry (``I + A``), so ``M`` has
+    its pattern, and ``M·y`` is one sparse product instead of a product and two dense passes."""
+    n = da.shape[0]
+    m = sp.csr_matrix(sp.identity(n, dtype=np.float32, format="csr") * np.float32(1.0 - mu) - da, dtype=np.float32)
+    m.sort_indices()
+    return m
+
+
 def chebyshev_filter(da: sp.csr_matrix, x: np.ndarray, order: int = 10, mu: float = 0.2,
                      theta: float = 0.5, threads: int = 1) -> np.ndarray:
     """``Σ_k c_k T_k(M) x`` with ``M = (1−μ)I − D̃⁻¹(I+A)`` (ProNE's Gaussian band-pass, official recursion).
 
-    ``da`` is the row-stochastic ``D̃⁻¹(I+A)``; ``M`` is applied without forming it.
+    ``da`` is the row-stochastic ``D̃⁻¹(I+A)``; ``M`` is formed once (:func:`filter_operator`). Every operand
+    and coefficient is float32: a float64 Bessel coefficient (``scipy.special.iv``) would promote the running sum
+    (numpy ≥ 2 keeps a numpy scalar's precision) and with it the last product ``(I+A)(x − conv)`` to float64.
     """
-    da = parallel(da, threads)
-
-    def m(y: np.ndarray) -> np.ndarray:
-        return (1.0 - mu) * y - da @ y
-
     if order <= 1:
         return x.copy()
+    m = parallel(filter_operator(da, mu), threads)
+    c = iv(np.arange(order), theta).astype(np.float32)
+    x = x.astype(np.float32, copy=False)
     lx0 = x
-    lx1 = 0.5 * m(m(x)) - x
-    conv = iv(0, theta) * lx0 - 2 * iv(1, theta) * lx1
+    lx1 = m @ (m @ x)
+    lx1 *= np.float32(0.5)
+    lx1 -= x
+    conv = c[0] * lx0 - np.float32(2) * c[1] * lx1
     for i in range(2, order):
-        lx2 = m(m(lx1)) - 2 * lx1 - lx0
-        conv = conv + (2 if i % 2 == 0 else -2) * iv(i, theta) * lx2
+        lx2 = m @ (m @ lx1)
+        lx2 -= np.float32(2) * lx1
+        lx2 -= lx0
+        conv += (np.float32(2) if i % 2 == 0 else np.float32(-2)) * c[i] * lx2
         lx0, lx1 = lx1, lx2
-    return conv.astype(np.float32)
+    return conv
 
 
 def dense_embedding(x: np.ndarray, dim: int) -> np.ndarray:
@@ -248,6 +298,7 @@ def dense_embedding(x: np.ndarray, dim: int) -> np.ndarray:
     order = np.argsort(-s2)[: min(dim, x.shape[1])]
     s = np.sqrt(np.maximum(s2[order], 0.0))
     u_s_half = (x64 @ v[:, order]) / np.sqrt(np.maximum(s, 1e-12))  # U Σ^½ = X V Σ^-½
+    u_s_half *= fix_signs(u_s_half)
     out = normalize_rows(u_s_half.astype(np.float32))
     if out.shape[1] < dim:
         out = np.pad(out, ((0, 0), (0, dim - out.shape[1])))
@@ -274,6 +325,7 @@ class ProNEConfig:
     n_iter: int = 5
     seed: int = 0
     threads: int = 1
+    reorder: bool = True
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -293,12 +345,14 @@ class ProNE(Embedder):
 
     ``threads``: threads of the sparse products (:class:`RowSplit`) and of BLAS. 1 (the default) is
     what a Spark task gets, one core; 0 uses every core, for a graph embedded alone on one machine.
-    The result does not depend on it.
+    The result does not depend on it. ``reorder``: run on the vertices in :func:`locality_order` (the products
+    gather cached rows) and undo the permutation at the end; the same result up to float rounding.
     """
 
     def __init__(self, dim: int = 128, order: int = 10, mu: float = 0.2, theta: float = 0.5,
-                 exponent: float = 0.75, n_iter: int = 5, seed: int = 0, threads: int = 1) -> None:
-        self.config = ProNEConfig(dim, order, mu, theta, exponent, n_iter, seed, threads)
+                 exponent: float = 0.75, n_iter: int = 5, seed: int = 0, threads: int = 1,
+                 reorder: bool = True) -> None:
+        self.config = ProNEConfig(dim, order, mu, theta, exponent, n_iter, seed, threads, reorder)
         self.dim = dim
         self.smf_: np.ndarray | None = None
         self.embedding_: np.ndarray | None = None
@@ -312,8 +366,14 @@ class ProNE(Embedder):
         a = check_adjacency(adjacency)
         a = sp.csr_matrix(a.maximum(a.T)) if (a != a.T).nnz else a
         threads = c.threads or cores()
-        self.smf_ = smf_embedding(a, c.dim, n_iter=c.n_iter, exponent=c.exponent, seed=c.seed, threads=threads)
-        self.embedding_ = spectral_propagation(a, self.smf_, c.order, c.mu, c.theta, threads=threads)
+        order = locality_order(a) if c.reorder and a.shape[0] > 1 else None
+        if order is not None:
+            a = permuted(a, order)
+        smf = smf_embedding(a, c.dim, n_iter=c.n_iter, exponent=c.exponent, seed=c.seed, threads=threads, order=order)
+        emb = spectral_propagation(a, smf, c.order, c.mu, c.theta, threads=threads)
+        if order is not None:  # back to the input's vertex order
+            smf[order], emb[order] = smf.copy(), emb.copy()
+        self.smf_, self.embedding_ = smf, emb
         return self
 
     def transform(self) -> np.ndarray:
