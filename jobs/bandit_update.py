@@ -15,12 +15,13 @@ with ``cluster = -1``) are merged and counted in the watermark but add nothing, 
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
+
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.bandit_update")
 
@@ -29,11 +30,12 @@ log = logging.getLogger("jobs.bandit_update")
 class BanditUpdateConfig:
     """Paths of one update run (all come from flags)."""
 
-    events: str
-    impressions: str
-    params: str
-    output: str
-    dedup_horizon_days: float | None = None
+    events: str = arg(help="Parquet DIR of feedback events (event_id, score_id, item, reward, ts[, seq])")
+    impressions: str = arg(help="Parquet DIR of impressions (score_id, user, cluster, weight, item, version, ts)")
+    params: str = arg(help="PARAMS_DIR holding the current version (CURRENT)")
+    output: str = arg(help="PARAMS_DIR to publish v=<n+1> into (may equal --params)")
+    dedup_horizon_days: float | None = arg(None, "keep merged event ids this many days behind the watermark; older "
+                                           "events are refused as late (default: keep every id)")
 
     def __post_init__(self) -> None:
         for name in ("events", "impressions", "params", "output"):
@@ -44,16 +46,7 @@ class BanditUpdateConfig:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> BanditUpdateConfig:
-    ap = argparse.ArgumentParser(prog="bandit_update", description=__doc__.split("\n")[0])
-    ap.add_argument("--events", required=True, help="Parquet DIR of feedback events (event_id, score_id, item, reward, ts[, seq])")
-    ap.add_argument("--impressions", required=True, help="Parquet DIR of impressions (score_id, user, cluster, weight, item, version, ts)")
-    ap.add_argument("--params", required=True, help="PARAMS_DIR holding the current version (CURRENT)")
-    ap.add_argument("--output", required=True, help="PARAMS_DIR to publish v=<n+1> into (may equal --params)")
-    ap.add_argument("--dedup-horizon-days", type=float, default=None,
-                    help="keep merged event ids this many days behind the watermark; older events are refused "
-                         "as late (default: keep every id)")
-    a = ap.parse_args(argv)
-    return BanditUpdateConfig(a.events, a.impressions, a.params, a.output, a.dedup_horizon_days)
+    return parse_config(BanditUpdateConfig, argv, prog="bandit_update", description=__doc__.split("\n")[0])
 
 
 def run(spark, cfg: BanditUpdateConfig) -> dict:
@@ -125,12 +118,7 @@ def run(spark, cfg: BanditUpdateConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("bandit_update")
-    run(spark, cfg)
+    run_job(argv, parse_args, run, "bandit_update")
     return 0
 
 

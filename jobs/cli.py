@@ -139,3 +139,15 @@ def config_from(cls, ns: argparse.Namespace, **override):
 def parse_config(cls, argv=None, *, prog: str, description: str):
     """Parse ``argv`` into ``cls`` (its ``__post_init__`` validates)."""
     return config_from(cls, build_parser(cls, prog, description).parse_args(argv))
+
+
+def run_job(argv, parse, run, app):
+    """A Spark job's ``main``: log to the console, ``cfg = parse(argv)``, ``run(spark, cfg)`` on the session named
+    ``app`` (or ``app(cfg)``); returns ``(cfg, run's result)``."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = parse(argv)
+    from jobs.session import get_session
+
+    return cfg, run(get_session(app(cfg) if callable(app) else app), cfg)

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 
 from embeddings.distne import DistNEConfig
-from jobs.cli import arg, build_parser, config_from
+from jobs.cli import arg, build_parser, config_from, run_job
 
 log = logging.getLogger("graphrec.embed_graph")
 
@@ -129,12 +129,7 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-embed-graph")
-    run(spark, cfg)
+    run_job(argv, parse_args, run, "graphrec-embed-graph")
     return 0
 
 

@@ -24,7 +24,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 from graphs.generators import InteractionConfig, PlantedConfig
-from jobs.cli import DefaultsHelpFormatter, add_flags, arg, config_from
+from jobs.cli import DefaultsHelpFormatter, add_flags, arg, config_from, run_job
 
 log = logging.getLogger("graphrec.generate")
 
@@ -131,11 +131,7 @@ def run(spark, cfg: GenerateConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    run(get_session(f"graphrec-generate-{cfg.kind}"), cfg)
+    run_job(argv, parse_args, run, lambda cfg: f"graphrec-generate-{cfg.kind}")
     return 0
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from graphs.atomic import atomic_dir, local_path, write_json, write_meta
 from graphs.profile import ProfileConfig
-from jobs.cli import arg, parse_config
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.graph_profile")
 
@@ -170,12 +170,7 @@ def _figures(tmp: Path, body: dict, comparison: dict | None, reference: dict | N
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-graph-profile")
-    run(spark, cfg)
+    run_job(argv, parse_args, run, "graphrec-graph-profile")
     return 0
 
 

@@ -12,7 +12,6 @@ raw values are known), ``OUT/metrics.json`` (F1, NCR, relative error against the
 if __package__ in (None, ""):  # run as a script by spark-submit
     import bootstrap  # noqa: F401  (puts the project root on sys.path)
 
-import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -22,34 +21,43 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graphs.atomic import atomic_dir, write_json, write_meta
-from ldp.federated import METHODS, SCORES, run_method
+from ldp.federated import METHODS, SCORES, TAPConfig, run_method
+from jobs.cli import arg, parse_config, run_job
 from ldp.oracles import DEFAULT_POOL, ORACLES
+from ldp.pem import PEMConfig
 
 log = logging.getLogger("jobs.heavy_hitters")
+T = TAPConfig  # the protocol's own defaults
 
 
 @dataclass(frozen=True)
 class HeavyHittersConfig:
-    input: str
-    output: str
-    party_col: str = "party"
-    user_col: str = "user"
-    item_col: str = "item"
-    bits: int = 48
-    epsilon: float = 4.0
-    k: int = 32
-    method: str = "taps"
-    oracle: str = "auto"
-    seed: int | None = None
-    evaluate: bool = False
-    candidate_budget: int = 4096
-    final_share: float | None = None  # None: max(0.4, 1/levels) (ldp.federated.TAPConfig)
-    first_bits: int | None = None  # None: ⌊log2 candidate_budget⌋
-    score: str = "bayes"  # TAPS with several parties: empirical-Bayes scores or hard claims
-    consistency: bool = True  # TAPS with several parties: children's estimates agree with their parent's
-    pem_step: int = 6
-    pool_size: int | None = DEFAULT_POOL  # None: sized per round (ldp.oracles.adaptive_pool)
-    check_users: bool = True
+    input: str = arg(help="Parquet directory with party/user/item columns")
+    output: str = arg(help="output directory (replaced atomically)")
+    party_col: str = arg("party", "party column")
+    user_col: str = arg("user", "user column")
+    item_col: str = arg("item", "item column")
+    bits: int = arg(48, "item width in bits (items in [0, 2^bits))")
+    epsilon: float = arg(4.0, "ε per user (each user reports once)")
+    k: int = arg(T.k, "heavy hitters to find")
+    method: str = arg("taps", "protocol", choices=METHODS)
+    oracle: str = arg(T.oracle, "auto (GRR for small candidate sets, else OLH), grr, olh, oue")
+    seed: int | None = arg(None, "fixed seed for tests/benchmarks ONLY; default draws from the OS CSPRNG")
+    evaluate: bool = arg(False, "simulation only: score against the true top-k")
+    candidate_budget: int = arg(T.candidate_budget, "TAP/TAPS: most candidates a level keeps")
+    final_share: float | None = arg(T.final_share, "TAP/TAPS share of users at the full-width level (default max(0.4, "
+                                    "1/levels))")  # ldp.federated.TAPConfig
+    first_bits: int | None = arg(T.first_bits, "TAP/TAPS width of the enumerated first level (default log2 of the "
+                                 "candidate budget)")
+    score: str = arg(T.score, "TAPS with several parties: empirical-Bayes posterior-mean scores or hard claims",
+                     choices=SCORES)
+    consistency: bool = arg(T.consistency, "TAPS with several parties: score children's raw estimates, not ones made "
+                            "consistent with their parent prefix's", flag="--no-consistency", negate=True)
+    pem_step: int = arg(PEMConfig.step, "PEM: bits added per level")
+    pool_size: int | None = arg(DEFAULT_POOL, "public OLH hash-key pool size (default: sized per round from its "
+                                "candidate count)")  # None: ldp.oracles.adaptive_pool
+    check_users: bool = arg(True, "skip the check that every user id occurs once", flag="--no-check-users",
+                            negate=True)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -65,36 +73,7 @@ class HeavyHittersConfig:
 
 
 def parse_args(argv=None) -> HeavyHittersConfig:
-    ap = argparse.ArgumentParser(prog="heavy_hitters", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--input", required=True, help="Parquet directory with party/user/item columns")
-    ap.add_argument("--output", required=True, help="output directory (replaced atomically)")
-    ap.add_argument("--party-col", default="party")
-    ap.add_argument("--user-col", default="user")
-    ap.add_argument("--item-col", default="item")
-    ap.add_argument("--bits", type=int, default=48, help="item width in bits (items in [0, 2^bits))")
-    ap.add_argument("--epsilon", type=float, default=4.0, help="ε per user (each user reports once)")
-    ap.add_argument("--k", type=int, default=32)
-    ap.add_argument("--method", choices=METHODS, default="taps")
-    ap.add_argument("--oracle", default="auto", help="auto (GRR for small candidate sets, else OLH), grr, olh, oue")
-    ap.add_argument("--seed", type=int, default=None,
-                    help="fixed seed for tests/benchmarks ONLY; default draws from the OS CSPRNG")
-    ap.add_argument("--evaluate", action="store_true", help="simulation only: score against the true top-k")
-    ap.add_argument("--candidate-budget", type=int, default=4096)
-    ap.add_argument("--final-share", type=float, default=None,
-                    help="TAP/TAPS share of users at the full-width level (default max(0.4, 1/levels))")
-    ap.add_argument("--first-bits", type=int, default=None,
-                    help="TAP/TAPS width of the enumerated first level (default log2 of the candidate budget)")
-    ap.add_argument("--score", choices=SCORES, default="bayes",
-                    help="TAPS with several parties: empirical-Bayes posterior-mean scores or hard claims")
-    ap.add_argument("--no-consistency", dest="consistency", action="store_false",
-                    help="TAPS with several parties: score children's raw estimates, not ones made consistent "
-                         "with their parent prefix's")
-    ap.add_argument("--pem-step", type=int, default=6)
-    ap.add_argument("--pool-size", type=int, default=DEFAULT_POOL,
-                    help="public OLH hash-key pool size (default: sized per round from its candidate count)")
-    ap.add_argument("--no-check-users", dest="check_users", action="store_false",
-                    help="skip the check that every user id occurs once")
-    return HeavyHittersConfig(**vars(ap.parse_args(argv)))
+    return parse_config(HeavyHittersConfig, argv, prog="heavy_hitters", description=__doc__.split("\n\n")[0])
 
 
 def tap_options(cfg: HeavyHittersConfig) -> dict:
@@ -153,15 +132,12 @@ def load_input(spark, cfg: HeavyHittersConfig):
     return df, int(n), {int(r["party"]): int(r["n"]) for r in parties}
 
 
-def main(argv=None) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-    from ldp.spark import SparkPopulation, true_counts_spark
+def run(spark, cfg: HeavyHittersConfig) -> dict:
+    """Read and validate, run the protocol, write the outputs; returns ``_meta.json``'s content."""
     from ldp.metrics import scores
+    from ldp.spark import SparkPopulation, true_counts_spark
 
     t0 = time.time()
-    spark = get_session("heavy_hitters")
     df, n, sizes = load_input(spark, cfg)
     t_read = time.time()
     pop = SparkPopulation(df, cfg.bits, cfg.epsilon, seed=cfg.seed, pool_size=cfg.pool_size, party_sizes=sizes)
@@ -188,6 +164,10 @@ def main(argv=None) -> dict:
                                                      "total_s": round(time.time() - t0, 3)},
                           metrics=metrics)
     return meta
+
+
+def main(argv=None) -> dict:
+    return run_job(argv, parse_args, run, "heavy_hitters")[1]
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from graphs.formats import GRAPH_FORMATS
-from jobs.cli import arg, parse_config
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("graphrec.ingest_graph")
 
@@ -95,12 +95,7 @@ def _is_dir(path: str) -> bool:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-ingest-graph")
-    res = run(spark, cfg)
+    cfg, res = run_job(argv, parse_args, run, "graphrec-ingest-graph")
     print_stats(res["stats"], cfg.output)
     return 0
 

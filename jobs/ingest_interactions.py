@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphs.formats import INTERACTION_FORMATS
-from jobs.cli import arg, parse_config
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("graphrec.ingest_interactions")
 
@@ -207,11 +207,7 @@ def _vertices(spark, graph: str):
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    run(get_session("graphrec-ingest-interactions"), cfg)
+    run_job(argv, parse_args, run, "graphrec-ingest-interactions")
     return 0
 
 

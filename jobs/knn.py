@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from embeddings.knn import INDEX_KINDS, KnnConfig
-from jobs.cli import arg, parse_config
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("graphrec.knn")
 
@@ -119,12 +119,7 @@ def run(spark, cfg: KnnJobConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-knn")
-    run(spark, cfg)
+    run_job(argv, parse_args, run, "graphrec-knn")
     return 0
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphs.atomic import atomic_dir, write_json, write_meta
-from jobs.cli import arg, parse_config
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.sample_graph")
 
@@ -174,12 +174,7 @@ def _pad(a: sp.csr_array, b: sp.csr_array) -> sp.csr_array:
 
 
 def main(argv=None) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-sample-graph")
-    return run(spark, cfg)
+    return run_job(argv, parse_args, run, "graphrec-sample-graph")[1]
 
 
 if __name__ == "__main__":

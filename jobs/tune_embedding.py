@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from embeddings.tuning import TuningConfig
-from jobs.cli import arg, parse_config
+from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.tune_embedding")
 
@@ -148,12 +148,7 @@ def run(spark, cfg: TuneEmbeddingConfig) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
-    from jobs.session import get_session
-
-    spark = get_session("graphrec-tune-embedding")
-    run(spark, cfg)
+    run_job(argv, parse_args, run, "graphrec-tune-embedding")
     return 0
 
 

@@ -24,6 +24,8 @@ JOBS = {
     "knn": ("KnnJobConfig", ["--vectors", "v", "--output", "o"]),
     "graph_profile": ("GraphProfileConfig", ["--edges", "e", "--output", "o"]),
     "tune_embedding": ("TuneEmbeddingConfig", ["--edges", "e", "--output", "o"]),
+    "heavy_hitters": ("HeavyHittersConfig", ["--input", "i", "--output", "o"]),
+    "bandit_update": ("BanditUpdateConfig", ["--events", "e", "--impressions", "i", "--params", "p", "--output", "o"]),
 }
 
 
