@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from graphs.atomic import atomic_dir, write_json, write_meta
+from jobs.export_events import TOKEN_ENV  # the service's bearer token, one name for its clients
 
 log = logging.getLogger("graphrec.simulate_traffic")
-TOKEN_ENV = "GRAPHREC_SERVE_TOKEN"
 
 
 @dataclass(frozen=True)
