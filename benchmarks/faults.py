@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> dict:
     (work / "logs").mkdir(parents=True)
     inputs = prepare_inputs(work, a.nodes)
     result = {"settings": {"runs": a.runs, "cut_s": a.cut_s, "delay_s": DELAY_S, "nodes": a.nodes,
-                           "cluster": "master + 2 workers (1 core, 1g; executors 512m) in network namespaces"},
+                           "cluster": "master + 2 workers (1 core, 1g; executors 512m) in network namespaces",
+                           "commit": os.environ.get("GRAPHREC_COMMIT")},
               "jobs": {j: {"fault_free_wall_s": None, "faults": {f: {"runs": 0, "status": "not run"} for f in faults}}
                        for j in jobs}}
     base: dict = {}
