@@ -34,8 +34,8 @@ import torch
 from embeddings.prone import ProNE
 from embeddings.knn import KnnConfig, Searcher
 from recsys.data import Interactions, load_interactions
-from recsys.metrics import evaluate, full_report
-from recsys.social import SocialConfig, SocialGraph, SocialVectors, align
+from recsys.metrics import evaluate, evaluate_popularity, full_report
+from recsys.social import SocialConfig, SocialGraph, SocialVectors, align, cold_user_vectors
 from recsys.trainer import BPRRecommender, TrainConfig
 from recsys.tuning import TuneConfig, apply_settings, successive_halving
 from recsys.validation import with_validation
@@ -72,9 +72,9 @@ def arm(data, graph, vecs, social: bool, scfg: SocialConfig):
     return align(data, graph, vecs, scfg.max_friends) if social else (data, None)
 
 
-def cell(name, data, graph, vecs, model, density, social, args) -> dict:
+def cell(name, data, graph, vecs, model, density, social, args, mode: str | None = None) -> dict:
     """Tune one arm on validation, then train it on every seed; test figures per seed."""
-    scfg = social_config(args, model)
+    scfg = social_config(args, model, mode)
     d, s = arm(data, graph, vecs, social, scfg)
     base = TrainConfig(model=model, density=density, epochs=args.epochs, eval_every=5, patience=4,
                        show_progress=False, seed=0)
@@ -101,9 +101,10 @@ def cell(name, data, graph, vecs, model, density, social, args) -> dict:
             "tune_epochs": tuned.epochs_spent if tuned else 0, "runs": runs}
 
 
-def social_config(args, model: str) -> SocialConfig:
+def social_config(args, model: str, mode: str | None = None) -> SocialConfig:
     """The social arm's design: ``--social-mode`` (``layers`` is LightGCN's; MF always takes the hop)."""
-    return SocialConfig(map=False, propagate=args.social_weight, mode=args.social_mode if model == "lightgcn" else "hop")
+    mode = mode or (args.social_mode if args.social_mode != "both" else "hop")
+    return SocialConfig(map=False, propagate=args.social_weight, mode=mode if model == "lightgcn" else "hop")
 
 
 def paired(a: list[dict], b: list[dict], key: str) -> dict:
@@ -117,7 +118,13 @@ def paired(a: list[dict], b: list[dict], key: str) -> dict:
 
 
 def cold_start_replay(name, data, graph, vecs, model, args, settings) -> dict:
-    """Withhold 10 % of the users (all their training items) and serve them from the social side."""
+    """Withhold 10 % of the users (all their training items) and serve them from the social side.
+
+    Served (a vector, what the export writes and the candidate graph clusters): ``model`` -- the
+    trained model's vector (the friends' mean) -- and ``blend`` -- :func:`recsys.social.cold_user_vectors`
+    (the model's vector blended with the vectors of the friends' items), α chosen on the withheld
+    users' *validation* items. Reference, not servable as a vector: ``friend_items``, items ranked by
+    how many friends have them. All against popularity on the same users (test items)."""
     scfg = social_config(args, model)
     out = []
     for seed in range(args.seeds):
@@ -129,24 +136,36 @@ def cold_start_replay(name, data, graph, vecs, model, args, settings) -> dict:
         keep[held] = 0
         dk = sp.diags(keep)
         train, valid = (dk @ data.train).tocsr(), (dk @ data.valid).tocsr()
-        only = np.zeros(data.n_users, np.float32)
-        only[held] = 1
-        test = (sp.diags(only) @ data.test).tocsr()
-        d = Interactions(train, test, data.user_ids, data.item_ids, data.source, {}, valid)
+        only = sp.diags((1 - keep).astype(np.float32))
+        d = Interactions(train, (only @ data.test).tocsr(), data.user_ids, data.item_ids, data.source, {}, valid)
+        held_valid = (only @ data.valid).tocsr()  # the withheld users' validation items: α is chosen here
         d, s = align(d, graph, vecs, scfg.max_friends)
+        held_valid.resize(d.test.shape)
         cfg = apply_settings(TrainConfig(model=model, epochs=args.epochs, eval_every=5, patience=4,
                                          show_progress=False, seed=seed), settings or {})
-        rec = fit(cfg, d, s, scfg)
-        U, V = rec.embeddings()
-        rep = full_report(U, V, d.train, d.test, K, cold_max_train=0)
-        out.append({"seed": seed, "users": rep["users"], "recall": rep[f"recall@{K}"],
-                    "popularity_recall": rep[f"popularity_recall@{K}"], "ndcg": rep[f"ndcg@{K}"]})
-        log.info("%s cold-start replay seed %d: %d withheld users, R %.4f vs popularity %.4f", name, seed,
-                 rep["users"], rep[f"recall@{K}"], rep[f"popularity_recall@{K}"])
-    r = np.array([o["recall"] for o in out])
-    p = np.array([o["popularity_recall"] for o in out])
-    return {"model": model, "runs": out, "recall": float(r.mean()), "popularity_recall": float(p.mean()),
-            "ratio": float(r.mean() / p.mean()) if p.mean() else float("nan")}
+        U, V = fit(cfg, d, s, scfg).embeddings()
+        r = d.train.copy()
+        r.data[:] = 1
+        counts = torch.from_numpy((s.friends @ r).toarray())
+        pop = torch.from_numpy(np.asarray(r.sum(0)).ravel().astype(np.float32))
+        vec = lambda W: (lambda u: W[u] @ V.T)  # noqa: E731
+        score = {"friend_items": lambda u: counts[u] + 1e-6 * pop / pop.max()}  # ties: popularity
+        grid = {a: evaluate(vec(cold_user_vectors(U, V, s.friends, d.train, a)), d.train, held_valid, K)[f"recall@{K}"]
+                for a in (1.0, 0.75, 0.5, 0.25, 0.0)}
+        alpha = max(grid, key=lambda a: (grid[a], a))
+        row = {"seed": seed, "users": int(has_test[held].sum()), "alpha": alpha, "valid_grid": grid,
+               "popularity_recall": evaluate_popularity(d.train, d.test, K)[f"recall@{K}"],
+               "recall": evaluate(vec(U), d.train, d.test, K)[f"recall@{K}"],
+               "recall_blend": evaluate(vec(cold_user_vectors(U, V, s.friends, d.train, alpha)), d.train, d.test, K)[f"recall@{K}"],
+               "recall_friend_items": evaluate(score["friend_items"], d.train, d.test, K)[f"recall@{K}"]}
+        out.append(row)
+        log.info("%s cold-start replay seed %d: %d withheld users, R model %.4f, blend(α=%.2f) %.4f, friend items %.4f, "
+                 "popularity %.4f", name, seed, row["users"], row["recall"], alpha, row["recall_blend"],
+                 row["recall_friend_items"], row["popularity_recall"])
+    m = {k: float(np.mean([o[k] for o in out])) for k in ("recall", "recall_blend", "recall_friend_items", "popularity_recall")}
+    p = m["popularity_recall"] or float("nan")
+    return {"model": model, "runs": out, **m, "ratio": m["recall"] / p, "ratio_blend": m["recall_blend"] / p,
+            "ratio_friend_items": m["recall_friend_items"] / p}
 
 
 def friend_source(name, data, graph, vecs, model, args, settings) -> dict:
@@ -214,14 +233,15 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", type=int, default=6, help="successive-halving trials per arm (0: CLI defaults)")
     ap.add_argument("--epochs", type=int, default=100, help="epoch ceiling (early stopping on validation)")
     ap.add_argument("--social-weight", type=float, default=SocialConfig.propagate)
-    ap.add_argument("--social-mode", choices=("hop", "layers"), default="hop",
-                    help="LightGCN's social design: friends' mean hop, or friend edges in every layer")
+    ap.add_argument("--social-mode", choices=("hop", "layers", "both"), default="hop",
+                    help="LightGCN's social design: friends' mean hop, friend edges in every layer, or both "
+                         "(the social arm is the one with the better mean validation recall)")
     ap.add_argument("--settings", default=None,
                     help="JSON of training settings for both arms instead of tuning (e.g. tuned on another cell)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--knn", type=int, default=20, help="kNN friends per user for the friend-items source")
     ap.add_argument("--timing-epochs", type=int, default=5)
-    ap.add_argument("--only", choices=("cells", "extras", "timing"), default=None,
+    ap.add_argument("--only", choices=("cells", "extras", "replay", "timing"), default=None,
                     help="run only the arm comparison, or only the cold-start replay and friend-items source")
     ap.add_argument("--output", default=str(RESULTS / "social.json"))
     args = ap.parse_args(argv)
@@ -240,11 +260,16 @@ def main(argv=None) -> int:
                     results[f"{name}/{model}/{density:g}/timing"] = timing(name, data, graph, vecs, model, density, args)
             out_p.write_text(json.dumps(results, indent=1))
             continue
-        for model in args.models if args.only != "extras" else []:
+        for model in args.models if args.only not in ("extras", "replay") else []:
             for density in args.densities:
                 key = f"{name}/{model}/{density:g}"
-                arms = {a: cell(name, data, graph, vecs, model, density, a == "social", args)
-                        for a in ("interactions", "social")}
+                modes = ("hop", "layers") if args.social_mode == "both" and model == "lightgcn" else (None,)
+                arms = {"interactions": cell(name, data, graph, vecs, model, density, False, args)}
+                designs = {m: cell(name, data, graph, vecs, model, density, True, args, m) for m in modes}
+                # with several designs, the social arm is the one with the best mean *validation* recall
+                pick = max(designs, key=lambda m: np.mean([r["valid"] or 0.0 for r in designs[m]["runs"]]))
+                arms["social"] = designs.pop(pick)
+                arms.update({f"social_{m}": v for m, v in designs.items()})
                 arms["paired"] = {m: paired(arms["interactions"]["runs"], arms["social"]["runs"], m)
                                   for m in (f"recall@{K}", f"ndcg@{K}", f"recall@{K}_cold", f"ndcg@{K}_cold",
                                             "seconds_per_epoch")}
@@ -259,10 +284,14 @@ def main(argv=None) -> int:
         if args.only == "cells":
             continue
         best = max(args.models, key=lambda m: results.get(f"{name}/{m}/1", {}).get("paired", {}).get(f"recall@{K}", {}).get("b", 0))
-        settings = results.get(f"{name}/{best}/1", {}).get("social", {}).get("settings")
+        settings = json.loads(args.settings) if args.settings else results.get(f"{name}/{best}/1", {}).get("social", {}).get("settings")
         results[f"{name}/cold_start_replay"] = rep = cold_start_replay(name, data, graph, vecs, best, args, settings)
-        print(f"{name} cold-start replay ({best}): R {rep['recall']:.4f} vs popularity {rep['popularity_recall']:.4f} "
-              f"(x{rep['ratio']:.2f})", flush=True)
+        print(f"{name} cold-start replay ({best}): R {rep['recall']:.4f} (x{rep['ratio']:.2f}), blend {rep['recall_blend']:.4f} "
+              f"(x{rep['ratio_blend']:.2f}), friend items {rep['recall_friend_items']:.4f} (x{rep['ratio_friend_items']:.2f}) "
+              f"vs popularity {rep['popularity_recall']:.4f}", flush=True)
+        out_p.write_text(json.dumps(results, indent=1))
+        if args.only == "replay":
+            continue
         results[f"{name}/friend_items"] = fr = friend_source(name, data, graph, vecs, best, args, settings)
         print(f"{name} kNN-friend items at scoring ({best}): R {fr['recall']:.4f} -> {fr['recall_with_friend_items']:.4f} "
               f"(diff {fr['diff']:+.4f} ± {fr['se']:.4f})", flush=True)

@@ -321,3 +321,34 @@ class SocialLightGCN(LightGCN):
             acc = acc + x
         acc = acc / (self.layers + 1)
         return acc[:n], acc[n:]
+
+
+def cold_user_vectors(users: torch.Tensor, items: torch.Tensor, friends: sp.csr_matrix, train: sp.csr_matrix,
+                      blend: float) -> torch.Tensor:
+    """Vectors of the users without training interactions, from their friends' *items*:
+
+        w_u = Σ_i c_ui v_i,  c = F R   (F row-normalised friends, R binary training interactions)
+        u'  = r̄ · (α û + (1 − α) ŵ_u)   (hats: unit length; û the model's vector, i.e. the friends' mean)
+
+    ``α`` = ``blend`` (1: the model's vector unchanged) and ``r̄`` the mean norm of the users with
+    interactions, so that k-means over all users' vectors (the candidate graph) sees one scale.
+    Users with interactions, and users whose friends have no items, are returned unchanged.
+    """
+    if not 0.0 <= blend <= 1.0:
+        raise ValueError(f"cold blend must be in [0, 1], got {blend}")
+    out = users.clone()
+    has = torch.from_numpy(np.diff(train.indptr) > 0)
+    cold = np.flatnonzero(~has.numpy())
+    if blend == 1.0 or not len(cold) or not has.any():
+        return out
+    r = sp.csr_matrix(train, dtype=np.float32)
+    r.data[:] = 1.0
+    c = (friends.tocsr()[cold] @ r).tocsr()
+    w = torch.from_numpy(c @ items.detach().cpu().numpy()).to(users)
+    unit = lambda x: x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)  # noqa: E731
+    mixed = blend * unit(users[cold]) + (1 - blend) * unit(w)
+    ok = torch.from_numpy(np.diff(c.indptr) > 0).to(users.device)
+    scale = users[has.to(users.device)].norm(dim=1).mean()
+    rows = torch.from_numpy(cold).to(users.device)
+    out[rows[ok]] = scale * mixed[ok]
+    return out

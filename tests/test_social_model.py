@@ -12,7 +12,7 @@ import torch
 from recsys import train as train_cli
 from recsys.data import Interactions
 from recsys.lightgcn import LightGCN
-from recsys.social import SocialConfig, SocialGraph, SocialLightGCN, align, social_adjacency
+from recsys.social import SocialConfig, SocialGraph, SocialLightGCN, align, cold_user_vectors, social_adjacency
 from recsys.trainer import TrainConfig, build_model
 from tests.test_recsys_validation import _ingest, _planted, _social_dirs
 
@@ -77,3 +77,19 @@ def test_cli_social_mode_layers(tmp_path):
     cold = np.stack(t.loc[t.id.isin([9000, 9001]), "vector"].to_numpy())
     assert (np.linalg.norm(cold, axis=1) > 0).all()  # social-only users scored through their friends
     assert set(t.loc[t.id.isin([9000, 9001]), "source"]) == {"social"}
+
+
+def test_cold_user_vectors_blend_friends_items():
+    train = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0], [0, 0, 0]], np.float32))
+    friends = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 0, 0]], np.float32))
+    users = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.1, 0.1], [0.0, 0.0]])
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    torch.testing.assert_close(cold_user_vectors(users, items, friends, train, 1.0), users)
+    out = cold_user_vectors(users, items, friends, train, 0.0)
+    # user 2: c = (F R)_2 = [.5, .5, .5], w = .5 (v0 + v1 + v2) = (1, 1); scaled to the personal users' mean norm 1.5
+    torch.testing.assert_close(out[2], torch.tensor([1.5, 1.5]) / np.sqrt(2))
+    torch.testing.assert_close(out[[0, 1, 3]], users[[0, 1, 3]])  # personal users and a friendless cold user unchanged
+    half = cold_user_vectors(users, items, friends, train, 0.5)[2]
+    torch.testing.assert_close(half, 1.5 * torch.tensor([1.0, 1.0]) / np.sqrt(2))  # both halves point the same way here
+    with pytest.raises(ValueError):
+        cold_user_vectors(users, items, friends, train, 1.5)
