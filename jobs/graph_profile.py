@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from graphs.atomic import atomic_dir, local_path, write_json, write_meta
+from graphs.atomic import local_path, write_json
 from graphs.profile import ProfileConfig
 from jobs.cli import arg, parse_config, run_job
 
@@ -91,6 +91,7 @@ def run(spark, cfg: GraphProfileConfig) -> dict:
 
     from graphs import spark_profile as spr
     from graphs.profile import GraphProfile
+    from jobs.output import publish
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -142,14 +143,15 @@ def run(spark, cfg: GraphProfileConfig) -> dict:
 
         reference = json.loads(ref_path.read_text())
         comparison = comparison_report(reference, body, ratio)
-    with atomic_dir(cfg.output) as tmp:
-        write_json(tmp / "profile.json", body)
+    def write_local(tmp: Path) -> None:  # the figures, then the total time
         _figures(tmp, body, comparison, reference if comparison else None, ratio)
         timings["total_s"] = time.perf_counter() - t0
-        write_meta(tmp, "graph_profile", asdict(cfg), mode="one task" if one_task else "distributed",
-                   not_computed=not_computed, rows={"nodes": n, "edges": st["edges"]},
-                   input={"self_loops": st["self_loops"], "duplicates": st["duplicates"], "stats": stats},
-                   timings=timings, **({"median_rel_error": comparison["median_rel_error"]} if comparison else {}))
+
+    publish(cfg.output, "graph_profile", asdict(cfg), {}, {"profile.json": body}, write=write_local,
+            mode="one task" if one_task else "distributed", not_computed=not_computed,
+            rows={"nodes": n, "edges": st["edges"]},
+            input={"self_loops": st["self_loops"], "duplicates": st["duplicates"], "stats": stats},
+            timings=timings, **({"median_rel_error": comparison["median_rel_error"]} if comparison else {}))
     log.info("profiled %s: %d nodes, %d edges (%s) in %.1fs%s", cfg.edges, n, st["edges"],
              "one task" if one_task else "distributed", timings["total_s"],
              f"; median relative error vs reference {comparison['median_rel_error']:.3f}" if comparison else "")

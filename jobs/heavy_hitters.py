@@ -15,14 +15,15 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graphs.atomic import atomic_dir, write_json, write_meta
-from ldp.federated import METHODS, SCORES, TAPConfig, run_method
 from jobs.cli import arg, parse_config, run_job
+from jobs.output import publish
+from ldp.federated import METHODS, SCORES, TAPConfig, run_method
 from ldp.oracles import DEFAULT_POOL, ORACLES
 from ldp.pem import PEMConfig
 
@@ -152,18 +153,19 @@ def run(spark, cfg: HeavyHittersConfig) -> dict:
         log.info("evaluation: %s", metrics)
     table = pa.table({"item": pa.array(hh.items, pa.int64()), "estimate": pa.array(hh.estimates, pa.float64()),
                       "rank": pa.array(np.arange(1, hh.items.size + 1, dtype=np.int32))})
-    with atomic_dir(cfg.output) as tmp:
+    timings = {"read_validate_s": round(t_read - t0, 3), "protocol_s": round(t_hh - t_read, 3)}
+
+    def write_table(tmp: Path) -> None:  # a few rows from the driver: one Parquet file, no Spark job
         (tmp / "heavy_hitters").mkdir()
         pq.write_table(table, tmp / "heavy_hitters" / "part-00000.parquet")
-        write_json(tmp / "ledger.json", hh.ledger)
-        if metrics is not None:
-            write_json(tmp / "metrics.json", {**metrics, "method": cfg.method, "epsilon": cfg.epsilon})
-        meta = write_meta(tmp, "heavy_hitters", asdict(cfg), rows={"input": n, "heavy_hitters": int(hh.items.size)},
-                          rounds=hh.rounds, timings={"read_validate_s": round(t_read - t0, 3),
-                                                     "protocol_s": round(t_hh - t_read, 3),
-                                                     "total_s": round(time.time() - t0, 3)},
-                          metrics=metrics)
-    return meta
+        timings["total_s"] = round(time.time() - t0, 3)
+
+    files = {"ledger.json": hh.ledger}
+    if metrics is not None:
+        files["metrics.json"] = {**metrics, "method": cfg.method, "epsilon": cfg.epsilon}
+    return publish(cfg.output, "heavy_hitters", asdict(cfg), {}, files, write=write_table,
+                   rows={"input": n, "heavy_hitters": int(hh.items.size)}, rounds=hh.rounds, timings=timings,
+                   metrics=metrics)
 
 
 def main(argv=None) -> dict:

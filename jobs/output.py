@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from graphs.atomic import atomic_dir, write_json, write_meta
 
 
 def publish(out: str, job: str, params: Any, tables: Mapping[str, Any], files: Mapping[str, Any] | None = None,
-            **meta_fields: Any) -> dict:
-    """Write ``tables`` (name → DataFrame) as Parquet and ``files`` (name → JSON object) to ``out``.
+            write: Callable[[Path], None] | None = None, **meta_fields: Any) -> dict:
+    """Write ``tables`` (name → DataFrame) as Parquet, ``files`` (name → JSON object), then whatever ``write(tmp)``
+    writes (figures, local tables, a report timed after them), to ``out``.
 
     Everything lands in a temporary sibling first; ``out`` appears only when all writes succeeded.
     Returns the ``_meta.json`` content (row counts come from ``meta_fields``).
@@ -21,6 +22,8 @@ def publish(out: str, job: str, params: Any, tables: Mapping[str, Any], files: M
             df.write.mode("error").parquet(str(Path(tmp) / name))
         for name, obj in (files or {}).items():
             write_json(Path(tmp) / name, obj)
+        if write is not None:
+            write(Path(tmp))
         timings = dict(meta_fields.pop("timings", {}) or {})
         timings["write_s"] = round(time.perf_counter() - t0, 3)
         return write_meta(tmp, job, params, timings=timings, **meta_fields)

@@ -19,12 +19,13 @@ if __package__ in (None, ""):  # run as a script by spark-submit
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphs.atomic import atomic_dir, write_json, write_meta
+from graphs.atomic import write_json
 from jobs.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.sample_graph")
@@ -81,6 +82,7 @@ def run(spark, cfg: SampleConfig) -> dict:
     from graphs.rescale import rescale
     from graphs.spark_helpers import input_rows
     from graphs.wiring import WiringPlan
+    from jobs.output import publish
     from jobs.session import fit_shuffle_partitions
 
     t0 = time.time()
@@ -143,24 +145,26 @@ def run(spark, cfg: SampleConfig) -> dict:
     if target is not None:
         report["exact_realisation"] = bool((_pad(dcm1, target.dcm) != _pad(target.dcm, dcm1)).nnz == 0
                                            and (_pad(jdm1, target.jdm) != _pad(target.jdm, jdm1)).nnz == 0)
-    with atomic_dir(cfg.output) as tmp:
-        s_edges.select(F.col("src").cast("long"), F.col("dst").cast("long"),
-                       F.lit(1.0).cast("float").alias("weight")).write.parquet(str(tmp / "edges"))
-        s_verts.select(F.col("id").cast("long"), F.col("orig_id").cast("long")).write.parquet(str(tmp / "vertices"))
-        mats = tmp / "matrices"
-        mats.mkdir()
-        frames = {"orig_dcm": dcm0, "orig_jdm": jdm0, "sample_dcm": dcm1, "sample_jdm": jdm1}
-        if target is not None:
-            frames.update({"target_dcm": target.dcm, "target_jdm": target.jdm})
+    frames = {"orig_dcm": dcm0, "orig_jdm": jdm0, "sample_dcm": dcm1, "sample_jdm": jdm1}
+    if target is not None:
+        frames.update({"target_dcm": target.dcm, "target_jdm": target.jdm})
+
+    def write_local(tmp: Path) -> None:  # the matrices, the figure, and the report timed after them
+        (tmp / "matrices").mkdir()
         for name, m in frames.items():
-            _cells_frame(m).to_parquet(mats / f"{name}.parquet", index=False)
+            _cells_frame(m).to_parquet(tmp / "matrices" / f"{name}.parquet", index=False)
         plot_degree_distributions(orig, {cfg.method: sample}, tmp / "degree_distributions.png",
                                   title=f"{cfg.method}, r = {cfg.ratio}")
         timings["total"] = time.time() - t0
         report["seconds"] = timings
         write_json(tmp / "report.json", report)
-        write_meta(tmp, "sample_graph", asdict(cfg), rows={"edges": report["edges"], "vertices": report["nodes"]},
-                   timings=timings, input_stats=stats)
+
+    publish(cfg.output, "sample_graph", asdict(cfg),
+            {"edges": s_edges.select(F.col("src").cast("long"), F.col("dst").cast("long"),
+                                     F.lit(1.0).cast("float").alias("weight")),
+             "vertices": s_verts.select(F.col("id").cast("long"), F.col("orig_id").cast("long"))},
+            write=write_local, rows={"edges": report["edges"], "vertices": report["nodes"]}, timings=timings,
+            input_stats=stats)
     log.info("sampled %s: %d nodes (target %d), %d edges; in/out L1 %.4f/%.4f (floor %.4f/%.4f), JDM L1 %.3f",
              cfg.method, report["nodes"], n_target, report["edges"], report["in_l1"], report["out_l1"],
              report["floor_in"], report["floor_out"], report["jdm_l1"])

@@ -104,8 +104,9 @@ def run(spark, cfg: TuneEmbeddingConfig) -> dict:
     from pyspark.sql import functions as F
 
     from embeddings.spark import executor_cores
-    from graphs.atomic import atomic_dir, local_path, write_json, write_meta
+    from graphs.atomic import local_path
     from graphs.spark_profile import read_graph
+    from jobs.output import publish
 
     t0 = time.perf_counter()
     settings = cfg.settings()
@@ -136,12 +137,11 @@ def run(spark, cfg: TuneEmbeddingConfig) -> dict:
     chosen = {"order": best["order"], "mu": best["mu"], "theta": best["theta"], "dim": cfg.dim, "auc": best["auc"],
               "source": "tune_embedding", **({"fallback": info["error"]} if "error" in info else {})}
     timings = {"tuning": info["seconds"], "total_s": time.perf_counter() - t0}
-    with atomic_dir(cfg.output) as tmp:
-        write_json(tmp / "chosen.json", chosen)
-        write_json(tmp / "scores.json", {"scores": sorted(scores, key=lambda s: -s["auc"]), "nodes": info["nodes"],
-                                         "edges": info["edges"], "tuning": asdict(tcfg)})
-        write_meta(tmp, "tune_embedding", asdict(cfg), rows={"settings": len(scores), "edges": n_edges},
-                   chosen=chosen, timings=timings, input_stats=stats)
+    publish(cfg.output, "tune_embedding", asdict(cfg), {},
+            {"chosen.json": chosen, "scores.json": {"scores": sorted(scores, key=lambda s: -s["auc"]),
+                                                    "nodes": info["nodes"], "edges": info["edges"],
+                                                    "tuning": asdict(tcfg)}},
+            rows={"settings": len(scores), "edges": n_edges}, chosen=chosen, timings=timings, input_stats=stats)
     log.info("tuned %d settings on %d nodes / %d edges: %s (AUC %s) in %.1fs", len(scores), info["nodes"],
              info["edges"], best["label"], best["auc"], timings["total_s"])
     return chosen
