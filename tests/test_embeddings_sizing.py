@@ -140,3 +140,24 @@ def test_disk_only_checkpoint_keeps_rows_and_partitioning(spark):
 def _level(df) -> str:
     """The storage level of the RDD under a checkpointed DataFrame (its ``LogicalRDD``)."""
     return df._jdf.queryExecution().analyzed().rdd().getStorageLevel().description()
+
+
+def test_job_fails_early_on_a_graph_that_cannot_fit(spark, tmp_path):
+    """embed_graph reads the edge count from stats.json and stops before any embedding work, naming the flag."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs import embed_graph
+
+    gdir = tmp_path / "g"
+    for part, table in (("edges", {"src": [0, 1], "dst": [1, 2], "weight": [1.0, 1.0]}),
+                        ("vertices", {"id": [0, 1, 2], "orig_id": [0, 1, 2]})):
+        (gdir / part).mkdir(parents=True)
+        pq.write_table(pa.table(table), gdir / part / "part-0.parquet")
+    (gdir / "stats.json").write_text(json.dumps({"directed": False, "nodes": 10**9, "edges": 16 * 10**9}))
+    cfg = embed_graph.parse_args(["--edges", str(gdir), "--output", str(tmp_path / "out"), "--memory-mb", "1024"])
+    with pytest.raises(DoesNotFit, match="raise --memory-mb"):
+        embed_graph.run(spark, cfg)
+    assert not (tmp_path / "out").exists()
