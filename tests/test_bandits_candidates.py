@@ -31,16 +31,21 @@ def _top1(params, users):
     return cl[:, 0]
 
 
-def test_cluster_ids_stable_across_rebuilds():
-    rng = np.random.default_rng(0)
+def _day_one(seed: int):
+    """Users of planted communities, items, and the first day's graph, every edge with some statistics (so we can
+    see them carried); ``rng`` goes on with the test."""
+    rng = np.random.default_rng(seed)
     centers = _centers(rng)
     x1, lab = _mixture(rng, centers)
     iid, ivec = _items(rng)
     cfg = CandidateConfig(n_clusters=G, k=3, w=10, seed=1)
     uid = np.arange(lab.size)
     p1, _ = build_params(uid, x1, iid, ivec, cfg)
-    # give every edge some statistics so we can see them carried
-    p1 = p1.replace(d=p1.d + 2.0, b=p1.b + 0.5)
+    return rng, x1, lab, iid, ivec, cfg, uid, p1.replace(d=p1.d + 2.0, b=p1.b + 0.5)
+
+
+def test_cluster_ids_stable_across_rebuilds():
+    rng, x1, lab, iid, ivec, cfg, uid, p1 = _day_one(0)
     x2 = x1 + 0.02 * rng.normal(size=x1.shape)  # tomorrow: the same users, slightly moved
     cfg2 = CandidateConfig(n_clusters=G, k=3, w=10, seed=7)  # other seed: k-means alone would permute ids
     p2, rep = build_params(uid, x2, iid, ivec, cfg2, prev=p1)
@@ -56,14 +61,7 @@ def test_cluster_ids_stable_across_rebuilds():
 
 
 def test_moved_cluster_is_reset_others_kept():
-    rng = np.random.default_rng(1)
-    centers = _centers(rng)
-    x1, lab = _mixture(rng, centers)
-    iid, ivec = _items(rng)
-    cfg = CandidateConfig(n_clusters=G, k=3, w=10, seed=1)
-    uid = np.arange(lab.size)
-    p1, _ = build_params(uid, x1, iid, ivec, cfg)
-    p1 = p1.replace(d=p1.d + 2.0, b=p1.b + 0.5)
+    _, x1, lab, iid, ivec, cfg, uid, p1 = _day_one(1)
     moved_group = 3
     old_id = np.bincount(_top1(p1, uid[lab == moved_group])).argmax()
     x2 = x1.copy()
