@@ -37,6 +37,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graphs.errors import InputFormatError
+
 TS_TYPE = pa.timestamp("us", tz="UTC")
 ROW_SCHEMA = pa.schema([("user", pa.int64()), ("item", pa.int64()), ("ts", TS_TYPE), ("weight", pa.float32()),
                         ("event_id", pa.string())])
@@ -65,7 +67,40 @@ class FeedbackCounts:
 def _require(t: pa.Table, cols: tuple[str, ...], what: str) -> None:
     missing = [c for c in cols if c not in t.column_names]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; have {t.column_names}")
+        raise InputFormatError(what, f"missing column(s) {missing}; have {t.column_names}")
+
+
+def _col(t: pa.Table, name: str, typ: pa.DataType, what: str, ids: bool = False) -> pa.ChunkedArray:
+    """Column ``name`` cast to ``typ``; a value that does not fit, a null or negative id, or a non-finite
+    number raises :class:`InputFormatError` naming the table (``what``) and the column."""
+    try:
+        c = t.column(name).cast(typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise InputFormatError(what, f"column {name!r} ({t.column(name).type}) is not {typ}: {e}") from None
+    if ids and c.null_count:
+        raise InputFormatError(what, f"column {name!r} has {c.null_count} null id(s)")
+    if ids and len(c) and pc.min(c).as_py() < 0:
+        raise InputFormatError(what, f"column {name!r} has a negative id {pc.min(c).as_py()}")
+    if pa.types.is_floating(typ) and len(c) and not pc.all(pc.fill_null(pc.is_finite(c), True)).as_py():
+        raise InputFormatError(what, f"column {name!r} has a NaN or infinite value")
+    return c
+
+
+def read_export_table(path) -> pa.Table:
+    """One table of a feedback export (``events/`` or ``impressions/``, Parquet file or folder); an
+    unreadable or empty one raises :class:`InputFormatError` naming it."""
+    import pyarrow.parquet as pq
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise InputFormatError(str(p), "not found")
+    if p.is_dir() and not any(f.is_file() and not f.name.startswith(("_", ".")) for f in p.rglob("*")):
+        raise InputFormatError(str(p), "empty directory: no Parquet files")
+    try:
+        return pq.read_table(p)
+    except (pa.ArrowException, OSError) as e:
+        raise InputFormatError(str(p), f"not readable as Parquet ({type(e).__name__}: {e})") from None
 
 
 def _first_per_event(ev: pa.Table) -> pa.Table:
@@ -80,39 +115,44 @@ def _first_per_event(ev: pa.Table) -> pa.Table:
 
 
 def feedback_rows(events: pa.Table, impressions: pa.Table,
-                  known_event_ids: pa.Array | pa.ChunkedArray | None = None) -> tuple[pa.Table, FeedbackCounts]:
+                  known_event_ids: pa.Array | pa.ChunkedArray | None = None,
+                  sources: tuple[str, str] = ("events", "impressions")) -> tuple[pa.Table, FeedbackCounts]:
     """New interaction rows (:data:`ROW_SCHEMA`, original ids) from one export, and the counts.
 
     Args:
         events: ``event_id, score_id, item, reward`` (+ optional ``ts``, ``seq``).
         impressions: ``score_id, user, item`` (other columns ignored; one row per cluster × item).
         known_event_ids: event ids already in the interactions table.
+        sources: how errors name the two tables (their paths, when read from files).
 
     Raises:
-        ValueError: a column is missing, an event id is null, or one ``(score_id, item)`` names two users.
+        InputFormatError: a column is missing or mistyped, an event id or item is null, an id is
+            negative, a reward is not finite, or one ``(score_id, item)`` names two users.
     """
-    _require(events, ("event_id", "score_id", "item", "reward"), "events")
-    _require(impressions, ("score_id", "user", "item"), "impressions")
+    ev_at, imp_at = sources
+    _require(events, ("event_id", "score_id", "item", "reward"), ev_at)
+    _require(impressions, ("score_id", "user", "item"), imp_at)
     if events.column("event_id").null_count:
-        raise ValueError("events: null event_id")
+        raise InputFormatError(ev_at, "null event_id")
     n_events = events.num_rows
-    cols = {"event_id": events.column("event_id").cast(pa.string()), "score_id": events.column("score_id").cast(pa.string()),
-            "item": events.column("item").cast(pa.int64()), "reward": events.column("reward").cast(pa.float32())}
-    cols["ts"] = events.column("ts").cast(TS_TYPE) if "ts" in events.column_names else pa.nulls(n_events, TS_TYPE)
+    cols = {"event_id": _col(events, "event_id", pa.string(), ev_at), "score_id": _col(events, "score_id", pa.string(), ev_at),
+            "item": _col(events, "item", pa.int64(), ev_at, ids=True), "reward": _col(events, "reward", pa.float32(), ev_at)}
+    cols["ts"] = _col(events, "ts", TS_TYPE, ev_at) if "ts" in events.column_names else pa.nulls(n_events, TS_TYPE)
     if "seq" in events.column_names:
-        cols["seq"] = events.column("seq").cast(pa.int64())
+        cols["seq"] = _col(events, "seq", pa.int64(), ev_at)
     ev = pa.table(cols)
     ev = ev.filter(pc.fill_null(pc.greater(ev.column("reward"), 0), False))
     n_pos = ev.num_rows
     ev = _first_per_event(ev)
     n_unique = ev.num_rows
-    imp = pa.table({"score_id": impressions.column("score_id").cast(pa.string()),
-                    "item": impressions.column("item").cast(pa.int64()),
-                    "user": impressions.column("user").cast(pa.int64())}).group_by(["score_id", "item", "user"]).aggregate([])
+    imp = pa.table({"score_id": _col(impressions, "score_id", pa.string(), imp_at),
+                    "item": _col(impressions, "item", pa.int64(), imp_at, ids=True),
+                    "user": _col(impressions, "user", pa.int64(), imp_at, ids=True)}
+                   ).group_by(["score_id", "item", "user"]).aggregate([])
     per_key = imp.group_by(["score_id", "item"]).aggregate([("user", "count")])
     if per_key.num_rows and pc.max(per_key.column("user_count")).as_py() > 1:
         bad = per_key.filter(pc.greater(per_key.column("user_count"), 1)).slice(0, 1).to_pylist()[0]
-        raise ValueError(f"impressions: (score_id, item) = ({bad['score_id']!r}, {bad['item']}) names several users")
+        raise InputFormatError(imp_at, f"(score_id, item) = ({bad['score_id']!r}, {bad['item']}) names several users")
     j = ev.join(imp, keys=["score_id", "item"], join_type="left outer")
     j = j.filter(pc.is_valid(j.column("user")))
     n_matched = j.num_rows
@@ -126,7 +166,8 @@ def feedback_rows(events: pa.Table, impressions: pa.Table,
     return rows, counts
 
 
-def merge_feedback(interactions: pa.Table, events: pa.Table, impressions: pa.Table) -> tuple[pa.Table, FeedbackCounts]:
+def merge_feedback(interactions: pa.Table, events: pa.Table, impressions: pa.Table,
+                   sources: tuple[str, str] = ("events", "impressions")) -> tuple[pa.Table, FeedbackCounts]:
     """``interactions`` (original ids; ``event_id`` optional) ∪ the export's new rows, sorted.
 
     The result has ``user, item, ts, weight, event_id`` (``event_id`` null for non-feedback rows);
@@ -151,7 +192,7 @@ def merge_feedback(interactions: pa.Table, events: pa.Table, impressions: pa.Tab
         "event_id": have["event_id"].cast(pa.string()) if "event_id" in have else pa.nulls(n, pa.string()),
     }, schema=ROW_SCHEMA)
     known = pc.drop_null(base.column("event_id"))
-    rows, counts = feedback_rows(events, impressions, known)
+    rows, counts = feedback_rows(events, impressions, known, sources)
     merged = pa.concat_tables([base, rows]).sort_by([("user", "ascending"), ("item", "ascending"),
                                                      ("event_id", "ascending")])
     return merged.combine_chunks(), counts

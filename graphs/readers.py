@@ -19,8 +19,11 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -45,7 +48,10 @@ class EdgeArrays:
 
 
 def open_text(path: str | Path) -> io.TextIOBase:
-    """Open a text file, transparently gunzipping ``*.gz``; missing files get a clear error."""
+    """Open a text file, transparently gunzipping ``*.gz``; missing files get a clear error.
+
+    Reading it may raise a decoding or gzip error: wrap the reading in :func:`text_errors`.
+    """
     p = Path(path)
     if not p.exists():
         raise InputFormatError(str(p), "file not found")
@@ -53,6 +59,42 @@ def open_text(path: str | Path) -> io.TextIOBase:
         raise InputFormatError(str(p), "is a directory, expected a text file")
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
+
+
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+@contextmanager
+def text_errors(path: str | Path) -> Iterator[None]:
+    """Turn what reading a text file can raise — bytes that are not UTF-8, a truncated or corrupt
+    gzip stream, NUL bytes, an unreadable file — into :class:`InputFormatError` naming the file (and
+    the line of an undecodable byte)."""
+    try:
+        yield
+    except InputFormatError:
+        raise
+    except UnicodeDecodeError as e:
+        raise InputFormatError(str(path), f"not UTF-8 text ({e.reason} at byte {e.object[e.start:e.start + 1]!r})",
+                               line=undecodable_line(path)) from None
+    except GZIP_ERRORS as e:
+        raise InputFormatError(str(path), f"corrupt or truncated gzip stream ({type(e).__name__}: {e})") from None
+    except OSError as e:
+        raise InputFormatError(str(path), f"cannot read: {e.strerror or e}") from None
+
+
+def undecodable_line(path: str | Path) -> int | None:
+    """1-based number of the first line that is not UTF-8 (error path only; None if the stream breaks first)."""
+    p = Path(path)
+    try:
+        with (gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")) as fh:
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return lineno
+    except (*GZIP_ERRORS, OSError):
+        return None
+    return None
 
 
 def split_fields(text: str, spec: TextFormat) -> list[str]:
@@ -94,6 +136,11 @@ def read_edges(path: str | Path, fmt: str = "snap") -> EdgeArrays:
     spec = get_format(fmt)
     if spec.max_cols is None:
         raise ValueError(f"read_edges reads fixed-column formats, not {fmt!r}")
+    with text_errors(path):
+        return _read_edges(path, spec)
+
+
+def _read_edges(path: str | Path, spec: TextFormat) -> EdgeArrays:
     hdr = header_line(path, spec)
     with open_text(path) as fh:
         try:
@@ -118,18 +165,36 @@ def read_edges(path: str | Path, fmt: str = "snap") -> EdgeArrays:
         raise InputFormatError(str(path), f"expected at least {spec.min_cols} columns", line=_line_of(path, spec.comment, bad))
     src, dst = _ints(df[0], path, spec, skip), _ints(df[1], path, spec, skip)
     weight = None
-    if spec.weight_col is not None and spec.weight_col in df and df[spec.weight_col].notna().all():
-        weight = pd.to_numeric(df[spec.weight_col], errors="coerce").to_numpy(np.float32)
+    if spec.weight_col is not None and spec.weight_col in df and df[spec.weight_col].notna().any():
+        col = df[spec.weight_col]
+        w = pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+        bad = col.notna().to_numpy() & ~np.isfinite(w)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputFormatError(str(path), f"weight {col.iloc[row]!r} is not a finite number",
+                                   line=_line_of(path, spec.comment, row + skip))
+        if col.notna().all():
+            weight = w.astype(np.float32)
     return EdgeArrays(src, dst, weight)
 
 
 def _ints(col: pd.Series, path, spec: TextFormat, skip: int) -> np.ndarray:
-    vals = pd.to_numeric(col, errors="coerce")
-    ok = vals.notna().to_numpy() & col.str.fullmatch(r"[+-]?\d+").fillna(False).to_numpy()
-    if not ok.all():
-        bad = int(np.flatnonzero(~ok)[0])
+    """Ids as int64: every value an integer in ``[0, 2**63)``; the first bad one raises with its line."""
+    ok = col.str.fullmatch(r"\+?[0-9]+").fillna(False).to_numpy()
+    mag = col.str.lstrip("+").str.lstrip("0")                   # the digits without sign and leading zeros
+    digits = mag.str.len().fillna(99).to_numpy()
+    big = ok & ((digits > 19) | ((digits == 19) & (mag > "9223372036854775807").fillna(False).to_numpy()))
+    if not ok.all() or big.any():
+        bad = int(np.flatnonzero(~ok | big)[0])
         line = _line_of(path, spec.comment, bad + skip)
-        raise InputFormatError(str(path), bad_id_message(path, spec, line, col.iloc[bad]), line=line)
+        value = col.iloc[bad]
+        if big[bad]:
+            msg = f"id {value!r} is beyond int64"
+        elif isinstance(value, str) and re.fullmatch(r"-[0-9]+", value):
+            msg = f"negative id {value!r}"
+        else:
+            msg = bad_id_message(path, spec, line, value)
+        raise InputFormatError(str(path), msg, line=line)
     return col.astype(np.int64).to_numpy()
 
 

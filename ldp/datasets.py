@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphs.errors import InputFormatError
 from ldp.hashing import keyed_hash
 
 DATASETS = {"aol": ("aol_query6", "query_6bytes_sorted.txt.gz"),
@@ -35,11 +36,17 @@ DEFAULT_WEIGHTS = (0.35, 0.25, 0.2, 0.12, 0.08)
 
 
 def _read(path: Path) -> bytes:
+    """The file's bytes (gunzipped); a directory, unreadable file or broken gzip raises naming the file."""
+    from graphs.errors import InputFormatError
+    from graphs.readers import text_errors
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: dataset file not found")
+    if path.is_dir():
+        raise InputFormatError(str(path), "is a directory, expected a file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
+    with text_errors(path), opener(path, "rb") as fh:
         return fh.read()
 
 
@@ -49,10 +56,14 @@ def load_aol(path: str | Path, key_bytes: int = 6) -> np.ndarray:
     for no, line in enumerate(_read(Path(path)).split(b"\n"), 1):
         if not line:
             continue
-        if len(line) < key_bytes + 2 or line[key_bytes:key_bytes + 1] != b"\t":
-            raise ValueError(f"{path}:{no}: expected a {key_bytes}-byte key, a tab and a count")
+        count = line[key_bytes + 1:]
+        if (len(line) < key_bytes + 2 or line[key_bytes:key_bytes + 1] != b"\t" or not count.isdigit()
+                or len(count) > 12):
+            raise InputFormatError(str(path), f"expected a {key_bytes}-byte key, a tab and a count", line=no)
         keys.append(line[:key_bytes])
-        counts.append(int(line[key_bytes + 1:]))
+        counts.append(int(count))
+    if not sum(counts):
+        raise InputFormatError(str(path), "no queries: the file is empty")
     raw = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, key_bytes).astype(np.int64)
     vals = np.zeros(raw.shape[0], dtype=np.int64)
     for b in range(key_bytes):
@@ -62,14 +73,23 @@ def load_aol(path: str | Path, key_bytes: int = 6) -> np.ndarray:
 
 def _baskets(path: Path, drop: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Flat item array and per-basket lengths (empty baskets dropped)."""
-    lines = [ln for ln in _read(path).decode("ascii").splitlines()]
-    toks = [np.array(ln.split(), dtype=np.int64) for ln in lines]
-    toks = [t[~np.isin(t, drop)] for t in toks]
+    toks = []
+    for no, ln in enumerate(_read(path).split(b"\n"), 1):
+        words = ln.split()
+        if not all(w.lstrip(b"+-").isdigit() for w in words):
+            bad = next(w for w in words if not w.lstrip(b"+-").isdigit())
+            raise InputFormatError(str(path), f"expected integer item ids, got {bad[:40]!r}", line=no)
+        vals = [int(w) for w in words]
+        if vals and max(vals) >= 2**63:
+            raise InputFormatError(str(path), f"item id {max(vals)} is beyond int64", line=no)
+        t = np.array([max(v, -2**62) for v in vals], dtype=np.int64)  # below int64: still negative, refused below
+        t = t[~np.isin(t, drop)]
+        if (t < 0).any():
+            raise InputFormatError(str(path), f"negative item id other than the separators {drop}", line=no)
+        toks.append(t)
     toks = [t for t in toks if t.size]
     if not toks:
-        raise ValueError(f"{path}: no items found")
-    if any((t < 0).any() for t in toks):
-        raise ValueError(f"{path}: negative item ids other than the separators {drop}")
+        raise InputFormatError(str(path), "no items found")
     return np.concatenate(toks), np.array([t.size for t in toks], dtype=np.int64)
 
 

@@ -34,6 +34,8 @@ from typing import Iterator
 import numpy as np
 import scipy.sparse as sp
 
+from graphs.errors import InputFormatError
+
 log = logging.getLogger(__name__)
 
 
@@ -120,27 +122,35 @@ class Interactions:
 
 def _read_lightgcn_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``user item item ...`` lines (LightGCN) -- also ``user item`` pairs, comma- or space-separated,
-    with an optional ``user,item`` header on the first line (SocialLGN, RecDiff conversions)."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    with an optional ``user,item`` header on the first line (SocialLGN, RecDiff conversions).
+
+    Ids are integers in ``[0, 2**63)``; anything else (and bytes that are not UTF-8, a broken gzip
+    stream) raises :class:`~graphs.errors.InputFormatError` naming the file and line."""
+    from graphs.errors import InputFormatError
+    from graphs.readers import open_text, text_errors
+
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
-    with opener(path, "rt") as f:
+    with text_errors(path), open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             parts = line.replace(",", " ").split()
             if not parts:
                 continue
-            try:
-                row = np.array(parts, dtype=np.int64)
-            except ValueError as e:
-                if lineno == 1 and not any(p.lstrip("-").isdigit() for p in parts):
+            if not all(p.isascii() and p.lstrip("+-").isdigit() for p in parts):
+                if lineno == 1 and not any(p.isascii() and p.lstrip("-").isdigit() for p in parts):
                     continue  # a header line
-                raise ValueError(f"{path}:{lineno}: expected integer ids 'user item item ...' ({e})") from None
-            if row.min() < 0:
-                raise ValueError(f"{path}:{lineno}: negative id")
+                bad = next(p for p in parts if not (p.isascii() and p.lstrip("+-").isdigit()))
+                raise InputFormatError(str(path), f"expected integer ids 'user item item ...', got {bad[:40]!r}", line=lineno)
+            vals = [int(p) for p in parts]
+            if min(vals) < 0:
+                raise InputFormatError(str(path), f"negative id {min(vals)}", line=lineno)
+            if max(vals) >= 2**63:
+                raise InputFormatError(str(path), f"id {max(vals)} is beyond int64", line=lineno)
+            row = np.array(vals, dtype=np.int64)
             users.append(np.full(len(row) - 1, row[0], dtype=np.int64))
             items.append(row[1:])
-    if not users:
-        raise ValueError(f"{path}: no interactions")
+    if not sum(u.size for u in users):
+        raise InputFormatError(str(path), "no interactions (no line has a user and an item)")
     return np.concatenate(users), np.concatenate(items)
 
 
@@ -255,14 +265,10 @@ def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: 
     table_p = folder / "interactions"
     if not table_p.exists():
         raise FileNotFoundError(f"{folder}: no 'interactions' table")
-    table = pq.read_table(table_p)
-    for col in ("user", "item"):
-        if col not in table.column_names:
-            raise ValueError(f"{table_p}: missing column {col!r} (has {table.column_names})")
-    ext_u = table.column("user").to_numpy().astype(np.int64)
-    ext_i = table.column("item").to_numpy().astype(np.int64)
+    table = read_parquet(table_p, ("user", "item"))
+    ext_u, ext_i = id_column(table, "user", table_p), id_column(table, "item", table_p)
     if len(ext_u) == 0:
-        raise ValueError(f"{table_p}: no interactions")
+        raise InputFormatError(str(table_p), "no interactions")
     ext_u, ext_i = to_catalogue(folder, "users", ext_u), to_catalogue(folder, "items", ext_i)
     user_ids, u = np.unique(ext_u, return_inverse=True)
     item_ids, i = np.unique(ext_i, return_inverse=True)
@@ -276,6 +282,40 @@ def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: 
     return data
 
 
+def read_parquet(path: Path, columns: tuple[str, ...]) -> "pa.Table":
+    """A Parquet file or folder with at least ``columns``; an unreadable, empty or incomplete one raises
+    :class:`~graphs.errors.InputFormatError` naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.is_dir() and not any(p.is_file() and not p.name.startswith(("_", ".")) for p in path.rglob("*")):
+        raise InputFormatError(str(path), "empty directory: no Parquet files")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise InputFormatError(str(path), f"not readable as Parquet ({type(e).__name__}: {e})") from None
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise InputFormatError(str(path), f"missing column {missing[0]!r} (has {table.column_names})")
+    return table
+
+
+def id_column(table: "pa.Table", col: str, path: Path) -> np.ndarray:
+    """Column ``col`` as int64 ids: an integer type, no nulls, every value in ``[0, 2**63)``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    c = table.column(col)
+    if not pa.types.is_integer(c.type):
+        raise InputFormatError(str(path), f"column {col!r} holds {c.type}, expected integer ids")
+    if c.null_count:
+        raise InputFormatError(str(path), f"column {col!r} has {c.null_count} null id(s)")
+    if len(c) and (pc.min(c).as_py() < 0 or pc.max(c).as_py() >= 2**63):
+        bad = pc.min(c).as_py() if pc.min(c).as_py() < 0 else pc.max(c).as_py()
+        raise InputFormatError(str(path), f"column {col!r}: id {bad} outside [0, 2**63)")
+    return c.to_numpy().astype(np.int64)
+
+
 def load_interactions(folder: str | Path, test_fraction: float = 0.2, seed: int = 0,
                       split: str = "auto") -> Interactions:
     """Dispatch on the folder layout: ingest output (``interactions/``) or split files (:data:`SPLITS`)."""
@@ -286,7 +326,7 @@ def load_interactions(folder: str | Path, test_fraction: float = 0.2, seed: int 
         return load_interactions_dir(folder, test_fraction, seed)
     if split != "auto" or detect_split(folder) is not None:
         return load_lightgcn_dir(folder, split)
-    raise ValueError(f"{folder}: neither an ingest output (interactions/) nor a split folder "
+    raise InputFormatError(str(folder), "neither an ingest output (interactions/) nor a split folder "
                      f"(train.txt[.gz], recdiff_train.txt[.gz], ...)")
 
 
