@@ -2,7 +2,8 @@
 
 Faults (issue 31 item 2), each injected into one run of a job submitted to the master from the root namespace:
 
-* ``executor`` — kill -9 worker w1's executor JVM once w1 has started a task (+ ``DELAY_S``);
+* ``executor`` — kill -9 worker w1's executor JVM ``DELAY_S`` after w1 has started a task and ``--at`` of the
+  fault-free wall time has passed (the test: ``at`` 0, the benchmark: half-way);
 * ``worker`` — kill -9 worker w1's whole process group (worker, executor, Python workers) at the same moment;
   w1 is restarted after the run;
 * ``driver`` — kill -9 the driver (spark-submit JVM and its Python) as soon as the job's hidden temporary output
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -147,6 +149,28 @@ def tables(folder: Path) -> dict[str, list]:
     return out
 
 
+def max_abs_diff(a: dict[str, list], b: dict[str, list]) -> float:
+    """Largest difference between the float values of two :func:`tables` results whose other values all agree
+    (rows matched by their non-float values); ``inf`` when anything else differs."""
+    import numpy as np
+
+    def split(row):
+        flat = [x for v in row for x in (v if isinstance(v, tuple) else (v,))]
+        return tuple(x for x in flat if not isinstance(x, float)), [x for x in flat if isinstance(x, float)]
+
+    if a.keys() != b.keys():
+        return math.inf
+    worst = 0.0
+    for name in a:
+        ra, rb = sorted(map(split, a[name]), key=repr), sorted(map(split, b[name]), key=repr)
+        if len(ra) != len(rb) or any(x[0] != y[0] or len(x[1]) != len(y[1]) for x, y in zip(ra, rb)):
+            return math.inf
+        for (_, fa), (_, fb) in zip(ra, rb):
+            if fa:
+                worst = max(worst, float(np.max(np.abs(np.array(fa) - np.array(fb)))))
+    return worst
+
+
 def complete(job: str, folder: Path) -> bool:
     return (folder / ("manifest.json" if job == "bandit_update" else "_meta.json")).exists()
 
@@ -168,9 +192,35 @@ def _new_executor_log(cluster: NetnsCluster, host: str, before: set) -> Path | N
     return None
 
 
+def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cut_s, threads):
+    """Inject ``fault`` if its moment has come: ``(seconds into the run, hit)``, or ``(None, False)`` to wait."""
+    if fault == "driver":
+        if any(p.name not in hidden_before for p in watch.glob(".*tmp-*")):  # publishing has begun
+            os.killpg(drv.pid, signal.SIGKILL)
+            return time.time() - t0, True
+        return None, False
+    if time.time() - t0 < at_s or not _new_executor_log(cluster, "w1", apps_before):
+        return None, False
+    time.sleep(DELAY_S)
+    if drv.poll() is not None:  # finished before the fault could hit: recorded as not injected
+        return time.time() - t0, False
+    at = time.time() - t0
+    if fault == "executor":
+        return at, bool(cluster.kill_executor("w1"))
+    if fault == "worker":
+        cluster.kill_worker("w1")
+        return at, True
+    cluster.link("w1", up=False)
+    th = threading.Timer(cut_s, cluster.link, args=("w1", True))
+    th.start()
+    threads.append(th)
+    return at, True
+
+
 def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dict, fault: str | None = None,
-             cut_s: float = CUT_S, logs: Path | None = None) -> dict:
-    """Submit ``job`` writing ``out``, inject ``fault``; returns rc, wall time and when/whether the fault hit."""
+             cut_s: float = CUT_S, logs: Path | None = None, at_s: float = 0.0) -> dict:
+    """Submit ``job`` writing ``out``, inject ``fault`` (executor/worker/link: once w1 ran a task, ``DELAY_S`` later,
+    and not before ``at_s`` seconds); returns rc, wall time and when/whether the fault hit."""
     app, args = job_args(job, out, inputs, base)
     watch = out if job == "bandit_update" else out.parent
     watch.mkdir(parents=True, exist_ok=True)
@@ -182,33 +232,15 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
         drv = subprocess.Popen(cluster.submit_cmd(app, *args), env=cluster.driver_env(), stdout=lf,
                                stderr=subprocess.STDOUT, start_new_session=True, cwd=cluster.work)
         fault_at, injected, threads = None, False, []
-        while drv.poll() is None and time.time() - t0 < JOB_TIMEOUT_S:
-            if fault and not injected:
-                if fault == "driver":
-                    fresh = [p for p in watch.glob(".*tmp-*") if p.name not in hidden_before]
-                    if fresh:
-                        os.killpg(drv.pid, signal.SIGKILL)
-                        injected, fault_at = True, time.time() - t0
-                elif fault in ("executor", "worker", "link") and _new_executor_log(cluster, "w1", apps_before):
-                    time.sleep(DELAY_S)
-                    if drv.poll() is None:
-                        fault_at = time.time() - t0
-                        if fault == "executor":
-                            injected = bool(cluster.kill_executor("w1"))
-                        elif fault == "worker":
-                            cluster.kill_worker("w1")
-                            injected = True
-                        else:
-                            cluster.link("w1", up=False)
-                            th = threading.Timer(cut_s, cluster.link, args=("w1", True))
-                            th.start()
-                            threads.append(th)
-                            injected = True
-                    else:  # finished before the fault could hit: recorded as not injected
-                        break
-            time.sleep(0.2)
-        if drv.poll() is None:
-            os.killpg(drv.pid, signal.SIGKILL)
+        try:
+            while drv.poll() is None and time.time() - t0 < JOB_TIMEOUT_S:
+                if fault and not injected and fault_at is None:
+                    fault_at, injected = _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s,
+                                                 cut_s, threads)
+                time.sleep(0.2)
+        finally:  # a timeout or an interrupted benchmark leaves no driver behind
+            if drv.poll() is None:
+                os.killpg(drv.pid, signal.SIGKILL)
         rc = drv.wait()
         wall = time.time() - t0
         for th in threads:
@@ -220,7 +252,7 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
 
 
 def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: dict, base: dict, base_tables: dict,
-              cut_s: float) -> dict:
+              cut_s: float, at_s: float = 0.0) -> dict:
     """One faulted run of ``job`` and its checks; for driver/disk also the next (fault-free) run."""
     small = fault == "disk"
     out = (cluster.disk_full if small else work / "runs" / fault) / job
@@ -231,12 +263,14 @@ def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: d
         if job == "bandit_update":  # the run first copies the v=1 store there
             size_kb += du(inputs["bandit"] / "params") // 1024 + 8
         cluster.resize_disk_full(f"{size_kb}k")
-    r = run_once(cluster, job, out, inputs, base, fault, cut_s, work / "logs")
+    r = run_once(cluster, job, out, inputs, base, fault, cut_s, work / "logs", at_s)
     pub = published(job, out)
     r.update(output_published=pub is not None, complete=bool(pub and complete(job, pub)),
              hidden_tmp_left=hidden_left(job, out))
     if fault in ("executor", "worker", "link"):
-        r["equal"] = bool(r["rc"] == 0 and pub and tables(pub) == base_tables)
+        got = tables(pub) if r["rc"] == 0 and pub else None
+        r["equal"] = got == base_tables
+        r["max_abs_diff"] = None if got is None or r["equal"] else max_abs_diff(base_tables, got)
         r["ok"] = r["equal"]
         r["partial_left"] = int(pub is not None and not r["complete"])
     else:
@@ -275,6 +309,7 @@ def summarize(job_runs: list[dict], base_wall: float) -> dict:
             "successes": len(ok),
             "outputs_equal": sum(1 for r in job_runs if r.get("equal", r.get("rerun_equal"))),
             "partial_outputs_left": sum(r["partial_left"] for r in job_runs),
+            "max_abs_diff": max((r.get("max_abs_diff") or 0.0 for r in job_runs), default=None),
             "hidden_tmp_left": sum(r["hidden_tmp_left"] for r in job_runs),
             # time to a good output: the faulted run, plus the next run after a fatal fault
             "extra_wall_s_median": (round(sorted(r["wall_s"] + r.get("rerun_wall_s", 0) for r in job_runs)
@@ -287,10 +322,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--jobs", default=",".join(JOBS))
     ap.add_argument("--faults", default=",".join(FAULTS))
     ap.add_argument("--cut-s", type=float, default=CUT_S)
+    ap.add_argument("--at", type=float, default=0.5, help="executor/worker/link faults not before this fraction of "
+                    "the fault-free wall time (then DELAY_S later, once w1 has run a task)")
     ap.add_argument("--work", default="runs/faults")
     ap.add_argument("--nodes", type=int, default=1200)
     ap.add_argument("--output", default=str(RESULTS))
     a = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop: the cluster's `with` removes namespaces
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reason = unavailable_reason()
     if reason:
@@ -300,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
     inputs = prepare_inputs(work, a.nodes)
-    result = {"settings": {"runs": a.runs, "cut_s": a.cut_s, "delay_s": DELAY_S, "nodes": a.nodes,
+    result = {"settings": {"runs": a.runs, "cut_s": a.cut_s, "delay_s": DELAY_S, "at": a.at, "nodes": a.nodes,
                            "cluster": "master + 2 workers (1 core, 1g; executors 512m) in network namespaces",
                            "commit": os.environ.get("GRAPHREC_COMMIT")},
               "jobs": {j: {"fault_free_wall_s": None, "faults": {f: {"runs": 0, "status": "not run"} for f in faults}}
@@ -318,7 +356,8 @@ def main(argv: list[str] | None = None) -> dict:
             for fault in faults:
                 runs = []
                 for i in range(a.runs):
-                    r = fault_run(cluster, job, fault, work, inputs, base, base_tables, a.cut_s)
+                    r = fault_run(cluster, job, fault, work, inputs, base, base_tables, a.cut_s,
+                                  a.at * entry["fault_free_wall_s"])
                     log.info("%s / %s run %d: %s", job, fault, i, {k: v for k, v in r.items() if k != "log"})
                     runs.append(r)
                     entry["faults"][fault] = {**summarize(runs, entry["fault_free_wall_s"]), "detail": runs}
