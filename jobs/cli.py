@@ -3,18 +3,19 @@
 A field declares its flag with :func:`arg` (``field(default=..., metadata={"help": ..., ...})``)::
 
     @dataclass(frozen=True)
-    class KnnJobConfig:
+    class ExampleConfig:
         vectors: str = arg(help="DIR written by embed_graph (vectors/)")          # no default: required
-        k: int = arg(20, "neighbours per node")                                   # --k, type int
+        k: int = arg(KnnConfig.k, "neighbours per node")                          # --k, the core's default
         exclude_edges: str | None = arg(None, "GRAPH_DIR of edges to exclude")    # optional
         dedup: bool = arg(True, "do not deduplicate", flag="--keep-duplicates", negate=True)
 
-    cfg = parse_config(KnnJobConfig, argv, prog="knn", description="...")
+    cfg = parse_config(ExampleConfig, argv, prog="example", description="...")
 
 Types: ``str``, ``int``, ``float``, ``Path``, ``X | None`` (default None), ``bool`` (``store_true``; with
 ``negate=True`` a ``store_false`` flag), ``tuple`` with ``sep=","`` (a comma-separated value). ``choices`` may be
 a callable (evaluated when the parser is built). A field with ``cli=False`` is no flag (set by the job, e.g. from
-a settings file). ``--help`` shows each default unless the help text already states it. The parsed values go
+a settings file). A default that a core config also has is taken from it (``arg(KnnConfig.k, ...)``), so it is
+stated once. ``--help`` shows each default unless the help text already states it. The parsed values go
 to the dataclass constructor, so its ``__post_init__`` validates them (a ``ValueError``, as before).
 """
 from __future__ import annotations
