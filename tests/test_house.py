@@ -196,3 +196,17 @@ def test_jobs_share_one_shape(job):
     assert list(inspect.signature(mod.run).parameters)[:2] == ["spark", "cfg"]
     writer = "new_version_dir(" if job == "bandit_update" else "publish("
     assert writer in inspect.getsource(mod.run) and "run_job(" in inspect.getsource(mod.main)
+
+
+def test_generated_flags_keep_their_forms():
+    """Renamed and negated flags, comma lists, optional values and choices as the hand-written parsers had them."""
+    from jobs import graph_profile, heavy_hitters, ingest_graph
+
+    base = ["--input", "i", "--format", "snap", "--output", "o"]
+    assert ingest_graph.parse_args(base).dedup and not ingest_graph.parse_args([*base, "--keep-duplicates"]).dedup
+    hh = heavy_hitters.parse_args(["--input", "i", "--output", "o", "--no-consistency", "--no-check-users"])
+    assert (hh.consistency, hh.check_users, hh.seed, hh.final_share) == (False, False, None, None)
+    assert graph_profile.parse_args(["--edges", "e", "--output", "o", "--skip", "cores,,pagerank"]).skip == (
+        "cores", "pagerank")
+    with pytest.raises(SystemExit):
+        ingest_graph.parse_args(["--input", "i", "--format", "nope", "--output", "o"])
