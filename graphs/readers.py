@@ -180,10 +180,10 @@ def _read_edges(path: str | Path, spec: TextFormat) -> EdgeArrays:
 
 def _ints(col: pd.Series, path, spec: TextFormat, skip: int) -> np.ndarray:
     """Ids as int64: every value an integer in ``[0, 2**63)``; the first bad one raises with its line."""
-    ok = col.str.fullmatch(r"\+?[0-9]+").fillna(False).to_numpy()
+    ok = col.str.fullmatch(r"\+?[0-9]+").to_numpy(dtype=bool, na_value=False)
     mag = col.str.lstrip("+").str.lstrip("0")                   # the digits without sign and leading zeros
     digits = mag.str.len().fillna(99).to_numpy()
-    big = ok & ((digits > 19) | ((digits == 19) & (mag > "9223372036854775807").fillna(False).to_numpy()))
+    big = ok & ((digits > 19) | ((digits == 19) & (mag > "9223372036854775807").to_numpy(dtype=bool, na_value=False)))
     if not ok.all() or big.any():
         bad = int(np.flatnonzero(~ok | big)[0])
         line = _line_of(path, spec.comment, bad + skip)

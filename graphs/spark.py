@@ -7,27 +7,58 @@ offsets of a range-partitioned id column — no global ``row_number()`` on one p
 """
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from graphs.errors import InputFormatError
 from graphs.formats import SPMF_SEPARATORS, TextFormat, get_format
-from graphs.readers import HEADER_MSG, find_bad_line, header_line, is_header
+from graphs.readers import HEADER_MSG, find_bad_line, header_line, is_header, undecodable_line
 
 _INT_RE = r"^[+-]?[0-9]+$"
+NOT_UTF8 = "not UTF-8 text"
+
+
+def _id_error(tokens) -> Column:
+    """The error of a list of id tokens: not integers, beyond int64, negative (None when fine)."""
+    return (F.when(F.exists(tokens, lambda t: F.instr(t, "\ufffd") > 0), F.lit(NOT_UTF8))
+            .when(~F.forall(tokens, lambda t: t.rlike(_INT_RE)), F.lit("non-integer id"))
+            .when(F.exists(tokens, lambda t: t.try_cast("long").isNull()), F.lit("id beyond int64"))
+            .when(F.exists(tokens, lambda t: t.startswith("-")), F.lit("negative id")))
 
 
 def _check_path(path: str) -> None:
+    """A local input must exist, and its ``.gz`` files must be complete gzip streams: Hadoop's codec
+    reads a truncated stream as a shorter file without an error, so each one is read through once
+    on the driver (one decompression pass; an error names the file)."""
     if "://" in path and not path.startswith("file:"):
         return  # remote filesystems: let Spark report
     p = Path(path.removeprefix("file:"))
     if not p.exists():
         raise InputFormatError(path, "file not found")
+    files = sorted(p.rglob("*.gz")) if p.is_dir() else [p] if p.suffix == ".gz" else []
+    for f in files:
+        if p.is_dir() and any(part.startswith(("_", ".")) for part in f.relative_to(p).parts):
+            continue  # hidden and metadata files are not input
+        _check_gzip(f)
+
+
+def _check_gzip(f: Path) -> None:
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(f, "rb") as fh:
+            while fh.read(1 << 22):
+                pass
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise InputFormatError(str(f), f"corrupt or truncated gzip stream ({type(e).__name__}: {e})") from None
 
 
 def read_tokens(spark: SparkSession, path: str, fmt: str) -> DataFrame:
@@ -51,13 +82,37 @@ def _raise_first_error(df: DataFrame, comment: str, fallback_path: str) -> None:
     if row:
         f, text, err = row[0]
         local = _local(f, fallback_path)
-        line = find_bad_line(local, comment, text) if Path(local).exists() else None
+        if not Path(local).exists():
+            line = None
+        elif "\ufffd" in text:  # Spark decodes bad UTF-8 as U+FFFD: find the raw line
+            line = undecodable_line(local)
+        else:
+            line = find_bad_line(local, comment, text)
         raise InputFormatError(local or fallback_path, f"{err}: {text[:80]!r}", line=line)
 
 
 def _require_rows(df: DataFrame, path: str, what: str = "comments") -> None:
-    if not df.limit(1).count():
-        raise InputFormatError(path, f"no data lines: the file is empty or only {what}")
+    with read_failures(path):
+        if not df.limit(1).count():
+            raise InputFormatError(path, f"no data lines: the file is empty or only {what}")
+
+
+@contextmanager
+def read_failures(path: str):
+    """A file Spark cannot read (a truncated or corrupt gzip stream) as InputFormatError naming it."""
+    try:
+        yield
+    except InputFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 — Py4JJavaError / SparkException, matched on the message
+        text = str(e)
+        if "FAILED_READ_FILE" not in text and "EOFException" not in text and "ZipException" not in text:
+            raise
+        m = re.search(r"reading file (\S+?)\.?\s", text)
+        where = _local(m.group(1), path) if m else path
+        cause = ("corrupt or truncated gzip stream" if where.endswith(".gz") or "Zip" in text or "EOF" in text
+                 else "unreadable file")
+        raise InputFormatError(where, f"cannot read: {cause}") from None
 
 
 def file_headers(spark: SparkSession, path: str, spec: TextFormat) -> dict[str | None, str]:
@@ -107,21 +162,27 @@ def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     if spec.max_cols is not None:
         cols = f"{spec.min_cols}" if spec.min_cols == spec.max_cols else f"{spec.min_cols}..{spec.max_cols}"
         any_int = F.exists("tokens", lambda t: t.rlike(_INT_RE))
+        w = F.lit(1.0)
+        bad_w = F.lit(False)
+        if spec.weight_col is not None:
+            wt = F.get("tokens", spec.weight_col).try_cast("double")
+            w = F.when(n > spec.weight_col, wt).otherwise(F.lit(1.0))
+            bad_w = (n > spec.weight_col) & (wt.isNull() | F.isnan(wt) | (F.abs(wt) == float("inf")))
         err = (F.when(hdr, F.lit(None).cast("string"))
+               .when(F.instr("text", "\ufffd") > 0, F.lit(NOT_UTF8))
                .when((n < spec.min_cols) | (n > spec.max_cols), F.lit(f"expected {cols} columns"))
                .when(F.lit(spec.header) & ~any_int, F.lit(HEADER_MSG))
-               .when(~F.get("tokens", 0).rlike(_INT_RE) | ~F.get("tokens", 1).rlike(_INT_RE), F.lit("non-integer id")))
-        w = F.lit(1.0)
-        if spec.weight_col is not None:
-            w = F.when(n > spec.weight_col, F.get("tokens", spec.weight_col).try_cast("float")).otherwise(F.lit(1.0))
+               .otherwise(_id_error(F.slice("tokens", 1, 2))))
+        err = F.coalesce(err, F.when(~hdr & bad_w, F.lit("weight is not a finite number")))
         parsed = df.select(F.get("tokens", 0).try_cast("long").alias("src"), F.get("tokens", 1).try_cast("long").alias("dst"),
                            F.coalesce(w, F.lit(1.0)).cast("float").alias("weight"), *keep(err))
     else:  # adjacency list: node nbr nbr ...
-        err = F.when(~F.forall("tokens", lambda t: t.rlike(_INT_RE)), F.lit("non-integer id"))
+        err = _id_error(F.col("tokens"))
         parsed = df.select(F.transform("tokens", lambda t: t.try_cast("long")).alias("t"), *keep(err))
     parsed = cached = parsed.cache()
     _require_rows(parsed.where(~F.col("_hdr")), path, "comments and a header" if headers else "comments")
-    _raise_first_error(parsed, spec.comment, path)
+    with read_failures(path):  # a stream that breaks after its first lines
+        _raise_first_error(parsed, spec.comment, path)
     if headers:
         _check_headers(parsed, headers, spec.comment, path)
     parsed = parsed.where(~F.col("_hdr"))
@@ -136,22 +197,28 @@ def read_edge_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     return clean
 
 
-def _int_lists(df: DataFrame, path: str, comment: str, min_cols: int, what: str) -> DataFrame:
-    """Lines of integers as cached ``t array<long>``; the first bad line raises (one text pass)."""
+def _int_lists(df: DataFrame, path: str, comment: str, min_cols: int, what: str, ids: bool = False) -> DataFrame:
+    """Lines of integers as cached ``t array<long>``; the first bad line raises (one text pass).
+    ``ids``: also refuse negative values and values beyond int64."""
     err = (F.when(F.size("tokens") < min_cols, F.lit(f"expected at least {min_cols} columns"))
-           .when(~F.forall("tokens", lambda t: t.rlike(_INT_RE)), F.lit(f"non-integer {what}")))
+           .when(F.instr("text", "\ufffd") > 0, F.lit(NOT_UTF8))
+           .when(~F.forall("tokens", lambda t: t.rlike(_INT_RE)), F.lit(f"non-integer {what}"))
+           .when(F.exists("tokens", lambda t: t.try_cast("long").isNull()), F.lit(f"{what} beyond int64")))
+    if ids:
+        err = F.coalesce(err, F.when(F.exists("tokens", lambda t: t.startswith("-")), F.lit(f"negative {what}")))
     parsed = df.select(F.transform("tokens", lambda t: t.try_cast("long")).alias("t"),
                        F.when(err.isNotNull(), F.col("file")).alias("_file"),
                        F.when(err.isNotNull(), F.col("text")).alias("_text"), err.alias("_err")).cache()
     _require_rows(parsed, path)
-    _raise_first_error(parsed, comment, path)
+    with read_failures(path):
+        _raise_first_error(parsed, comment, path)
     return parsed.select("t")
 
 
 def read_list_text(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     """Read ``key v1 v2 ...`` lines (labels, LightGCN splits) into ``(key, value)`` long pairs."""
     spec = get_format(fmt)
-    ids = _int_lists(read_tokens(spark, path, fmt), path, spec.comment, spec.min_cols, "id")
+    ids = _int_lists(read_tokens(spark, path, fmt), path, spec.comment, spec.min_cols, "id", ids=True)
     return ids.select(F.col("t")[0].alias("key"), F.explode(F.slice("t", 2, F.size("t"))).alias("value"))
 
 
