@@ -443,7 +443,7 @@ def main(argv=None) -> int:
     total = {k: sum(r[k] for r in results.values()) for k in ("tried", "accepted", "refused", "unhandled")}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"examples_per_reader": a.examples, "total": total, "readers": results}, indent=2))
-    print(f"| reader | inputs tried | accepted (still valid) | refused (clear error) | unhandled |")
+    print("| reader | inputs tried | accepted (still valid) | refused (clear error) | unhandled |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
         print(f"| `{name}` | {r['tried']} | {r['accepted']} | {r['refused']} | {r['unhandled']} |")

@@ -25,16 +25,18 @@ True
 """
 from __future__ import annotations
 
-import gzip
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import scipy.sparse as sp
 
 from graphs.errors import InputFormatError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +261,6 @@ def load_interactions_dir(folder: str | Path, test_fraction: float = 0.2, seed: 
 
     Users and items are identified by their catalogue ids (``DIR/users``, ``DIR/items``) when present.
     """
-    import pyarrow.parquet as pq
-
     folder = Path(folder)
     table_p = folder / "interactions"
     if not table_p.exists():
@@ -327,7 +327,7 @@ def load_interactions(folder: str | Path, test_fraction: float = 0.2, seed: int 
     if split != "auto" or detect_split(folder) is not None:
         return load_lightgcn_dir(folder, split)
     raise InputFormatError(str(folder), "neither an ingest output (interactions/) nor a split folder "
-                     f"(train.txt[.gz], recdiff_train.txt[.gz], ...)")
+                           "(train.txt[.gz], recdiff_train.txt[.gz], ...)")
 
 
 class BPRSampler:

@@ -10,6 +10,7 @@ published with the same compare-and-swap (``expect_current``), so the tests stay
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def assert_fresh_once(e: dict) -> None:
 
 
 @pytest.fixture()
-def reference(work, tmp_path_factory):
+def reference(work):
     """The final day store and live store of the plain order: daily, then heavy hitters."""
     daily(work)
     heavy_hitters(work)
@@ -147,9 +148,7 @@ def reference(work, tmp_path_factory):
 ])
 def test_either_dag_in_either_order_gives_the_same_store(work, reference, order):
     P = paths(work)
-    # start again from the reference run's inputs only
-    for d in (P["day"], P["live"], P["fresh"]):
-        import shutil
+    for d in (P["day"], P["live"], P["fresh"]):   # start again from the reference run's inputs only
         shutil.rmtree(d, ignore_errors=True)
     if order == "hh_first":
         stage(work); daily(work); publish_fresh(work)
@@ -232,8 +231,6 @@ def test_a_bandit_store_step_killed_mid_write_leaves_nothing_half_and_its_retry_
                                                                                          kill_at):
     """kill -9 at a chosen write (the Nth Parquet table, rename or replace), then the plain retry: the reader
     sees the old state or the complete new one, never a part, and the retried run ends where the clean one did."""
-    import shutil
-
     P = paths(work)
     for d in (P["day"], P["live"], P["fresh"]):
         shutil.rmtree(d, ignore_errors=True)
