@@ -89,7 +89,8 @@ def dag_params(**specific: Param) -> dict:
     return {
         "work_dir": Param("", type="string", description="root of all dated outputs; empty: <root>/runs/pipeline"),
         **specific,
-        "shuffle_partitions": Param(8, type="integer", minimum=1),
+        "shuffle_partitions": Param(0, type="integer", minimum=0,
+                                    description="spark.sql.shuffle.partitions; 0: each job sizes them from its input"),
         "driver_memory": Param("2g", type="string"),
     }
 
@@ -109,6 +110,9 @@ SPARK = {
         "spark.log.level": "WARN",
         "spark.driver.memory": "{{ params.driver_memory }}",
         "spark.sql.shuffle.partitions": "{{ params.shuffle_partitions }}",
+        # the local driver's JVM options (jobs.cds: the collector, the quick JIT, the class-data-sharing archive);
+        # empty unless set: `graphrec_driver_java_options` = `python -m jobs.cds --driver-options`
+        "spark.driver.extraJavaOptions": "{{ var.value.get('graphrec_driver_java_options', '') }}",
     },
 }
 # keyword arguments of every BashOperator running the project's Python

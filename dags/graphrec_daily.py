@@ -2,6 +2,7 @@
 
     ingest_graph ─┬─ sample_graph ── tune_embedding ── embed_graph ─┬─ friend_knn
                   │                  (ingest_graph ──────┘)        │
+                  ├─ profile_graph ── profile_sample (+ sample_graph)│
                   └─ ingest_interactions ──────────────────────────┴─ train_recommender ──┐
     seed_bandit ──────────────────────────────────────────────────────────────────────────┴─ build_candidates
         ── serve_candidates ── simulate_traffic ── export_events ── bandit_update ── publish
@@ -10,7 +11,9 @@ The loop closes through the interactions: ``ingest_interactions`` of day ``d`` t
 fresh base, carries the feedback rows of day ``d - 1``'s interactions forward (``--previous``) and
 adds day ``d - 1``'s exported positive, acknowledged events (``--feedback``), each ``event_id`` at
 most once — so a re-run of a day changes nothing; on a first day both are missing and skipped
-(``--missing-ok``). The embedding's propagation settings are tuned on the day's sample
+(``--missing-ok``). ``profile_graph`` profiles the day's graph (what-if analytics: degrees, reciprocity,
+assortativity, clustering, components, cores, distances, PageRank) and ``profile_sample`` profiles the sample
+with the same code and compares it with the full graph property by property (the run report shows both). The embedding's propagation settings are tuned on the day's sample
 (``tune_embedding``), the user graph's embedding is the recommender's social input (users with
 friends and no interactions are served from their friends), and the recommender tunes its own
 settings every ``tune_every_days`` days and reuses the last tuned ones in between
@@ -116,6 +119,23 @@ with DAG(
         ],
         **SPARK,
     )
+    profile_graph = SparkSubmitOperator(
+        task_id="profile_graph",
+        name="graphrec-profile-graph",
+        application=job("graph_profile"),
+        application_args=["--edges", dated("graph"), "--seed", "{{ params.seed }}", "--output", dated("profile")],
+        **SPARK,
+    )
+    profile_sample = SparkSubmitOperator(
+        task_id="profile_sample",
+        name="graphrec-profile-sample",
+        application=job("graph_profile"),
+        application_args=[
+            "--edges", dated("sample"), "--reference", dated("profile"), "--seed", "{{ params.seed }}",
+            "--output", dated("sample_profile"),
+        ],
+        **SPARK,
+    )
     tune_embedding = SparkSubmitOperator(
         task_id="tune_embedding",
         name="graphrec-tune-embedding",
@@ -207,7 +227,8 @@ with DAG(
         **PY,
     )
 
-    ingest_graph >> [sample_graph, embed_graph, ingest_interactions]
+    ingest_graph >> [sample_graph, embed_graph, ingest_interactions, profile_graph]
+    [sample_graph, profile_graph] >> profile_sample
     sample_graph >> tune_embedding >> embed_graph >> [friend_knn, train_recommender]
     ingest_interactions >> train_recommender >> build_candidates >> serve_candidates >> simulate_traffic
     seed_bandit >> build_candidates

@@ -18,7 +18,8 @@ its functions join strings: given Jinja placeholders they return templates), by 
 Traceback (most recent call last):
 ...
 ValueError: unknown table 'grpah' (the layout has: bandit, embedding, embedding_tuning, events, fresh_items, friends, \
-graph, heavy_hitters, interactions, logs, published, raw, recommender, report, sample, serving, traffic)
+graph, heavy_hitters, interactions, logs, profile, published, raw, recommender, report, sample, sample_profile, serving, \
+traffic)
 >>> lock_beside("runs/pipeline/bandit/ds=2026-01-05")
 'runs/pipeline/bandit/.ds=2026-01-05.lock'
 """
@@ -38,6 +39,9 @@ TABLES: dict[str, str] = {
     "interactions": "graphrec_daily.ingest_interactions: interactions (with the previous day's acknowledged feedback), "
                     "users, items, stats.json",
     "sample": "graphrec_daily.sample_graph: the rescaled sample's edges, report.json",
+    "profile": "graphrec_daily.profile_graph: profile.json, profile.png (what-if analytics of the full graph)",
+    "sample_profile": "graphrec_daily.profile_sample: the sample's profile.json and its comparison with the full "
+                      "graph's (comparison.json/.md/.png: per property the estimate by its scaling law, the error)",
     "embedding_tuning": "graphrec_daily.tune_embedding: chosen.json, scores.json (settings tuned on the sample)",
     "embedding": "graphrec_daily.embed_graph: vectors",
     "friends": "graphrec_daily.friend_knn: neighbors",

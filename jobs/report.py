@@ -325,6 +325,7 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
     ``days``: the run's days (several: a section plots the per-day figures of those up to ``ds``);
     ``None``: every day of the work directory up to ``ds``."""
     from jobs.report_days import days_section
+    from jobs.report_profile import profile_section
 
     import matplotlib
 
@@ -338,6 +339,7 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
         head["tasks_succeeded"] = sum(t["state"] == "success" for t in tasks)
     sections = []
     for title, fn in (("Sampled graph (JDM/DCM rescaling)", degree_section),
+                      ("What-if analytics: the graph's profile and its sample", profile_section),
                       ("Graph embedding and friend recommendations", embedding_section),
                       ("DSL sparse recommender", recommender_section),
                       ("Diag-LinUCB bandit", bandit_section),

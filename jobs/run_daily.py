@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs import layout
+from jobs.cds import driver_java_options
 from jobs.dag_progress import Progress, task_states
 from jobs.demo_service import Service, free_port
 from jobs.demo_users import check_shares
@@ -117,6 +118,7 @@ def airflow_env(cfg: RunConfig, home: Path, serving_url: str, token: str) -> dic
         "AIRFLOW_VAR_GRAPHREC_SPARK_SUBMIT": str(py.with_name("spark-submit")),
         "AIRFLOW_VAR_GRAPHREC_SERVING_URL": serving_url,
         "AIRFLOW_VAR_GRAPHREC_SERVING_TOKEN": token,
+        "AIRFLOW_VAR_GRAPHREC_DRIVER_JAVA_OPTIONS": driver_java_options(),
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
 
@@ -128,7 +130,7 @@ def dag_confs(cfg: RunConfig, work: Path) -> list[tuple[str, dict]]:
     dags = [(DAG_ID, conf)]
     if cfg.heavy_hitters:  # trending items of the day's LDP reports join the candidate graph the service serves
         bits = max(1, (cfg.items - 1).bit_length())  # the demo catalogue's item ids are 0..items-1
-        dags.append((HH_DAG_ID, {"work_dir": str(work), "bits": bits, "shuffle_partitions": 4, "driver_memory": "1g"}))
+        dags.append((HH_DAG_ID, {"work_dir": str(work), "bits": bits, "driver_memory": "1g"}))
     return dags
 
 

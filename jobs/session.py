@@ -137,11 +137,12 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
 
 def _submitted_keys() -> set[str]:
     """Keys spark-submit set (``--conf``, ``--driver-memory`` …, ``spark-defaults.conf``): the JVM's ``spark.*``
-    system properties, read before the SparkContext exists."""
+    system properties, read before the SparkContext exists (``spark.sql.shuffle.partitions=0`` counts as unset)."""
     from pyspark import SparkConf, SparkContext
 
     SparkContext._ensure_initialized()
-    return {k for k, _ in SparkConf().getAll()}
+    # shuffle partitions of 0 (the DAGs' default Param) mean "not set": the job sizes them from its input
+    return {k for k, v in SparkConf().getAll() if not (k == SHUFFLE_PARTITIONS and v.strip() == "0")}
 
 
 def _with_defaults(builder, conf: Mapping[str, str], submitted: set[str]):
@@ -152,6 +153,8 @@ def _with_defaults(builder, conf: Mapping[str, str], submitted: set[str]):
     for k, v in {**conf, **chosen}.items():
         builder = builder.config(k, v)
     defaulted = sorted(chosen) + ([SHUFFLE_PARTITIONS] if SHUFFLE_PARTITIONS not in given else [])
+    if SHUFFLE_PARTITIONS not in given:  # Spark's own default until :func:`_size_defaults` (replaces a submitted 0)
+        builder = builder.config(SHUFFLE_PARTITIONS, "200")
     return builder.config(DEFAULTED, ",".join(defaulted))
 
 

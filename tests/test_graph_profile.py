@@ -176,6 +176,31 @@ def test_compare_applies_the_scaling_laws():
     assert 0 < dd["in_degree_l1"] <= 2 and 0 < dd["distance_l1"] <= 2
 
 
+def test_run_report_shows_the_profile_and_the_sample_comparison(tmp_path):
+    """The daily DAG's profile_graph / profile_sample outputs reach the run report (jobs.report_profile)."""
+    from graphs.atomic import write_json
+    from jobs.layout import dated_path
+    from jobs.report_profile import profile_section
+
+    s, d, n, _ = random_digraph(3, n=60, m=200)
+    full = profile_graph(s, d, n)
+    keep = np.flatnonzero(np.random.default_rng(0).random(s.size) < 0.5)
+    sample = profile_graph(s[keep], d[keep], n).to_dict()
+    ds, figs = "2026-01-05", tmp_path / "fig"
+    figs.mkdir()
+    assert profile_section(tmp_path, ds, figs, {}) == []           # no profile that day: no section
+    dated_path(tmp_path, "profile", ds).mkdir(parents=True)
+    full.write(dated_path(tmp_path, "profile", ds) / "profile.json")
+    rep = comparison_report(full.to_dict(), sample, 0.5)
+    out = dated_path(tmp_path, "sample_profile", ds)
+    out.mkdir(parents=True)
+    write_json(out / "comparison.json", rep)
+    head: dict = {}
+    text = "\n".join(profile_section(tmp_path, ds, figs, head))
+    assert head["sample_median_rel_error"] == pytest.approx(rep["median_rel_error"])
+    assert f"{full.scalars()['reciprocity']:.4g}" in text and f"{rep['median_rel_error']:.3f}" in text
+
+
 # --- the job: local SparkSession (both paths) and a standalone cluster ----------------------------------
 
 def _graph_dir(root, s, d, n, meta_ratio=None):

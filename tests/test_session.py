@@ -85,6 +85,14 @@ def test_spark_submit_run_gets_the_defaults_but_keeps_its_conf(tmp_path):
     assert got["spark.sql.shuffle.partitions"] == "7" and got["fit_small"] == 7 and got["fit_big"] == 7
     assert got["aqe_small"] == "true"  # not resized: left adaptive
     assert session.SHUFFLE_PARTITIONS not in got["defaulted"]
+    # the DAGs' defaults: shuffle partitions 0 (= sized by the job) and empty driver JVM options
+    cmd, env = command(["--master", "local[2]", "--conf", "spark.sql.shuffle.partitions=0",
+                        "--conf", "spark.driver.extraJavaOptions=", str(script)], dict(os.environ))
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    assert got["spark.sql.shuffle.partitions"] == "2" and (got["fit_small"], got["fit_big"]) == (2, 10)
+    assert session.SHUFFLE_PARTITIONS in got["defaulted"]
 
 
 @pytest.mark.spark

@@ -36,6 +36,8 @@ FILES = {
     "ingest_interactions": [("interactions", "stats.json")],
     "sample_graph": [("sample", "report.json")],
     "tune_embedding": [("embedding_tuning", "chosen.json")],
+    "profile_graph": [("profile", "profile.json")],
+    "profile_sample": [("sample_profile", "comparison.json")],
     "train_recommender": [("recommender", "metrics.json")],
     "serve_candidates": [("published", "candidates/reload.json")],
     "publish": [("published", "bandit/reload.json")],

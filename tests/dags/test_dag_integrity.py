@@ -281,7 +281,8 @@ def test_daily_closes_the_loop_through_the_previous_day(dagbag):
     dag = dagbag.dags["graphrec_daily"]
     for a, b in [("ingest_graph", "ingest_interactions"), ("sample_graph", "tune_embedding"),
                  ("tune_embedding", "embed_graph"), ("embed_graph", "train_recommender"),
-                 ("ingest_interactions", "train_recommender")]:
+                 ("ingest_interactions", "train_recommender"), ("sample_graph", "profile_sample"),
+                 ("ingest_graph", "profile_graph"), ("profile_graph", "profile_sample")]:
         assert b in dag.get_task(a).get_flat_relative_ids(upstream=False), f"{a} must precede {b}"
     work, ds, before = f"{DAGS.parent}/{layout.DEFAULT_WORK}", "2026-01-05", "2026-01-04"
     render = _renderer(dag, {}, simulate_traffic=True)
@@ -299,6 +300,11 @@ def test_daily_closes_the_loop_through_the_previous_day(dagbag):
     assert "--missing-ok" in ingest
     assert f"--settings {layout.dated(work, 'embedding_tuning', ds)}/chosen.json" in texts["graphrec_daily.embed_graph"]
     assert f"--edges {layout.dated(work, 'sample', ds)} " in texts["graphrec_daily.tune_embedding"]
+    assert f"--edges {layout.dated(work, 'graph', ds)} " in texts["graphrec_daily.profile_graph"]
+    assert f"--output {layout.dated(work, 'profile', ds)} " in texts["graphrec_daily.profile_graph"]
+    profile = texts["graphrec_daily.profile_sample"]  # the sample profiled and compared with the full graph
+    assert f"--edges {layout.dated(work, 'sample', ds)} " in profile
+    assert f"--reference {layout.dated(work, 'profile', ds)} " in profile
     train = texts["graphrec_daily.train_recommender"]
     assert f"--social-graph {layout.dated(work, 'graph', ds)} " in train
     assert f"--social-vectors {layout.dated(work, 'embedding', ds)} " in train
