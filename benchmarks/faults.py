@@ -129,10 +129,15 @@ def published(job: str, out: Path) -> Path | None:
     return p if p.is_dir() else None
 
 
+def tmp_pattern(job: str, out: Path) -> tuple[Path, str]:
+    """Where the job's hidden temporary output appears, and its glob."""
+    return (out, ".v=*.tmp-*") if job == "bandit_update" else (out.parent, f".{out.name}.tmp-*")
+
+
 def hidden_left(job: str, out: Path) -> int:
     """Temporary folders a killed run left (hidden; no reader opens them)."""
-    where = out if job == "bandit_update" else out.parent
-    return sum(1 for q in where.glob(".*tmp-*")) if where.is_dir() else 0
+    where, pattern = tmp_pattern(job, out)
+    return sum(1 for _ in where.glob(pattern)) if where.is_dir() else 0
 
 
 def tables(folder: Path) -> dict[str, list]:
@@ -192,10 +197,10 @@ def _new_executor_log(cluster: NetnsCluster, host: str, before: set) -> Path | N
     return None
 
 
-def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cut_s, threads):
+def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cut_s, threads, pattern):
     """Inject ``fault`` if its moment has come: ``(seconds into the run, hit)``, or ``(None, False)`` to wait."""
     if fault == "driver":
-        if any(p.name not in hidden_before for p in watch.glob(".*tmp-*")):  # publishing has begun
+        if any(p.name not in hidden_before for p in watch.glob(pattern)):  # publishing has begun
             os.killpg(drv.pid, signal.SIGKILL)
             return time.time() - t0, True
         return None, False
@@ -224,7 +229,7 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
     """Submit ``job`` writing ``out``, inject ``fault`` (executor/worker/link: once w1 ran a task, ``DELAY_S`` later,
     and not before ``at_s`` seconds); returns rc, wall time and when/whether the fault hit."""
     app, args = job_args(job, out, inputs, base)
-    watch = out if job == "bandit_update" else out.parent
+    watch, pattern = tmp_pattern(job, out)
     watch.mkdir(parents=True, exist_ok=True)
     hidden_before = set(p.name for p in watch.glob(".*"))
     apps_before = {d.name for d in (cluster.work / "w1" / "work").glob("app-*")}
@@ -238,8 +243,8 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
             while drv.poll() is None and time.time() - t0 < JOB_TIMEOUT_S:
                 if fault and not injected and fault_at is None:
                     fault_at, injected = _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s,
-                                                 cut_s, threads)
-                time.sleep(0.2)
+                                                 cut_s, threads, pattern)
+                time.sleep(0.01 if fault == "driver" else 0.2)  # a small output is published in well under 1 s
         finally:  # a timeout or an interrupted benchmark leaves no driver behind
             if drv.poll() is None:
                 os.killpg(drv.pid, signal.SIGKILL)
@@ -258,7 +263,7 @@ def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: d
     """One faulted run of ``job`` and its checks; for driver/disk also the next (fault-free) run."""
     small = fault == "disk"
     out = (cluster.disk_full if small else work / "runs" / fault) / job
-    for p in (out, *out.parent.glob(f".{job}.tmp-*")):
+    for p in (out, *tmp_pattern(job, out)[0].glob(tmp_pattern(job, out)[1])):
         shutil.rmtree(p, ignore_errors=True)
     if small:
         size_kb = max(4, du(base[job]) // 4 // 1024)
