@@ -281,7 +281,8 @@ def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: d
         r["ok"] = r["equal"]
         r["partial_left"] = int(pub is not None and not r["complete"])
     else:
-        r["partial_left"] = int(pub is not None)  # a failed run must publish nothing
+        # a killed run must publish nothing (one the fault missed may publish a complete output)
+        r["partial_left"] = int(pub is not None and (r["injected"] or not r["complete"]))
         if small:
             cluster.resize_disk_full("64m")
         nxt = run_once(cluster, job, out, inputs, base, None, cut_s, work / "logs")
