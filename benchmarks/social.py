@@ -12,6 +12,9 @@ excluded): Recall@20 / NDCG@20 overall and for cold users (≤ 5 training items)
 baseline, the paired per-seed difference social − interactions with its standard error, and
 seconds per epoch of each arm. A cold-start replay withholds 10 % of the users from training
 entirely and serves them from their social side only, against popularity on the same users.
+``--social-mode layers`` trains LightGCN's social arm with friend edges inside every layer
+(:class:`recsys.social.SocialLightGCN`); ``both`` trains both designs and keeps, as the social arm,
+the one with the better mean validation recall (the other is stored as ``social_<mode>``).
 
 Data: ``../shared/data/ciao_social`` (RecDiff split: train/val/test) and
 ``../shared/data/lastfm_social`` (SocialLGN split: train/test; validation held out of train).

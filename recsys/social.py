@@ -13,7 +13,8 @@ graph, both directions of an undirected one; at most ``max_friends`` per user, t
 and ``γ`` a fixed weight. ``W`` starts at zero, so training starts from the plain model. This is
 SocialMF's / DiffNet's idea (Jamali & Ester, RecSys 2010; Wu et al., SIGIR 2019) with the
 precomputed embedding of RecDiff-style fusion; which part carries the gain is measured in
-``benchmarks/README.md`` ("Social recommender").
+``benchmarks/README.md`` ("Social recommender"). For LightGCN, ``mode="layers"`` instead puts the
+friend edges inside every propagation layer (:class:`SocialLightGCN`, SocialLGN-style).
 
 A user with friends or a social vector but no interactions gets ``e_u = 0`` (it is never the
 ``u`` of a BPR triple) and is scored through ``W s_u`` and its friends: the cold-start path.
