@@ -3,9 +3,9 @@
 Nothing here knows a job or an algorithm: task slots and executor cores of the running cluster,
 temporary session settings (:func:`temporary_conf`), the broadcast threshold, a checkpoint that keeps
 its hash partitioning, shuffle keys that land in a chosen partition (:func:`partition_keys`), the
-row count of a Parquet-backed DataFrame from its file footers (no Spark job) and small DataFrames
-from numpy columns. Imports only pyspark, numpy and pandas (no project module), so every package
-can use it without an import cycle.
+row count of a Parquet-backed DataFrame from its file footers (no Spark job), a Parquet reader that names
+a bad input (:func:`read_parquet`) and small DataFrames from numpy columns. Imports only pyspark, numpy,
+pandas and :mod:`graphs.errors`, so every package can use it without an import cycle.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from graphs.errors import InputFormatError
 
 AQE = "spark.sql.adaptive.enabled"
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
@@ -145,6 +147,29 @@ def input_rows(df: DataFrame, bytes_per_row: int = 16) -> int | None:
         else:
             total += path.stat().st_size // bytes_per_row
     return total
+
+
+def read_parquet(spark: SparkSession, path: str, columns: tuple[str, ...] = ()) -> DataFrame:
+    """``spark.read.parquet(path)``, bad input refused up front with :class:`InputFormatError` naming it: a path
+    Spark cannot read as Parquet, a local file whose footer is not Parquet's (checked with pyarrow, footers only),
+    or a table without ``columns``. A corrupt data page behind a valid footer still fails in the job itself."""
+    import pyarrow.parquet as pq
+
+    try:
+        df = spark.read.parquet(path)
+    except Exception as e:  # AnalysisException / SparkException from the JVM: keep its first line
+        raise InputFormatError(path, f"not readable as Parquet: {str(e).strip().splitlines()[0][:300]}") from e
+    for uri in df.inputFiles():
+        local = _local_file(uri)
+        if local is not None and local.is_file():
+            try:
+                pq.read_metadata(local)
+            except Exception as e:
+                raise InputFormatError(str(local), f"not a valid Parquet file: {e}") from e
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputFormatError(path, f"Parquet input lacks column(s) {missing} (has {df.columns})")
+    return df
 
 
 def small_frame(spark: SparkSession, columns: Mapping[str, np.ndarray]) -> DataFrame:

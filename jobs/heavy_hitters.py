@@ -91,10 +91,10 @@ def load_input(spark, cfg: HeavyHittersConfig):
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegralType
 
-    from graphs.spark_helpers import input_rows
+    from graphs.spark_helpers import input_rows, read_parquet
     from jobs.session import fit_shuffle_partitions
 
-    df = spark.read.parquet(cfg.input)
+    df = read_parquet(spark, cfg.input)
     fit_shuffle_partitions(spark, input_rows(df))
     fields = {f.name: f.dataType for f in df.schema.fields}
     for role, col in (("party", cfg.party_col), ("user", cfg.user_col), ("item", cfg.item_col)):

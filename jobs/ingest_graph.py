@@ -49,16 +49,13 @@ def run(spark, cfg: IngestGraphConfig) -> dict:
     from pyspark.sql import functions as F
 
     from graphs.spark import build_graph, graph_stats, read_edge_text, read_list_text, relabel_pairs
-    from graphs.spark_helpers import input_rows
+    from graphs.spark_helpers import input_rows, read_parquet
     from jobs.output import publish
     from jobs.session import fit_shuffle_partitions
 
     t0 = time.perf_counter()
     if cfg.format == "parquet":
-        raw = spark.read.parquet(cfg.input)
-        missing = {"src", "dst"} - set(raw.columns)
-        if missing:
-            raise ValueError(f"{cfg.input}: Parquet input lacks column(s) {sorted(missing)}")
+        raw = read_parquet(spark, cfg.input, ("src", "dst"))
         w = F.col("weight").cast("float") if "weight" in raw.columns else F.lit(1.0).cast("float")
         raw = raw.select(F.col("src").cast("long"), F.col("dst").cast("long"), w.alias("weight"))
     else:
@@ -67,7 +64,7 @@ def run(spark, cfg: IngestGraphConfig) -> dict:
     labels = None
     if cfg.labels:
         if _is_dir(cfg.labels):
-            labels = spark.read.parquet(cfg.labels).select(F.col("id").alias("key"), F.col("label").cast("int"))
+            labels = read_parquet(spark, cfg.labels, ("id", "label")).select(F.col("id").alias("key"), F.col("label").cast("int"))
         else:
             labels = read_list_text(spark, cfg.labels, "labels").select(
                 F.col("key"), F.col("value").cast("int").alias("label"))

@@ -79,15 +79,13 @@ def read_input(spark, cfg: IngestInteractionsConfig):
     from pyspark.sql import functions as F
 
     from graphs.spark import read_edge_text, read_list_text
+    from graphs.spark_helpers import read_parquet
 
     if cfg.format == "lightgcn":
         return read_list_text(spark, cfg.input, "lightgcn").select(F.col("key").alias("user"), F.col("value").alias("item")), []
     if cfg.format != "parquet":
         return read_edge_text(spark, cfg.input, cfg.format).select(F.col("src").alias("user"), F.col("dst").alias("item")), []
-    src = spark.read.parquet(cfg.input)
-    for c in (cfg.user_col, cfg.item_col):
-        if c not in src.columns:
-            raise ValueError(f"{cfg.input}: Parquet input lacks column {c!r} (has {src.columns})")
+    src = read_parquet(spark, cfg.input, (cfg.user_col, cfg.item_col))
     extra = [c for c in ("ts", "weight") if c in src.columns]
     return src.select(F.col(cfg.user_col).cast("long").alias("user"), F.col(cfg.item_col).cast("long").alias("item"),
                       *[F.col(c) for c in extra]), extra

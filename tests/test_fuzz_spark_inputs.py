@@ -91,3 +91,35 @@ def test_job_flags_refused_before_anything_runs(argv, capsys):
         assert e.value.code != 0 and "error" in capsys.readouterr().err
     else:
         assert "--" in str(e.value)
+
+
+@pytest.mark.parametrize("job", ["ingest_graph", "ingest_interactions", "heavy_hitters"])
+def test_parquet_inputs_refuse_garbage_and_missing_columns(spark, tmp_path, job):
+    """A Parquet input that is not Parquet, or lacks a column the job needs: InputFormatError naming it, no output."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs import heavy_hitters
+
+    def run(src, out):
+        if job == "ingest_graph":
+            return _ingest(spark, src, out, fmt="parquet")
+        if job == "ingest_interactions":
+            return ingest_interactions.run(spark, ingest_interactions.parse_args(
+                ["--input", str(src), "--format", "parquet", "--output", str(out)]))
+        return heavy_hitters.run(spark, heavy_hitters.parse_args(
+            ["--input", str(src), "--bits", "8", "--output", str(out)]))
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pq.write_table(pa.table({"a": [1, 2]}), bad / "part-0.parquet")
+    (bad / "part-1.parquet").write_bytes(b"PAR1" + b"\x00garbage" * 50 + b"PAR1")   # Parquet's magic, no footer
+    out = tmp_path / "out"
+    with pytest.raises(InputFormatError) as e:
+        run(bad, out)
+    assert "bad" in e.value.path, str(e.value)
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+    (bad / "part-1.parquet").unlink()                                                 # readable, wrong columns
+    with pytest.raises(ValueError, match="column"):
+        run(bad, out)
+    assert not out.exists()
