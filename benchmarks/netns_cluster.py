@@ -1,8 +1,9 @@
 """A multi-host Spark standalone cluster on one machine: master and two workers, each in its own network namespace.
 
 Every host is a namespace ``<prefix>-m``, ``<prefix>-w1``, ``<prefix>-w2`` holding one end (``eth0``) of a veth
-pair whose other end is enslaved to a bridge ``<prefix>br`` in the root namespace; the bridge carries
-``10.231.0.1/24`` (the driver's address), the master is ``.10``, the workers ``.11`` and ``.12``. Shuffle blocks,
+pair whose other end is enslaved to a bridge ``<prefix>br`` in the root namespace (``<prefix>`` = ``grfc<n>``, ``n`` in
+1..200 from the PID); the bridge carries ``10.231.<n>.1/24`` (the driver's address), the master is ``.10``, the
+workers ``.11`` and ``.12``. Shuffle blocks,
 broadcasts and heartbeats therefore cross a real network path that a fault can cut
 (``ip link set eth0 down`` inside a worker's namespace). Only these addresses and loopback are used.
 
@@ -30,10 +31,11 @@ from pathlib import Path
 
 log = logging.getLogger("benchmarks.netns_cluster")
 
-SUBNET = "10.231.0"
-DRIVER_IP = f"{SUBNET}.1"
-MASTER_IP = f"{SUBNET}.10"
-WORKER_IPS = (f"{SUBNET}.11", f"{SUBNET}.12")
+SUBNET = "10.231"  # 10.231.<n>.0/24, n from the PID: two runs at once (a CI clone beside a checkout) never share names
+
+
+def _slot() -> int:
+    return os.getpid() % 200 + 1
 MASTER_PORT, MASTER_UI = 7077, 8080
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +51,7 @@ def unavailable_reason() -> str | None:
         return "network namespaces need root"
     if shutil.which("ip") is None:
         return "iproute2 (`ip`) not installed"
-    probe = "grfcprobe"
+    probe = f"grfcprobe{os.getpid()}"
     r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if r.returncode != 0:
         return f"`ip netns add` failed: {r.stderr.strip()}"
@@ -83,17 +85,20 @@ def cmdline(pid: int) -> str:
 class NetnsCluster:
     """Master + two 1-core workers in namespaces; the driver (spark-submit) runs in the root namespace."""
 
-    def __init__(self, work: Path, prefix: str = "grfc", worker_memory: str = "1g", executor_memory: str = "512m",
+    def __init__(self, work: Path, slot: int | None = None, worker_memory: str = "1g", executor_memory: str = "512m",
                  disk_full_size: str = "256k"):
-        self.work, self.prefix = Path(work), prefix
+        n = _slot() if slot is None else slot
+        self.work, self.prefix = Path(work), f"grfc{n}"
+        net = f"{SUBNET}.{n}"
+        self.driver_ip, self.master_ip = f"{net}.1", f"{net}.10"
         self.worker_memory, self.executor_memory = worker_memory, executor_memory
         self.disk_full_size = disk_full_size
-        self.bridge = f"{prefix}br"
-        self.hosts = {"m": MASTER_IP, "w1": WORKER_IPS[0], "w2": WORKER_IPS[1]}
+        self.bridge = f"{self.prefix}br"
+        self.hosts = {"m": self.master_ip, "w1": f"{net}.11", "w2": f"{net}.12"}
         self.procs: dict[str, subprocess.Popen] = {}
         self.disk_full = self.work / "disk_full"
         self._mounted = False
-        self.url = f"spark://{MASTER_IP}:{MASTER_PORT}"
+        self.url = f"spark://{self.master_ip}:{MASTER_PORT}"
 
     # ---- network ----------------------------------------------------------------------------------------------
     def ns(self, host: str) -> str:
@@ -108,7 +113,7 @@ class NetnsCluster:
     def _setup_net(self) -> None:
         self._teardown_net()  # a stale set from a killed run
         _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{DRIVER_IP}/24", "dev", self.bridge)
+        _ip("addr", "add", f"{self.driver_ip}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
         for host, addr in self.hosts.items():
             ns = self.ns(host)
@@ -148,7 +153,7 @@ class NetnsCluster:
                            "--work-dir", str(self.work / host / "work")])
 
     def state(self) -> dict:
-        return json.load(urllib.request.urlopen(f"http://{MASTER_IP}:{MASTER_UI}/json/", timeout=3))
+        return json.load(urllib.request.urlopen(f"http://{self.master_ip}:{MASTER_UI}/json/", timeout=3))
 
     def wait_workers(self, n: int = 2, timeout: float = 120) -> None:
         deadline = time.time() + timeout
@@ -213,7 +218,7 @@ class NetnsCluster:
     # ---- driver -----------------------------------------------------------------------------------------------
     def driver_env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_", "PYTHON"))}
-        env.update(SPARK_LOCAL_IP=DRIVER_IP, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
+        env.update(SPARK_LOCAL_IP=self.driver_ip, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
                    OMP_NUM_THREADS="1")
         return env
 
@@ -221,7 +226,7 @@ class NetnsCluster:
         from jobs.session import build_zip
 
         zp = zip_path or build_zip()
-        settings = {"spark.driver.host": DRIVER_IP, "spark.driver.bindAddress": DRIVER_IP,
+        settings = {"spark.driver.host": self.driver_ip, "spark.driver.bindAddress": self.driver_ip,
                     "spark.pyspark.python": sys.executable, "spark.ui.enabled": "false",
                     "spark.executor.memory": self.executor_memory, "spark.driver.memory": "768m",
                     "spark.executor.cores": "1", "spark.cores.max": "2", **(conf or {})}
@@ -242,7 +247,7 @@ class NetnsCluster:
                             str(self.disk_full)], check=True, capture_output=True)
             self._mounted = True
             self._setup_net()
-            self._start("m", ["org.apache.spark.deploy.master.Master", "--host", MASTER_IP, "--port",
+            self._start("m", ["org.apache.spark.deploy.master.Master", "--host", self.master_ip, "--port",
                               str(MASTER_PORT), "--webui-port", str(MASTER_UI)])
             for h in ("w1", "w2"):
                 self.start_worker(h)
@@ -250,7 +255,7 @@ class NetnsCluster:
         except BaseException:
             self.stop()
             raise
-        log.info("netns cluster up: master %s, workers %s", self.url, WORKER_IPS)
+        log.info("netns cluster up: master %s, workers %s", self.url, (self.hosts["w1"], self.hosts["w2"]))
         return self
 
     def stop(self) -> None:

@@ -47,7 +47,8 @@ def _fault(netns_cluster, fault_env, fault, **kw):
 def test_cluster_hosts_are_namespaces(netns_cluster):
     state = netns_cluster.state()
     hosts = sorted(w["host"] for w in state["workers"] if w["state"] == "ALIVE")
-    assert hosts == ["10.231.0.11", "10.231.0.12"]
+    assert hosts == [netns_cluster.hosts["w1"], netns_cluster.hosts["w2"]]
+    assert all(h.startswith("10.231.") for h in hosts)
     assert all(w["cores"] == 1 for w in state["workers"])
 
 
