@@ -1,8 +1,8 @@
 """Atomic output directories: write everything to a hidden sibling, then rename into place.
 
 A job that fails or is killed leaves at most a ``.DIR.tmp-*`` folder that no reader opens, never a
-half-written ``DIR``. ``_meta.json`` is written last, inside the temporary folder, so a published
-``DIR`` always has one.
+half-written ``DIR``; the next successful write of ``DIR`` removes such leftovers (those older than its own
+start). ``_meta.json`` is written last, inside the temporary folder, so a published ``DIR`` always has one.
 
 >>> import tempfile, pathlib
 >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -13,6 +13,7 @@ half-written ``DIR``. ``_meta.json`` is written last, inside the temporary folde
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path
     """Yield a temporary directory that replaces ``path`` only if the block succeeds."""
     final = local_path(path).absolute()
     final.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final}: output exists and overwrite is off")
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -56,6 +58,23 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path
     tmp.rename(final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    remove_leftovers(final, before=started)
+
+
+def remove_leftovers(final: Path, before: float) -> list[Path]:
+    """Remove ``.NAME.tmp-*`` / ``.NAME.old-*`` siblings of ``final`` last modified before ``before`` (what a
+    killed writer left: a kill -9 runs no cleanup); return them. A writer that started later is left alone."""
+    gone = []
+    for p in final.parent.glob(f".{glob.escape(final.name)}.*-*"):
+        kind = p.name[len(final.name) + 2:].split("-", 1)[0]
+        try:
+            stale = kind in ("tmp", "old") and p.lstat().st_mtime < before
+        except FileNotFoundError:
+            continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

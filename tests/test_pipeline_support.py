@@ -171,3 +171,27 @@ def test_bandit_day_seeds_from_the_latest_earlier_day_and_promotes(tmp_path):
     np.testing.assert_array_equal(a.d, b.d)
     with pytest.raises(FileNotFoundError, match="no CURRENT"):
         bandit_day.promote(hist / "ds=2026-01-01", live)
+
+
+def test_atomic_dir_replaces_and_removes_what_a_killed_writer_left(tmp_path):
+    """A kill -9 mid-write leaves a hidden .out.tmp-* folder; the next successful write removes it (and an .old-*
+    left mid-replace), but not a writer's folder that started after it, nor other outputs' folders."""
+    import os
+    import time
+
+    from graphs.atomic import atomic_dir
+
+    stale, old = tmp_path / ".out.tmp-dead0001", tmp_path / ".out.old-dead0002"
+    other = tmp_path / ".other.tmp-dead0003"
+    for p in (stale, old, other):
+        p.mkdir()
+        (p / "part-0").write_text("half")
+        os.utime(p, (time.time() - 60, time.time() - 60))
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "x").write_text("1")
+        later = tmp_path / ".out.tmp-live0004"   # another writer, started after this one
+        later.mkdir()
+        os.utime(later, (time.time() + 5, time.time() + 5))
+    assert (tmp_path / "out" / "x").read_text() == "1"
+    assert not stale.exists() and not old.exists()
+    assert other.exists() and later.exists()
