@@ -297,8 +297,9 @@ def dense_embedding(x: np.ndarray, dim: int) -> np.ndarray:
     s2, v = np.linalg.eigh(x64.T @ x64)
     order = np.argsort(-s2)[: min(dim, x.shape[1])]
     s = np.sqrt(np.maximum(s2[order], 0.0))
-    u_s_half = (x64 @ v[:, order]) / np.sqrt(np.maximum(s, 1e-12))  # U Σ^½ = X V Σ^-½
-    u_s_half *= fix_signs(u_s_half)
+    # U Σ^½ = X V Σ^-½; xᵀx does not depend on the row order, so neither do eigh's signs (no fix_signs here:
+    # DistNE's Spark output applies this map per partition and cannot see all rows' Σ u³)
+    u_s_half = (x64 @ v[:, order]) / np.sqrt(np.maximum(s, 1e-12))
     out = normalize_rows(u_s_half.astype(np.float32))
     if out.shape[1] < dim:
         out = np.pad(out, ((0, 0), (0, dim - out.shape[1])))
