@@ -83,10 +83,13 @@ def cmdline(pid: int) -> str:
 
 
 class NetnsCluster:
-    """Master + two 1-core workers in namespaces; the driver (spark-submit) runs in the root namespace."""
+    """Master + ``workers`` (default two) 1-core workers in namespaces; the driver (spark-submit) runs in the root
+    namespace. ``spark.cores.max`` of :meth:`submit_cmd` follows ``workers``."""
 
     def __init__(self, work: Path, slot: int | None = None, worker_memory: str = "1g", executor_memory: str = "512m",
-                 disk_full_size: str = "256k"):
+                 disk_full_size: str = "256k", workers: int = 2):
+        if not 1 <= workers <= 200:
+            raise ValueError(f"workers must be in 1..200, got {workers}")
         n = _slot() if slot is None else slot
         self.work, self.prefix = Path(work), f"grfc{n}"
         net = f"{SUBNET}.{n}"
@@ -94,7 +97,8 @@ class NetnsCluster:
         self.worker_memory, self.executor_memory = worker_memory, executor_memory
         self.disk_full_size = disk_full_size
         self.bridge = f"{self.prefix}br"
-        self.hosts = {"m": self.master_ip, "w1": f"{net}.11", "w2": f"{net}.12"}
+        self.workers = [f"w{i}" for i in range(1, workers + 1)]  # w1 .11, w2 .12, ...
+        self.hosts = {"m": self.master_ip, **{w: f"{net}.{10 + i}" for i, w in enumerate(self.workers, 1)}}
         self.procs: dict[str, subprocess.Popen] = {}
         self.disk_full = self.work / "disk_full"
         self._mounted = False
@@ -155,7 +159,8 @@ class NetnsCluster:
     def state(self) -> dict:
         return json.load(urllib.request.urlopen(f"http://{self.master_ip}:{MASTER_UI}/json/", timeout=3))
 
-    def wait_workers(self, n: int = 2, timeout: float = 120) -> None:
+    def wait_workers(self, n: int | None = None, timeout: float = 120) -> None:
+        n = len(self.workers) if n is None else n
         deadline = time.time() + timeout
         while True:
             try:
@@ -208,7 +213,7 @@ class NetnsCluster:
     def restart_worker(self, host: str) -> None:
         self.stop_proc(host)
         self.start_worker(host)
-        self.wait_workers(2)
+        self.wait_workers()
 
     # ---- disk -------------------------------------------------------------------------------------------------
     def resize_disk_full(self, size: str) -> None:
@@ -229,7 +234,7 @@ class NetnsCluster:
         settings = {"spark.driver.host": self.driver_ip, "spark.driver.bindAddress": self.driver_ip,
                     "spark.pyspark.python": sys.executable, "spark.ui.enabled": "false",
                     "spark.executor.memory": self.executor_memory, "spark.driver.memory": "768m",
-                    "spark.executor.cores": "1", "spark.cores.max": "2", **(conf or {})}
+                    "spark.executor.cores": "1", "spark.cores.max": str(len(self.workers)), **(conf or {})}
         cmd = [str(BIN / "spark-submit"), "--master", self.url, "--py-files", str(zp)]
         for k, v in settings.items():
             cmd += ["--conf", f"{k}={v}"]
@@ -249,17 +254,17 @@ class NetnsCluster:
             self._setup_net()
             self._start("m", ["org.apache.spark.deploy.master.Master", "--host", self.master_ip, "--port",
                               str(MASTER_PORT), "--webui-port", str(MASTER_UI)])
-            for h in ("w1", "w2"):
+            for h in self.workers:
                 self.start_worker(h)
-            self.wait_workers(2)
+            self.wait_workers()
         except BaseException:
             self.stop()
             raise
-        log.info("netns cluster up: master %s, workers %s", self.url, (self.hosts["w1"], self.hosts["w2"]))
+        log.info("netns cluster up: master %s, workers %s", self.url, tuple(self.hosts[w] for w in self.workers))
         return self
 
     def stop(self) -> None:
-        for host in ("w1", "w2", "m"):
+        for host in (*self.workers, "m"):
             self.stop_proc(host)
         self._teardown_net()
         if self._mounted:

@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m recsys.train", description=__doc__.split("\n\n")[0],
         epilog="DSL research options (--rounds --grow-signal --grow-window --min-interval-epochs --min-row-active "
-               "--init-mask --init-spread --grow-zero-signal --prune-start --init-density-scale) are accepted but not "
+               "--init-mask --init-spread --grow-zero-signal --prune-start --init-density-scale) and --social-map "
+               "(a learned map of the social vectors) are accepted but not "
                "listed: their defaults are the measured choices (docs/algorithms.md, benchmarks/HISTORY.md).")
     p.add_argument("--data", required=True, help="ingest_interactions output or a split folder (train/valid/test files)")
     p.add_argument("--output", required=True, help="output folder (written atomically)")
@@ -143,8 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--social-mode", choices=("hop", "layers"), default=SocialConfig.mode,
                    help="hop: friends' mean added to the final user vector; layers: friend edges inside "
                         "LightGCN's propagation (SocialLGN-style)")
-    p.add_argument("--social-map", action="store_true",
-                   help="also add a learned map of the social vectors (measured: no gain, see benchmarks/README.md)")
+    p.add_argument("--social-map", action="store_true", help=hide)  # a learned map W s_u: measured, no gain
     p.add_argument("--tune", type=int, default=0, help="tune lr/L2/init/schedule with N trials of successive halving")
     p.add_argument("--settings", default=None, help="JSON of tuned settings (a metrics.json with 'settings' works)")
     p.add_argument("--k", type=int, default=d.k)
