@@ -1,9 +1,10 @@
-"""A multi-host Spark standalone cluster on one machine: master and two workers, each in its own network namespace.
+"""A multi-host Spark standalone cluster on one machine: master and two workers (``workers=N``: N), each in its own
+network namespace.
 
 Every host is a namespace ``<prefix>-m``, ``<prefix>-w1``, ``<prefix>-w2`` holding one end (``eth0``) of a veth
 pair whose other end is enslaved to a bridge ``<prefix>br`` in the root namespace (``<prefix>`` = ``grfc<n>``, ``n`` in
 1..200 from the PID); the bridge carries ``10.231.<n>.1/24`` (the driver's address), the master is ``.10``, the
-workers ``.11`` and ``.12``. Shuffle blocks,
+workers ``.11``, ``.12`` (…). Shuffle blocks,
 broadcasts and heartbeats therefore cross a real network path that a fault can cut
 (``ip link set eth0 down`` inside a worker's namespace). Only these addresses and loopback are used.
 
