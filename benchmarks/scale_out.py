@@ -116,11 +116,13 @@ def read_phases(path: Path) -> dict:
         p["jobs"] += 1
         spans.setdefault(job_desc[j], []).append((a, b or a))
     for d, iv in spans.items():  # the union of the phase's job intervals (broadcast jobs may overlap)
-        end = -1.0
+        end, union = -1.0, []
         for a, b in sorted(iv):
             if b > end:
                 phases[d]["wall_s"] += (b - max(a, end)) / 1000
+                union.append([max(a, end), b])
                 end = b
+        phases[d]["spans_ms"] = union
     for stage, m in tasks:
         j = stage_job.get(stage)
         p = phases[job_desc[j]] if j is not None else None
@@ -144,8 +146,50 @@ def read_phases(path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- one run
+class NetSampler:
+    """Bytes received and sent by each worker's ``eth0`` (its veth peer's counters in the root namespace, read
+    every ``interval`` s): every byte that crossed the bridge — shuffle fetches, checkpoint replicas, broadcasts,
+    task descriptions and results, heartbeats."""
+
+    def __init__(self, cluster, interval: float = 0.25):
+        import threading
+
+        self.paths = [Path("/sys/class/net") / cluster.ns(w) / "statistics" for w in cluster.workers]
+        self.samples: list[tuple[float, int, int]] = []
+        self.interval, self._stop = interval, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def read(self) -> tuple[int, int]:
+        # the root-side end sends what the worker receives: its tx_bytes is the worker's rx
+        return (sum(int((p / "tx_bytes").read_text()) for p in self.paths),
+                sum(int((p / "rx_bytes").read_text()) for p in self.paths))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time() * 1000, *self.read()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "NetSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.time() * 1000, *self.read()))
+
+    def between(self, spans_ms: list) -> tuple[int, int]:
+        """Bytes (received, sent by the workers) during the spans (linear between samples)."""
+        import numpy as np
+
+        t, rx, tx = (np.array(c, float) for c in zip(*self.samples))
+        f = lambda y: sum(float(np.interp(b, t, y) - np.interp(a, t, y)) for a, b in spans_ms)
+        return int(f(rx)), int(f(tx))
+
+
 def run_once(cluster, gdir: Path, out: Path, events: Path, m: int, workers: int, executor_memory: str) -> dict:
-    """Submit the labelled embed_graph to ``cluster``; wall time, ``_meta.json`` figures and the phases."""
+    """Submit the labelled embed_graph to ``cluster``; wall time, ``_meta.json`` figures, the phases (event log)
+    and the bytes the workers received / sent per phase (:class:`NetSampler`)."""
     events.mkdir(parents=True, exist_ok=True)
     conf = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file:{events}", "spark.eventLog.compress":
             "false", "spark.eventLog.rolling.enabled": "false", "spark.default.parallelism": str(workers),
@@ -156,7 +200,7 @@ def run_once(cluster, gdir: Path, out: Path, events: Path, m: int, workers: int,
                              "--dim", str(DIM), "--max-part-nodes", str(m), conf=conf)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    with open(events.parent / f"{events.name}.log", "wb") as lf:
+    with open(events.parent / f"{events.name}.log", "wb") as lf, NetSampler(cluster) as net:
         rc = subprocess.run(cmd, env=cluster.driver_env(), cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t0
     res = {"wall_s": round(wall, 2), "ok": rc == 0, "load_1m": [round(load0, 2), round(os.getloadavg()[0], 2)]}
@@ -169,6 +213,9 @@ def run_once(cluster, gdir: Path, out: Path, events: Path, m: int, workers: int,
                                      "shuffle_partitions")}
     logs = [p for p in events.iterdir() if p.is_file()]
     res["phases"] = read_phases(max(logs, key=lambda p: p.stat().st_mtime))
+    for ph in res["phases"].values():
+        ph["net_rx"], ph["net_tx"] = net.between(ph["spans_ms"])
+    res["net_rx"], res["net_tx"] = net.between([[net.samples[0][0], net.samples[-1][0]]])
     return res
 
 
@@ -185,6 +232,12 @@ def derived(r: dict, workers: int) -> dict:
             "part_rate_task": part_edges / max(pt.get("result_run_s", 0), 1e-9),
             "fusion_rounds": len(rounds), "fusion_wall_s": round(sum(ph[k]["wall_s"] for k in rounds), 2),
             "fusion_bytes_per_round": fw, "fusion_bytes_per_edge": sum(fw) / max(len(fw), 1) / e,
+            "fusion_remote_read_per_round": [ph[k]["read_remote"] for k in rounds],
+            "fusion_net_rx_per_round": [ph[k].get("net_rx", 0) for k in rounds],
+            # what crossed the bridge beyond the remote shuffle reads: checkpoint replicas (``*_2`` storage on a
+            # cluster), task descriptions and results, heartbeats
+            "fusion_extra_net_per_edge": sum(ph[k].get("net_rx", 0) - ph[k]["read_remote"] for k in rounds)
+            / max(len(rounds), 1) / e,
             "fusion_run_s_per_edge": sum(ph[k]["run_s"] for k in rounds) / max(len(rounds), 1) / e,
             "placement_bytes_per_edge": ph.get("parts: placement", {}).get("shuffle_write", 0) / e,
             "placement_run_s_per_edge": ph.get("parts: placement", {}).get("run_s", 0) / e,
@@ -205,7 +258,9 @@ def project(rows: list[dict], edges: float = 1e9, workers: int = 16, cores: int 
     largest measured sizes of ``basis_workers`` (part-task executor seconds vs edges per part; ``b ≥ 1``), in
     waves of ``workers·cores``; the top level is one such task on the bounded quotient. Placement and each of the
     ``2(order−1)+1`` fusion rounds: measured shuffle bytes and executor seconds per edge × ``edges``; the network
-    moves ``(W−1)/W`` of the bytes over ``W`` links of ``bandwidth_gbps`` (and is counted in series with the CPU).
+    moves ``(W−1)/W`` of the shuffle bytes, plus the bytes per edge that crossed the bridge beyond the remote
+    shuffle reads on 2 workers (checkpoint replicas, ...), over ``W`` links of ``bandwidth_gbps`` (counted in
+    series with the CPU, no overlap).
     """
     from embeddings.distne import DistNEConfig
 
@@ -237,16 +292,19 @@ def project(rows: list[dict], edges: float = 1e9, workers: int = 16, cores: int 
     slots = workers * cores
     d = big["derived"]
     bw = bandwidth_gbps * 1e9 / 8  # bytes/s per worker link
-    net = lambda nbytes: nbytes * (workers - 1) / workers / (workers * bw)
+    net = lambda nbytes: nbytes / (workers * bw)  # nbytes on the wire, spread over the W links
     rounds = 2 * (refine_order - 1) + 1
-    fusion_bytes = d["fusion_bytes_per_edge"] * edges
+    two = [r for r in rows if r.get("ok") and r["graph"] == big["graph"] and r["workers"] >= 2]
+    extra = max(0.0, sum(r["derived"]["fusion_extra_net_per_edge"] for r in two) / len(two)) if two else 0.0
+    # on the wire per round: the shuffle's remote share and the replicas etc. measured beyond it on 2 workers
+    fusion_bytes = d["fusion_bytes_per_edge"] * edges * (workers - 1) / workers + extra * edges
     ph = lambda r, k: r["phases"].get(k, {}).get("run_s", 0)
     place_s = per_edge(lambda r: ph(r, "parts: placement"))
     round_s = per_edge(lambda r: sum(ph(r, f"fusion round {k}") for k in range(rounds)) / rounds)
     phases = {
         "top (ProNE of the bounded quotient, one task)": t_part(min(q * edges, bound)),
         "placement (edges shuffled to their part's slot)": place_s * edges / slots
-        + net(d["placement_bytes_per_edge"] * edges),
+        + net(d["placement_bytes_per_edge"] * edges * (workers - 1) / workers),
         "part tasks": math.ceil(parts / slots) * t_part(e_part),
         f"fusion ({rounds} rounds)": rounds * (round_s * edges / slots + net(fusion_bytes)),
     }
@@ -261,8 +319,10 @@ def project(rows: list[dict], edges: float = 1e9, workers: int = 16, cores: int 
             "sizing": {"M": m, "max_subgraph_edges": bound, "parts": parts, "edges_per_part": int(e_part),
                        "waves": math.ceil(parts / slots), "embedded_part_edges_multiple": round(parts * e_part / edges, 2),
                        "quotient_edges_frac": q, "edge_cut_fraction": cut},
-            "shuffle": {"placement_bytes": d["placement_bytes_per_edge"] * edges, "fusion_bytes_per_round": fusion_bytes,
-                        "fusion_network_s_per_round": net(fusion_bytes)},
+            "shuffle": {"placement_bytes": d["placement_bytes_per_edge"] * edges,
+                        "fusion_shuffle_bytes_per_edge_round": d["fusion_bytes_per_edge"],
+                        "fusion_extra_net_bytes_per_edge_round": extra,
+                        "fusion_wire_bytes_per_round": fusion_bytes, "fusion_network_s_per_round": net(fusion_bytes)},
             "phases_s": {k: round(v, 1) for k, v in phases.items()}, "total_s": round(sum(phases.values()), 1),
             "not_modelled": ["coarsening on Spark (at this size the graph no longer coarsens inside the top task: "
                              "lpa_rounds shuffles of the edges per level)", "read/ingest and the output write",
@@ -289,18 +349,18 @@ def summary(rows: list[dict]) -> list[dict]:
 
 def print_table(res: dict) -> None:
     cols = ["graph", "edges", "workers", "wall s", "parts", "part edges ×|E|", "parts s (tasks s)",
-            "part edges/s/core wall (task)", "fusion s", "fusion MB/round", "remote MB", "load"]
+            "part edges/s/core wall (task)", "fusion s", "fusion MB/round", "remote MB", "wire MB", "load"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in res["runs"]:
         if not r.get("ok"):
-            print(f"| {r['graph']} | | {r['workers']} | failed | | | | | | | | |")
+            print(f"| {r['graph']} | | {r['workers']} | failed | | | | | | | | | |")
             continue
         d = r["derived"]
         print(f"| {r['graph']} | {r['edges']:,} | {r['workers']} | {r['wall_s']:.1f} | {r['parts']} | "
               f"{d['part_edges'] / r['edges']:.2f} | {r['timings']['parts_s']:.1f} ({d['part_tasks_wall_s']:.1f}) | "
               f"{d['part_rate_wall']:,.0f} ({d['part_rate_task']:,.0f}) | {r['timings'].get('fusion_s', 0):.1f} | "
               f"{'/'.join(f'{b / 1e6:.0f}' for b in d['fusion_bytes_per_round'])} | {d['remote_read'] / 1e6:.0f} | "
-              f"{r['load_1m'][0]}–{r['load_1m'][1]} |")
+              f"{r.get('net_rx', 0) / 1e6:.0f} | {r['load_1m'][0]}–{r['load_1m'][1]} |")
     for s in res.get("summary", []):
         print(f"{s['graph']}: 2 vs 1 worker speed-up — part tasks {s['speedup_tasks']:.2f}×, parts phase "
               f"{s['speedup_parts']:.2f}×, whole job {s['speedup_wall']:.2f}×")
