@@ -205,7 +205,8 @@ def run_once(cluster, gdir: Path, out: Path, events: Path, m: int, workers: int,
     wall = time.perf_counter() - t0
     res = {"wall_s": round(wall, 2), "ok": rc == 0, "load_1m": [round(load0, 2), round(os.getloadavg()[0], 2)]}
     if rc:
-        log.error("run failed (rc %s), log: %s", rc, events.parent / f"{events.name}.log")
+        res["log_tail"] = (events.parent / f"{events.name}.log").read_text(errors="replace")[-3000:]
+        log.error("run failed (rc %s): %s", rc, res["log_tail"][-1500:])
         return res
     meta = json.loads((out / "_meta.json").read_text())
     res |= {k: meta.get(k) for k in ("parts", "levels", "nodes_with_edges", "edges", "embedded_edges_multiple",
@@ -454,6 +455,7 @@ def measure(args) -> dict:
 
     from benchmarks.embedding import _write_graph_dir, load_graph
     from benchmarks.netns_cluster import NetnsCluster, unavailable_reason
+    from embeddings.sizing import parse_memory_mb
 
     reason = unavailable_reason()
     if reason:
@@ -471,7 +473,7 @@ def measure(args) -> dict:
             graphs[g] = int(np.ceil(2.04 * a.shape[0] / args.parts))
             log.info("%s: %d nodes, M = %d", g, a.shape[0], graphs[g])
         for w in args.workers:  # e.g. 1 2 2 1: a repeated size is a second cluster (load drift evens out)
-            mem = f"{int(args.executor_memory.rstrip('g')) + 1}g"
+            mem = f"{parse_memory_mb(args.executor_memory, 1024) + 1024}m"  # the worker offers heap + 1 GB
             with NetnsCluster(work / f"cluster{w}", workers=w, worker_memory=mem,
                               executor_memory=args.executor_memory) as c:
                 for rep in range(args.repeats):
