@@ -10,7 +10,8 @@ memory the Python workers may use) into a :class:`Plan`:
 * **checkpoint storage** — ``DISK_ONLY`` when the largest checkpointed table would take more than a quarter of the
   heap's unified memory ``0.6·(heap − 300 MB)`` (Spark's defaults): in local mode one JVM holds every executor's
   blocks, and the 16M-edge R-MAT's 1 GB of packed edges ran a 2g heap out of memory in a ``localCheckpoint``;
-  otherwise ``MEMORY_AND_DISK`` (Spark's default for a local checkpoint);
+  otherwise ``MEMORY_AND_DISK`` (Spark's default for a local checkpoint); on a cluster either level replicated on
+  two executors (``_2``: a local checkpoint has no lineage to recompute a block lost with its executor);
 * **fails early** (:class:`DoesNotFit`, naming the flag to change) when the heap cannot stream the binary rows of
   its task slots, or one task's budget cannot hold its share of the fusion rounds (every slot holds the packed
   edges and vectors of ``1/slots`` of the graph, whatever M is).
@@ -130,6 +131,10 @@ def plan(nodes: int, edges: int, dim: int, res: Resources, memory_mb: int | None
                      f"{unified:.0f} MB unified memory")
     else:
         storage = "MEMORY_AND_DISK"
+    if not res.local:
+        storage += "_2"
+        notes.append("checkpoints replicated on two executors: a local checkpoint has no lineage, so one lost "
+                     "executor must not hold its only copy")
     return Plan(int(memory_mb), storage, tuple(notes))
 
 

@@ -76,11 +76,39 @@ def broadcast_limit(spark: SparkSession) -> int:
     return int(float(v[:-1]) * mult[v[-1]]) if v and v[-1] in mult else int(v)
 
 
+def checkpoint_level(master: str, level: str | None) -> str | None:
+    """The storage level :func:`local_checkpoint` uses under ``master``: ``level`` in local mode, else ``level``
+    (default ``MEMORY_AND_DISK``) replicated twice.
+
+    >>> checkpoint_level("local[2]", None), checkpoint_level("spark://m:7077", "DISK_ONLY")
+    (None, 'DISK_ONLY_2')
+    """
+    if master.startswith("local"):
+        return level
+    level = level or "MEMORY_AND_DISK"
+    return level if level.endswith("_2") else level + "_2"
+
+
+def local_checkpoint(df: DataFrame, eager: bool = True, level: str | None = None) -> DataFrame:
+    """``df.localCheckpoint`` that survives the loss of one executor on a cluster.
+
+    A local checkpoint cuts the lineage, so a block lost with its executor cannot be recomputed and the job fails
+    ("Checkpoint block ... not found"). Off ``local`` masters the blocks are therefore stored replicated on two
+    executors (``level`` + ``_2``; ``level`` a :class:`pyspark.StorageLevel` name, default ``MEMORY_AND_DISK``,
+    Spark's own). Local mode has one block manager: ``level`` as given (``None``: Spark's default)."""
+    from pyspark import StorageLevel
+
+    level = checkpoint_level(df.sparkSession.sparkContext.master, level)
+    if level is None:
+        return df.localCheckpoint(eager)
+    return df.localCheckpoint(eager, storageLevel=getattr(StorageLevel, level))
+
+
 def checkpoint_partitioned(spark: SparkSession, df: DataFrame) -> DataFrame:
-    """``localCheckpoint`` that keeps ``df``'s hash partitioning, so later groupings on the key shuffle
+    """:func:`local_checkpoint` that keeps ``df``'s hash partitioning, so later groupings on the key shuffle
     nothing on this side (an adaptive plan reports an unknown partitioning: run this one non-adaptive)."""
     with temporary_conf(spark, {AQE: "false"}):
-        return df.localCheckpoint()
+        return local_checkpoint(df)
 
 
 def murmur3_int(x: int, seed: int = 42) -> int:

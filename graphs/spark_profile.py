@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from graphs.profile import ASSORTATIVITY, DegreeSummary, ProfileConfig, degree_summary, structure_profile
 from graphs.profile_paths import PageRankSummary, pagerank_summary
 from graphs.profile_structure import Components
+from graphs.spark_helpers import local_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def pagerank_distributed(simple: DataFrame, vertices: DataFrame, n: int, damping
     out_deg = simple.groupBy("src").agg(F.count("*").alias("k"))
     links = simple.join(out_deg, "src").select("src", "dst", (1.0 / F.col("k")).alias("w")).persist()
     state = (vertices.join(out_deg.withColumnRenamed("src", "id"), "id", "left")
-             .select("id", F.col("k").isNull().alias("dangling"), F.lit(1.0 / n).alias("pr"))).localCheckpoint()
+             .select("id", F.col("k").isNull().alias("dangling"), F.lit(1.0 / n).alias("pr"))).transform(local_checkpoint)
     dmass = state.where("dangling").agg(F.sum("pr")).first()[0] or 0.0
     it = 0
     for it in range(1, max_iter + 1):
@@ -135,7 +136,7 @@ def pagerank_distributed(simple: DataFrame, vertices: DataFrame, n: int, damping
         new = (state.join(contrib, "id", "left")
                .select("id", "dangling", F.col("pr").alias("old"),
                        (damping * (F.coalesce("c", F.lit(0.0)) + F.lit(dmass / n)) + (1 - damping) / n).alias("pr"))
-               .localCheckpoint(eager=False))
+               .transform(local_checkpoint, eager=False))
         err, dmass = new.agg(F.sum(F.abs(F.col("pr") - F.col("old"))),
                              F.sum(F.when(F.col("dangling"), F.col("pr")).otherwise(0.0))).first()
         state, dmass = new.drop("old"), dmass or 0.0
@@ -163,12 +164,12 @@ def wcc_distributed(simple: DataFrame, vertices: DataFrame, max_iter: int = 100)
     largest component's diameter). The SCC fields are None: not computed."""
     und = simple.select("src", "dst").unionByName(simple.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
     und = und.persist()
-    lab = vertices.select("id", F.col("id").alias("label")).localCheckpoint()
+    lab = vertices.select("id", F.col("id").alias("label")).transform(local_checkpoint)
     for _ in range(max_iter):
         msg = und.join(lab.withColumnRenamed("id", "src"), "src").groupBy(F.col("dst").alias("id")).agg(
             F.min("label").alias("m"))
         new = lab.join(msg, "id", "left").select("id", F.least("label", F.coalesce("m", "label")).alias("label"))
-        new = new.localCheckpoint()
+        new = new.transform(local_checkpoint)
         changed = new.join(lab.withColumnRenamed("label", "old"), "id").where("label != old").limit(1).count()
         lab = new
         if not changed:
@@ -204,7 +205,7 @@ def distances_distributed(simple: DataFrame, n: int, sources: int = 256, groups:
             masks[g] |= 1 << i
         masks = [_signed(m) for m in masks]
         start = spark.createDataFrame([(int(v), b) for v, b in zip(batch, bits)], "id long, b long")
-        seen = front = start.groupBy("id").agg(F.bit_or("b").alias("b")).localCheckpoint()
+        seen = front = start.groupBy("id").agg(F.bit_or("b").alias("b")).transform(local_checkpoint)
         rows = [np.zeros(groups, np.int64)]
         for _ in range(max_levels):
             msgs = (edges.join(front.withColumnRenamed("id", "src"), "src")
@@ -212,7 +213,7 @@ def distances_distributed(simple: DataFrame, n: int, sources: int = 256, groups:
             new = (msgs.join(seen.withColumnRenamed("b", "s"), "id", "left")
                    .select("id", (F.col("m").bitwiseAND(F.bitwise_not(F.coalesce("s", F.lit(0).cast("long")))))
                            .alias("b"))
-                   .where(F.col("b") != 0).localCheckpoint())
+                   .where(F.col("b") != 0).transform(local_checkpoint))
             counts = new.agg(*[F.sum(F.bit_count(F.col("b").bitwiseAND(F.lit(m)))).alias(f"g{g}")
                                for g, m in enumerate(masks)]).first()
             level = np.array([int(counts[f"g{g}"] or 0) for g in range(groups)], np.int64)
@@ -221,7 +222,7 @@ def distances_distributed(simple: DataFrame, n: int, sources: int = 256, groups:
             rows.append(level)
             seen = (seen.join(new.withColumnRenamed("b", "nb"), "id", "full")
                     .select("id", F.coalesce("b", F.lit(0).cast("long")).bitwiseOR(F.coalesce("nb", F.lit(0).cast("long")))
-                            .alias("b")).localCheckpoint())
+                            .alias("b")).transform(local_checkpoint))
             front = new
         per_group.append(np.stack(rows, axis=1))
     edges.unpersist()

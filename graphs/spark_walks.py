@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from graphs.spark_helpers import small_frame, union_all
+from graphs.spark_helpers import local_checkpoint, small_frame, union_all
 from graphs.spark_sampling import dense_relabel
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,8 @@ def random_walk(spark: SparkSession, edges: DataFrame, n_nodes: int, n: int, see
         new = union_all(visits).groupBy("id").agg(F.min("key").alias("key"))
         if seen is not None:
             new = new.join(seen, "id", "left_anti")
-        new = new.localCheckpoint()  # eager: runs the batch; cuts the lineage of the step chain
-        walkers = walkers.localCheckpoint()
+        new = new.transform(local_checkpoint)  # eager: runs the batch; cuts the lineage of the step chain
+        walkers = walkers.transform(local_checkpoint)
         c = new.count()
         for d in done + [nxt]:
             d.unpersist()
@@ -171,7 +171,7 @@ def forest_fire(spark: SparkSession, edges: DataFrame, n_nodes: int, n: int, see
         new = cand.distinct()
         if burnt is not None:
             new = new.join(burnt, "id", "left_anti")
-        new = new.withColumn("key", _hash_col(seed, 15, F.col("id"))).localCheckpoint()
+        new = new.withColumn("key", _hash_col(seed, 15, F.col("id"))).transform(local_checkpoint)
         c = new.count()
         parts.append((new, c))
         burnt = new.select("id") if burnt is None else burnt.unionByName(new.select("id"))

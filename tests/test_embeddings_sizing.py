@@ -161,3 +161,40 @@ def test_job_fails_early_on_a_graph_that_cannot_fit(spark, tmp_path):
     with pytest.raises(DoesNotFit, match="raise --memory-mb"):
         embed_graph.run(spark, cfg)
     assert not (tmp_path / "out").exists()
+
+
+def test_cluster_checkpoints_are_replicated():
+    """A local checkpoint has no lineage: on a cluster each checkpoint level is replicated on two executors
+    (the loss of one executor keeps a copy); local mode (one block manager) keeps one copy."""
+    small, big = (1000, 5000), RMAT20
+    for local, want in ((True, ("MEMORY_AND_DISK", "DISK_ONLY")), (False, ("MEMORY_AND_DISK_2", "DISK_ONLY_2"))):
+        res = Resources(heap_mb=1024, slots=2, python_mb=20_000, local=local)
+        assert (plan(*small, 16, res).storage, plan(*big, 128, res).storage) == want
+
+
+def test_checkpoint_level_replicates_off_local_masters():
+    from graphs.spark_helpers import checkpoint_level
+
+    assert checkpoint_level("local[2]", None) is None and checkpoint_level("local[*]", "DISK_ONLY") == "DISK_ONLY"
+    for master in ("spark://10.0.0.1:7077", "yarn", "k8s://https://api:6443"):
+        assert checkpoint_level(master, None) == "MEMORY_AND_DISK_2"
+        assert checkpoint_level(master, "DISK_ONLY") == checkpoint_level(master, "DISK_ONLY_2") == "DISK_ONLY_2"
+
+
+def test_local_checkpoint_levels(spark):
+    """Local mode: the level as given (None: Spark's default); the rows are unchanged and the lineage is cut."""
+    from graphs.spark_helpers import local_checkpoint
+
+    def levels():
+        return {i.id(): i.storageLevel().description() for i in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+    df = spark.range(100).selectExpr("id", "id * 2 AS x")
+    before = levels()
+    a = local_checkpoint(df, level="DISK_ONLY")
+    new = {k: v for k, v in levels().items() if k not in before}
+    assert list(new.values()) == ["Disk Serialized 1x Replicated"]
+    assert sorted(r.x for r in a.collect()) == list(range(0, 200, 2))
+    assert "LogicalRDD" in a._jdf.queryExecution().optimizedPlan().toString()
+    b = local_checkpoint(df)
+    assert [v for k, v in levels().items() if k not in before and k not in new] == ["Disk Memory Deserialized 1x Replicated"]
+    assert b.count() == 100

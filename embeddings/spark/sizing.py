@@ -8,11 +8,10 @@ import logging
 from contextlib import contextmanager
 from typing import Iterator
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from embeddings.sizing import Plan, Resources, parse_memory_mb, plan, python_memory_mb
-from graphs.spark_helpers import AQE, task_slots, temporary_conf
+from graphs.spark_helpers import AQE, local_checkpoint, task_slots, temporary_conf
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +67,9 @@ def checkpoint_storage(level: str | None) -> Iterator[None]:
 
 
 def checkpoint(df: DataFrame) -> DataFrame:
-    """``df.localCheckpoint()`` at the storage level of the enclosing :func:`checkpoint_storage`."""
-    level = _STORAGE.get()
-    return df.localCheckpoint(storageLevel=getattr(StorageLevel, level)) if level else df.localCheckpoint()
+    """:func:`graphs.spark_helpers.local_checkpoint` at the storage level of the enclosing
+    :func:`checkpoint_storage` (replicated on a cluster)."""
+    return local_checkpoint(df, level=_STORAGE.get())
 
 
 def checkpoint_partitioned(spark: SparkSession, df: DataFrame) -> DataFrame:
