@@ -433,8 +433,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out_file = Path(args.results)
-    if args.report:
+    if args.report:  # the derived figures, summary and projection recomputed from the stored runs
         res = json.loads(out_file.read_text())
+        for r in res["runs"]:
+            if r.get("ok"):
+                r["derived"] = derived(r, r["workers"])
     else:
         res = measure(args)
     res["summary"] = summary(res["runs"])
