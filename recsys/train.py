@@ -43,7 +43,7 @@ from recsys.metrics import full_report
 from recsys.social import SocialConfig, align, read_social_graph, read_social_vectors
 from recsys.trainer import MODELS, BPRRecommender, TrainConfig
 from recsys.tuning import TuneConfig, apply_settings, chosen, read_settings, successive_halving
-from recsys.validation import with_validation
+from recsys.validation import refit_data, with_validation
 
 log = logging.getLogger("recsys.train")
 
@@ -67,6 +67,7 @@ class RunConfig:
     social: SocialConfig = SocialConfig()
     tune: int = 0
     settings: str | None = None
+    refit: bool = True
 
     def __post_init__(self) -> None:
         if not self.data or not self.output:
@@ -145,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hop: friends' mean added to the final user vector; layers: friend edges inside "
                         "LightGCN's propagation (SocialLGN-style)")
     p.add_argument("--social-map", action="store_true", help=hide)  # a learned map W s_u: measured, no gain
+    p.add_argument("--no-refit", action="store_true",
+                   help="keep the model selected on the validation share carved out of train instead of retraining "
+                        "on all training interactions for the selected number of epochs")
     p.add_argument("--tune", type=int, default=0, help="tune lr/L2/init/schedule with N trials of successive halving")
     p.add_argument("--settings", default=None, help="JSON of tuned settings (a metrics.json with 'settings' works)")
     p.add_argument("--k", type=int, default=d.k)
@@ -173,7 +177,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
                         show_progress=not a.no_progress)
     social = SocialConfig(map=a.social_map, propagate=a.social_weight, mode=a.social_mode)
     return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads,
-                     a.split, a.valid_fraction, a.social_graph, a.social_vectors, social, a.tune, a.settings)
+                     a.split, a.valid_fraction, a.social_graph, a.social_vectors, social, a.tune, a.settings,
+                     not a.no_refit)
 
 
 def load(cfg: RunConfig):
@@ -225,16 +230,25 @@ def run(cfg: RunConfig) -> dict:
     if rec is None:  # (tuning's last rung already trained the winner exactly like this)
         rec = BPRRecommender(train_cfg, checkpoint=ckpt, resume=cfg.resume, social=social,
                              social_config=cfg.social).fit(data)
-    res = rec.result
+    res, refit = rec.result, None
+    full = refit_data(data) if cfg.refit and res.best_epoch else None
+    if full is not None:  # the validation share is training data: relearn with it for the selected epochs
+        t1 = time.perf_counter()
+        log.info("refit on all %d training interactions for the selected %d epochs", full.n_train, res.best_epoch)
+        rec = BPRRecommender(replace(train_cfg, epochs=res.best_epoch, patience=0), social=social,
+                             social_config=cfg.social).fit(full)
+        data, refit = full, {"epochs": res.best_epoch, "seconds": time.perf_counter() - t1}
     U, V = rec.embeddings()
     k = train_cfg.k
-    report = full_report(U, V, data.train, data.test, k) if data.n_test else {f"recall@{k}": None, f"ndcg@{k}": None}
+    # interactions the user has: a carved validation share counts (excluded from ranking and from candidates)
+    seen = (data.train + data.valid).tocsr() if "valid_fraction" in data.extra else data.train
+    report = full_report(U, V, seen, data.test, k) if data.n_test else {f"recall@{k}": None, f"ndcg@{k}": None}
     if data.n_test and report.get("vs_popularity") is not None and report["vs_popularity"] <= 1.0:
         log.warning("the model does not beat the most-popular baseline on test: recall@%d %.4f vs %.4f -- "
                     "try --tune", k, report[f"recall@{k}"], report[f"popularity_recall@{k}"])
-    source = np.where(np.diff(data.train.indptr) > 0, "personal", "social")
+    source = np.where(np.diff(seen.indptr) > 0, "personal", "social")
     with atomic_dir(cfg.output) as tmp:
-        sizes = export_model(tmp, data.user_ids, data.item_ids, U, V, rec.model.base_tables(), data.train,
+        sizes = export_model(tmp, data.user_ids, data.item_ids, U, V, rec.model.base_tables(), seen,
                              user_source=source)
         metrics = {
             **report, **sizes, "seconds_per_epoch": res.seconds_per_epoch, "epochs": res.epochs, "rounds": res.rounds,
@@ -242,7 +256,7 @@ def run(cfg: RunConfig) -> dict:
             "device": res.device, "model": train_cfg.model, "density": train_cfg.density,
             "train_seconds": res.train_seconds, "tune_seconds": t_tune if tuning else 0.0,
             "cpu_seconds_per_epoch": res.train_cpu_seconds / max(res.epochs, 1), "final_loss": res.losses[-1] if res.losses else None,
-            "settings": chosen(train_cfg), "tuning": asdict(tuning) if tuning else None,
+            "settings": chosen(train_cfg), "tuning": asdict(tuning) if tuning else None, "refit": refit,
             "social": {**asdict(cfg.social), **social.coverage(), "users_without_interactions": int((source == "social").sum())}
             if social is not None else None,
             "history": res.history,

@@ -59,6 +59,18 @@ def with_validation(data: Interactions, fraction: float = 0.1, seed: int = 0, mi
                         {**data.extra, "valid_fraction": fraction, "valid_seed": seed}, valid)
 
 
+def refit_data(data: Interactions) -> Interactions | None:
+    """The data to refit on once model selection is done: train ∪ the validation share :func:`with_validation`
+    carved out of it (they are training interactions; the final model should learn from them, for the selected
+    number of epochs). ``None`` when there is nothing carved: the data set's own validation split stays held out."""
+    if not data.n_valid or "valid_fraction" not in data.extra:
+        return None
+    full = (data.train + data.valid).tocsr()
+    full.data[:] = 1.0
+    extra = {k: v for k, v in data.extra.items() if k not in ("valid_fraction", "valid_seed")}
+    return Interactions(full, data.test, data.user_ids, data.item_ids, data.source, extra)
+
+
 def restrict_rows(m: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``m`` with every row outside the boolean mask ``rows`` emptied."""
     return (sp.diags(rows.astype(np.float32)) @ m).tocsr()

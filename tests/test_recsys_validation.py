@@ -17,7 +17,7 @@ from recsys.metrics import evaluate_embeddings, full_report
 from recsys.social import SocialConfig, SocialGraph, SocialVectors, align
 from recsys.trainer import BPRRecommender, TrainConfig
 from recsys.tuning import TuneConfig, successive_halving
-from recsys.validation import EarlyStopping, holdout, with_validation
+from recsys.validation import EarlyStopping, holdout, refit_data, with_validation
 from tests.conftest import data_file
 
 
@@ -151,6 +151,32 @@ def test_settings_reproduce_a_tuned_run_exactly(tmp_path):
     assert again["settings"] == tuned["settings"]
     np.testing.assert_array_equal(read_vectors(tmp_path / "tuned" / "user_vectors")[1],
                                   read_vectors(tmp_path / "again" / "user_vectors")[1])
+
+
+def test_refit_data_is_train_with_the_carved_share_only():
+    users, items = _planted()
+    data = Interactions.from_pairs(users, items)
+    held = with_validation(data, 0.2, seed=3)
+    full = refit_data(held)
+    assert held.n_valid > 0 and full.n_valid == 0 and "valid_fraction" not in full.extra
+    assert (full.train != data.train).nnz == 0  # exactly the original training interactions, values 1
+    given = Interactions(held.train, held.test, held.user_ids, held.item_ids, valid=held.valid)  # a data set's own split
+    assert refit_data(given) is None and refit_data(data) is None
+
+
+def test_cli_refits_on_the_carved_share_for_the_selected_epochs(tmp_path):
+    users, items = _planted()
+    ing = _ingest(tmp_path, users, items)
+    base = ["--data", str(ing), "--epochs", "6", "--dim", "8", "--batch-size", "128", "--no-progress",
+            "--eval-every", "2", "--model", "mf"]
+    assert train_cli.main([*base, "--output", str(tmp_path / "refit")]) == 0
+    assert train_cli.main([*base, "--output", str(tmp_path / "kept"), "--no-refit"]) == 0
+    refit = json.loads((tmp_path / "refit" / "metrics.json").read_text())
+    kept = json.loads((tmp_path / "kept" / "metrics.json").read_text())
+    assert kept["refit"] is None and refit["best_epoch"] == kept["best_epoch"] > 0
+    assert refit["refit"]["epochs"] == refit["best_epoch"]
+    assert not np.array_equal(read_vectors(tmp_path / "refit" / "user_vectors")[1],
+                              read_vectors(tmp_path / "kept" / "user_vectors")[1])
 
 
 def test_align_with_missing_sides():
