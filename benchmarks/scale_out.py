@@ -396,7 +396,8 @@ def plot(res: dict, path: Path) -> Path:
     ax.set_xticks(range(len(runs)), labels, fontsize=8)
     ax.set_ylabel("seconds")
     ax.set_title("DistNE on 1 vs 2 one-core workers (2-core machine)")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.3 * max(r["wall_s"] for r in runs))
+    ax.legend(fontsize=7, ncol=3, loc="upper center")
     p = res.get("projection")
     if p:
         names = list(p["phases_s"])
