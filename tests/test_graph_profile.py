@@ -305,3 +305,26 @@ def test_jobs_on_standalone_cluster(cluster, tmp_path):
     chosen = json.loads((tmp_path / "tune" / "chosen.json").read_text())
     assert {chosen["order"], chosen["mu"]} <= {2, 5, -1.0, 0.2} and 0.5 < chosen["auc"] <= 1
     assert list((cluster["tmp"] / "work").glob("app-*")), "no executor ran on the standalone worker"
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(600)
+def test_distributed_profile_on_standalone_cluster(cluster, tmp_path):
+    """``--distributed`` on the cluster: PageRank and the components iterate over local checkpoints, stored
+    replicated off local masters (``graphs.spark_helpers.local_checkpoint``); the answers are the core's."""
+    from jobs.session import build_zip
+    from tests.test_cluster import ROOT, _submit
+
+    s, d, n, _ = random_digraph(5, n=300, m=1200)
+    gdir = _graph_dir(tmp_path / "g", s, d, n)
+    r = _submit(cluster, build_zip(tmp_path / "graphrec.zip"), str(ROOT / "jobs" / "graph_profile.py"), "--edges",
+                str(gdir), "--output", str(tmp_path / "p"), "--distributed", "--skip", "clustering,distances",
+                "--pagerank-max-iter", "5")
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert json.loads((tmp_path / "p" / "_meta.json").read_text())["mode"] == "distributed"
+    body, core = json.loads((tmp_path / "p" / "profile.json").read_text()), profile_graph(s, d, n)
+    assert body["components"]["wcc_sizes"] == core.components.wcc_sizes
+    assert body["degree"]["out_pmf"] == core.to_dict()["degree"]["out_pmf"]
+    assert body["pagerank"]["top1_share"] == pytest.approx(
+        pagerank_summary(pagerank(s, d, n, tol=0.0, max_iter=5)).top1_share, rel=1e-9)
+
