@@ -81,6 +81,7 @@ class Searcher:
     def __init__(self, x: np.ndarray, config: KnnConfig | None = None) -> None:
         self.config = config or KnnConfig()
         self.x = normalize(x)
+        self.zero = ~np.any(self.x != 0, axis=1)  # vertices without a vector (no edges): no neighbours, nobody's
         n, d = self.x.shape
         self.kind = self.config.kind(n)
         dev = self.config.device
@@ -122,7 +123,9 @@ class Searcher:
                k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` neighbours of the given rows, never the row itself nor its ``exclude`` ids.
 
-        Missing results (fewer than ``k`` candidates) are ``-1`` with score ``-inf``.
+        Missing results (fewer than ``k`` candidates) are ``-1`` with score ``-inf``. A zero vector (a vertex
+        without edges) has no neighbours and is nobody's: every score against it is 0, so any "top-k" of it
+        would be an arbitrary tie order.
         """
         k = k or self.config.k
         query_ids = np.asarray(query_ids, np.int64)
@@ -131,6 +134,7 @@ class Searcher:
         ids, scores = self._raw(self.x[query_ids], k + extra)
         bad = ids == query_ids[:, None]
         bad |= ids < 0
+        bad |= self.zero[np.maximum(ids, 0)] | self.zero[query_ids][:, None]
         for r, e in enumerate(excl):
             if len(e):
                 bad[r] |= np.isin(ids[r], e)

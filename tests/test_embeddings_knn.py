@@ -62,3 +62,16 @@ def test_torch_cuda_exact_matches_faiss(clustered):
     a, _ = Searcher(clustered, KnnConfig(k=10, index="exact", device="cuda")).search(q)
     b, _ = Searcher(clustered, KnnConfig(k=10, index="exact", device="cpu")).search(q)
     assert recall_at_k(a, b) > 0.99
+
+
+@pytest.mark.parametrize("index", ["exact", "hnsw"])
+def test_zero_vectors_have_no_neighbours_and_are_nobodys(clustered, index):
+    """A vertex without edges has a zero vector: every score against it is 0, so it gets no neighbours (not an
+    arbitrary tie order) and is never returned as one."""
+    x = clustered[:600].copy()
+    zero = np.array([3, 17, 400])
+    x[zero] = 0.0
+    ids, scores = Searcher(x, KnnConfig(k=10, index=index, device="cpu")).search(np.arange(600))
+    assert (ids[zero] == -1).all() and np.isneginf(scores[zero]).all()
+    live = np.setdiff1d(np.arange(600), zero)
+    assert (ids[live] >= 0).all() and not np.isin(ids[live], zero).any()
