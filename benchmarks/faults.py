@@ -254,7 +254,7 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
             th.join()
     text = logf.read_text(errors="replace")
     return {"rc": rc, "wall_s": round(wall, 1), "injected": injected if fault else None,
-            "fault_at_s": None if fault_at is None else round(fault_at, 1), "log": str(logf),
+            "fault_at_s": None if fault_at is None else round(fault_at, 1), "log": f"{logf.parent.name}/{logf.name}",  # relative to --work
             "no_space_error": "No space left on device" in text}
 
 

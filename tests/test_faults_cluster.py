@@ -56,7 +56,7 @@ def test_cluster_hosts_are_namespaces(netns_cluster):
 def test_recoverable_fault_gives_equal_output(netns_cluster, fault_env, fault):
     r = _fault(netns_cluster, fault_env, fault)
     assert r["injected"], f"{fault}: the job ended before the fault ({r})"
-    assert r["rc"] == 0, open(r["log"]).read()[-3000:]
+    assert r["rc"] == 0, (fault_env["work"] / r["log"]).read_text()[-3000:]
     assert r["equal"] and r["complete"] and r["partial_left"] == 0
 
 
@@ -67,5 +67,5 @@ def test_fatal_fault_publishes_nothing_and_next_run_succeeds(netns_cluster, faul
     if fault == "driver":
         assert r["injected"]
     else:
-        assert r["no_space_error"], open(r["log"]).read()[-3000:]
+        assert r["no_space_error"], (fault_env["work"] / r["log"]).read_text()[-3000:]
     assert r["rerun_rc"] == 0 and r["rerun_equal"]
