@@ -29,7 +29,7 @@ from recsys.data import Interactions, load_interactions, split_per_user
 from recsys.metrics import full_report
 from recsys.trainer import BPRRecommender, TrainConfig
 from recsys.tuning import TuneConfig, apply_settings, chosen, successive_halving
-from recsys.validation import refit_data, with_validation
+from recsys.validation import refit_data, seen, with_validation
 
 log = logging.getLogger("benchmarks.recommender_tuning")
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +65,7 @@ def train(cfg: TrainConfig, data: Interactions) -> tuple[BPRRecommender, float]:
 
 def row(rec: BPRRecommender, data: Interactions, wall: float, **extra) -> dict:
     U, V = rec.embeddings()
-    seen = (data.train + data.valid).tocsr() if "valid_fraction" in data.extra else data.train
-    rep = full_report(U, V, seen, data.test, K)
+    rep = full_report(U, V, seen(data), data.test, K)
     return {"recall": rep[f"recall@{K}"], "ndcg": rep[f"ndcg@{K}"], "popularity_recall": rep[f"popularity_recall@{K}"],
             "popularity_ndcg": rep[f"popularity_ndcg@{K}"], "vs_popularity": rep["vs_popularity"],
             "epochs": rec.result.epochs, "best_epoch": rec.result.best_epoch, "wall_s": wall,

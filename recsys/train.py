@@ -44,6 +44,7 @@ from recsys.social import SocialConfig, align, read_social_graph, read_social_ve
 from recsys.trainer import MODELS, BPRRecommender, TrainConfig
 from recsys.tuning import TuneConfig, apply_settings, chosen, read_settings, successive_halving
 from recsys.validation import refit_data, with_validation
+from recsys.validation import seen as seen_interactions
 
 log = logging.getLogger("recsys.train")
 
@@ -240,8 +241,7 @@ def run(cfg: RunConfig) -> dict:
         data, refit = full, {"epochs": res.best_epoch, "seconds": time.perf_counter() - t1}
     U, V = rec.embeddings()
     k = train_cfg.k
-    # interactions the user has: a carved validation share counts (excluded from ranking and from candidates)
-    seen = (data.train + data.valid).tocsr() if "valid_fraction" in data.extra else data.train
+    seen = seen_interactions(data)
     report = full_report(U, V, seen, data.test, k) if data.n_test else {f"recall@{k}": None, f"ndcg@{k}": None}
     if data.n_test and report.get("vs_popularity") is not None and report["vs_popularity"] <= 1.0:
         log.warning("the model does not beat the most-popular baseline on test: recall@%d %.4f vs %.4f -- "

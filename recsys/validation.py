@@ -71,6 +71,12 @@ def refit_data(data: Interactions) -> Interactions | None:
     return Interactions(full, data.test, data.user_ids, data.item_ids, data.source, extra)
 
 
+def seen(data: Interactions) -> sp.csr_matrix:
+    """The interactions a user has: train, plus the validation share :func:`with_validation` carved out of it
+    (excluded from ranking and from candidates); a data set's own validation split stays unseen."""
+    return (data.train + data.valid).tocsr() if "valid_fraction" in data.extra else data.train
+
+
 def restrict_rows(m: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``m`` with every row outside the boolean mask ``rows`` emptied."""
     return (sp.diags(rows.astype(np.float32)) @ m).tocsr()
