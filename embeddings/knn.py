@@ -135,9 +135,7 @@ class Searcher:
         bad = ids == query_ids[:, None]
         bad |= ids < 0
         bad |= self.zero[np.maximum(ids, 0)] | self.zero[query_ids][:, None]
-        for r, e in enumerate(excl):
-            if len(e):
-                bad[r] |= np.isin(ids[r], e)
+        bad |= _excluded(ids, excl, len(self.x))
         out_i = np.full((len(query_ids), k), -1, np.int64)
         out_s = np.full((len(query_ids), k), -np.inf, np.float32)
         order = np.argsort(bad, axis=1, kind="stable")[:, :k]  # good results first, in score order
@@ -147,6 +145,18 @@ class Searcher:
         out_i[:, : sel_i.shape[1]] = np.where(sel_bad, -1, sel_i)
         out_s[:, : sel_s.shape[1]] = np.where(sel_bad, -np.inf, sel_s)
         return out_i, out_s
+
+
+def _excluded(ids: np.ndarray, exclude: list[np.ndarray], n: int) -> np.ndarray:
+    """``mask[r, j]``: ``ids[r, j]`` is in ``exclude[r]``; one ``isin`` over keys ``r·m + id`` (no loop per row)."""
+    lens = np.fromiter(map(len, exclude), np.int64, len(exclude))
+    if not lens.sum():
+        return np.zeros(ids.shape, bool)
+    flat = np.concatenate(exclude).astype(np.int64)
+    m = max(n, int(flat.max()) + 1, int(ids.max()) + 1)
+    keys = np.repeat(np.arange(len(exclude), dtype=np.int64), lens) * m + flat
+    rows = np.arange(ids.shape[0], dtype=np.int64)[:, None] * m
+    return np.isin(rows + ids, keys) & (ids >= 0)
 
 
 def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:

@@ -43,6 +43,21 @@ def test_exclusions_are_never_returned(clustered):
     assert np.array_equal(ids[1], first[1])
 
 
+def test_uneven_exclusions_give_the_brute_force_top_k_of_the_rest(clustered):
+    x = clustered[:600]
+    rng = np.random.default_rng(1)
+    q = np.arange(40)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = xn[q] @ xn.T
+    sim[q, q] = -np.inf
+    excl = [np.sort(np.argsort(-sim[r])[: rng.integers(0, 12)]) for r in range(len(q))]  # 0–11 best ones each
+    ids, _ = Searcher(x, KnnConfig(k=8, index="exact", device="cpu")).search(q, excl)
+    for r, e in enumerate(excl):
+        sim[r, e] = -np.inf
+    assert recall_at_k(ids, np.argsort(-sim, axis=1)[:, :8]) == 1.0
+    assert not any(np.isin(ids[r], e).any() for r, e in enumerate(excl))
+
+
 def test_config_validation():
     with pytest.raises(ValueError):
         KnnConfig(k=0)
