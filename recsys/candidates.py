@@ -67,36 +67,43 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from graphs.flags import arg, config_from
+from graphs.flags import build_parser as flags_parser
 from recsys.bandits.inputs import popular_items, read_fresh_items, read_user_vectors, read_vectors, seen_beside
 from recsys.bandits.params import BanditParams, Watermark, current_version, load_merged_event_ids, load_params
 from recsys.bandits.publish import publish_params
-from recsys.bandits.state import check_off_graph
+from recsys.bandits.state import OFF_GRAPH_MODES, check_off_graph
 
 log = logging.getLogger(__name__)
+WEIGHTINGS = ("inverse_distance", "softmax")
 
-__all__ = ["CandidateConfig", "kmeans", "match_clusters", "centroid_shift", "decay_factor", "user_context", "top_items",
-           "build_params", "add_fresh_items", "read_vectors", "read_user_vectors", "read_fresh_items", "main"]
+__all__ = ["CandidateConfig", "CandidateRunConfig", "kmeans", "match_clusters", "centroid_shift", "decay_factor",
+           "user_context", "top_items", "build_params", "add_fresh_items", "read_vectors", "read_user_vectors",
+           "read_fresh_items", "parse_args", "main"]
 
 
 @dataclass(frozen=True)
 class CandidateConfig:
     """Parameters of the candidate graph (see the module docstring for the rules)."""
 
-    n_clusters: int = 64
-    k: int = 3
-    w: int = 100
-    lam: float = 1.0
-    alpha: float = 1.0
-    weighting: str = "inverse_distance"
-    power: float = 1.0
-    temperature: float = 1.0
-    niter: int = 20
-    seed: int = 0
-    keep_shift: float = 0.25
-    reset_shift: float = 1.0
-    fresh_clusters: int = 8
-    off_graph: str = "skip"
-    popular_n: int = 100
+    n_clusters: int = arg(64, "clusters C (k-means over the user vectors)", flag="--clusters")
+    k: int = arg(3, "clusters K in a user's context")
+    w: int = arg(100, "items W linked to each cluster")
+    lam: float = arg(1.0, "prior precision λ of a new edge (d = λ)")
+    alpha: float = arg(1.0, "exploration weight α of the UCB")
+    weighting: str = arg("inverse_distance", "context weights of a user's clusters", choices=WEIGHTINGS)
+    power: float = arg(1.0, "inverse_distance: w ∝ δ^-power")
+    temperature: float = arg(1.0, "softmax: temperature τ")
+    niter: int = arg(20, "k-means iterations", cli=False)
+    seed: int = arg(0, "k-means seed")
+    keep_shift: float = arg(0.25, "a cluster's statistics are kept up to this shift", cli=False)
+    reset_shift: float = arg(1.0, "... and reset from this shift (decayed in between)", cli=False)
+    fresh_clusters: int = arg(8, "clusters a fresh item with a vector links to", cli=False)
+    off_graph: str = arg("skip", "pairs off the graph: ignore them (skip, the default: the paper's sparse graph) or "
+                                 "score them with the prior and create the edge on feedback (prior)",
+                         choices=tuple(sorted(OFF_GRAPH_MODES)))
+    popular_n: int = arg(100, "how many popular items the version keeps for users without a context (0: no fallback)",
+                         flag="--popular")
 
     def __post_init__(self) -> None:
         check_off_graph(self.off_graph, "CandidateConfig.off_graph")
@@ -106,12 +113,25 @@ class CandidateConfig:
             raise ValueError(f"CandidateConfig: clusters, k, w must be >= 1, got {self.n_clusters}, {self.k}, {self.w}")
         if self.k > self.n_clusters:
             raise ValueError(f"CandidateConfig.k={self.k} exceeds n_clusters={self.n_clusters}")
-        if self.weighting not in ("inverse_distance", "softmax"):
+        if self.weighting not in WEIGHTINGS:
             raise ValueError(f"CandidateConfig.weighting must be inverse_distance or softmax, got {self.weighting!r}")
         if not (self.lam > 0 and self.alpha >= 0 and self.temperature > 0 and self.power > 0):
             raise ValueError("CandidateConfig: need lam > 0, alpha >= 0, temperature > 0, power > 0")
         if not 0 <= self.keep_shift < self.reset_shift:
             raise ValueError("CandidateConfig: need 0 <= keep_shift < reset_shift")
+
+
+@dataclass(frozen=True)
+class CandidateRunConfig:
+    """The CLI (``python -m recsys.candidates``): inputs, the parameter folder and the graph's settings."""
+
+    params: str = arg(help="PARAMS_DIR (v=<n>/ and CURRENT)")
+    user_vectors: str | None = arg(None, "DIR with (id, vector) Parquet (DIR/vectors or the table itself)")
+    item_vectors: str | None = arg(None, "DIR with (id, vector) Parquet")
+    fresh_items: str | None = arg(None, "Parquet DIR with item (or id) [+ vector] of items to add")
+    seen: str | None = arg(None, "the recommender's seen(user, item) table for the fallback's popular items "
+                                 "(default: 'seen' beside --user-vectors, when present)")
+    graph: CandidateConfig = arg(CandidateConfig(), "the candidate graph (CandidateConfig)", nested=True)
 
 
 def kmeans(x: np.ndarray, n_clusters: int, init: np.ndarray | None = None, niter: int = 20, seed: int = 0) -> np.ndarray:
@@ -285,33 +305,18 @@ def add_fresh_items(params: BanditParams, items: Sequence[int], vectors: np.ndar
     ).replace(extra={**params.extra, "fresh_items_added": int(np.unique(ei).size)})
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return flags_parser(CandidateRunConfig, "python -m recsys.candidates", __doc__.split("\n")[0])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> CandidateRunConfig:
+    return config_from(CandidateRunConfig, build_parser().parse_args(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m recsys.candidates", description=__doc__.split("\n")[0])
-    ap.add_argument("--user-vectors", help="DIR with (id, vector) Parquet (DIR/vectors or the table itself)")
-    ap.add_argument("--item-vectors", help="DIR with (id, vector) Parquet")
-    ap.add_argument("--fresh-items", help="Parquet DIR with item (or id) [+ vector] of items to add")
-    ap.add_argument("--seen", help="the recommender's seen(user, item) table for the fallback's popular items "
-                                   "(default: 'seen' beside --user-vectors, when present)")
-    ap.add_argument("--popular", type=int, default=CandidateConfig.popular_n,
-                    help="how many popular items the version keeps for users without a context (0: no fallback)")
-    ap.add_argument("--params", required=True, help="PARAMS_DIR (v=<n>/ and CURRENT)")
-    ap.add_argument("--clusters", type=int, default=64)
-    ap.add_argument("--k", type=int, default=3)
-    ap.add_argument("--w", type=int, default=100)
-    ap.add_argument("--lam", type=float, default=1.0)
-    ap.add_argument("--alpha", type=float, default=1.0)
-    ap.add_argument("--weighting", default="inverse_distance", choices=["inverse_distance", "softmax"])
-    ap.add_argument("--power", type=float, default=CandidateConfig.power, help="inverse_distance: w ∝ δ^-power")
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--off-graph", default=CandidateConfig.off_graph, choices=["prior", "skip"],
-                    help="pairs off the graph: ignore them (skip, the default: the paper's sparse graph) or "
-                         "score them with the prior and create the edge on feedback (prior)")
-    a = ap.parse_args(argv)
+    a = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = CandidateConfig(n_clusters=a.clusters, k=a.k, w=a.w, lam=a.lam, alpha=a.alpha, weighting=a.weighting,
-                          power=a.power, temperature=a.temperature, seed=a.seed, off_graph=a.off_graph,
-                          popular_n=a.popular)
+    cfg = a.graph
     has_prev = current_version(a.params) is not None
     prev = load_params(a.params) if has_prev else None
     report: dict = {}
@@ -327,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif prev is not None and a.fresh_items:
         params = prev
     else:
-        ap.error("--user-vectors and --item-vectors are required (or --fresh-items with an existing version)")
+        build_parser().error("--user-vectors and --item-vectors are required (or --fresh-items with an existing "
+                             "version)")
     if a.fresh_items:
         fid, fvec = read_fresh_items(a.fresh_items)
         params = add_fresh_items(params, fid, fvec, cfg.fresh_clusters)

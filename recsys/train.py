@@ -36,8 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from graphs.atomic import atomic_dir, write_json, write_meta
+from graphs.flags import add_flags, arg, config_from, opt
+from graphs.flags import build_parser as flags_parser
 from recsys.data import SPLITS, load_interactions
 from recsys.device import DEVICE_CHOICES
+from recsys.dsl_config import GROW_SIGNALS, INIT_MASKS
 from recsys.export import export_model
 from recsys.metrics import full_report
 from recsys.social import SocialConfig, align, read_social_graph, read_social_vectors
@@ -49,26 +52,72 @@ from recsys.validation import seen as seen_interactions
 log = logging.getLogger("recsys.train")
 
 
+# TrainConfig's flags (it carries no flag metadata): help, name, choices; hidden ones are DSL research options whose
+# defaults are the measured choices (docs/algorithms.md, benchmarks/HISTORY.md)
+TRAIN_FLAGS = {
+    "model": opt("mf (MF-BPR) or lightgcn", choices=MODELS),
+    "density": opt("kept weight fraction (1 = dense)"),
+    "epochs": opt("epoch ceiling (training stops early on validation)"),
+    "dim": opt("embedding size"),
+    "layers": opt("LightGCN layers"),
+    "batch_size": opt("BPR triples per step"),
+    "lr": opt("learning rate (--tune searches it)"),
+    "lr_min": opt("cosine schedule's final learning rate"),
+    "reg": opt("L2 weight (--tune searches it)"),
+    "init_std": opt("embedding init std (default: 0.01 mf, 0.1 lightgcn)"),
+    "target_rounds": opt("DSL prune/grow rounds over the run", flag="--rounds", hidden=True),
+    "grow_signal": opt("DSL growth signal", choices=("auto", *GROW_SIGNALS), hidden=True),
+    "grow_window": opt("accumulated signal: sum only the last N epochs of steps (0: the interval)", hidden=True),
+    "min_interval_epochs": opt("MF: at least this many epochs between DSL rounds", hidden=True),
+    "min_row_active": opt("DSL never prunes a row below this many active weights", hidden=True),
+    "init_mask": opt("DSL initial masks: shared (rows start on one shared column prefix) or random (paper)",
+                     choices=INIT_MASKS, hidden=True),
+    "init_spread": opt("shared masks: row lengths drawn in density*dim*[1-s, 1+s]", hidden=True),
+    "grow_zero_signal": opt("DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)",
+                            choices=("random", "skip"), hidden=True),
+    "prune_start": opt("DSL update ratio at step 0 (paper 0.5)", hidden=True),
+    "init_density_scale": opt("init std / sqrt(density)", hidden=True),
+    "eval_every": opt("evaluate on validation every N epochs"),
+    "patience": opt("stop after N evaluations without a better validation recall (0: never stop early)"),
+    "k": opt("cut-off of Recall@k and NDCG@k"),
+    "device": opt(f"one of {DEVICE_CHOICES} or cuda:N"),
+    "seed": opt("seed of everything random"),
+    "show_progress": opt("no tqdm bar", flag="--no-progress", negate=True),
+}
+SOCIAL_FLAGS = {
+    "propagate": opt("weight of the friends' mean vector in a user's vector (0: off)", flag="--social-weight"),
+    "mode": opt("hop: friends' mean added to the final user vector; layers: friend edges inside LightGCN's "
+                "propagation (SocialLGN-style)", flag="--social-mode", choices=("hop", "layers")),
+    "map": opt("a learned map W s_u of the social vectors (measured: no gain)", flag="--social-map", hidden=True),
+}
+MASK_OPTIONS = ("init_mask", "init_spread", "grow_zero_signal", "prune_start")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """CLI-level settings around a :class:`TrainConfig`."""
+    """CLI-level settings around a :class:`TrainConfig`; its fields and those of ``TRAIN_FLAGS``/``SOCIAL_FLAGS``
+    are the flags (defaults: these fields', the nested ones' from their default instances)."""
 
-    data: str
-    output: str
-    train: TrainConfig
-    checkpoint: str | None = None
-    resume: bool = False
-    keep_checkpoint: bool = False
-    test_fraction: float = 0.2
-    threads: int = 0
-    split: str = "auto"
-    valid_fraction: float = 0.1
-    social_graph: str | None = None
-    social_vectors: str | None = None
-    social: SocialConfig = SocialConfig()
-    tune: int = 0
-    settings: str | None = None
-    refit: bool = True
+    data: str = arg(help="ingest_interactions output or a split folder (train/valid/test files)")
+    output: str = arg(help="output folder (written atomically)")
+    train: TrainConfig = arg(TrainConfig(epochs=100, eval_every=5, patience=4), "training (TrainConfig)",
+                             nested=TRAIN_FLAGS)
+    checkpoint: str | None = arg(None, "checkpoint file (default OUTPUT.ckpt)")
+    resume: bool = arg(False, "continue from the checkpoint")
+    keep_checkpoint: bool = arg(False, "keep the checkpoint after a successful run")
+    test_fraction: float = arg(0.2, "per-user test share (ingest input only)")
+    threads: int = arg(0, "torch CPU threads (0: torch's default)")
+    split: str = arg("auto", "split-folder layout", choices=("auto", *SPLITS))
+    valid_fraction: float = arg(0.1, "per-user validation share held out of train when the data has no validation "
+                                     "split (0: none)")
+    social_graph: str | None = arg(None, "ingest_graph output of the user graph (friends)")
+    social_vectors: str | None = arg(None, "embed_graph output of the user graph")
+    social: SocialConfig = arg(SocialConfig(map=False), "social side (SocialConfig)", nested=SOCIAL_FLAGS)
+    tune: int = arg(0, "tune lr/L2/init/schedule with N trials of successive halving")
+    settings: str | None = arg(None, "JSON of tuned settings (a metrics.json with 'settings' works)")
+    refit: bool = arg(True, "keep the model selected on the validation share carved out of train instead of "
+                            "retraining on all training interactions for the selected number of epochs",
+                      flag="--no-refit", negate=True)
 
     def __post_init__(self) -> None:
         if not self.data or not self.output:
@@ -91,95 +140,23 @@ class RunConfig:
 def add_mask_options(p: argparse.ArgumentParser, hidden: bool = False) -> None:
     """The DSL mask options (``--init-mask --init-spread --grow-zero-signal --prune-start``) with
     TrainConfig's defaults; ``benchmarks.recommender`` takes the same options and forwards them."""
-    d = TrainConfig()
-    hide = argparse.SUPPRESS if hidden else None
-    p.add_argument("--init-mask", choices=("random", "shared"), default=d.init_mask,
-                   help=hide or "DSL initial masks: shared (rows start on one shared column prefix) or random (paper)")
-    p.add_argument("--init-spread", type=float, default=d.init_spread,
-                   help=hide or "shared masks: row lengths drawn in density*dim*[1-s, 1+s]")
-    p.add_argument("--grow-zero-signal", choices=("random", "skip"), default=d.grow_zero_signal,
-                   help=hide or "DSL: move fewer weights when fewer have a gradient (skip) or fill at random (paper)")
-    p.add_argument("--prune-start", type=float, default=d.prune_start,
-                   help=hide or "DSL update ratio at step 0 (paper 0.5)")
+    add_flags(p, TrainConfig, meta={n: {**TRAIN_FLAGS[n], "hidden": hidden} for n in MASK_OPTIONS})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m recsys.train", description=__doc__.split("\n\n")[0],
-        epilog="DSL research options (--rounds --grow-signal --grow-window --min-interval-epochs --min-row-active "
-               "--init-mask --init-spread --grow-zero-signal --prune-start --init-density-scale) and --social-map "
-               "(a learned map of the social vectors) are accepted but not "
-               "listed: their defaults are the measured choices (docs/algorithms.md, benchmarks/HISTORY.md).")
-    p.add_argument("--data", required=True, help="ingest_interactions output or a split folder (train/valid/test files)")
-    p.add_argument("--output", required=True, help="output folder (written atomically)")
-    p.add_argument("--model", choices=MODELS, default=d.model)
-    p.add_argument("--density", type=float, default=d.density, help="kept weight fraction (1 = dense)")
-    p.add_argument("--epochs", type=int, default=100, help="epoch ceiling (training stops early on validation)")
-    p.add_argument("--dim", type=int, default=d.dim)
-    p.add_argument("--layers", type=int, default=d.layers, help="LightGCN layers")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (--tune searches it)")
-    p.add_argument("--lr-min", type=float, default=d.lr_min, help="cosine schedule's final learning rate")
-    p.add_argument("--reg", type=float, default=d.reg, help="L2 weight (--tune searches it)")
-    p.add_argument("--init-std", type=float, default=d.init_std, help="embedding init std (default: 0.01 mf, 0.1 lightgcn)")
-    hide = argparse.SUPPRESS
-    p.add_argument("--rounds", type=int, default=d.target_rounds, help=hide)
-    p.add_argument("--grow-signal", choices=("auto", "last", "accumulated", "mean", "momentum"), default=d.grow_signal,
-                   help=hide)
-    p.add_argument("--grow-window", type=float, default=d.grow_window, help=hide)
-    p.add_argument("--min-interval-epochs", type=float, default=d.min_interval_epochs, help=hide)
-    p.add_argument("--min-row-active", type=int, default=d.min_row_active, help=hide)
-    add_mask_options(p, hidden=True)
-    p.add_argument("--init-density-scale", action="store_true", help=hide)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--eval-every", type=int, default=5, help="evaluate on validation every N epochs")
-    p.add_argument("--patience", type=int, default=4,
-                   help="stop after N evaluations without a better validation recall (0: never stop early)")
-    p.add_argument("--valid-fraction", type=float, default=0.1,
-                   help="per-user validation share held out of train when the data has no validation split (0: none)")
-    p.add_argument("--split", default="auto", choices=("auto", *SPLITS), help="split-folder layout")
-    p.add_argument("--social-graph", default=None, help="ingest_graph output of the user graph (friends)")
-    p.add_argument("--social-vectors", default=None, help="embed_graph output of the user graph")
-    p.add_argument("--social-weight", type=float, default=SocialConfig.propagate,
-                   help="weight of the friends' mean vector in a user's vector (0: off)")
-    p.add_argument("--social-mode", choices=("hop", "layers"), default=SocialConfig.mode,
-                   help="hop: friends' mean added to the final user vector; layers: friend edges inside "
-                        "LightGCN's propagation (SocialLGN-style)")
-    p.add_argument("--social-map", action="store_true", help=hide)  # a learned map W s_u: measured, no gain
-    p.add_argument("--no-refit", action="store_true",
-                   help="keep the model selected on the validation share carved out of train instead of retraining "
-                        "on all training interactions for the selected number of epochs")
-    p.add_argument("--tune", type=int, default=0, help="tune lr/L2/init/schedule with N trials of successive halving")
-    p.add_argument("--settings", default=None, help="JSON of tuned settings (a metrics.json with 'settings' works)")
-    p.add_argument("--k", type=int, default=d.k)
-    p.add_argument("--device", default=d.device, help=f"one of {DEVICE_CHOICES} or cuda:N")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--test-fraction", type=float, default=0.2, help="per-user test share (ingest input only)")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUTPUT.ckpt)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    p.add_argument("--keep-checkpoint", action="store_true")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
-    return p
+    hidden = [m["flag"] or "--" + n.replace("_", "-") for n, m in TRAIN_FLAGS.items() if m["hidden"]]
+    return flags_parser(
+        RunConfig, "python -m recsys.train", __doc__.split("\n\n")[0],
+        epilog=f"DSL research options ({' '.join(hidden)}) and --social-map (a learned map of the social vectors) "
+               "are accepted but not listed: their defaults are the measured choices (docs/algorithms.md, "
+               "benchmarks/HISTORY.md).")
 
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
-    a = build_parser().parse_args(argv)
-    if (a.social_graph or a.social_vectors) and a.social_weight == 0 and not a.social_map:
+    cfg = config_from(RunConfig, build_parser().parse_args(argv))
+    if (cfg.social_graph or cfg.social_vectors) and cfg.social.propagate == 0 and not cfg.social.map:
         log.warning("social inputs given with --social-weight 0 and no --social-map: they only add cold users")
-    train = TrainConfig(model=a.model, density=a.density, epochs=a.epochs, dim=a.dim, layers=a.layers,
-                        batch_size=a.batch_size, lr=a.lr, lr_min=a.lr_min, reg=a.reg, target_rounds=a.rounds,
-                        grow_signal=a.grow_signal, grow_window=a.grow_window, init_std=a.init_std,
-                        init_density_scale=a.init_density_scale,
-                        min_interval_epochs=a.min_interval_epochs, prune_start=a.prune_start,
-                        min_row_active=a.min_row_active, init_mask=a.init_mask, init_spread=a.init_spread,
-                        grow_zero_signal=a.grow_zero_signal,
-                        eval_every=a.eval_every, patience=a.patience, k=a.k, device=a.device, seed=a.seed,
-                        show_progress=not a.no_progress)
-    social = SocialConfig(map=a.social_map, propagate=a.social_weight, mode=a.social_mode)
-    return RunConfig(a.data, a.output, train, a.checkpoint, a.resume, a.keep_checkpoint, a.test_fraction, a.threads,
-                     a.split, a.valid_fraction, a.social_graph, a.social_vectors, social, a.tune, a.settings,
-                     not a.no_refit)
+    return cfg
 
 
 def load(cfg: RunConfig):

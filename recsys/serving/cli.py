@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from graphs.flags import arg, config_from
+from graphs.flags import build_parser as flags_parser
 from recsys.serving.service import ServiceConfig
 from recsys.serving.store_base import EventStore
 
@@ -35,20 +37,21 @@ TOKEN_ENV = "GRAPHREC_SERVE_TOKEN"
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """Command-line configuration of the service process."""
+    """Command-line configuration of the service process (its fields are the flags)."""
 
-    params: str
-    store: str
-    host: str = "127.0.0.1"
-    port: int = 8000
-    token_file: str | None = None
-    allow_unauthenticated: bool = False
-    max_body_bytes: int = 1 << 20
-    max_events: int = 1000
-    snapshot_every: int = 200_000
-    port_file: str | None = None
-    log_level: str = "info"
-    http_stack: str = "auto"
+    params: str = arg(help="PARAMS_DIR with v=<n>/ and CURRENT")
+    store: str = arg(help="sqlite:///PATH or redis://HOST:PORT[/DB]")
+    host: str = arg("127.0.0.1", "address to bind")
+    port: int = arg(8000, "0: an ephemeral port (see --port-file)")
+    token_file: str | None = arg(None, f"file holding the bearer token (default: ${TOKEN_ENV})")
+    allow_unauthenticated: bool = arg(False, "accept writes without a token")
+    max_body_bytes: int = arg(ServiceConfig.max_body_bytes, "larger request bodies get 413")
+    max_events: int = arg(ServiceConfig.max_events, "most events per feedback batch")
+    snapshot_every: int = arg(ServiceConfig.snapshot_every, "events between snapshots (sqlite; 0: off)")
+    port_file: str | None = arg(None, "write the bound port here once listening")
+    log_level: str = arg("info", "logging level (debug, info, warning, ...)")
+    http_stack: str = arg("auto", "auto: uvloop + httptools when installed; plain: asyncio + h11",
+                          choices=("auto", "plain"))
 
     def __post_init__(self) -> None:
         if not (self.store.startswith("sqlite:///") or self.store.startswith(("redis://", "rediss://"))):
@@ -59,22 +62,12 @@ class ServeConfig:
             raise ValueError(f"--http-stack must be auto or plain, got {self.http_stack!r}")
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return flags_parser(ServeConfig, "graphrec-serve", __doc__.split("\n\n")[0])
+
+
 def parse_args(argv: list[str] | None = None) -> ServeConfig:
-    ap = argparse.ArgumentParser(prog="graphrec-serve", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--params", required=True, help="PARAMS_DIR with v=<n>/ and CURRENT")
-    ap.add_argument("--store", required=True, help="sqlite:///PATH or redis://HOST:PORT[/DB]")
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8000, help="0: an ephemeral port (see --port-file)")
-    ap.add_argument("--token-file", help=f"file holding the bearer token (default: ${TOKEN_ENV})")
-    ap.add_argument("--allow-unauthenticated", action="store_true", help="accept writes without a token")
-    ap.add_argument("--max-body-bytes", type=int, default=1 << 20)
-    ap.add_argument("--max-events", type=int, default=1000, help="most events per feedback batch")
-    ap.add_argument("--snapshot-every", type=int, default=200_000, help="events between snapshots (sqlite; 0: off)")
-    ap.add_argument("--port-file", help="write the bound port here once listening")
-    ap.add_argument("--log-level", default="info")
-    ap.add_argument("--http-stack", default="auto", choices=["auto", "plain"],
-                    help="auto: uvloop + httptools when installed; plain: asyncio + h11")
-    return ServeConfig(**vars(ap.parse_args(argv)))
+    return config_from(ServeConfig, build_parser().parse_args(argv))
 
 
 def open_store(url: str) -> EventStore:
