@@ -28,8 +28,9 @@ from graphs.generators import InteractionConfig, PlantedConfig, interactions_blo
 from recsys.data import Interactions, load_interactions, split_per_user
 from recsys.metrics import full_report
 from recsys.trainer import BPRRecommender, TrainConfig
+from recsys.trainer import refit as refit_model
 from recsys.tuning import TuneConfig, apply_settings, chosen, successive_halving
-from recsys.validation import refit_data, seen, with_validation
+from recsys.validation import seen, with_validation
 
 log = logging.getLogger("benchmarks.recommender_tuning")
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,13 +76,12 @@ def row(rec: BPRRecommender, data: Interactions, wall: float, **extra) -> dict:
 def refit(rec: BPRRecommender, data: Interactions, wall: float, **extra) -> dict:
     """What ``recsys.train`` exports: with a validation share carved out of train, the selected model retrained on
     all training interactions for its best epoch count (the row keeps the selected model's recall too)."""
-    full = refit_data(data)
-    if full is None or not rec.result.best_epoch:
-        return row(rec, data, wall, **extra)
-    selected = row(rec, data, wall)  # ranked with the carved share excluded too (it is training data)
     t0 = time.perf_counter()
-    again = BPRRecommender(replace(rec.config, epochs=rec.result.best_epoch, patience=0)).fit(full)
-    out = row(again, full, wall + time.perf_counter() - t0, **extra)
+    again = refit_model(rec.config, rec, data)
+    if again is None:
+        return row(rec, data, wall, **extra)
+    out = row(*again, wall + time.perf_counter() - t0, **extra)
+    selected = row(rec, data, wall)  # ranked with the carved share excluded too (it is training data)
     return {**out, "best_epoch": rec.result.best_epoch, "selected_recall": selected["recall"],
             "selected_ndcg": selected["ndcg"], "refit_s": out["wall_s"] - wall}
 

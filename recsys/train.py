@@ -45,8 +45,9 @@ from recsys.export import export_model
 from recsys.metrics import full_report
 from recsys.social import SocialConfig, align, read_social_graph, read_social_vectors
 from recsys.trainer import MODELS, BPRRecommender, TrainConfig
+from recsys.trainer import refit as refit_model
 from recsys.tuning import TuneConfig, apply_settings, chosen, read_settings, successive_halving
-from recsys.validation import refit_data, with_validation
+from recsys.validation import with_validation
 from recsys.validation import seen as seen_interactions
 
 log = logging.getLogger("recsys.train")
@@ -208,14 +209,12 @@ def run(cfg: RunConfig) -> dict:
     if rec is None:  # (tuning's last rung already trained the winner exactly like this)
         rec = BPRRecommender(train_cfg, checkpoint=ckpt, resume=cfg.resume, social=social,
                              social_config=cfg.social).fit(data)
-    res, refit = rec.result, None
-    full = refit_data(data) if cfg.refit and res.best_epoch else None
-    if full is not None:  # the validation share is training data: relearn with it for the selected epochs
-        t1 = time.perf_counter()
-        log.info("refit on all %d training interactions for the selected %d epochs", full.n_train, res.best_epoch)
-        rec = BPRRecommender(replace(train_cfg, epochs=res.best_epoch, patience=0), social=social,
-                             social_config=cfg.social).fit(full)
-        data, refit = full, {"epochs": res.best_epoch, "seconds": time.perf_counter() - t1}
+    res, refit, t1 = rec.result, None, time.perf_counter()
+    again = refit_model(train_cfg, rec, data, social=social, social_config=cfg.social) if cfg.refit else None
+    if again is not None:  # the carved validation share is training data: relearnt for the selected epochs
+        rec, data = again
+        log.info("refit on all %d training interactions for the selected %d epochs", data.n_train, res.best_epoch)
+        refit = {"epochs": res.best_epoch, "seconds": time.perf_counter() - t1}
     U, V = rec.embeddings()
     k = train_cfg.k
     seen = seen_interactions(data)

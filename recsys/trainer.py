@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from recsys.lightgcn import LightGCN
 from recsys.metrics import evaluate_embeddings
 from recsys.mf import MF
 from recsys.social import SocialConfig, SocialInputs, SocialLightGCN, SocialUsers
-from recsys.validation import EarlyStopping
+from recsys.validation import EarlyStopping, refit_data
 from recsys.sparse_training import DSLConfig, DynamicSparsity
 
 log = logging.getLogger(__name__)
@@ -343,3 +343,16 @@ class BPRRecommender(Recommender):
     def score(self, users: np.ndarray) -> torch.Tensor:
         U, V = self.embeddings()
         return U[torch.from_numpy(np.asarray(users, dtype=np.int64)).to(U.device)] @ V.T
+
+
+def refit(config: TrainConfig, selected: BPRRecommender, data: Interactions,
+          **kwargs) -> tuple[BPRRecommender, Interactions] | None:
+    """Once model selection on a validation share carved out of train is done, that share is training data:
+    retrain ``config`` on train ∪ share for the selected model's best epoch count (no early stopping). Returns
+    ``(model, data it learnt from)``, or ``None`` when nothing was carved or no epoch was selected. ``kwargs``
+    go to :class:`BPRRecommender` (e.g. ``social=``)."""
+    full = refit_data(data)
+    if full is None or not selected.result.best_epoch:
+        return None
+    cfg = replace(config, epochs=selected.result.best_epoch, patience=0)
+    return BPRRecommender(cfg, **kwargs).fit(full), full
