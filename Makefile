@@ -63,7 +63,14 @@ demo-ingest: setup ## only the platform step (generate + ingest with spark-submi
 	@echo "interaction stats ($(OUT)/interactions/stats.json):"; cat $(OUT)/interactions/stats.json
 	@echo "outputs: $(abspath $(OUT))/graph  $(abspath $(OUT))/interactions"
 
-test: setup test-project test-dags ## set up, then the whole test suite (project + DAG tests)
+# The two suites run side by side: both mostly wait on JVM and process start-up, so on 2 cores the pair takes
+# about as long as the project suite alone. The DAG suite's output is printed after the project suite's.
+test: setup ## set up, then the whole test suite (project and DAG tests, side by side)
+	@mkdir -p build; echo "DAG tests run beside the project suite; their output follows it (build/test-dags.log)"
+	@$(MAKE) --no-print-directory test-dags > build/test-dags.log 2>&1 & dags=$$!; \
+	$(MAKE) --no-print-directory test-project; project=$$?; \
+	wait $$dags; dags_rc=$$?; echo "── DAG tests (build/test-dags.log) ──"; cat build/test-dags.log; \
+	echo "project suite: rc $$project; DAG suite: rc $$dags_rc"; [ $$project -eq 0 ] && [ $$dags_rc -eq 0 ]
 
 test-project: ## the project suite in .venv (no set-up)
 	SPARK_LOCAL_IP=127.0.0.1 $(PY) -m pytest -q
