@@ -16,6 +16,7 @@ driver/disk exit non-zero with nothing published (no ``NAME``, no ``v=N``), disk
 the error, and the next run (disk grown back) succeeds with equal output.
 
     python -m benchmarks.faults [--runs 3] [--jobs ingest,heavy_hitters] [--faults executor,link] [--cut-s 20]
+    python -m benchmarks.faults --cells knn:link:3,sample:driver     # only these job:fault[:runs] cells
 
 Writes ``benchmarks/results/faults.json`` (rewritten after every run, so a cut-short schedule keeps what ran).
 """
@@ -327,6 +328,21 @@ def summarize(job_runs: list[dict], base_wall: float) -> dict:
                                           [len(job_runs) // 2] - base_wall, 1) if job_runs else None)}
 
 
+def parse_cells(spec: str, runs: int) -> dict[str, dict[str, int]]:
+    """``"knn:link:3,sample:driver"`` -> ``{"knn": {"link": 3}, "sample": {"driver": runs}}`` (jobs in order given).
+
+    >>> parse_cells("knn:link:3,sample:driver,knn:disk", 1)
+    {'knn': {'link': 3, 'disk': 1}, 'sample': {'driver': 1}}
+    """
+    plan: dict[str, dict[str, int]] = {}
+    for cell in filter(None, spec.split(",")):
+        job, fault, *n = cell.split(":")
+        if job not in JOBS or fault not in FAULTS or len(n) > 1:
+            raise SystemExit(f"--cells: {cell!r} is not JOB:FAULT[:RUNS] with JOB in {JOBS}, FAULT in {FAULTS}")
+        plan.setdefault(job, {})[fault] = int(n[0]) if n else runs
+    return plan
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -337,6 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "the fault-free wall time (then DELAY_S later, once w1 has run a task)")
     ap.add_argument("--work", default="runs/faults")
     ap.add_argument("--nodes", type=int, default=1200)
+    ap.add_argument("--cells", default=None, help="only these JOB:FAULT[:RUNS] cells, comma-separated (instead of "
+                    "--jobs x --faults; RUNS defaults to --runs)")
     ap.add_argument("--output", default=str(RESULTS))
     a = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop: the cluster's `with` removes namespaces
@@ -344,7 +362,8 @@ def main(argv: list[str] | None = None) -> dict:
     reason = unavailable_reason()
     if reason:
         raise SystemExit(f"cannot run the fault schedule: {reason}")
-    jobs, faults = a.jobs.split(","), a.faults.split(",")
+    plan = parse_cells(a.cells, a.runs) if a.cells else {j: {f: a.runs for f in a.faults.split(",")}
+                                                           for j in a.jobs.split(",")}
     work = Path(a.work).absolute()
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
@@ -352,11 +371,11 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"settings": {"runs": a.runs, "cut_s": a.cut_s, "delay_s": DELAY_S, "at": a.at, "nodes": a.nodes,
                            "cluster": "master + 2 workers (1 core, 1g; executors 512m) in network namespaces",
                            "commit": os.environ.get("GRAPHREC_COMMIT")},
-              "jobs": {j: {"fault_free_wall_s": None, "faults": {f: {"runs": 0, "status": "not run"} for f in faults}}
-                       for j in jobs}}
+              "jobs": {j: {"fault_free_wall_s": None, "faults": {f: {"runs": 0, "status": "not run"} for f in fs}}
+                       for j, fs in plan.items()}}
     base: dict = {}
     with NetnsCluster(work / "cluster") as cluster:
-        for job in jobs:
+        for job, job_faults in plan.items():
             for dep in (*DEPENDS.get(job, ()), job):
                 if dep not in base:
                     b = baseline(cluster, dep, work, inputs, base)
@@ -364,9 +383,9 @@ def main(argv: list[str] | None = None) -> dict:
                     Path(a.output).write_text(json.dumps(result, indent=1))
             base_tables = tables(base[job])
             entry = result["jobs"][job]
-            for fault in faults:
+            for fault, n_runs in job_faults.items():
                 runs = []
-                for i in range(a.runs):
+                for i in range(n_runs):
                     r = fault_run(cluster, job, fault, work, inputs, base, base_tables, a.cut_s,
                                   a.at * entry["fault_free_wall_s"])
                     log.info("%s / %s run %d: %s", job, fault, i, {k: v for k, v in r.items() if k != "log"})
