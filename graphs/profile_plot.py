@@ -29,10 +29,9 @@ def _ccdf(pmf: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_profiles(profiles: Mapping[str, dict], path: str | Path, title: str = "") -> Path:
     """Draw ``profiles`` (name → ``GraphProfile.to_dict()``) into one PNG at ``path``."""
-    import matplotlib
+    from graphs.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(2, 3, figsize=(14, 8))
     for name, p in profiles.items():

@@ -112,10 +112,9 @@ def quality_report(orig: DegreeMatrices, sample: DegreeMatrices, ratio: float,
 def plot_degree_distributions(orig: DegreeMatrices, samples: Mapping[str, DegreeMatrices], path: str | Path,
                               title: str = "") -> Path:
     """Log–log in- and out-degree distributions (fraction of nodes) of the original and each sample."""
-    import matplotlib
+    from graphs.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, attr, label in ((axes[0], "in_deg", "in-degree"), (axes[1], "out_deg", "out-degree")):

@@ -196,10 +196,9 @@ def replay(params: BanditParams, split: Split, policies: dict[str, BanditPolicy]
 
 def plot_curves(result: SimResult, path: str | Path, title: str = "") -> Path:
     """Learning curves (cumulative reward vs users served) as a PNG."""
-    import matplotlib
+    from graphs.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for name, curve in result.curves.items():
