@@ -41,16 +41,16 @@ $(AFVENV)/.stamp: requirements-airflow.txt
 	touch $@
 
 zip: $(VENV)/.stamp ## dist/graphrec.zip, the packages shipped to executors with --py-files
-	$(PY) -c "from jobs.session import build_zip; print(build_zip())"
+	$(PY) -c "from jobs.runtime.session import build_zip; print(build_zip())"
 
-# The local Spark driver's class-data-sharing archive (jobs/cds.py): ~4 s off every job's start-up.
+# The local Spark driver's class-data-sharing archive (jobs/runtime/cds.py): ~4 s off every job's start-up.
 cds: $(VENV)/.stamp ## the Spark driver's class-data-sharing archive (build/cds/)
-	$(PY) -m jobs.cds
+	$(PY) -m jobs.runtime.cds
 
 # The main job: the graphrec_daily and graphrec_heavy_hitters DAGs (airflow dags test, SQLite, local Spark) on
 # generated data for DAYS consecutive days, the scoring service running across them, then the run reports.
 run: setup ## the main job: both DAGs on generated data for DAYS days (default 1), then the run report
-	SPARK_LOCAL_IP=127.0.0.1 $(PY) -m jobs.run_daily --work $(abspath $(OUT)) --days $(DAYS)
+	SPARK_LOCAL_IP=127.0.0.1 $(PY) -m jobs.demo.run_daily --work $(abspath $(OUT)) --days $(DAYS)
 
 # Only the platform step (no Airflow): generate a planted-community graph and interactions, ingest both.
 demo-ingest: setup ## only the platform step (generate + ingest with spark-submit, no Airflow)

@@ -49,8 +49,8 @@ JOB_TIMEOUT_S = 900
 
 # ---- inputs and job command lines ----------------------------------------------------------------------------------
 def prepare_inputs(work: Path, nodes: int = 1200, seed: int = 7) -> dict:
-    """Raw graph and heavy-hitter reports (:mod:`jobs.demo_inputs`, ~10⁴ edges) and a bandit world (no Spark)."""
-    from jobs import demo_inputs
+    """Raw graph and heavy-hitter reports (:mod:`jobs.demo.inputs`, ~10⁴ edges) and a bandit world (no Spark)."""
+    from jobs.demo import inputs as demo_inputs
 
     ds = "2026-01-05"
     demo_inputs.main(["--work", str(work / "in"), "--ds", ds, "--nodes", str(nodes), "--items", "300",

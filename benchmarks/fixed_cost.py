@@ -1,7 +1,7 @@
 """Fixed cost of the Spark jobs on small inputs: each job by ``spark-submit --master local[2]``.
 
 For every input size (default 10⁴ and 10⁵ edges) the benchmark writes the day's raw inputs the way
-``make run`` does (:mod:`jobs.demo_inputs`: a planted-community digraph of ``size / 10`` nodes, one
+``make run`` does (:mod:`jobs.demo.inputs`: a planted-community digraph of ``size / 10`` nodes, one
 item report per user of a ``size``-node demo, and a bandit world of about ``size`` feedback events),
 then runs, each in its own ``spark-submit`` child process (:func:`jobs.submit.command`: the project
 zip, the driver's CDS options — what ``graphrec-submit`` and ``make run`` use; only
@@ -81,11 +81,11 @@ def prepare_inputs(work: Path, edges: int, seed: int = 0, reuse: bool = False) -
     """Raw graph (``edges / 10`` nodes, about ``edges`` edges), ``edges`` item reports and a bandit world.
 
     ``reuse``: keep the demo inputs already in ``work`` (to compare two versions of the code on the same data;
-    :mod:`jobs.demo_inputs` may change between them); the bandit world (seeded) and the jobs' outputs are always
+    :mod:`jobs.demo.inputs` may change between them); the bandit world (seeded) and the jobs' outputs are always
     written anew."""
     import shutil
 
-    from jobs.demo_inputs import DemoConfig, run as demo
+    from jobs.demo.inputs import DemoConfig, run as demo
 
     shutil.rmtree(work / "out", ignore_errors=True)
     day = "raw/ds=2026-01-05"

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graphs.generators import rmat_block
-from jobs.session import PROJECT_ROOT, build_zip
+from jobs.runtime.session import PROJECT_ROOT, build_zip
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "ingest.json"
 

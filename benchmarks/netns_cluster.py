@@ -229,7 +229,7 @@ class NetnsCluster:
         return env
 
     def submit_cmd(self, app: str, *args: str, zip_path: Path | None = None, conf: dict | None = None) -> list[str]:
-        from jobs.session import build_zip
+        from jobs.runtime.session import build_zip
 
         zp = zip_path or build_zip()
         settings = {"spark.driver.host": self.driver_ip, "spark.driver.bindAddress": self.driver_ip,

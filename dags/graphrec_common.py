@@ -10,10 +10,10 @@ the Spark provider runs ``spark-submit`` from ``PATH``, so its folder is put fir
 
 Every task reads and writes dated folders ``<work_dir>/<table>/ds=<ds>/`` (:func:`dated`; the day before:
 :func:`dated_before`, through Airflow's ``macros.ds_add``). The layout
-has one definition, the project's ``jobs/layout.py`` (standard library only): this module loads that
-file by path from the checkout the DAG folder belongs to (``<dags>/../jobs/layout.py``) — the Airflow
+has one definition, the project's ``jobs/runtime/layout.py`` (standard library only): this module loads that
+file by path from the checkout the DAG folder belongs to (``<dags>/../jobs/runtime/layout.py``) — the Airflow
 environment does not have the project installed — and passes it Jinja placeholders instead of paths,
-so the templates spell exactly what ``jobs.run_daily`` and the run report read.
+so the templates spell exactly what ``jobs.demo.run_daily`` and the run report read.
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ from airflow.sdk import Param
 
 
 def _load_layout():
-    """``jobs/layout.py`` of this checkout as module ``graphrec_layout`` (a module import, no other I/O)."""
+    """``jobs/runtime/layout.py`` of this checkout as module ``graphrec_layout`` (a module import, no other I/O)."""
     name = "graphrec_layout"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "jobs" / "layout.py")
+        path = Path(__file__).resolve().parents[1] / "jobs" / "runtime" / "layout.py"
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -110,8 +111,8 @@ SPARK = {
         "spark.log.level": "WARN",
         "spark.driver.memory": "{{ params.driver_memory }}",
         "spark.sql.shuffle.partitions": "{{ params.shuffle_partitions }}",
-        # the local driver's JVM options (jobs.cds: the collector, the quick JIT, the class-data-sharing archive);
-        # empty unless set: `graphrec_driver_java_options` = `python -m jobs.cds --driver-options`
+        # the local driver's JVM options (jobs.runtime.cds: the collector, the quick JIT, the class-data-sharing
+        # archive); empty unless set: `graphrec_driver_java_options` = `python -m jobs.runtime.cds --driver-options`
         "spark.driver.extraJavaOptions": "{{ var.value.get('graphrec_driver_java_options', '') }}",
     },
 }

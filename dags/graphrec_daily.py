@@ -198,7 +198,8 @@ with DAG(
     )
     simulate_traffic = BashOperator(
         task_id="simulate_traffic",
-        bash_command="{% if params.simulate_traffic %}" + PYTHON + " -m jobs.simulate_traffic --url " + SERVING_URL +
+        bash_command="{% if params.simulate_traffic %}" + PYTHON + " -m jobs.demo.simulate_traffic"
+        " --url " + SERVING_URL +
         " --interactions " + dated("interactions") + " --requests {{ params.traffic_requests }}"
         " --seed {{ params.seed }} --ds {{ ds }} --population " + raw_input("traffic_population", "population") +
         " --output " + dated("traffic") +

@@ -22,8 +22,8 @@ own fields flags (an argument group; ``True``: their own :func:`arg` metadata; a
 fields of a core config that carries no metadata), their defaults taken from the field's default instance. ``--help``
 shows each default unless the help text already states it. The parsed values go to the dataclass constructor, so
 its ``__post_init__`` validates them (a ``ValueError``). This module lives in ``graphs`` (imported by every layer,
-importing nothing of the project) so that entry points of core packages need not import ``jobs``; :mod:`jobs.cli`
-re-exports it (tests: ``tests/test_flags.py``).
+importing nothing of the project) so that entry points of core packages need not import ``jobs``;
+:mod:`jobs.runtime.cli` re-exports it (tests: ``tests/test_flags.py``).
 """
 from __future__ import annotations
 

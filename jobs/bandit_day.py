@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Iterator
 
 from graphs.atomic import atomic_dir, write_json
-from jobs.layout import lock_beside
+from jobs.runtime.layout import lock_beside
 
 log = logging.getLogger("graphrec.bandit_day")
 _DAY = re.compile(r"^ds=(\d{4}-\d{2}-\d{2})$")

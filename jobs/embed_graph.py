@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 
 from embeddings.distne import DistNEConfig
-from jobs.cli import arg, build_parser, config_from, run_job
+from jobs.runtime.cli import arg, build_parser, config_from, run_job
 
 log = logging.getLogger("graphrec.embed_graph")
 
@@ -96,7 +96,7 @@ def run(spark, cfg: EmbedGraphConfig) -> dict:
     from embeddings.spark.embed import embed
     from graphs.atomic import local_path
     from graphs.spark_helpers import input_rows
-    from jobs.output import publish
+    from jobs.runtime.output import publish
 
     t0 = time.perf_counter()
     gdir = local_path(cfg.edges)

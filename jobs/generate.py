@@ -9,7 +9,7 @@ Outputs are Parquet (``edges(src, dst)`` + ``labels(id, label)`` for ``graph``;
 --format parquet`` read.
 
 ``--social-only S --isolated I`` (both default 0) withhold users the way the demo does
-(:mod:`jobs.demo_users`, the same seeded split by id): ``graph`` drops the edges of the isolated
+(:mod:`jobs.demo.users`, the same seeded split by id): ``graph`` drops the edges of the isolated
 users, ``interactions`` drops the interactions of both shares; give the two commands the same
 ``--seed`` and shares and the users come out with both friends and interactions, friends only, or
 neither.
@@ -24,7 +24,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 from graphs.generators import InteractionConfig, PlantedConfig
-from jobs.cli import DefaultsHelpFormatter, add_flags, arg, config_from, run_job
+from jobs.runtime.cli import DefaultsHelpFormatter, add_flags, arg, config_from, run_job
 
 log = logging.getLogger("graphrec.generate")
 
@@ -49,7 +49,7 @@ class GenerateConfig:
     isolated: float = arg(0.0, "share of users with neither edges nor interactions")
 
     def __post_init__(self):
-        from jobs.demo_users import check_shares
+        from jobs.demo.users import check_shares
 
         if self.kind not in KINDS:
             raise ValueError(f"kind must be graph|interactions|rmat, got {self.kind!r}")
@@ -93,10 +93,10 @@ def parse_args(argv=None) -> GenerateConfig:
 
 
 def keep_users(df, columns: tuple[str, ...], kinds: tuple[int, ...], cfg: GenerateConfig):
-    """Rows of ``df`` whose ``columns`` all hold users of ``kinds`` (:func:`jobs.demo_users.user_kind`)."""
+    """Rows of ``df`` whose ``columns`` all hold users of ``kinds`` (:func:`jobs.demo.users.user_kind`)."""
     import numpy as np
 
-    from jobs.demo_users import user_kind
+    from jobs.demo.users import user_kind
 
     if cfg.social_only == 0 and cfg.isolated == 0:
         return df
@@ -114,8 +114,8 @@ def keep_users(df, columns: tuple[str, ...], kinds: tuple[int, ...], cfg: Genera
 
 def run(spark, cfg: GenerateConfig) -> dict:
     from graphs.spark_generate import planted_edges, planted_interactions, planted_labels, rmat_edges
-    from jobs.demo_users import BOTH, SOCIAL
-    from jobs.output import publish
+    from jobs.demo.users import BOTH, SOCIAL
+    from jobs.runtime.output import publish
 
     if cfg.kind == "rmat":
         tables = {"edges": rmat_edges(spark, cfg.scale, cfg.edges, cfg.graph.seed, cfg.block)}

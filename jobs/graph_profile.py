@@ -31,7 +31,7 @@ from pathlib import Path
 
 from graphs.atomic import local_path, write_json
 from graphs.profile import ProfileConfig
-from jobs.cli import arg, parse_config, run_job
+from jobs.runtime.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.graph_profile")
 
@@ -91,7 +91,7 @@ def run(spark, cfg: GraphProfileConfig) -> dict:
 
     from graphs import spark_profile as spr
     from graphs.profile import GraphProfile
-    from jobs.output import publish
+    from jobs.runtime.output import publish
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}

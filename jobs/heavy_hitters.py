@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.cli import arg, parse_config, run_job
-from jobs.output import publish
+from jobs.runtime.cli import arg, parse_config, run_job
+from jobs.runtime.output import publish
 from ldp.federated import METHODS, SCORES, TAPConfig, run_method
 from ldp.oracles import DEFAULT_POOL, ORACLES
 from ldp.pem import PEMConfig
@@ -92,7 +92,7 @@ def load_input(spark, cfg: HeavyHittersConfig):
     from pyspark.sql.types import IntegralType
 
     from graphs.spark_helpers import input_rows, read_parquet
-    from jobs.session import fit_shuffle_partitions
+    from jobs.runtime.session import fit_shuffle_partitions
 
     df = read_parquet(spark, cfg.input)
     fit_shuffle_partitions(spark, input_rows(df))

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from graphs.formats import GRAPH_FORMATS
-from jobs.cli import arg, parse_config, run_job
+from jobs.runtime.cli import arg, parse_config, run_job
 
 log = logging.getLogger("graphrec.ingest_graph")
 
@@ -50,8 +50,8 @@ def run(spark, cfg: IngestGraphConfig) -> dict:
 
     from graphs.spark import build_graph, graph_stats, read_edge_text, read_list_text, relabel_pairs
     from graphs.spark_helpers import input_rows, read_parquet
-    from jobs.output import publish
-    from jobs.session import fit_shuffle_partitions
+    from jobs.runtime.output import publish
+    from jobs.runtime.session import fit_shuffle_partitions
 
     t0 = time.perf_counter()
     if cfg.format == "parquet":

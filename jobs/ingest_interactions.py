@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graphs.formats import INTERACTION_FORMATS
-from jobs.cli import arg, parse_config, run_job
+from jobs.runtime.cli import arg, parse_config, run_job
 
 log = logging.getLogger("graphrec.ingest_interactions")
 
@@ -111,7 +111,7 @@ def run(spark, cfg: IngestInteractionsConfig) -> dict:
 
     from graphs.spark import dense_ids
     from graphs.spark_interactions import ROW_COLUMNS, conform, read_previous, user_overlap
-    from jobs.output import publish
+    from jobs.runtime.output import publish
 
     t0 = time.perf_counter()
     parts, stats, extra = [], {"input_rows": 0, "duplicates_dropped": 0}, []

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from embeddings.knn import INDEX_KINDS, KnnConfig
-from jobs.cli import arg, parse_config, run_job
+from jobs.runtime.cli import arg, parse_config, run_job
 
 log = logging.getLogger("graphrec.knn")
 
@@ -72,8 +72,8 @@ def run(spark, cfg: KnnJobConfig) -> dict:
     from embeddings.spark.knn import knn_batches
     from graphs.atomic import local_path
     from graphs.spark_helpers import input_rows, task_slots
-    from jobs.output import publish
-    from jobs.session import fit_shuffle_partitions
+    from jobs.runtime.output import publish
+    from jobs.runtime.session import fit_shuffle_partitions
 
     t0 = time.perf_counter()
     vdir = local_path(cfg.vectors) / "vectors"

@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphs.atomic import write_json
-from jobs.cli import arg, parse_config, run_job
+from jobs.runtime.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.sample_graph")
 
@@ -82,8 +82,8 @@ def run(spark, cfg: SampleConfig) -> dict:
     from graphs.rescale import rescale
     from graphs.spark_helpers import input_rows
     from graphs.wiring import WiringPlan
-    from jobs.output import publish
-    from jobs.session import fit_shuffle_partitions
+    from jobs.runtime.output import publish
+    from jobs.runtime.session import fit_shuffle_partitions
 
     t0 = time.time()
     timings: dict[str, float] = {}

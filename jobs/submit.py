@@ -9,7 +9,7 @@ wrapper runs the ``spark-submit`` beside its own interpreter (``.venv/bin``) wit
   ``--conf spark.pyspark.python=...`` for the workers' path),
 * ``--py-files <project>/dist/graphrec.zip`` (rebuilt when a source is newer; added to a given
   ``--py-files`` list),
-* ``--driver-java-options`` of :mod:`jobs.cds` (ParallelGC, the quick JIT, the class-data-sharing
+* ``--driver-java-options`` of :mod:`jobs.runtime.cds` (ParallelGC, the quick JIT, the class-data-sharing
   archive when built) unless given or ``--deploy-mode cluster``,
 * ``SPARK_LOCAL_IP=127.0.0.1`` for a local master (unless set),
 
@@ -84,7 +84,7 @@ def command(argv: list[str], environ: dict[str, str], build: bool = True) -> tup
     opts = list(opts)
     if app is not None:
         if build:
-            from jobs.session import build_zip
+            from jobs.runtime.session import build_zip
 
             build_zip(ZIP)
         given = _option(opts, "--py-files")
@@ -96,7 +96,7 @@ def command(argv: list[str], environ: dict[str, str], build: bool = True) -> tup
             opts[i:i + 2 if opts[i] == "--py-files" else i + 1] = ["--py-files", merged]
         deploy = _option(opts, "--deploy-mode")
         if _option(opts, "--driver-java-options") is None and (deploy is None or deploy[1] != "cluster"):
-            from jobs.cds import driver_java_options
+            from jobs.runtime.cds import driver_java_options
 
             opts += ["--driver-java-options", driver_java_options()]
         master = _option(opts, "--master")

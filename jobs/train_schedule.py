@@ -35,7 +35,7 @@ import json
 import logging
 from pathlib import Path
 
-from jobs import layout
+from jobs.runtime import layout
 
 log = logging.getLogger("graphrec.train_schedule")
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from embeddings.tuning import TuningConfig
-from jobs.cli import arg, parse_config, run_job
+from jobs.runtime.cli import arg, parse_config, run_job
 
 log = logging.getLogger("jobs.tune_embedding")
 
@@ -106,7 +106,7 @@ def run(spark, cfg: TuneEmbeddingConfig) -> dict:
     from embeddings.spark import executor_cores
     from graphs.atomic import local_path
     from graphs.spark_profile import read_graph
-    from jobs.output import publish
+    from jobs.runtime.output import publish
 
     t0 = time.perf_counter()
     settings = cfg.settings()

@@ -28,7 +28,7 @@ def data_file(shared_data: Path, *parts: str) -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """The session-wide ``local[2]`` SparkSession (started once, ~10 s)."""
-    from jobs.session import get_session
+    from jobs.runtime.session import get_session
 
     s = get_session("graphrec-tests", master="local[2]", conf={"spark.sql.shuffle.partitions": "4"})
     yield s

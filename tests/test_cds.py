@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import cds
+from jobs.runtime import cds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,9 +47,9 @@ def test_a_truncated_archive_does_not_stop_a_job(tmp_path):
     env = {**os.environ, "GRAPHREC_CDS_DIR": str(tmp_path), "GRAPHREC_SPARK_CDS": "1", "SPARK_LOCAL_IP": "127.0.0.1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     code = ("import logging; logging.basicConfig(level=logging.WARNING)\n"
-            f"from jobs import cds; p = cds.archive_path(); src = open({str(real)!r}, 'rb').read(1 << 20)\n"
+            f"from jobs.runtime import cds; p = cds.archive_path(); src = open({str(real)!r}, 'rb').read(1 << 20)\n"
             "p.write_bytes(src); assert cds.java_options()\n"
-            "from jobs.session import get_session\n"
+            "from jobs.runtime.session import get_session\n"
             "s = get_session('cds-test', master='local[1]'); print('count', s.range(7).count()); s.stop()\n")
     # cwd: the refused JVM leaves its crash report (hs_err_pid*.log) there
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -70,7 +70,7 @@ def test_local_driver_runs_the_throughput_collector_from_the_archive(spark):
 
 
 def test_cli_prints_the_local_drivers_java_options(tmp_path, monkeypatch, capsys):
-    """`python -m jobs.cds --java-options` (for spark-submit) gives what embedded sessions use."""
+    """`python -m jobs.runtime.cds --java-options` (for spark-submit) gives what embedded sessions use."""
     monkeypatch.setattr(cds, "CACHE_DIR", tmp_path)
     monkeypatch.delenv("GRAPHREC_SPARK_CDS", raising=False)
     assert cds.main(["--java-options"]) == 0
@@ -85,7 +85,7 @@ def test_cli_prints_the_local_drivers_java_options(tmp_path, monkeypatch, capsys
 
 def test_local_conf_takes_the_driver_heap_from_the_environment(monkeypatch):
     """Embedded sessions: 2g by default, ``GRAPHREC_DRIVER_MEMORY`` to raise it, explicit conf above both."""
-    from jobs.session import local_conf
+    from jobs.runtime.session import local_conf
 
     monkeypatch.delenv("GRAPHREC_DRIVER_MEMORY", raising=False)
     assert local_conf()["spark.driver.memory"] == "2g"

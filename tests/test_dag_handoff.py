@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import bandit_day, layout
+from jobs import bandit_day
+from jobs.runtime import layout
 from recsys import candidates
 from recsys.bandits.params import current_version, load_params, publish_params
 from recsys.bandits.state import EdgeDelta, EdgeStats

@@ -1,6 +1,6 @@
-"""The demo's users with friends and interactions, friends only, or neither (jobs.demo_users), as the landing
-zone (jobs.demo_inputs) and the cluster generator (jobs.generate) write them, the simulated world that scores
-them all (jobs.simulate_traffic --population) and the recommender's tuning schedule (jobs.train_schedule)."""
+"""The demo's users with friends and interactions, friends only, or neither (jobs.demo.users), as the landing
+zone (jobs.demo.inputs) and the cluster generator (jobs.generate) write them, the simulated world that scores
+them all (jobs.demo.simulate_traffic --population) and the recommender's tuning schedule (jobs.train_schedule)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import demo_inputs, generate, simulate_traffic, train_schedule
-from jobs.demo_users import BOTH, ISOLATED, SOCIAL, user_kind
+from jobs import generate, train_schedule
+from jobs.demo import inputs as demo_inputs, simulate_traffic
+from jobs.demo.users import BOTH, ISOLATED, SOCIAL, user_kind
 
 DS = "2026-01-05"
 

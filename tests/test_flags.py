@@ -1,4 +1,4 @@
-"""graphs.flags (re-exported by jobs.cli): hidden flags, nested core configs, dest prefixes."""
+"""graphs.flags (re-exported by jobs.runtime.cli): hidden flags, nested core configs, dest prefixes."""
 from __future__ import annotations
 
 import argparse

@@ -177,10 +177,10 @@ def test_compare_applies_the_scaling_laws():
 
 
 def test_run_report_shows_the_profile_and_the_sample_comparison(tmp_path):
-    """The daily DAG's profile_graph / profile_sample outputs reach the run report (jobs.report_profile)."""
+    """The daily DAG's profile_graph / profile_sample outputs reach the run report (jobs.demo.report_profile)."""
     from graphs.atomic import write_json
-    from jobs.layout import dated_path
-    from jobs.report_profile import profile_section
+    from jobs.demo.report_profile import profile_section
+    from jobs.runtime.layout import dated_path
 
     s, d, n, _ = random_digraph(3, n=60, m=200)
     full = profile_graph(s, d, n)
@@ -283,7 +283,7 @@ def test_job_flags_are_checked():
 def test_jobs_on_standalone_cluster(cluster, tmp_path):
     """graph_profile (and tune_embedding, sharing the cluster) submitted with the project zip; executors run the
     one-task sections and return what the core computes."""
-    from jobs.session import build_zip
+    from jobs.runtime.session import build_zip
     from tests.test_cluster import ROOT, _submit
 
     s, d, n, _ = random_digraph(9, n=150, m=600)
@@ -312,7 +312,7 @@ def test_jobs_on_standalone_cluster(cluster, tmp_path):
 def test_distributed_profile_on_standalone_cluster(cluster, tmp_path):
     """``--distributed`` on the cluster: PageRank and the components iterate over local checkpoints, stored
     replicated off local masters (``graphs.spark_helpers.local_checkpoint``); the answers are the core's."""
-    from jobs.session import build_zip
+    from jobs.runtime.session import build_zip
     from tests.test_cluster import ROOT, _submit
 
     s, d, n, _ = random_digraph(5, n=300, m=1200)

@@ -27,7 +27,8 @@ JOBS = {
     "heavy_hitters": ("HeavyHittersConfig", ["--input", "i", "--output", "o"]),
     "bandit_update": ("BanditUpdateConfig", ["--events", "e", "--impressions", "i", "--params", "p", "--output", "o"]),
 }
-# entry points outside jobs/ (flags from graphs.flags, which jobs.cli re-exports): module -> (config, minimal argv)
+# entry points outside jobs/ (flags from graphs.flags, which jobs.runtime.cli re-exports):
+# module -> (config, minimal argv)
 CLIS = {
     "recsys.train": ("RunConfig", ["--data", "d", "--output", "o"]),
     "recsys.candidates": ("CandidateRunConfig", ["--params", "p"]),
@@ -202,7 +203,7 @@ def test_cycle_finder_finds_a_cycle():
 def test_no_import_cycles():
     mods = _modules()
     graph = {name: _imports(name, path, mods) for name, path in mods.items()}
-    assert graph["jobs.embed_graph"] >= {"jobs.cli", "embeddings.distne"}  # the graph sees real imports
+    assert graph["jobs.embed_graph"] >= {"jobs.runtime.cli", "embeddings.distne"}  # the graph sees real imports
     assert _cycles(graph) == []
 
 
@@ -223,7 +224,7 @@ def test_modules_are_at_most_400_lines():
 @pytest.mark.parametrize("job", sorted({*JOBS, "generate"}))
 def test_jobs_share_one_shape(job):
     """parse_args -> run(spark, cfg) -> publish (bandit_update publishes a parameter version instead), main by
-    jobs.cli.run_job."""
+    jobs.runtime.cli.run_job."""
     import inspect
 
     mod = importlib.import_module(f"jobs.{job}")

@@ -132,7 +132,7 @@ def test_generated_graph_and_interactions_round_trip(spark, tmp_path):
 def test_killed_job_leaves_no_output(spark, tmp_path, monkeypatch):
     src = tmp_path / "g.txt"
     src.write_text("0 1\n1 2\n")
-    from jobs import output
+    from jobs.runtime import output
 
     def boom(*a, **k):
         raise RuntimeError("killed while writing")

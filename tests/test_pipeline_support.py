@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import demo_inputs, export_events, report, simulate_traffic
+from jobs import export_events
+from jobs.demo import inputs as demo_inputs, report, simulate_traffic
 
 
 def _read(path):

@@ -1,5 +1,5 @@
-"""The multi-day driver of ``make run`` (jobs.run_daily) with a stand-in ``airflow`` CLI, its console
-progress (jobs.dag_progress), the output layout (jobs.layout) and the report's per-day section."""
+"""The multi-day driver of ``make run`` (jobs.demo.run_daily) with a stand-in ``airflow`` CLI, its console
+progress (jobs.demo.dag_progress), the output layout (jobs.runtime.layout) and the report's per-day section."""
 from __future__ import annotations
 
 import io
@@ -10,9 +10,10 @@ import textwrap
 
 import pytest
 
-from jobs import layout, report, run_daily
-from jobs.dag_progress import Progress, task_states
-from jobs.report_days import collect, path_counts
+from jobs.demo import report, run_daily
+from jobs.demo.dag_progress import Progress, task_states
+from jobs.demo.report_days import collect, path_counts
+from jobs.runtime import layout
 
 SCHEMA = ("CREATE TABLE dag_run(id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT, logical_date TEXT);"
           "CREATE TABLE task_instance(dag_id TEXT, run_id TEXT, task_id TEXT, state TEXT, try_number INT,"

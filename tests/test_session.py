@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import session
+from jobs.runtime import session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def test_defaults_fill_only_keys_the_user_did_not_set():
 
 PROBE = """
 import json
-from jobs.session import get_session, fit_shuffle_partitions, defaulted_keys
+from jobs.runtime.session import get_session, fit_shuffle_partitions, defaulted_keys
 s = get_session("probe")
 keys = ["spark.sql.shuffle.partitions", "spark.sql.execution.arrow.pyspark.enabled", "spark.sql.adaptive.enabled",
         "spark.sql.session.timeZone"]
@@ -131,6 +131,7 @@ def test_input_rows_reads_the_parquet_footers(spark, tmp_path):
 
 def test_job_modules_import_without_a_session():
     """The jobs stay importable (their --help) with the new session module: no session at import."""
-    proc = subprocess.run([sys.executable, "-c", "import jobs.session, jobs.knn, jobs.sample_graph, jobs.embed_graph"],
+    code = "import jobs.runtime.session, jobs.knn, jobs.sample_graph, jobs.embed_graph"
+    proc = subprocess.run([sys.executable, "-c", code],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

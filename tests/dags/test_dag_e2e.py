@@ -70,16 +70,17 @@ def _bandit_state(params: Path) -> str:
 def daily(airflow_db, tmp_path_factory):
     from airflow.dag_processing.dagbag import DagBag
 
-    from jobs.run_daily import Service, free_port, task_states
+    from jobs.demo.run_daily import Service, free_port, task_states
 
     if not PROJECT_PY.exists():
         pytest.skip(f"project environment not found at {PROJECT_PY}")
     work = tmp_path_factory.mktemp("pipeline")
     for ds in (DS, DS2):
-        subprocess.run([str(PROJECT_PY), "-m", "jobs.demo_inputs", "--work", str(work), "--ds", ds, "--nodes", "600",
+        subprocess.run([str(PROJECT_PY), "-m", "jobs.demo.inputs", "--work", str(work), "--ds", ds, "--nodes", "600",
                         "--communities", "4", "--items", "150", "--items-per-user", "8"], cwd=ROOT, check=True,
                        timeout=300)
-    subprocess.run([str(PROJECT_PY), "-c", "from jobs.session import build_zip; build_zip()"], cwd=ROOT, check=True)
+    subprocess.run([str(PROJECT_PY), "-c", "from jobs.runtime.session import build_zip; build_zip()"], cwd=ROOT,
+                   check=True)
     port, token = free_port(), secrets.token_urlsafe(16)
     os.environ.update({
         "AIRFLOW_VAR_GRAPHREC_ROOT": str(ROOT),

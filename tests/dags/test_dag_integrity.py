@@ -19,7 +19,7 @@ from tests.dags.support import DAGS
 DAG_IDS = {"graphrec_daily", "graphrec_heavy_hitters"}
 COMMON = DAGS / "graphrec_common.py"  # shared configuration the DAG files import (listed in .airflowignore)
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if p != COMMON)
-LAYOUT = DAGS.parent / "jobs" / "layout.py"  # the output layout, loaded by graphrec_common by path
+LAYOUT = DAGS.parent / "jobs" / "runtime" / "layout.py"  # the output layout, loaded by graphrec_common by path
 # what each file may import besides Airflow, datetime and graphrec_common: the standard library modules that
 # load the layout (graphrec_common) and that the layout itself uses — never the project's packages
 EXTRA_IMPORTS = {COMMON.name: {"importlib", "sys", "pathlib"}, LAYOUT.name: {"re", "pathlib"}}
@@ -158,7 +158,7 @@ def test_common_module_is_not_parsed_as_a_dag_file():
 @pytest.mark.parametrize("path", [*DAG_FILES, COMMON, LAYOUT], ids=lambda p: p.name)
 def test_no_clock_or_project_imports_in_dag_files(path):
     """DAG files are configuration: no now()/today() calls; they import only Airflow, the stdlib and
-    the shared ``graphrec_common`` (which loads ``jobs/layout.py``), never the project's packages."""
+    the shared ``graphrec_common`` (which loads ``jobs/runtime/layout.py``), never the project's packages."""
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -245,7 +245,8 @@ def _rendered(dagbag, **overrides) -> dict[str, str]:
 
 
 def test_templates_spell_the_layout(dagbag):
-    """The paths the tasks render are the ones ``jobs/layout.py`` defines — what run_daily and the report read."""
+    """The paths the tasks render are the ones ``jobs/runtime/layout.py`` defines — what run_daily and the report
+    read."""
     import graphrec_common
 
     layout = graphrec_common.layout

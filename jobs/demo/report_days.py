@@ -8,7 +8,7 @@ For every day up to the report's, where the output exists (absent figures are le
   random items' (``traffic/ds=<d>/summary.json``) — the first quarter shows what the previous days'
   batch updates carried over;
 * the share of score requests per serving path, from any counter of the service's ``/metrics``
-  with a ``path`` label (``serving/ds=<d>/metrics.prom``, saved by :mod:`jobs.run_daily`); the
+  with a ``path`` label (``serving/ds=<d>/metrics.prom``, saved by :mod:`jobs.demo.run_daily`); the
   service runs across the days, so a day's counts are the difference to the day before. Without a
   scrape, the simulated requests' paths of the day (``traffic/ds=<d>/summary.json``) stand in;
 * the previous day's feedback events that joined the day's interactions
@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 
 from graphs.atomic import write_json
-from jobs import layout
+from jobs.runtime import layout
 
 _SAMPLE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)\{([^}]*)\}\s+(\S+)')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

@@ -5,17 +5,17 @@ small job's fixed cost (a bare session took ~7 s, its first job ~3 s). A dynamic
 (JDK 13+, JEP 350) records those classes once, parsed and verified; later JVMs map it and skip the
 work (measured here: session 7.0 -> 4.0 s, first job 3.3 -> 2.0 s).
 
-* ``python -m jobs.cds`` (run by ``make setup``) starts a throw-away local session with
+* ``python -m jobs.runtime.cds`` (run by ``make setup``) starts a throw-away local session with
   ``-XX:ArchiveClassesAtExit``, runs a small workload that touches the classes our jobs use
   (Parquet read/write, joins, aggregations, Arrow Python UDFs), and moves the archive into place
   only once the JVM has exited cleanly.
 * :func:`archive_path` names the archive after the Java runtime and the Spark jars it was made
   with, so an upgrade or reinstall of either finds no archive (and runs without one until
   ``make setup`` builds the new one).
-* :func:`java_options` is what :func:`jobs.session.get_session` adds to a local driver, next to
+* :func:`java_options` is what :func:`jobs.runtime.session.get_session` adds to a local driver, next to
   ``LOCAL_JAVA_OPTIONS`` and the quick JIT (:func:`jit_options`); set ``GRAPHREC_SPARK_CDS=0`` to turn it
   off. Under spark-submit the driver JVM is already running, so pass
-  ``--driver-java-options "$(python -m jobs.cds --driver-options)"`` (:func:`driver_java_options`, all of
+  ``--driver-java-options "$(python -m jobs.runtime.cds --driver-options)"`` (:func:`driver_java_options`, all of
   them as one string) there to get the same driver; ``graphrec-submit`` does.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The local driver JVM (which also runs the executors): the throughput collector. Batch jobs with a 2 GiB heap
 # spend less on ParallelGC than on the default G1 (Slashdot DistNE, 6 alternated pairs: 49.7 vs 54.2 s wall,
 # 89.7 vs 100.0 CPU s; benchmarks/README.md). The archive is built under it.
@@ -96,7 +96,7 @@ def build(force: bool = False) -> Path | None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     env = {**os.environ, "GRAPHREC_SPARK_CDS": "0", "GRAPHREC_CDS_DUMP": f"-XX:ArchiveClassesAtExit={tmp}",
            "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
-    proc = subprocess.run([sys.executable, "-c", "from jobs.cds_workload import workload; workload()"],
+    proc = subprocess.run([sys.executable, "-c", "from jobs.runtime.cds_workload import workload; workload()"],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)
@@ -110,7 +110,7 @@ def build(force: bool = False) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jobs.cds", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m jobs.runtime.cds", description=__doc__.split("\n\n")[0])
     ap.add_argument("--force", action="store_true", help="rebuild even if the archive exists")
     ap.add_argument("--java-options", action="store_true",
                     help="print the local driver's JVM options (collector, and the archive when built) and exit")

@@ -7,8 +7,8 @@ and who writes it; a name outside it is a typo and raises.
 
 Used by the DAG templates (``dags/graphrec_common.py`` loads this file by path in the Airflow
 environment, where the project is not installed — so it imports the standard library only, and
-its functions join strings: given Jinja placeholders they return templates), by ``jobs.run_daily``,
-``jobs.demo_inputs`` and the run report.
+its functions join strings: given Jinja placeholders they return templates), by ``jobs.demo.run_daily``,
+``jobs.demo.inputs`` and the run report.
 
 >>> dated("runs/pipeline", "graph", "2026-01-05")
 'runs/pipeline/graph/ds=2026-01-05'
@@ -33,7 +33,7 @@ DEFAULT_WORK = "runs/pipeline"  # the work directory, relative to the project ro
 
 # table -> what writes it (docs/contracts.md describes each table's contents)
 TABLES: dict[str, str] = {
-    "raw": "the day's landing zone (upstream systems; the demo: jobs.demo_inputs): graph/, interactions/, reports/ "
+    "raw": "the day's landing zone (upstream systems; the demo: jobs.demo.inputs): graph/, interactions/, reports/ "
            "(and the demo's simulated world, population/)",
     "graph": "graphrec_daily.ingest_graph: edges, vertices, stats.json",
     "interactions": "graphrec_daily.ingest_interactions: interactions (with the previous day's acknowledged feedback), "
@@ -55,12 +55,12 @@ TABLES: dict[str, str] = {
     "traffic": "graphrec_daily.simulate_traffic (demo): curve, summary.json",
     "events": "graphrec_daily.export_events: events, impressions",
     "heavy_hitters": "graphrec_heavy_hitters.heavy_hitters: heavy_hitters, ledger.json",
-    "serving": "jobs.run_daily: the scoring service's /metrics after the day (metrics.prom)",
-    "report": "jobs.report: report.md, PNG figures, summary.json",
-    "logs": "jobs.run_daily: Airflow and scoring-service logs",
+    "serving": "jobs.demo.run_daily: the scoring service's /metrics after the day (metrics.prom)",
+    "report": "jobs.demo.report: report.md, PNG figures, summary.json",
+    "logs": "jobs.demo.run_daily: Airflow and scoring-service logs",
 }
 LIVE_PARAMS = "bandit/params"    # the store the scoring service serves (versions promoted from the days)
-SERVICE_STORE = "serving/events.db"  # the demo service's SQLite event log (jobs.run_daily)
+SERVICE_STORE = "serving/events.db"  # the demo service's SQLite event log (jobs.demo.run_daily)
 _DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

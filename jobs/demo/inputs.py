@@ -10,11 +10,11 @@ The daily DAG reads ``<work>/raw/ds=<ds>/`` (what upstream systems would drop th
   heavy-hitter job: one of the user's items drawn uniformly (seeded), users split over
   ``--parties`` parties by a seeded Dirichlet over communities (non-IID, uneven sizes);
 * ``population/users(user int64, kind string)`` and ``population/interactions(user, item)`` — the
-  simulated world, for the demo's traffic only (``jobs.simulate_traffic --population``): every user
+  simulated world, for the demo's traffic only (``jobs.demo.simulate_traffic --population``): every user
   and all of their generated interactions (their true preferences), observed or not.
 
 Every node is a user with generated interactions, but not everyone is observed alike
-(:mod:`jobs.demo_users`, a seeded split by id): a ``--social-only`` share of users has friends and
+(:mod:`jobs.demo.users`, a seeded split by id): a ``--social-only`` share of users has friends and
 no observed interactions, an ``--isolated`` share has neither (their edges are dropped, so the
 user graph does not know them), the rest have both. So all three serving paths of the scoring
 service (personal, social, fallback) get traffic.
@@ -22,7 +22,7 @@ service (personal, social, fallback) get traffic.
 Runs in one process without Spark (seconds at demo size); for cluster-scale data use
 ``spark-submit jobs/generate.py``. Output folders are replaced atomically.
 
-    python -m jobs.demo_inputs --work runs/pipeline --ds 2026-01-05 --nodes 20000 --items 5000
+    python -m jobs.demo.inputs --work runs/pipeline --ds 2026-01-05 --nodes 20000 --items 5000
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -47,8 +47,8 @@ import numpy as np
 
 from graphs.atomic import atomic_dir, write_meta
 from graphs.generators import InteractionConfig, PlantedConfig, interactions_block, planted_block
-from jobs import layout
-from jobs.demo_users import BOTH, ISOLATED, KIND_NAMES, check_shares, user_kind
+from jobs.demo.users import BOTH, ISOLATED, KIND_NAMES, check_shares, user_kind
+from jobs.runtime import layout
 
 log = logging.getLogger("graphrec.demo_inputs")
 

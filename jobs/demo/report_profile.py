@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from jobs.layout import dated_path
+from jobs.runtime.layout import dated_path
 
 # full-graph properties worth a line in the report (graphs.profile_compare.scalars' names)
 HEADLINE = ("mean_degree", "reciprocity", "avg_clustering", "largest_wcc_frac", "largest_scc_frac", "degeneracy",

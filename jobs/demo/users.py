@@ -8,7 +8,7 @@ unknown to the system, served the popular items). Everyone else has both (served
 
 The split is a pure function of ``(user id, seed)`` (a SplitMix64 hash mapped to ``[0, 1)``), so
 a block of users, a Spark partition or the whole population give the same answer:
-:mod:`jobs.demo_inputs` (numpy, one process) and :mod:`jobs.generate` (Spark, block by block) agree.
+:mod:`jobs.demo.inputs` (numpy, one process) and :mod:`jobs.generate` (Spark, block by block) agree.
 
 >>> kinds = user_kind(np.arange(10_000), social_only=0.1, isolated=0.05, seed=0)
 >>> [round(float(np.mean(kinds == k)), 2) for k in (BOTH, SOCIAL, ISOLATED)]

@@ -6,25 +6,25 @@ What ``make run`` calls (in the project environment ``.venv``; ``make run DAYS=N
 1. builds ``dist/graphrec.zip`` (the packages shipped with ``--py-files``);
 2. creates a private ``AIRFLOW_HOME`` (SQLite) and ``airflow db migrate`` with ``.venv-airflow``;
 3. for each day ``ds``, ``ds + 1``, …: writes the day's raw landing zone with the platform's
-   generators (:mod:`jobs.demo_inputs`: users with friends and interactions, ``--social-only`` users
+   generators (:mod:`jobs.demo.inputs`: users with friends and interactions, ``--social-only`` users
    with friends only, ``--isolated`` users with neither, and the simulated world that scores all of
    them), runs ``airflow dags test graphrec_daily <day>`` (every task
    in order, Spark on ``local[2]``) with the project's Python/spark-submit passed as Airflow Variables
    (``AIRFLOW_VAR_GRAPHREC_*``), then ``airflow dags test graphrec_heavy_hitters <day>`` (federated
    LDP heavy hitters → fresh items in the served candidate graph → reload; ``--no-heavy-hitters``
-   leaves it out), printing a line per task as it starts and ends (:mod:`jobs.dag_progress`), and
+   leaves it out), printing a line per task as it starts and ends (:mod:`jobs.demo.dag_progress`), and
    saves the scoring service's ``/metrics`` for the day; each day's bandit store starts from the
    day before (``seed_bandit``) and each day's interactions take the day before's acknowledged
    positive feedback (``ingest_interactions --previous --feedback``, each ``event_id`` once);
 4. starts the bandit scoring service as soon as the first day has published a parameter version
    (``<work>/bandit/params/CURRENT``: the DAG's ``serve_candidates`` step waits for it) and keeps it
-   running across the days; stops it (its process group) at the end (:mod:`jobs.demo_service`);
-5. writes the Markdown run report of every day (:mod:`jobs.report`; with several days, the last
+   running across the days; stops it (its process group) at the end (:mod:`jobs.demo.service`);
+5. writes the Markdown run report of every day (:mod:`jobs.demo.report`; with several days, the last
    day's report plots the per-day figures) and prints the last one's path.
 
-Every path comes from :mod:`jobs.layout`.
+Every path comes from :mod:`jobs.runtime.layout`.
 
-    python -m jobs.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--days 1] [--nodes 10000] [--items 2000] \
+    python -m jobs.demo.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--days 1] [--nodes 10000] [--items 2000] \
         [--social-only 0.1] [--isolated 0.05]
 
 Exit status: 0 when every task of every day succeeded, else 1 (the reports are still written); the
@@ -56,14 +56,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs import layout
-from jobs.cds import driver_java_options
-from jobs.dag_progress import Progress, task_states
-from jobs.demo_service import Service, free_port
-from jobs.demo_users import check_shares
+from jobs.demo.dag_progress import Progress, task_states
+from jobs.demo.service import Service, free_port
+from jobs.demo.users import check_shares
+from jobs.runtime import layout
+from jobs.runtime.cds import driver_java_options
 
 log = logging.getLogger("graphrec.run_daily")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "graphrec_daily"
 HH_DAG_ID = "graphrec_heavy_hitters"
 __all__ = ["RunConfig", "Service", "free_port", "task_states", "run", "main"]
@@ -136,12 +136,12 @@ def dag_confs(cfg: RunConfig, work: Path) -> list[tuple[str, dict]]:
 
 def run_day(cfg: RunConfig, ds: str, work: Path, airflow: str, env: dict, home: Path) -> int:
     """Write the day's inputs and run its DAGs one after the other; the first failing DAG's exit status, else 0."""
-    from jobs import demo_inputs
+    from jobs.demo import inputs
 
     logs = Path(layout.dated(str(work), "logs", ds))
     logs.mkdir(parents=True, exist_ok=True)
-    demo_inputs.run(demo_inputs.DemoConfig(work=str(work), ds=ds, nodes=cfg.nodes, items=cfg.items,
-                                           social_only=cfg.social_only, isolated=cfg.isolated))
+    inputs.run(inputs.DemoConfig(work=str(work), ds=ds, nodes=cfg.nodes, items=cfg.items,
+                                 social_only=cfg.social_only, isolated=cfg.isolated))
     for dag_id, dag_conf in dag_confs(cfg, work):
         print(f"{time.strftime('%H:%M:%S')} {dag_id} {ds}: starting (log: {logs / f'{dag_id}.log'})", flush=True)
         cmd = [airflow, "dags", "test", dag_id, ds, "-c", json.dumps(dag_conf)]
@@ -155,8 +155,8 @@ def run_day(cfg: RunConfig, ds: str, work: Path, airflow: str, env: dict, home: 
 
 
 def run(cfg: RunConfig) -> int:
-    from jobs import report
-    from jobs.session import build_zip
+    from jobs.demo import report
+    from jobs.runtime.session import build_zip
 
     t0 = time.perf_counter()
     work = Path(cfg.work).absolute()

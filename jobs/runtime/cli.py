@@ -29,6 +29,6 @@ def run_job(argv, parse, run, app):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = parse(argv)
-    from jobs.session import get_session
+    from jobs.runtime.session import get_session
 
     return cfg, run(get_session(app(cfg) if callable(app) else app), cfg)

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 log = logging.getLogger("graphrec.demo_service")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -12,13 +12,13 @@ Every job gets the same settings whether ``spark-submit`` launched it or it runs
   :func:`fit_shuffle_partitions` (a small input also runs non-adaptive). The keys the session chose are
   listed in ``spark.graphrec.defaulted``.
 * The driver JVM of a local session (embedded, or by ``graphrec-submit``) runs
-  :func:`jobs.cds.driver_java_options`: ParallelGC, the quick (C1-only) JIT and the class-data-sharing archive.
+  :func:`jobs.runtime.cds.driver_java_options`: ParallelGC, the quick (C1-only) JIT and the class-data-sharing archive.
 * Launched by ``spark-submit``: the master and every ``--conf`` come from there. The project is shipped
   with ``--py-files dist/graphrec.zip`` (built by ``make``); if that was forgotten, :func:`get_session`
   adds the zip itself.
 * Embedded: ``local[*]`` (or ``GRAPHREC_SPARK_MASTER``) with :data:`LOCAL_CONF` — UI off, a 2 GiB heap,
   ``SPARK_LOCAL_IP=127.0.0.1`` — the project root on the workers' path, and the driver JVM on
-  ParallelGC, started from the class-data-sharing archive of :mod:`jobs.cds` when there is one.
+  ParallelGC, started from the class-data-sharing archive of :mod:`jobs.runtime.cds` when there is one.
 
 No session exists at import time; call :func:`get_session` in ``main``.
 """
@@ -31,11 +31,11 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
-from jobs.cds import LOCAL_JAVA_OPTIONS, java_options, jit_options
+from jobs.runtime.cds import LOCAL_JAVA_OPTIONS, java_options, jit_options
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("graphs", "embeddings", "ldp", "recsys", "jobs")
 ZIP_PATH = PROJECT_ROOT / "dist" / "graphrec.zip"
 
@@ -128,7 +128,7 @@ def get_session(app_name: str, master: str | None = None, conf: Mapping[str, str
         if not cds:
             raise
         log.warning("Spark driver did not start with the CDS archive (%s; its JVM may have left an hs_err_pid*.log "
-                    "here); starting without it — rebuild it with `python -m jobs.cds --force`", e)
+                    "here); starting without it — rebuild it with `python -m jobs.runtime.cds --force`", e)
         spark = builder.config("spark.driver.extraJavaOptions", java).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     _size_defaults(spark)

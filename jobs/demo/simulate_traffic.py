@@ -14,7 +14,7 @@ the system are scored too), else the ingested ``--interactions`` (their users, t
 Writes ``OUTPUT/curve(batch, requests, reward_rate, random_rate, cumulative_reward)`` — the bandit's
 learning curve next to uniformly random items of the catalogue — and ``OUTPUT/summary.json``.
 
-    python -m jobs.simulate_traffic --url http://127.0.0.1:8000 --interactions runs/interactions/ds=2026-01-05 \
+    python -m jobs.demo.simulate_traffic --url http://127.0.0.1:8000 --interactions runs/interactions/ds=2026-01-05 \
         --output runs/traffic/ds=2026-01-05 --requests 2000 \
         [--population runs/raw/ds=2026-01-05/population]     # token: $GRAPHREC_SERVE_TOKEN
 

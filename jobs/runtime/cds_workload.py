@@ -1,7 +1,7 @@
-"""The workload :func:`jobs.cds.build` runs in a throw-away driver to record its class-data-sharing archive.
+"""The workload :func:`jobs.runtime.cds.build` runs in a throw-away driver to record its class-data-sharing archive.
 
-Apart from :mod:`jobs.cds` (which only names it, in the child's command line) because it needs a session:
-:mod:`jobs.session` imports :mod:`jobs.cds` for the driver's Java options, so no import cycle.
+Apart from :mod:`jobs.runtime.cds` (which only names it, in the child's command line) because it needs a session:
+:mod:`jobs.runtime.session` imports :mod:`jobs.runtime.cds` for the driver's Java options, so no import cycle.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def workload() -> None:
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from jobs.session import get_session
+    from jobs.runtime.session import get_session
 
     spark = get_session("graphrec-cds", conf={"spark.driver.extraJavaOptions": os.environ["GRAPHREC_CDS_DUMP"]})
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,12 +13,12 @@ plus, where the inputs exist:
 * ``bandit.png`` — the bandit's learning curve (reward rate per batch of simulated requests,
   against random catalogue items) from ``traffic/curve``;
 * the heavy hitters and the privacy ledger (a table: per party, users, ε, reports, levels, oracles);
-* ``days.png`` — with several days, the per-day figures (:mod:`jobs.report_days`).
+* ``days.png`` — with several days, the per-day figures (:mod:`jobs.demo.report_days`).
 
 Sections whose inputs are missing say so instead of failing. Also writes ``summary.json`` with the
-headline figures. Paths come from :mod:`jobs.layout`.
+headline figures. Paths come from :mod:`jobs.runtime.layout`.
 
-    python -m jobs.report --work runs/pipeline --ds 2026-01-05
+    python -m jobs.demo.report --work runs/pipeline --ds 2026-01-05
 
 >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
 >>> d = Path(tempfile.mkdtemp()); (d / "edges").mkdir()
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from graphs.atomic import write_json
-from jobs.layout import dated_path
+from jobs.runtime.layout import dated_path
 
 log = logging.getLogger("graphrec.report")
 
@@ -324,8 +324,8 @@ def write_report(work: str | Path, ds: str, tasks: list[dict] | None = None, tim
 
     ``days``: the run's days (several: a section plots the per-day figures of those up to ``ds``);
     ``None``: every day of the work directory up to ``ds``."""
-    from jobs.report_days import days_section
-    from jobs.report_profile import profile_section
+    from jobs.demo.report_days import days_section
+    from jobs.demo.report_profile import profile_section
 
     import matplotlib
 
