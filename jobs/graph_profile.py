@@ -172,7 +172,7 @@ def _figures(tmp: Path, body: dict, comparison: dict | None, reference: dict | N
 
 
 def main(argv=None) -> int:
-    run_job(argv, parse_args, run, "graphrec-graph-profile")
+    run_job(argv, parse_args, run, "graphrec-graph-profile", figures=True)
     return 0
 
 

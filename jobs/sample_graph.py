@@ -178,7 +178,7 @@ def _pad(a: sp.csr_array, b: sp.csr_array) -> sp.csr_array:
 
 
 def main(argv=None) -> dict:
-    return run_job(argv, parse_args, run, "graphrec-sample-graph")[1]
+    return run_job(argv, parse_args, run, "graphrec-sample-graph", figures=True)[1]
 
 
 if __name__ == "__main__":

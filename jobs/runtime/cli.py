@@ -22,13 +22,18 @@ __all__ = ["arg", "opt", "add_flags", "build_parser", "config_from", "parse_conf
            "DefaultsHelpFormatter", "run_job"]
 
 
-def run_job(argv, parse, run, app):
+def run_job(argv, parse, run, app, figures: bool = False):
     """A Spark job's ``main``: log to the console, ``cfg = parse(argv)``, ``run(spark, cfg)`` on the session named
-    ``app`` (or ``app(cfg)``); returns ``(cfg, run's result)``."""
+    ``app`` (or ``app(cfg)``); returns ``(cfg, run's result)``. ``figures``: the job draws figures, so matplotlib
+    loads on a thread while Spark starts (:func:`graphs.figures.warm_up`)."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = parse(argv)
+    if figures:
+        from graphs.figures import warm_up
+
+        warm_up()
     from jobs.runtime.session import get_session
 
     return cfg, run(get_session(app(cfg) if callable(app) else app), cfg)
