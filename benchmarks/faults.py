@@ -185,6 +185,12 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def tmpfs_bytes(path: Path, page: int = 4096) -> int:
+    """What a copy of ``path`` takes on a tmpfs: each file in whole pages, a page per folder."""
+    items = list(path.rglob("*"))
+    return page * (1 + sum(-(-p.stat().st_size // page) if p.is_file() else 1 for p in items))
+
+
 # ---- one run -------------------------------------------------------------------------------------------------------
 def _new_executor_log(cluster: NetnsCluster, host: str, before: set) -> Path | None:
     for d in (cluster.work / host / "work").glob("app-*"):
@@ -269,7 +275,7 @@ def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: d
     if small:
         size_kb = max(4, du(base[job]) // 4 // 1024)
         if job == "bandit_update":  # the run first copies the v=1 store there
-            size_kb += du(inputs["bandit"] / "params") // 1024 + 8
+            size_kb += tmpfs_bytes(inputs["bandit"] / "params") // 1024 + 8
         cluster.resize_disk_full(f"{size_kb}k")
     r = run_once(cluster, job, out, inputs, base, fault, cut_s, work / "logs", at_s)
     pub = published(job, out)
