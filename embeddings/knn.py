@@ -148,13 +148,18 @@ class Searcher:
 
 
 def _excluded(ids: np.ndarray, exclude: list[np.ndarray], n: int) -> np.ndarray:
-    """``mask[r, j]``: ``ids[r, j]`` is in ``exclude[r]``; one ``isin`` over keys ``r·m + id`` (no loop per row)."""
+    """``mask[r, j]``: ``ids[r, j]`` is in ``exclude[r]``; one ``isin`` over keys ``r·m + id`` (no loop per row).
+
+    >>> _excluded(np.array([[0, 2], [1, 2]]), [np.array([-1]), np.array([-1, 2])], 3).tolist()
+    [[False, False], [False, True]]
+    """
     lens = np.fromiter(map(len, exclude), np.int64, len(exclude))
     if not lens.sum():
         return np.zeros(ids.shape, bool)
     flat = np.concatenate(exclude).astype(np.int64)
     m = max(n, int(flat.max()) + 1, int(ids.max()) + 1)
-    keys = np.repeat(np.arange(len(exclude), dtype=np.int64), lens) * m + flat
+    owner = np.repeat(np.arange(len(exclude), dtype=np.int64), lens)
+    keys = (owner * m + flat)[flat >= 0]  # a negative id names no vertex (and would alias the row before)
     rows = np.arange(ids.shape[0], dtype=np.int64)[:, None] * m
     return np.isin(rows + ids, keys) & (ids >= 0)
 
