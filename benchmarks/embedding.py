@@ -117,6 +117,9 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
         if args.coarse_edges_per_cluster:
             cmd += ["--coarse-edges-per-cluster", str(args.coarse_edges_per_cluster)]
             meta["coarse_edges_per_cluster"] = args.coarse_edges_per_cluster
+        if args.top_edges_per_cluster:
+            cmd += ["--top-edges-per-cluster", str(args.top_edges_per_cluster)]
+            meta["top_edges_per_cluster"] = args.top_edges_per_cluster
         run = _run_tree(cmd, env)
         meta["driver_peak_mb"] = round(run.python_peak_mb, 1)
         if run.returncode == 0:
@@ -173,6 +176,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-part-nodes", type=int, default=None, help="M for DistNE (default 0.51·n: 4 parts)")
     ap.add_argument("--coarse-edges-per-cluster", type=int, default=None,
                     help="DistNE: part subgraphs keep only the K heaviest quotient edges of each outside cluster")
+    ap.add_argument("--top-edges-per-cluster", type=int, default=None,
+                    help="DistNE: the top level embeds only the K heaviest quotient edges of each cluster")
     ap.add_argument("--memory-mb", type=int, default=None,
                     help="DistNE: the job's --memory-mb (task budget; default the job's 2048)")
     ap.add_argument("--repeats", type=int, default=3)

@@ -49,7 +49,10 @@ class DistNEConfig:
     ``k ≥ 5`` are below 10⁻⁵ (I_5 = 8·10⁻⁶), so 5 terms equal the paper's 10 in float32 (BlogCatalog
     ProNE vectors differ by ≤ 8·10⁻⁴, median cosine 1.0; DistNE micro-F1 identical) at half the products.
     ``coarse_edges_per_cluster = k`` keeps, in the part subgraphs, only the quotient edges among the ``k``
-    heaviest of one of their outside clusters (``None``: all; see benchmarks/README.md for its measurements).
+    heaviest of one of their outside clusters (``None``: all; see benchmarks/README.md for its measurements);
+    ``top_edges_per_cluster = k`` likewise for the quotient the top level embeds. Both cut the embedded edges on
+    sparse graphs at no loss of link-prediction AUC (R-MAT, Slashdot) but cost BlogCatalog's classification, so
+    both are off by default (docs/algorithms.md §1).
     ``max_subgraph_edges`` bounds the edges of every embedded subgraph: the top level keeps the heaviest
     quotient edges, a part subgraph its own edges and then the heaviest coarse edges that fit. :meth:`for_graph`
     sets it with M from the memory budget (the edges a task of M nodes holds, ``2.5 · |E|/|V| · M``): the
@@ -76,13 +79,15 @@ class DistNEConfig:
     theta: float = 0.5
     seed: int = 0
     coarse_edges_per_cluster: int | None = None
+    top_edges_per_cluster: int | None = None
     max_subgraph_edges: int | None = None
     local_coarsen_edges: int | None = None
     top_threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.coarse_edges_per_cluster is not None and self.coarse_edges_per_cluster < 1:
-            raise ValueError(f"coarse_edges_per_cluster must be >= 1, got {self.coarse_edges_per_cluster}")
+        for name in ("coarse_edges_per_cluster", "top_edges_per_cluster"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.local_coarsen_edges is not None and self.local_coarsen_edges < 0:
             raise ValueError(f"local_coarsen_edges must be >= 0, got {self.local_coarsen_edges}")
         if self.max_subgraph_edges is not None and self.max_subgraph_edges < 1:
@@ -178,21 +183,25 @@ def coarsen(adj: sp.csr_matrix, budget: int, cap_of, rounds: int,
     return labels, counts
 
 
-def top_level(q: sp.csr_matrix, sizes: np.ndarray, cfg: DistNEConfig, max_part_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """ProNE of the quotient graph (the global frame ``Z``; its heaviest ``max_subgraph_edges`` edges) and the
-    part of every cluster."""
-    z = cfg.prone(cfg.top_threads).fit_transform(bounded_quotient(q, cfg.max_subgraph_edges))
-    return z, partition.bisect_parts(z, sizes, max_part_nodes)
+def top_level(q: sp.csr_matrix, sizes: np.ndarray, cfg: DistNEConfig,
+              max_part_nodes: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """ProNE of the quotient graph (the global frame ``Z``; with ``top_edges_per_cluster`` only the heaviest edges
+    of each cluster, and at most the heaviest ``max_subgraph_edges``), the part of every cluster, and the number of
+    edges embedded."""
+    u = partition.keep_heaviest_edges(sp.triu(q, k=1).tocoo(), cfg.top_edges_per_cluster)
+    z = cfg.prone(cfg.top_threads).fit_transform(bounded_quotient(u, cfg.max_subgraph_edges))
+    return z, partition.bisect_parts(z, sizes, max_part_nodes), min(u.nnz, cfg.max_subgraph_edges or u.nnz)
 
 
-def bounded_quotient(q: sp.csr_matrix, max_edges: int | None) -> sp.csr_matrix:
-    """``q`` (symmetric) with only its ``max_edges`` heaviest edges (all when ``None`` or fewer)."""
-    u = sp.triu(q, k=1).tocoo()
+def bounded_quotient(u: sp.coo_matrix, max_edges: int | None) -> sp.csr_matrix:
+    """The symmetric quotient of the upper-triangle edges ``u`` with only its ``max_edges`` heaviest edges (all when
+    ``None`` or fewer)."""
     if max_edges is None or u.nnz <= max_edges:
-        return q
-    keep = partition.heaviest(u.data, max_edges)
+        keep = np.ones(u.nnz, bool)
+    else:
+        keep = partition.heaviest(u.data, max_edges)
     r, c, w = u.row[keep], u.col[keep], u.data[keep]
-    return sp.coo_matrix((np.r_[w, w], (np.r_[r, c], np.r_[c, r])), shape=q.shape).tocsr()
+    return sp.coo_matrix((np.r_[w, w], (np.r_[r, c], np.r_[c, r])), shape=u.shape).tocsr()
 
 
 def embed_part(sub: partition.PartSubgraph, z_proxies: np.ndarray, cfg: DistNEConfig) -> np.ndarray:
@@ -239,7 +248,7 @@ class DistNE(Embedder):
         labels, counts = coarsen(g, budget, cfg.lpa_cap, cfg.lpa_rounds, ids=active)
         q, sizes = partition.quotient_graph(g, labels)
         timings["partition_s"] = time.perf_counter() - t0
-        z, cpart = top_level(q, sizes, cfg, max_part)
+        z, cpart, top_edges = top_level(q, sizes, cfg, max_part)
         subs = partition.part_subgraphs(g, labels, cpart, cfg.coarse_edges_per_cluster, cfg.max_subgraph_edges)
         timings["top_s"] = time.perf_counter() - t0 - timings["partition_s"]
         x = np.zeros((len(active), cfg.dim), np.float32)
@@ -255,7 +264,6 @@ class DistNE(Embedder):
         st = partition.partition_stats(g, labels, cpart, subs)
         e = max(sp.triu(g, k=1).nnz, 1)
         q_edges = sp.triu(q, k=1).nnz
-        top_edges = min(q_edges, cfg.max_subgraph_edges or q_edges)  # what top_level embedded
         embedded = st["subgraph_edges"] + top_edges
         st["largest_subgraph_edges"] = max(st["largest_subgraph_edges"], int(top_edges))
         self.stats_ = {**st, "levels": len(counts) + 1, "coarsening_clusters": counts,

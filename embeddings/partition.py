@@ -196,6 +196,15 @@ def heaviest_edges(a: np.ndarray, b: np.ndarray, w: np.ndarray, k: int) -> np.nd
     return keep
 
 
+def keep_heaviest_edges(q: sp.coo_matrix, k: int | None) -> sp.coo_matrix:
+    """The upper-triangle quotient ``q`` with only the edges among the ``k`` heaviest of one of their clusters
+    (:func:`heaviest_edges`); ``q`` itself when ``k`` is ``None``."""
+    if k is None:
+        return q
+    keep = heaviest_edges(q.row, q.col, q.data, k)
+    return sp.coo_matrix((q.data[keep], (q.row[keep], q.col[keep])), shape=q.shape)
+
+
 def heaviest(w: np.ndarray, n: int | None) -> np.ndarray:
     """Mask of the ``n`` largest ``w`` (ties: the earlier one); all of them when ``n`` is ``None`` or ≥ ``len(w)``."""
     keep = np.ones(len(w), bool)
@@ -220,10 +229,7 @@ def part_subgraphs(adj: sp.spmatrix, labels: np.ndarray, cluster_part: np.ndarra
     edges among the ``k`` heaviest of one of their clusters (:func:`heaviest_edges`) as coarse edges;
     ``max_edges``: at most that many edges per subgraph (:func:`fit_coarse`)."""
     a = sp.triu(sp.coo_matrix(adj), k=1).tocoo()
-    q = sp.triu(quotient_graph(adj, labels)[0], k=1).tocoo()
-    if coarse_k is not None:
-        keep = heaviest_edges(q.row, q.col, q.data, coarse_k)
-        q = sp.coo_matrix((q.data[keep], (q.row[keep], q.col[keep])), shape=q.shape)
+    q = keep_heaviest_edges(sp.triu(quotient_graph(adj, labels)[0], k=1).tocoo(), coarse_k)
     node_part = cluster_part[labels]
     ps, pd = node_part[a.row], node_part[a.col]
     out = []

@@ -49,6 +49,9 @@ class EmbedGraphConfig:
     coarse_edges_per_cluster: int | None = arg(
         D.coarse_edges_per_cluster, "part subgraphs keep only the quotient edges among the K heaviest of one of their "
         "outside clusters (default: all)")
+    top_edges_per_cluster: int | None = arg(
+        D.top_edges_per_cluster, "the top level embeds only the quotient edges among the K heaviest of one of their "
+        "clusters (default: all)")
     max_subgraph_edges: int | None = arg(
         D.max_subgraph_edges, "most edges of any embedded subgraph: the heaviest coarse/quotient edges that fit are "
         "kept (default: from --memory-mb when M is, else no bound)")

@@ -29,7 +29,7 @@ def top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = 
         import scipy.sparse as sp
 
         from embeddings.distne import coarsen as coarsen_local, top_level
-        from embeddings.partition import heaviest_edges, quotient_graph
+        from embeddings.partition import keep_heaviest_edges, quotient_graph
         from embeddings.prone import blas_threads
 
         a, b, w = qdf["a"].to_numpy(np.int64), qdf["b"].to_numpy(np.int64), qdf["w"].to_numpy(np.float32)
@@ -48,13 +48,9 @@ def top_task(cfg: DistNEConfig, max_part: int, budget: int, whole_graph: bool = 
             lab, counts = coarsen_local(q1, budget, cfg.lpa_cap, cfg.lpa_rounds, ids=ids1 if whole_graph else None)
             q = quotient_graph(q1, lab)[0] if counts else q1
             sizes = np.bincount(lab, weights=sizes1, minlength=int(lab.max()) + 1).astype(np.int64)
-            z, part = top_level(q, sizes, cfg, max_part)
-        nc, qu = len(sizes), sp.triu(q, k=1).tocoo()
-        # the top level embeds Q (its heaviest max_subgraph_edges edges); the parts get its coarse edges
-        q_nnz = min(qu.nnz, cfg.max_subgraph_edges or qu.nnz)
-        if cfg.coarse_edges_per_cluster is not None:
-            keep = heaviest_edges(qu.row, qu.col, qu.data, cfg.coarse_edges_per_cluster)
-            qu = sp.coo_matrix((qu.data[keep], (qu.row[keep], qu.col[keep])), shape=qu.shape)
+            z, part, q_nnz = top_level(q, sizes, cfg, max_part)
+        # the parts get Q's coarse edges (their heaviest with coarse_edges_per_cluster)
+        nc, qu = len(sizes), keep_heaviest_edges(sp.triu(q, k=1).tocoo(), cfg.coarse_edges_per_cluster)
         i32, i64, f32 = np.int32, np.int64, np.float32
         chunks = pack_chunks(qu.row, qu.col, qu.data, chunk_edges)
         nk, nl = len(chunks), len(counts) + 1
