@@ -204,8 +204,11 @@ def _new_executor_log(cluster: NetnsCluster, host: str, before: set) -> Path | N
     return None
 
 
-def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cut_s, threads, pattern):
-    """Inject ``fault`` if its moment has come: ``(seconds into the run, hit)``, or ``(None, False)`` to wait."""
+def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cut_s, threads, pattern,
+            after_log=None, logf=None):
+    """Inject ``fault`` if its moment has come: ``(seconds into the run, hit)``, or ``(None, False)`` to wait.
+    With ``after_log`` an executor/worker/link fault hits as soon as the driver's log ``logf`` shows that text
+    (e.g. ``DistNE phase parts_s done``: a kill during the fusion rounds), instead of ``at_s`` + ``DELAY_S``."""
     if fault == "driver":
         if any(p.name not in hidden_before for p in watch.glob(pattern)):  # publishing has begun
             os.killpg(drv.pid, signal.SIGKILL)
@@ -213,9 +216,13 @@ def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cu
         return None, False
     if fault not in ("executor", "worker", "link"):  # disk: the small tmpfs is the fault
         return time.time() - t0, True
-    if time.time() - t0 < at_s or not _new_executor_log(cluster, "w1", apps_before):
+    if after_log is not None:
+        if after_log not in logf.read_text(errors="replace") or not _new_executor_log(cluster, "w1", apps_before):
+            return None, False
+    elif time.time() - t0 < at_s or not _new_executor_log(cluster, "w1", apps_before):
         return None, False
-    time.sleep(DELAY_S)
+    else:
+        time.sleep(DELAY_S)
     if drv.poll() is not None:  # finished before the fault could hit: recorded as not injected
         return time.time() - t0, False
     at = time.time() - t0
@@ -232,9 +239,10 @@ def _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s, cu
 
 
 def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dict, fault: str | None = None,
-             cut_s: float = CUT_S, logs: Path | None = None, at_s: float = 0.0) -> dict:
+             cut_s: float = CUT_S, logs: Path | None = None, at_s: float = 0.0, after_log: str | None = None) -> dict:
     """Submit ``job`` writing ``out``, inject ``fault`` (executor/worker/link: once w1 ran a task, ``DELAY_S`` later,
-    and not before ``at_s`` seconds); returns rc, wall time and when/whether the fault hit."""
+    and not before ``at_s`` seconds, or as soon as the log shows ``after_log``); returns rc, wall time and
+    when/whether the fault hit."""
     app, args = job_args(job, out, inputs, base)
     watch, pattern = tmp_pattern(job, out)
     watch.mkdir(parents=True, exist_ok=True)
@@ -250,7 +258,7 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
             while drv.poll() is None and time.time() - t0 < JOB_TIMEOUT_S:
                 if fault and not injected and fault_at is None:
                     fault_at, injected = _inject(cluster, fault, drv, watch, hidden_before, apps_before, t0, at_s,
-                                                 cut_s, threads, pattern)
+                                                 cut_s, threads, pattern, after_log, logf)
                 time.sleep(0.01 if fault == "driver" else 0.2)  # a small output is published in well under 1 s
         finally:  # a timeout or an interrupted benchmark leaves no driver behind
             if drv.poll() is None:
@@ -266,7 +274,7 @@ def run_once(cluster: NetnsCluster, job: str, out: Path, inputs: dict, base: dic
 
 
 def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: dict, base: dict, base_tables: dict,
-              cut_s: float, at_s: float = 0.0) -> dict:
+              cut_s: float, at_s: float = 0.0, after_log: str | None = None) -> dict:
     """One faulted run of ``job`` and its checks; for driver/disk also the next (fault-free) run."""
     small = fault == "disk"
     out = (cluster.disk_full if small else work / "runs" / fault) / job
@@ -277,7 +285,7 @@ def fault_run(cluster: NetnsCluster, job: str, fault: str, work: Path, inputs: d
         if job == "bandit_update":  # the run first copies the v=1 store there
             size_kb += tmpfs_bytes(inputs["bandit"] / "params") // 1024 + 8
         cluster.resize_disk_full(f"{size_kb}k")
-    r = run_once(cluster, job, out, inputs, base, fault, cut_s, work / "logs", at_s)
+    r = run_once(cluster, job, out, inputs, base, fault, cut_s, work / "logs", at_s, after_log)
     pub = published(job, out)
     r.update(output_published=pub is not None, complete=bool(pub and complete(job, pub)),
              hidden_tmp_left=hidden_left(job, out))
@@ -357,6 +365,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cut-s", type=float, default=CUT_S)
     ap.add_argument("--at", type=float, default=0.5, help="executor/worker/link faults not before this fraction of "
                     "the fault-free wall time (then DELAY_S later, once w1 has run a task)")
+    ap.add_argument("--after-log", default=None, help="executor/worker/link faults as soon as the job's log shows this "
+                    "text instead of --at (e.g. 'DistNE phase parts_s done': a kill during embed's fusion)")
     ap.add_argument("--work", default="runs/faults")
     ap.add_argument("--nodes", type=int, default=1200)
     ap.add_argument("--cells", default=None, help="only these JOB:FAULT[:RUNS] cells, comma-separated (instead of "
@@ -374,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
     inputs = prepare_inputs(work, a.nodes)
-    result = {"settings": {"runs": a.runs, "cut_s": a.cut_s, "delay_s": DELAY_S, "at": a.at, "nodes": a.nodes,
+    result = {"settings": {"runs": a.runs, "cut_s": a.cut_s, "delay_s": DELAY_S, "at": a.at, "after_log": a.after_log, "nodes": a.nodes,
                            "cluster": "master + 2 workers (1 core, 1g; executors 512m) in network namespaces",
                            "commit": os.environ.get("GRAPHREC_COMMIT")},
               "jobs": {j: {"fault_free_wall_s": None, "faults": {f: {"runs": 0, "status": "not run"} for f in fs}}
@@ -393,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
                 runs = []
                 for i in range(n_runs):
                     r = fault_run(cluster, job, fault, work, inputs, base, base_tables, a.cut_s,
-                                  a.at * entry["fault_free_wall_s"])
+                                  a.at * entry["fault_free_wall_s"], a.after_log)
                     log.info("%s / %s run %d: %s", job, fault, i, {k: v for k, v in r.items() if k != "log"})
                     runs.append(r)
                     entry["faults"][fault] = {**summarize(runs, entry["fault_free_wall_s"]), "detail": runs}

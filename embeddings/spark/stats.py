@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+log = logging.getLogger(__name__)
 
 class Laps:
     """Phase durations in seconds: each lap is the time since the previous one (the first: since ``t0``)."""
@@ -17,7 +19,9 @@ class Laps:
         self.seconds: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
+        """End phase ``name`` (logged as ``DistNE phase NAME done``: what a fault schedule can wait for)."""
         self.seconds[name] = time.perf_counter() - self.t0 - sum(self.seconds.values())
+        log.info("DistNE phase %s done (%.1f s)", name, self.seconds[name])
 
 
 @dataclass(frozen=True)
