@@ -65,9 +65,11 @@ demo-ingest: setup ## only the platform step (generate + ingest with spark-submi
 
 # The two suites run side by side: both mostly wait on JVM and process start-up, so on 2 cores the pair takes
 # about as long as the project suite alone. The DAG suite's output is printed after the project suite's.
+# The DAG suite runs in its own session, so Ctrl-C (or a TERM) stops both.
 test: setup ## set up, then the whole test suite (project and DAG tests, side by side)
 	@mkdir -p build; echo "DAG tests run beside the project suite; their output follows it (build/test-dags.log)"
-	@$(MAKE) --no-print-directory test-dags > build/test-dags.log 2>&1 & dags=$$!; \
+	@setsid $(MAKE) --no-print-directory test-dags > build/test-dags.log 2>&1 & dags=$$!; \
+	trap 'kill -TERM -$$dags 2>/dev/null; exit 130' INT TERM; \
 	$(MAKE) --no-print-directory test-project; project=$$?; \
 	wait $$dags; dags_rc=$$?; echo "── DAG tests (build/test-dags.log) ──"; cat build/test-dags.log; \
 	echo "project suite: rc $$project; DAG suite: rc $$dags_rc"; [ $$project -eq 0 ] && [ $$dags_rc -eq 0 ]
