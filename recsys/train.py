@@ -210,6 +210,7 @@ def run(cfg: RunConfig) -> dict:
         rec = BPRRecommender(train_cfg, checkpoint=ckpt, resume=cfg.resume, social=social,
                              social_config=cfg.social).fit(data)
     res, refit, t1 = rec.result, None, time.perf_counter()
+    n_valid = data.n_valid  # the rows that selected the model (a refit then learns from them too)
     again = refit_model(train_cfg, rec, data, social=social, social_config=cfg.social) if cfg.refit else None
     if again is not None:  # the carved validation share is training data: relearnt for the selected epochs
         rec, data = again
@@ -240,7 +241,7 @@ def run(cfg: RunConfig) -> dict:
         write_json(tmp / "metrics.json", metrics)
         write_meta(tmp, "recsys.train", {**asdict(train_cfg), "data": cfg.data, "test_fraction": cfg.test_fraction,
                                          "social_graph": cfg.social_graph, "social_vectors": cfg.social_vectors},
-                   rows={"users": data.n_users, "items": data.n_items, "train": data.n_train, "valid": data.n_valid,
+                   rows={"users": data.n_users, "items": data.n_items, "train": data.n_train, "valid": n_valid,
                          "test": data.n_test},
                    timings={"load_s": t_load, "total_s": time.perf_counter() - t0}, dim=train_cfg.dim,
                    method=f"{train_cfg.model}-bpr-dsl" if train_cfg.density < 1 else f"{train_cfg.model}-bpr")

@@ -175,6 +175,9 @@ def test_cli_refits_on_the_carved_share_for_the_selected_epochs(tmp_path):
     kept = json.loads((tmp_path / "kept" / "metrics.json").read_text())
     assert kept["refit"] is None and refit["best_epoch"] == kept["best_epoch"] > 0
     assert refit["refit"]["epochs"] == refit["best_epoch"]
+    rows = [json.loads((tmp_path / d / "_meta.json").read_text())["rows"] for d in ("refit", "kept")]
+    assert rows[0]["valid"] == rows[1]["valid"] > 0  # the rows that selected the epochs, refit or not
+    assert rows[0]["train"] == rows[1]["train"] + rows[1]["valid"]  # the refit learnt from them too
     assert not np.array_equal(read_vectors(tmp_path / "refit" / "user_vectors")[1],
                               read_vectors(tmp_path / "kept" / "user_vectors")[1])
 
