@@ -124,9 +124,9 @@ def run_method(method: str, a: sp.csr_matrix, work: Path, tag: str, args) -> dic
         meta["driver_peak_mb"] = round(run.python_peak_mb, 1)
         if run.returncode == 0:
             sys.path.insert(0, str(ROOT))
-            from embeddings.evaluate import read_vectors
+            from embeddings.evaluate import dense_vectors
 
-            np.save(out, read_vectors(odir, a.shape[0]))
+            np.save(out, dense_vectors(odir, a.shape[0]))
             jm = json.loads((odir / "_meta.json").read_text())
             meta |= {k: jm.get(k) for k in ("parts", "levels", "largest_subgraph_nodes", "max_subgraph_nodes",
                                            "edge_cut_fraction", "border_nodes_fraction", "embedded_edges_multiple",

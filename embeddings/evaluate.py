@@ -175,7 +175,7 @@ def _pairs_matrix(p: np.ndarray, n: int) -> sp.csr_matrix:
                          shape=(n, n))
 
 
-def read_vectors(path: str | Path, n: int | None = None) -> np.ndarray:
+def dense_vectors(path: str | Path, n: int | None = None) -> np.ndarray:
     """A job's ``vectors(id, vector)`` table as a dense ``(n, dim)`` array by id (:mod:`embeddings.vectors`)."""
     return dense_by_id(*vectors.read_vectors(path), n)
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     if labels is not None:
         t = time.perf_counter()
-        x = read_vectors(args.vectors, adj.shape[0]) if args.vectors else ProNE(args.dim, seed=args.seed, threads=args.threads).fit_transform(adj)
+        x = dense_vectors(args.vectors, adj.shape[0]) if args.vectors else ProNE(args.dim, seed=args.seed, threads=args.threads).fit_transform(adj)
         fit_s = time.perf_counter() - t
         nc = node_classification(x, labels, repeats=args.repeats, seed=args.seed)
         for r in nc["micro_f1"]:

@@ -177,9 +177,9 @@ def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
 @functools.lru_cache(maxsize=2)
 def cached_searchers(path: str, config: KnnConfig) -> tuple[Searcher, Searcher | None]:
     """``(index, exact or None)`` over the vectors table at ``path``, built once per Python process."""
-    from embeddings.evaluate import read_vectors
+    from embeddings.evaluate import dense_vectors
 
-    x = read_vectors(path)
+    x = dense_vectors(path)
     s = Searcher(x, config)
     exact = None if s.kind == "exact" else Searcher(x, KnnConfig(k=config.k, index="exact", device=config.device))
     return s, exact

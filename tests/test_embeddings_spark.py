@@ -45,14 +45,14 @@ def embedded(spark, graph_dir, tmp_path_factory):
 
 
 def test_embed_job_writes_vectors_and_invariants(graph_dir, embedded):
-    from embeddings.evaluate import read_vectors
+    from embeddings.evaluate import dense_vectors
 
     _, df, n = graph_dir
     out, meta = embedded
     assert (out / "_meta.json").exists() and json.loads((out / "_meta.json").read_text())["parts"] == meta["parts"]
     t = pq.read_table(out / "vectors")
     assert t.num_rows == n and sorted(t.column("id").to_pylist()) == list(range(n))
-    x = read_vectors(out, n)
+    x = dense_vectors(out, n)
     assert x.shape == (n, 16) and np.isfinite(x).all()
     assert meta["parts"] >= 2 and meta["levels"] >= 2
     assert meta["largest_subgraph_nodes"] <= 600
@@ -118,7 +118,7 @@ def _reference(graph_dir, kw):
 
 
 def _assert_equals_reference(graph_dir, out, meta, config_kw):
-    from embeddings.evaluate import read_vectors
+    from embeddings.evaluate import dense_vectors
 
     _, _, n = graph_dir
     ref = _reference(graph_dir, config_kw)
@@ -127,7 +127,7 @@ def _assert_equals_reference(graph_dir, out, meta, config_kw):
     assert meta["largest_subgraph_nodes"] == ref.stats_["largest_subgraph_nodes"]
     assert meta["edge_cut_fraction"] == pytest.approx(ref.stats_["edge_cut_fraction"])
     assert meta["embedded_edges_multiple"] == pytest.approx(ref.stats_["embedded_edges_multiple"])
-    x, y = read_vectors(out, n), ref.transform()
+    x, y = dense_vectors(out, n), ref.transform()
     live = np.linalg.norm(y, axis=1) > 0
     cos = (x[live] * y[live]).sum(1) / np.linalg.norm(x[live], axis=1) / np.linalg.norm(y[live], axis=1)
     assert np.median(np.abs(cos)) > 0.99

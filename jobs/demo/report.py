@@ -120,7 +120,7 @@ def embedding_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
     import matplotlib.pyplot as plt
     import scipy.sparse as sp
 
-    from embeddings.evaluate import node_classification, read_vectors
+    from embeddings.evaluate import dense_vectors, node_classification
 
     emb, graph = dated_path(work, "embedding", ds), dated_path(work, "graph", ds)
     labels_t = _table(dated_path(work, "raw", ds) / "graph" / "labels")
@@ -128,7 +128,7 @@ def embedding_section(work: Path, ds: str, figs: Path, head: dict) -> list[str]:
     if not (emb / "vectors").exists() or verts is None:
         return ["_No embedding: `embedding/` or `graph/vertices` output missing._"]
     meta = _json(emb / "_meta.json")
-    x = read_vectors(emb, verts.num_rows)
+    x = dense_vectors(emb, verts.num_rows)
     lines = []
     if labels_t is not None:
         lab = np.full(verts.num_rows, -1, np.int64)
