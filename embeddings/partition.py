@@ -164,7 +164,8 @@ def build_part_subgraph(part: int, nodes: np.ndarray, proxies: np.ndarray, inter
     * ``cut``: ``(node, cluster, w)`` — a cut edge ``(v, u)`` contracted to ``u``'s cluster;
     * ``coarse``: ``(cluster, cluster, w)`` — quotient edges between clusters outside the part.
 
-    Duplicate pairs are summed. Used identically by the numpy reference and inside Spark tasks.
+    Duplicate pairs are summed, in an order that does not depend on the input's (so float weights give the same
+    bits on every run). Used identically by the numpy reference and inside Spark tasks.
     """
     nodes, proxies = np.asarray(nodes, np.int64), np.asarray(proxies, np.int64)
     k0 = len(nodes)
@@ -175,7 +176,9 @@ def build_part_subgraph(part: int, nodes: np.ndarray, proxies: np.ndarray, inter
     w = np.r_[internal[2], cut[2], coarse[2]].astype(np.float32)
     k = k0 + len(proxies)
     keep = r != c
-    r, c, w = r[keep], c[keep], w[keep]
+    # one order whatever order the edges came in (a shuffle's): duplicates are summed alike on every run
+    canon = np.lexsort((w[keep], c[keep], r[keep]))
+    r, c, w = r[keep][canon], c[keep][canon], w[keep][canon]
     adj = sp.coo_matrix((np.r_[w, w], (np.r_[r, c], np.r_[c, r])), shape=(k, k)).tocsr()
     return PartSubgraph(part, nodes, proxies, adj)
 

@@ -65,3 +65,65 @@ def test_propagation_with_only_live_slots_is_exact(order):
     a, x = _graph_and_signal(60, 0.1, 5, order)
     assert np.array_equal(_products(a, x, order, True), _products(a, x, order, False))
     assert fusion.live_slots(0, 2) == (0,) and fusion.live_slots(1, 2) == ()  # order 2 carries ≤ d floats
+
+
+def _part0_round_inputs(seed: int, d: int = 8):
+    """Part 0's inputs to a Spark fusion round (:func:`embeddings.spark.fuse.round_task`): its packed edges and its
+    messages (own rows, then one halo row per neighbour in part 1), on a random graph of 60 nodes in two parts."""
+    import pandas as pd
+
+    from embeddings.spark.codec import ARC
+    from embeddings.spark.parts import messages
+
+    a, x = _graph_and_signal(60, 0.3, d, seed)
+    part = (np.arange(60) >= 30).astype(np.int32)
+    u = a.tocoo()
+    m = part[u.row] == 0
+    rec = np.empty(int(m.sum()), ARC)
+    rec["src"], rec["dst"], rec["w"], rec["pd"], rec["cd"] = u.row[m], u.col[m], u.data[m], part[u.col[m]], u.col[m]
+    arcs = pd.DataFrame({"part": [np.int32(0)], "z": [rec.tobytes()]})
+    own = messages(0, np.arange(30), x[:30], None, (np.zeros(0, np.int64),) * 2)
+    halo_ids = np.unique(u.col[m & (part[u.col] == 1)])
+    halo = pd.DataFrame({"part": np.int32(0), "id": halo_ids, "own": False,
+                         "cur": [x[i].tobytes() for i in halo_ids], "state": [b""] * len(halo_ids)})
+    return arcs, own, halo
+
+
+def test_fusion_round_does_not_depend_on_the_order_messages_arrive_in():
+    """On a cluster the shuffle delivers a part's halo rows in a different order on every run (or task retry); the
+    round's output must still be the same bits, or a retried task changes the embedding (issue 31: a re-run after
+    an executor loss must equal the fault-free run)."""
+    import pandas as pd
+
+    from embeddings.distne import DistNEConfig
+    from embeddings.spark.fuse import round_task
+
+    arcs, own, halo = _part0_round_inputs(seed=3)
+    task = round_task(0, DistNEConfig(dim=8, refine_order=2))
+    outs = []
+    for perm_seed in range(4):
+        perm = np.random.default_rng(perm_seed).permutation(len(halo))
+        msgs = pd.concat([halo.iloc[perm], own], ignore_index=True)  # halo first, shuffled
+        out = task(arcs, msgs.iloc[np.random.default_rng(perm_seed + 9).permutation(len(msgs))])
+        outs.append(out.sort_values(["part", "id", "own"]).reset_index(drop=True))
+    assert outs[0]["own"].sum() == 30 and all(len(o) == len(outs[0]) for o in outs)
+    for o in outs[1:]:
+        assert o["cur"].tolist() == outs[0]["cur"].tolist()  # bit-identical vectors
+        assert o["state"].tolist() == outs[0]["state"].tolist()
+
+
+def test_part_subgraph_sums_duplicate_edges_in_one_order():
+    """Cut edges contracted to one cluster are duplicates summed into one weight; with float weights the sum must
+    not depend on the order the edges arrived in."""
+    from embeddings.partition import build_part_subgraph
+
+    rng = np.random.default_rng(0)
+    nodes, proxies = np.arange(5), np.array([10, 11])
+    cut_v, cut_c = rng.integers(0, 5, 400), rng.choice(proxies, 400)
+    cut_w = rng.random(400).astype(np.float32) * 1e3
+    none = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, np.float32),)
+    ref = build_part_subgraph(0, nodes, proxies, none, (cut_v, cut_c, cut_w), none).adjacency
+    for s in range(5):
+        p = np.random.default_rng(s).permutation(400)
+        got = build_part_subgraph(0, nodes, proxies, none, (cut_v[p], cut_c[p], cut_w[p]), none).adjacency
+        assert (got != ref).nnz == 0 and got.data.tobytes() == ref.data.tobytes()

@@ -57,7 +57,9 @@ def round_task(k: int, cfg: DistNEConfig):
         order, d = cfg.refine_order, cfg.dim
         own_m = msgs["own"].to_numpy(bool)
         own = msgs[own_m].sort_values("id")
-        halo = msgs[~own_m].drop_duplicates("id")
+        # halo rows arrive in the shuffle's order, which varies between runs on a cluster: sorted by id, every row's
+        # neighbours are summed in the same order, so a re-run (or a retried task) gives the same bits
+        halo = msgs[~own_m].drop_duplicates("id").sort_values("id", kind="stable")
         ids = own["id"].to_numpy(np.int64)
         all_ids = np.r_[ids, halo["id"].to_numpy(np.int64)]
         order_ix = np.argsort(all_ids, kind="stable")
