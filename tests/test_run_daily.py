@@ -2,8 +2,10 @@
 progress (jobs.demo.dag_progress), the output layout (jobs.runtime.layout) and the report's per-day section."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import os
 import sqlite3
 import sys
 import textwrap
@@ -21,12 +23,24 @@ SCHEMA = ("CREATE TABLE dag_run(id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT
 
 # A stand-in for `airflow` with the metadata tables run_daily reads: `db migrate` creates them, `dags test DAG DS
 # -c CONF` records two successful tasks (the second fails for FAKE_FAIL_DS) and, for graphrec_daily, writes the
-# day's recommender metrics.json into the work_dir of the -c Params (recall rising with the day).
+# day's recommender metrics.json into the work_dir of the -c Params (recall rising with the day); `api-server -p
+# PORT` answers the Execution API's health check until it is stopped. Every call's arguments and executor
+# settings go to calls.jsonl in AIRFLOW_HOME.
 FAKE_AIRFLOW = textwrap.dedent(f"""\
     #!{sys.executable}
-    import json, os, sqlite3, sys
-    db = sqlite3.connect(os.path.join(os.environ["AIRFLOW_HOME"], "airflow.db"))
+    import http.server, json, os, sqlite3, sys
+    home = os.environ["AIRFLOW_HOME"]
     args = sys.argv[1:]
+    with open(os.path.join(home, "calls.jsonl"), "a") as f:
+        f.write(json.dumps({{"args": args, "pid": os.getpid(),
+                            "env": {{k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__")}}}}) + "\\n")
+    if args[0] == "api-server":
+        class Health(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200 if self.path == "/execution/health" else 404)
+                self.end_headers()
+        http.server.HTTPServer(("127.0.0.1", int(args[args.index("-p") + 1])), Health).serve_forever()
+    db = sqlite3.connect(os.path.join(home, "airflow.db"))
     if args[:2] == ["db", "migrate"]:
         db.executescript({SCHEMA!r})
         sys.exit(0)
@@ -94,9 +108,42 @@ def test_a_failing_day_ends_the_run(tmp_path, fake_airflow, monkeypatch, capsys)
     assert not layout.dated_path(work, "raw", "2026-02-01").exists()
 
 
+def _calls(tmp_path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "home" / "calls.jsonl").read_text().splitlines()]
+
+
+def test_tasks_run_side_by_side_through_an_execution_api(tmp_path, fake_airflow):
+    assert run_daily.run(_config(tmp_path, fake_airflow, days=2)) == 0
+    calls = _calls(tmp_path)
+    servers = [c for c in calls if c["args"][0] == "api-server"]
+    assert len(servers) == 1 and servers[0]["args"][1:3] == ["--apps", "execution"]  # one server for every day
+    port = servers[0]["args"][servers[0]["args"].index("-p") + 1]
+    tests = [c for c in calls if c["args"][:2] == ["dags", "test"]]
+    assert len(tests) == 4 and all("--use-executor" in c["args"] for c in tests)
+    for c in tests + servers:  # the DAG runs' executor and the server share the address and the JWT secret
+        assert c["env"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert c["env"]["AIRFLOW__CORE__PARALLELISM"] == "2"
+        assert c["env"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"http://127.0.0.1:{port}/execution/"
+    assert len({c["env"]["AIRFLOW__API_AUTH__JWT_SECRET"] for c in tests + servers}) == 1
+    with pytest.raises(ProcessLookupError):  # stopped at the end
+        os.kill(servers[0]["pid"], 0)
+
+
+def test_parallelism_one_runs_tasks_in_the_dags_test_process(tmp_path, fake_airflow):
+    cfg = dataclasses.replace(_config(tmp_path, fake_airflow, days=1), parallelism=1)
+    assert run_daily.run(cfg) == 0
+    calls = _calls(tmp_path)
+    assert not [c for c in calls if c["args"][0] == "api-server"]
+    tests = [c for c in calls if c["args"][:2] == ["dags", "test"]]
+    assert len(tests) == 2 and not any("--use-executor" in c["args"] for c in tests)
+    assert not any("AIRFLOW__CORE__EXECUTOR" in c["env"] for c in tests)
+
+
 def test_run_config_checks_days():
     with pytest.raises(ValueError, match="--days"):
         run_daily.RunConfig(work="w", ds="2026-01-05", days=0)
+    with pytest.raises(ValueError, match="--parallelism"):
+        run_daily.RunConfig(work="w", ds="2026-01-05", parallelism=0)
     assert run_daily.parse_args(["--ds", "2026-01-05"]).dates == ["2026-01-05"]
 
 

@@ -19,13 +19,16 @@ What ``make run`` calls (in the project environment ``.venv``; ``make run DAYS=N
 4. starts the bandit scoring service as soon as the first day has published a parameter version
    (``<work>/bandit/params/CURRENT``: the DAG's ``serve_candidates`` step waits for it) and keeps it
    running across the days; stops it (its process group) at the end (:mod:`jobs.demo.service`);
+   with ``--parallelism N`` > 1 (default 2) the DAGs run with ``--use-executor``: the LocalExecutor runs up to
+   N independent tasks at once, reporting to an Execution API server (:mod:`jobs.demo.execution_api`);
+   ``--parallelism 1`` runs them one after another in the ``dags test`` process;
 5. writes the Markdown run report of every day (:mod:`jobs.demo.report`; with several days, the last
    day's report plots the per-day figures) and prints the last one's path.
 
 Every path comes from :mod:`jobs.runtime.layout`.
 
     python -m jobs.demo.run_daily [--work runs/pipeline] [--ds 2026-01-05] [--days 1] [--nodes 10000] [--items 2000] \
-        [--social-only 0.1] [--isolated 0.05]
+        [--social-only 0.1] [--isolated 0.05] [--parallelism 2]
 
 Exit status: 0 when every task of every day succeeded, else 1 (the reports are still written); the
 first failing day ends the run.
@@ -43,6 +46,7 @@ if __package__ in (None, ""):  # run as a script
     import bootstrap  # noqa: F401
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -57,6 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.demo.dag_progress import Progress, task_states
+from jobs.demo.execution_api import ExecutionApi, executor_env
 from jobs.demo.service import Service, free_port
 from jobs.demo.users import check_shares
 from jobs.runtime import layout
@@ -86,6 +91,7 @@ class RunConfig:
     days: int = 1
     social_only: float = 0.1
     isolated: float = 0.05
+    parallelism: int = 2
 
     def __post_init__(self):
         dt.date.fromisoformat(self.ds)
@@ -93,6 +99,8 @@ class RunConfig:
             raise ValueError("need --nodes >= 100, --items >= 10, --requests >= 50")
         if self.days < 1:
             raise ValueError("need --days >= 1")
+        if self.parallelism < 1:
+            raise ValueError("need --parallelism >= 1")
         check_shares(self.social_only, self.isolated)
         json.loads(self.extra_conf)
 
@@ -111,7 +119,6 @@ def airflow_env(cfg: RunConfig, home: Path, serving_url: str, token: str) -> dic
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
         "AIRFLOW_VAR_GRAPHREC_ROOT": str(ROOT),
         "AIRFLOW_VAR_GRAPHREC_PYTHON": str(py),
@@ -145,6 +152,8 @@ def run_day(cfg: RunConfig, ds: str, work: Path, airflow: str, env: dict, home: 
     for dag_id, dag_conf in dag_confs(cfg, work):
         print(f"{time.strftime('%H:%M:%S')} {dag_id} {ds}: starting (log: {logs / f'{dag_id}.log'})", flush=True)
         cmd = [airflow, "dags", "test", dag_id, ds, "-c", json.dumps(dag_conf)]
+        if cfg.parallelism > 1:
+            cmd.append("--use-executor")
         if cfg.mark_success:
             cmd += ["--mark-success-pattern", cfg.mark_success]
         with (logs / f"{dag_id}.log").open("wb") as out, Progress(home, dag_id, ds):
@@ -165,6 +174,9 @@ def run(cfg: RunConfig) -> int:
     home.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_urlsafe(24)
     env = airflow_env(cfg, home, f"http://127.0.0.1:{port}", token)
+    api_port = free_port()
+    if cfg.parallelism > 1:
+        env.update(executor_env(api_port, cfg.parallelism))
     airflow = str(Path(cfg.airflow_venv) / "bin" / "airflow")
     t_setup = time.perf_counter()
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
@@ -174,13 +186,17 @@ def run(cfg: RunConfig) -> int:
     service.start_when_ready()
     results: list[tuple[str, int, dict]] = []  # (ds, exit status, timings) of every day that ran
     try:
-        for ds in cfg.dates:
-            t_day = time.perf_counter()
-            rc = run_day(cfg, ds, work, airflow, env, home)
-            service.save_metrics(Path(layout.dated(str(work), "serving", ds)))
-            results.append((ds, rc, {"day_s": round(time.perf_counter() - t_day, 1)}))
-            if rc != 0:
-                break
+        with contextlib.ExitStack() as stack:
+            if cfg.parallelism > 1:
+                api_log = Path(layout.dated(str(work), "logs", cfg.ds)) / "execution_api.log"
+                stack.enter_context(ExecutionApi(airflow, env, api_port, api_log))
+            for ds in cfg.dates:
+                t_day = time.perf_counter()
+                rc = run_day(cfg, ds, work, airflow, env, home)
+                service.save_metrics(Path(layout.dated(str(work), "serving", ds)))
+                results.append((ds, rc, {"day_s": round(time.perf_counter() - t_day, 1)}))
+                if rc != 0:
+                    break
     finally:
         service.stop()
     t_end = time.perf_counter()
@@ -221,13 +237,15 @@ def parse_args(argv=None) -> RunConfig:
     p.add_argument("--airflow-home", help="default: a new temporary folder")
     p.add_argument("--conf", default="{}", help="extra DAG Params as JSON")
     p.add_argument("--mark-success", help="debugging: regex of task ids to mark successful instead of running")
+    p.add_argument("--parallelism", type=int, default=2,
+                   help="tasks run at once (LocalExecutor + Execution API); 1: one after another, no executor")
     p.add_argument("--no-heavy-hitters", dest="heavy_hitters", action="store_false",
                    help="run graphrec_daily only, not graphrec_heavy_hitters after it")
     a = p.parse_args(argv)
     return RunConfig(work=a.work, ds=a.ds, nodes=a.nodes, items=a.items, requests=a.requests, epochs=a.epochs,
                      dim=a.dim, airflow_venv=a.airflow_venv, airflow_home=a.airflow_home, extra_conf=a.conf,
                      mark_success=a.mark_success, heavy_hitters=a.heavy_hitters, days=a.days,
-                     social_only=a.social_only, isolated=a.isolated)
+                     social_only=a.social_only, isolated=a.isolated, parallelism=a.parallelism)
 
 
 def main(argv=None) -> int:

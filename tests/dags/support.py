@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
+PROJECT_PY = Path(os.environ.get("GRAPHREC_PYTHON", ROOT / ".venv" / "bin" / "python"))  # the project's .venv
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="graphrec-airflow-test-"))
 
 AIRFLOW_ENV = {

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.support import DAGS, ROOT
+from tests.dags.support import DAGS, PROJECT_PY, ROOT
 
 DS = "2026-01-05"
 DS2 = "2026-01-06"  # the second day: day 1's feedback joins its interactions
-PROJECT_PY = Path(os.environ.get("GRAPHREC_PYTHON", ROOT / ".venv" / "bin" / "python"))
 
 # (folder under <work>, table) → must exist with rows; tables of jobs absent from the DAG are skipped.
 TABLES = {
