@@ -138,3 +138,26 @@ def test_cli_structured_mask_options_reach_the_trainer():
     mu, mi = rec.dsl.masks["user.weight"], rec.dsl.masks["item.weight"]
     assert torch.equal(mu.sum(1), torch.full((80,), 4)) and torch.equal(mi[:, mu[0]], torch.ones(90, 4, dtype=torch.bool))
     assert rec.result.params == 0.25 * 16 * (80 + 90) and rec.result.rounds == 1
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_torch_threads_wait_passively_unless_the_user_says_otherwise(preset, expected):
+    """OpenMP reads OMP_WAIT_POLICY when torch loads, so the CLI module sets it before its first torch import."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = ("import builtins, os\n"  # the policy in force when torch is first imported
+            "seen, real = [], builtins.__import__\n"
+            "def imp(name, *a, **k):\n"
+            "    if name == 'torch' and not seen:\n"
+            "        seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = imp\n"
+            "import recsys.train\n"
+            "print(seen[0])\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == expected
