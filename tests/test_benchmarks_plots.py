@@ -109,3 +109,15 @@ def test_draw_writes_a_png_next_to_the_json(tmp_path, name):
     png = plots.draw(name, src)
     assert png == tmp_path / f"{name}.png"
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
+
+
+def test_make_run_gantt_has_a_panel_per_run(tmp_path):
+    from benchmarks import make_run
+
+    def run(parallelism, offsets):
+        tasks = [{"dag": "graphrec_daily", "task_id": f"t{i}", "start": f"2026-01-05T00:00:{a:02d}+00:00",
+                  "end": f"2026-01-05T00:00:{b:02d}+00:00", "seconds": b - a} for i, (a, b) in enumerate(offsets)]
+        return {"parallelism": parallelism, "wall_s": 30.0, "dag_s": 25.0, "load_before": 0.5, "tasks": tasks}
+
+    path = make_run.plot([run(1, [(0, 10), (10, 20)]), run(2, [(0, 10), (0, 12)])], tmp_path / "g.png")
+    assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
