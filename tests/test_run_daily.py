@@ -129,8 +129,9 @@ def test_tasks_run_side_by_side_through_an_execution_api(tmp_path, fake_airflow)
         os.kill(servers[0]["pid"], 0)
 
 
-def test_parallelism_one_runs_tasks_in_the_dags_test_process(tmp_path, fake_airflow):
-    cfg = dataclasses.replace(_config(tmp_path, fake_airflow, days=1), parallelism=1)
+@pytest.mark.parametrize("change", [{"parallelism": 1}, {"mark_success": "second"}])
+def test_tasks_run_in_the_dags_test_process_when_serial_or_marked(tmp_path, fake_airflow, change):
+    cfg = dataclasses.replace(_config(tmp_path, fake_airflow, days=1), **change)
     assert run_daily.run(cfg) == 0
     calls = _calls(tmp_path)
     assert not [c for c in calls if c["args"][0] == "api-server"]

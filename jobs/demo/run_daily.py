@@ -105,6 +105,12 @@ class RunConfig:
         json.loads(self.extra_conf)
 
     @property
+    def use_executor(self) -> bool:
+        """Tasks side by side through the LocalExecutor; not with ``--mark-success``, which only the
+        executor-less ``dags test`` honours."""
+        return self.parallelism > 1 and not self.mark_success
+
+    @property
     def dates(self) -> list[str]:
         """The logical dates of the run: ``ds`` and the ``days - 1`` days after it."""
         first = dt.date.fromisoformat(self.ds)
@@ -152,7 +158,7 @@ def run_day(cfg: RunConfig, ds: str, work: Path, airflow: str, env: dict, home: 
     for dag_id, dag_conf in dag_confs(cfg, work):
         print(f"{time.strftime('%H:%M:%S')} {dag_id} {ds}: starting (log: {logs / f'{dag_id}.log'})", flush=True)
         cmd = [airflow, "dags", "test", dag_id, ds, "-c", json.dumps(dag_conf)]
-        if cfg.parallelism > 1:
+        if cfg.use_executor:
             cmd.append("--use-executor")
         if cfg.mark_success:
             cmd += ["--mark-success-pattern", cfg.mark_success]
@@ -175,7 +181,7 @@ def run(cfg: RunConfig) -> int:
     port, token = free_port(), secrets.token_urlsafe(24)
     env = airflow_env(cfg, home, f"http://127.0.0.1:{port}", token)
     api_port = free_port()
-    if cfg.parallelism > 1:
+    if cfg.use_executor:
         env.update(executor_env(api_port, cfg.parallelism))
     airflow = str(Path(cfg.airflow_venv) / "bin" / "airflow")
     t_setup = time.perf_counter()
@@ -187,7 +193,7 @@ def run(cfg: RunConfig) -> int:
     results: list[tuple[str, int, dict]] = []  # (ds, exit status, timings) of every day that ran
     try:
         with contextlib.ExitStack() as stack:
-            if cfg.parallelism > 1:
+            if cfg.use_executor:
                 api_log = Path(layout.dated(str(work), "logs", cfg.ds)) / "execution_api.log"
                 stack.enter_context(ExecutionApi(airflow, env, api_port, api_log))
             for ds in cfg.dates:
@@ -236,7 +242,8 @@ def parse_args(argv=None) -> RunConfig:
     p.add_argument("--airflow-venv", default=str(ROOT / ".venv-airflow"))
     p.add_argument("--airflow-home", help="default: a new temporary folder")
     p.add_argument("--conf", default="{}", help="extra DAG Params as JSON")
-    p.add_argument("--mark-success", help="debugging: regex of task ids to mark successful instead of running")
+    p.add_argument("--mark-success", help="debugging: regex of task ids to mark successful instead of running (tasks then run "
+                   "one after another: the executor mode ignores the pattern)")
     p.add_argument("--parallelism", type=int, default=2,
                    help="tasks run at once (LocalExecutor + Execution API); 1: one after another, no executor")
     p.add_argument("--no-heavy-hitters", dest="heavy_hitters", action="store_false",
