@@ -123,6 +123,7 @@ def test_tasks_run_side_by_side_through_an_execution_api(tmp_path, fake_airflow)
     for c in tests + servers:  # the DAG runs' executor and the server share the address and the JWT secret
         assert c["env"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         assert c["env"]["AIRFLOW__CORE__PARALLELISM"] == "2"
+        assert c["env"]["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"  # a task's successor starts promptly
         assert c["env"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"http://127.0.0.1:{port}/execution/"
     assert len({c["env"]["AIRFLOW__API_AUTH__JWT_SECRET"] for c in tests + servers}) == 1
     with pytest.raises(ProcessLookupError):  # stopped at the end

@@ -21,12 +21,18 @@ log = logging.getLogger("graphrec.execution_api")
 
 
 def executor_env(port: int, parallelism: int) -> dict[str, str]:
-    """The settings that make ``dags test --use-executor`` run up to ``parallelism`` tasks at once."""
+    """The settings that make ``dags test --use-executor`` run up to ``parallelism`` tasks at once.
+
+    A task's supervisor waits in ``select`` for at most ``[workers] min_heartbeat_interval`` (default 5 s)
+    before it looks again whether its task process has exited; at the default, a task's successor started
+    up to 5 s after the task ended (9 chained transitions of the daily DAG: 26.5 s of gaps, 12.2 s at 1 s).
+    """
     return {
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),  # shared by the server and the executor
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
     }
 
 
