@@ -36,7 +36,7 @@ from pathlib import Path
 
 # torch's OpenMP threads spin-wait between parallel regions unless told otherwise: beside Spark tasks or another
 # training (a DAG's side-by-side tasks, a shared worker) that made the demo's training 6x slower per epoch (3.2 ->
-# 0.5 s, stop 36). Read once, when torch loads its OpenMP runtime, so it is set before the first torch import; a
+# 0.5 s). Read once, when torch loads its OpenMP runtime, so it is set before the first torch import; a
 # value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
