@@ -9,13 +9,13 @@ of the private ``AIRFLOW_HOME``'s SQLite database, and stops it by process group
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from jobs.demo.service import stop_group
 
 log = logging.getLogger("graphrec.execution_api")
 
@@ -76,11 +76,4 @@ class ExecutionApi:
         raise TimeoutError(f"airflow api-server not healthy after {self.start_timeout_s:.0f} s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc)

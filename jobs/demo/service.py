@@ -28,6 +28,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
+    """Stop a process started with ``start_new_session=True`` and its children: TERM to its process group,
+    KILL after ``timeout`` seconds. Nothing to do when it never started or has exited."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class Service:
     """The scoring service, started once ``params/CURRENT`` exists, stopped by process group."""
 
@@ -82,10 +95,5 @@ class Service:
         self._thread.join(timeout=5)
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc)
         log.info("scoring service stopped")
